@@ -1,0 +1,215 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace AkkaMail.Mailgun;
+
+/// <summary>Mailgun's send API (<c>POST {base}/v3/{domain}/messages</c>). A typed HttpClient: register it with
+/// <see cref="MailgunServiceCollectionExtensions.AddMailgunClient(IServiceCollection, Microsoft.Extensions.Configuration.IConfiguration, string)"/>.
+/// Never throws for HTTP or network failures; throws only for programming errors (invalid message or options)
+/// and <see cref="OperationCanceledException"/> when the caller's token is cancelled.</summary>
+public sealed partial class MailgunClient
+{
+    private const int MaxResponseBytes = 64 * 1024;
+    private readonly HttpClient _http;
+    private readonly MailgunOptions _options;
+    private readonly TimeProvider _clock;
+    private readonly Uri _endpoint;
+    private readonly AuthenticationHeaderValue _auth;
+
+    [ActivatorUtilitiesConstructor]
+    public MailgunClient(HttpClient http, IOptions<MailgunOptions> options, TimeProvider? clock = null)
+        : this(http, options.Value, clock) { }
+
+    public MailgunClient(HttpClient http, MailgunOptions options, TimeProvider? clock = null)
+    {
+        ArgumentNullException.ThrowIfNull(http);
+        ArgumentNullException.ThrowIfNull(options);
+        var errors = options.Validate();
+        if (errors.Count > 0) throw new ArgumentException(string.Join(" ", errors), nameof(options));
+        _http = http;
+        _options = options;
+        _clock = clock ?? TimeProvider.System;
+        _endpoint = new Uri($"{options.BaseUrl.TrimEnd('/')}/v3/{Uri.EscapeDataString(options.Domain)}/messages");
+        _auth = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("api:" + options.ApiKey)));
+    }
+
+    /// <summary>The URL messages are posted to.</summary>
+    public Uri Endpoint => _endpoint;
+
+    public async Task<MailgunSendResult> SendAsync(MailgunMessage message, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        if (message.Tags.Count > MailgunMessage.MaxTags)
+            throw new ArgumentException($"Mailgun accepts at most {MailgunMessage.MaxTags} tags, got {message.Tags.Count}.", nameof(message));
+        if (message.RecipientCount > MailgunMessage.MaxRecipients)
+            throw new ArgumentException($"Mailgun accepts at most {MailgunMessage.MaxRecipients} recipients per call, got {message.RecipientCount}.", nameof(message));
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(_options.Timeout);
+        try
+        {
+            using var content = BuildContent(message);
+            using var request = new HttpRequestMessage(HttpMethod.Post, _endpoint) { Content = content };
+            request.Headers.Authorization = _auth;
+            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
+            var body = await ReadBodyAsync(response, timeout.Token).ConfigureAwait(false);
+            return Classify(response, body);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (OperationCanceledException)
+        {
+            return new MailgunSendResult.TransientFailure(null, $"Timed out after {_options.Timeout.TotalSeconds:0.###} s", null);
+        }
+        catch (HttpRequestException e)
+        {
+            return new MailgunSendResult.TransientFailure(e.StatusCode is { } s ? (int)s : null, "Connection failure: " + e.Message, null);
+        }
+        catch (IOException e)
+        {
+            return new MailgunSendResult.TransientFailure(null, "I/O failure: " + e.Message, null);
+        }
+    }
+
+    /// <summary>Builds the multipart/form-data body Mailgun expects (exposed for tests and diagnostics).</summary>
+    public static MultipartFormDataContent BuildContent(MailgunMessage m)
+    {
+        var form = new MultipartFormDataContent();
+        void Add(string name, string value) => form.Add(new StringContent(value, Encoding.UTF8), name);
+
+        Add("from", m.From);
+        foreach (var a in m.To) Add("to", a);
+        foreach (var a in m.Cc) Add("cc", a);
+        foreach (var a in m.Bcc) Add("bcc", a);
+        if (m.Subject is not null) Add("subject", m.Subject);
+        if (m.Text is not null) Add("text", m.Text);
+        if (m.Html is not null) Add("html", m.Html);
+        if (!string.IsNullOrEmpty(m.ReplyTo)) Add("h:Reply-To", m.ReplyTo);
+        foreach (var (name, value) in m.Headers) Add("h:" + name, value);
+        foreach (var (name, value) in m.Variables) Add("v:" + name, value);
+        foreach (var tag in m.Tags) Add("o:tag", tag);
+        if (m.TestMode) Add("o:testmode", "yes");
+        if (m.Tracking is { } t)
+        {
+            if (t.Enabled is { } e) Add("o:tracking", YesNo(e));
+            if (t.Clicks is { } c) Add("o:tracking-clicks", c switch { MailgunClickTracking.Yes => "yes", MailgunClickTracking.HtmlOnly => "htmlonly", _ => "no" });
+            if (t.Opens is { } o) Add("o:tracking-opens", YesNo(o));
+        }
+        if (m.DeliveryTime is { } when) Add("o:deliverytime", ToRfc2822(when));
+        foreach (var att in m.Attachments)
+        {
+            var part = new ByteArrayContent(att.Content);
+            part.Headers.ContentType = MediaTypeHeaderValue.TryParse(att.ContentType, out var ctype) ? ctype : new MediaTypeHeaderValue("application/octet-stream");
+            form.Add(part, "attachment", att.FileName);
+        }
+        return form;
+    }
+
+    private static string YesNo(bool b) => b ? "yes" : "no";
+
+    /// <summary>RFC 2822 date in UTC, e.g. <c>Fri, 14 Oct 2011 23:10:10 +0000</c>.</summary>
+    public static string ToRfc2822(DateTimeOffset when) =>
+        when.UtcDateTime.ToString("ddd, dd MMM yyyy HH:mm:ss", CultureInfo.InvariantCulture) + " +0000";
+
+    private static async Task<string> ReadBodyAsync(HttpResponseMessage response, CancellationToken ct)
+    {
+        await using var stream = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
+        var buffer = new byte[MaxResponseBytes];
+        int total = 0, read;
+        while (total < buffer.Length && (read = await stream.ReadAsync(buffer.AsMemory(total), ct).ConfigureAwait(false)) > 0)
+            total += read;
+        return Encoding.UTF8.GetString(buffer, 0, total);
+    }
+
+    private MailgunSendResult Classify(HttpResponseMessage response, string body)
+    {
+        var status = (int)response.StatusCode;
+        var (id, message) = ParseBody(body);
+        if (status is >= 200 and < 300)
+            return new MailgunSendResult.Accepted(StripAngleBrackets(id ?? ""));
+
+        var reason = !string.IsNullOrWhiteSpace(message) ? message!
+            : !string.IsNullOrWhiteSpace(body) ? Truncate(body.Trim(), 500)
+            : response.ReasonPhrase ?? ((HttpStatusCode)status).ToString();
+
+        if (IsTransient(status))
+            return new MailgunSendResult.TransientFailure(status, reason, RetryAfter(response, reason));
+        return new MailgunSendResult.PermanentFailure(status, reason);
+    }
+
+    /// <summary>429 (rate limited), 420 (Mailgun's sending-limit answer), 408 and every 5xx are worth retrying.</summary>
+    public static bool IsTransient(int status) => status is 408 or 420 or 429 or >= 500;
+
+    private static (string? Id, string? Message) ParseBody(string body)
+    {
+        if (string.IsNullOrWhiteSpace(body)) return (null, null);
+        try
+        {
+            using var doc = JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = 16 });
+            if (doc.RootElement.ValueKind != JsonValueKind.Object) return (null, null);
+            string? Str(string name) => doc.RootElement.TryGetProperty(name, out var p) && p.ValueKind == JsonValueKind.String ? p.GetString() : null;
+            return (Str("id"), Str("message"));
+        }
+        catch (JsonException)
+        {
+            return (null, null);
+        }
+    }
+
+    public static string StripAngleBrackets(string id)
+    {
+        var s = id.Trim();
+        if (s.Length >= 2 && s[0] == '<' && s[^1] == '>') s = s[1..^1];
+        return s;
+    }
+
+    private static string Truncate(string s, int max) => s.Length <= max ? s : s[..max] + "…";
+
+    /// <summary>The wait Mailgun asks for: Retry-After (seconds or HTTP date), X-RateLimit-Reset (epoch seconds or
+    /// milliseconds, or seconds to wait), or the "try again after &lt;date&gt;" text of the message. Null when none.</summary>
+    internal TimeSpan? RetryAfter(HttpResponseMessage response, string reason)
+    {
+        var now = _clock.GetUtcNow();
+        if (response.Headers.RetryAfter is { } ra)
+        {
+            if (ra.Delta is { } d) return Clamp(d);
+            if (ra.Date is { } date) return Clamp(date - now);
+        }
+        if (response.Headers.TryGetValues("X-RateLimit-Reset", out var values)
+            && double.TryParse(values.FirstOrDefault(), NumberStyles.Float, CultureInfo.InvariantCulture, out var reset)
+            && double.IsFinite(reset) && reset >= 0)
+        {
+            if (reset > 1e12) return Clamp(DateTimeOffset.UnixEpoch.AddMilliseconds(Math.Min(reset, 253402300799000)) - now);
+            if (reset > 1e9) return Clamp(DateTimeOffset.UnixEpoch.AddSeconds(Math.Min(reset, 253402300799)) - now);
+            return Clamp(TimeSpan.FromSeconds(reset));
+        }
+        return ParseTryAgainAfter(reason, now);
+    }
+
+    /// <summary>Parses "... try again after Mon, 25 Aug 2025 07:00:31 UTC" into the wait from <paramref name="now"/>.</summary>
+    public static TimeSpan? ParseTryAgainAfter(string? text, DateTimeOffset now)
+    {
+        if (string.IsNullOrEmpty(text)) return null;
+        var match = TryAgainAfter().Match(text);
+        if (!match.Success) return null;
+        var raw = match.Groups[1].Value.Trim().TrimEnd('.', ')', '"', '\'', ' ');
+        raw = Regex.Replace(raw, @"\s+(UTC|GMT|Z)$", " +00:00", RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(100));
+        if (DateTimeOffset.TryParse(raw, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AllowWhiteSpaces, out var at))
+            return Clamp(at - now);
+        return null;
+    }
+
+    private static TimeSpan Clamp(TimeSpan t) => t < TimeSpan.Zero ? TimeSpan.Zero : t > TimeSpan.FromDays(1) ? TimeSpan.FromDays(1) : t;
+
+    [GeneratedRegex(@"try again after\s+([^\r\n]{1,80})", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant, 100)]
+    private static partial Regex TryAgainAfter();
+}

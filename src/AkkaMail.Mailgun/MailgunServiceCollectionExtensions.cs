@@ -1,0 +1,48 @@
+using System.Net;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace AkkaMail.Mailgun;
+
+public static class MailgunServiceCollectionExtensions
+{
+    /// <summary>Binds <see cref="MailgunOptions"/> from <paramref name="configuration"/>'s "Mailgun" section (validated when
+    /// first resolved) and registers <see cref="MailgunClient"/> as a typed HttpClient with a pooled SocketsHttpHandler.
+    /// The per-call timeout is <see cref="MailgunOptions.Timeout"/>, enforced by the client.</summary>
+    public static IHttpClientBuilder AddMailgunClient(this IServiceCollection services, IConfiguration configuration, string sectionName = MailgunOptions.SectionName)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        services.AddOptions<MailgunOptions>().Bind(configuration.GetSection(sectionName));
+        return services.AddMailgunClientCore();
+    }
+
+    /// <summary>Same as the configuration overload, with options set in code.</summary>
+    public static IHttpClientBuilder AddMailgunClient(this IServiceCollection services, Action<MailgunOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        services.AddOptions<MailgunOptions>().Configure(configure);
+        return services.AddMailgunClientCore();
+    }
+
+    private static IHttpClientBuilder AddMailgunClientCore(this IServiceCollection services)
+    {
+        services.AddOptions<MailgunOptions>().Validate(o => o.Validate().Count == 0, "Mailgun options are invalid: BaseUrl (absolute), Domain, ApiKey and a positive Timeout are required.");
+        services.TryAddSingleton(TimeProvider.System);
+        return services
+            .AddHttpClient<MailgunClient>(http =>
+            {
+                // The client cancels each call after MailgunOptions.Timeout and reports it as a transient failure.
+                http.Timeout = Timeout.InfiniteTimeSpan;
+            })
+            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
+            {
+                PooledConnectionLifetime = TimeSpan.FromMinutes(2),
+                PooledConnectionIdleTimeout = TimeSpan.FromMinutes(1),
+                ConnectTimeout = TimeSpan.FromSeconds(10),
+                AutomaticDecompression = DecompressionMethods.GZip | DecompressionMethods.Deflate,
+                MaxConnectionsPerServer = 64,
+            })
+            .SetHandlerLifetime(Timeout.InfiniteTimeSpan);
+    }
+}

@@ -1,0 +1,121 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace AkkaMail.Mailgun;
+
+public enum WebhookVerification
+{
+    /// <summary>Signature matches and the timestamp is fresh (and, with a token store, the token is new).</summary>
+    Valid,
+    /// <summary>The HMAC does not match: wrong key or tampered timestamp/token/signature.</summary>
+    BadSignature,
+    /// <summary>Correctly signed but the timestamp is further than the tolerance from now (either direction).</summary>
+    Stale,
+    /// <summary>Missing or ill-formed timestamp, token or signature.</summary>
+    Malformed,
+    /// <summary>Correctly signed and fresh, but the token was seen before.</summary>
+    Replayed,
+}
+
+/// <summary>Checks Mailgun's webhook signature: hex(HMAC-SHA256(signing key, timestamp + token)), compared in
+/// constant time, plus a freshness window around the injected clock.</summary>
+public sealed class MailgunWebhookVerifier
+{
+    public static readonly TimeSpan DefaultTolerance = TimeSpan.FromMinutes(5);
+    private const int MaxTokenLength = 512;
+    private readonly byte[] _key;
+    private readonly TimeProvider _clock;
+
+    public MailgunWebhookVerifier(string signingKey, TimeProvider clock, TimeSpan tolerance)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(signingKey);
+        ArgumentNullException.ThrowIfNull(clock);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(tolerance, TimeSpan.Zero);
+        _key = Encoding.UTF8.GetBytes(signingKey);
+        _clock = clock;
+        Tolerance = tolerance;
+    }
+
+    public MailgunWebhookVerifier(string signingKey) : this(signingKey, TimeProvider.System, DefaultTolerance) { }
+
+    public TimeSpan Tolerance { get; }
+
+    public WebhookVerification Verify(MailgunSignature signature) =>
+        Verify(signature.Timestamp, signature.Token, signature.Signature);
+
+    public WebhookVerification Verify(string? timestamp, string? token, string? signature)
+    {
+        if (!TryParseTimestamp(timestamp, out var when)
+            || string.IsNullOrEmpty(token) || token.Length > MaxTokenLength
+            || signature is null || signature.Length != 64)
+            return WebhookVerification.Malformed;
+
+        Span<byte> given = stackalloc byte[32];
+        if (!TryDecodeHex(signature, given)) return WebhookVerification.Malformed;
+
+        Span<byte> expected = stackalloc byte[32];
+        Hmac(_key, timestamp!, token, expected);
+        if (!CryptographicOperations.FixedTimeEquals(expected, given)) return WebhookVerification.BadSignature;
+
+        var age = _clock.GetUtcNow() - when;
+        return age.Duration() > Tolerance ? WebhookVerification.Stale : WebhookVerification.Valid;
+    }
+
+    /// <summary>Verifies, then remembers the token in <paramref name="tokens"/> until the timestamp goes stale;
+    /// a token seen before gives <see cref="WebhookVerification.Replayed"/>.</summary>
+    public async ValueTask<WebhookVerification> VerifyAndRememberAsync(MailgunSignature signature, IWebhookTokenStore tokens, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(tokens);
+        var result = Verify(signature);
+        if (result != WebhookVerification.Valid) return result;
+        TryParseTimestamp(signature.Timestamp, out var when);
+        return await tokens.TryRememberAsync(signature.Token, when + Tolerance, ct).ConfigureAwait(false)
+            ? WebhookVerification.Valid
+            : WebhookVerification.Replayed;
+    }
+
+    /// <summary>Lower-case hex HMAC-SHA256 of timestamp + token: what Mailgun puts in <c>signature.signature</c>.</summary>
+    public static string ComputeSignature(string signingKey, string timestamp, string token)
+    {
+        Span<byte> mac = stackalloc byte[32];
+        Hmac(Encoding.UTF8.GetBytes(signingKey), timestamp, token, mac);
+        return Convert.ToHexStringLower(mac);
+    }
+
+    private static void Hmac(byte[] key, string timestamp, string token, Span<byte> destination)
+    {
+        var data = Encoding.UTF8.GetBytes(timestamp + token);
+        HMACSHA256.HashData(key, data, destination);
+    }
+
+    /// <summary>Mailgun's timestamp: decimal epoch seconds, as a string.</summary>
+    public static bool TryParseTimestamp(string? timestamp, out DateTimeOffset when)
+    {
+        when = default;
+        if (string.IsNullOrEmpty(timestamp) || timestamp.Length > 12) return false;
+        foreach (var c in timestamp) if (c is < '0' or > '9') return false;
+        if (!long.TryParse(timestamp, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) || seconds > 253402300799) return false;
+        when = DateTimeOffset.FromUnixTimeSeconds(seconds);
+        return true;
+    }
+
+    private static bool TryDecodeHex(string hex, Span<byte> destination)
+    {
+        for (var i = 0; i < destination.Length; i++)
+        {
+            int hi = HexValue(hex[2 * i]), lo = HexValue(hex[2 * i + 1]);
+            if ((hi | lo) < 0) return false;
+            destination[i] = (byte)((hi << 4) | lo);
+        }
+        return true;
+    }
+
+    private static int HexValue(char c) => c switch
+    {
+        >= '0' and <= '9' => c - '0',
+        >= 'a' and <= 'f' => c - 'a' + 10,
+        >= 'A' and <= 'F' => c - 'A' + 10,
+        _ => -1,
+    };
+}
