@@ -1,0 +1,535 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using AkkaMail.Mailgun;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace AkkaMail.MailgunFake;
+
+/// <summary>A Mailgun-compatible send API on loopback (<c>POST /v3/{domain}/messages</c>) that checks what Mailgun checks,
+/// records what it accepts, injects failures and latency, and posts signed webhooks like Mailgun's.</summary>
+public sealed class MailgunFakeServer : IAsyncDisposable
+{
+    private readonly MailgunFakeOptions _options;
+    private readonly WebApplication _app;
+    private readonly HttpClient _webhookHttp;
+    private readonly CancellationTokenSource _shutdown = new();
+    private readonly Lock _gate = new();
+    private readonly List<FakeSentMessage> _messages = [];
+    private readonly ConcurrentQueue<FakeWebhookDelivery> _webhooks = new();
+    private readonly ConcurrentQueue<int> _failureSequence;
+    private readonly ConcurrentDictionary<int, Task> _pending = new();
+    private readonly Random _random;
+    private int _calls, _accepted, _rejected, _sequence, _pendingId;
+    private long _latencyTicks;
+    private double _failureRate;
+
+    private MailgunFakeServer(MailgunFakeOptions options, WebApplication app)
+    {
+        _options = options;
+        _app = app;
+        _latencyTicks = options.Latency.Ticks;
+        _failureRate = options.FailureRate;
+        _failureSequence = new ConcurrentQueue<int>(options.FailureSequence);
+        _random = options.Seed is { } seed ? new Random(seed) : new Random();
+        _webhookHttp = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(1) }) { Timeout = options.WebhookTimeout };
+    }
+
+    public static async Task<MailgunFakeServer> StartAsync(MailgunFakeOptions? options = null, CancellationToken ct = default)
+    {
+        options ??= new MailgunFakeOptions();
+        if (options.FailureRate is < 0 or > 1) throw new ArgumentOutOfRangeException(nameof(options), "FailureRate must be within 0..1.");
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            ApplicationName = typeof(MailgunFakeServer).Assembly.GetName().Name,
+            ContentRootPath = AppContext.BaseDirectory,
+            Args = [],
+        });
+        builder.Logging.ClearProviders();
+        options.ConfigureLogging?.Invoke(builder.Logging);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Listen(IPAddress.Parse(options.Host), options.Port);
+            k.Limits.MaxRequestBodySize = options.MaxMessageSize + 1024 * 1024;
+        });
+        var app = builder.Build();
+        var server = new MailgunFakeServer(options, app);
+        app.MapPost("/v3/{domain}/messages", (HttpContext ctx) => server.HandleSendAsync(ctx));
+        app.MapGet("/healthz", () => Results.Text("ok"));
+        await app.StartAsync(ct).ConfigureAwait(false);
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        server.BaseUrl = address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal).TrimEnd('/');
+        return server;
+    }
+
+    /// <summary>E.g. http://127.0.0.1:41234 — use as <see cref="MailgunOptions.BaseUrl"/>.</summary>
+    public string BaseUrl { get; private set; } = "";
+    public MailgunFakeOptions Options => _options;
+    public string Domain => _options.Domain;
+    public string ApiKey => _options.ApiKey;
+    public string WebhookSigningKey => _options.WebhookSigningKey;
+
+    /// <summary>Options for a <see cref="MailgunClient"/> pointed at this fake.</summary>
+    public MailgunOptions ClientOptions(TimeSpan? timeout = null) => new()
+    {
+        BaseUrl = BaseUrl,
+        Domain = _options.Domain,
+        ApiKey = _options.ApiKey,
+        WebhookSigningKey = _options.WebhookSigningKey,
+        Timeout = timeout ?? TimeSpan.FromSeconds(30),
+    };
+
+    /// <summary>Send calls received (any outcome).</summary>
+    public int CallCount => Volatile.Read(ref _calls);
+    public int AcceptedCount => Volatile.Read(ref _accepted);
+    /// <summary>Send calls answered with an error (auth, validation, injected failure, ...).</summary>
+    public int RejectedCount => Volatile.Read(ref _rejected);
+
+    public TimeSpan Latency
+    {
+        get => TimeSpan.FromTicks(Interlocked.Read(ref _latencyTicks));
+        set => Interlocked.Exchange(ref _latencyTicks, Math.Max(0, value.Ticks));
+    }
+
+    public double FailureRate
+    {
+        get => Volatile.Read(ref _failureRate);
+        set
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(value, 0);
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(value, 1);
+            Volatile.Write(ref _failureRate, value);
+        }
+    }
+
+    /// <summary>The next calls (after auth and domain checks) answer with these statuses, in order.</summary>
+    public void EnqueueFailures(params int[] statuses)
+    {
+        foreach (var s in statuses) _failureSequence.Enqueue(s);
+    }
+
+    /// <summary>A snapshot of the accepted messages, in acceptance order.</summary>
+    public IReadOnlyList<FakeSentMessage> Messages
+    {
+        get { lock (_gate) return _messages.ToArray(); }
+    }
+
+    public FakeSentMessage? FindMessage(string messageId)
+    {
+        var id = MailgunClient.StripAngleBrackets(messageId);
+        lock (_gate) return _messages.Find(m => m.MessageId == id);
+    }
+
+    /// <summary>Webhooks posted so far (automatic and programmatic).</summary>
+    public IReadOnlyList<FakeWebhookDelivery> WebhookDeliveries => _webhooks.ToArray();
+
+    /// <summary>Webhook posts scheduled but not finished.</summary>
+    public int PendingWebhooks => _pending.Count;
+
+    /// <summary>Forgets recorded messages, deliveries and counters.</summary>
+    public void Reset()
+    {
+        lock (_gate) _messages.Clear();
+        _webhooks.Clear();
+        _failureSequence.Clear();
+        Interlocked.Exchange(ref _calls, 0);
+        Interlocked.Exchange(ref _accepted, 0);
+        Interlocked.Exchange(ref _rejected, 0);
+    }
+
+    /// <summary>Waits until at least <paramref name="count"/> messages were accepted.</summary>
+    public async Task WaitForMessagesAsync(int count, TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        while (AcceptedCount < count)
+            await Task.Delay(10, cts.Token).ConfigureAwait(false);
+    }
+
+    /// <summary>Waits until every scheduled webhook was posted.</summary>
+    public async Task WaitForWebhooksAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        while (!_pending.IsEmpty)
+            await Task.Delay(10, cts.Token).ConfigureAwait(false);
+    }
+
+    // ---------------------------------------------------------------- send API
+
+    private async Task HandleSendAsync(HttpContext ctx)
+    {
+        Interlocked.Increment(ref _calls);
+        var ct = ctx.RequestAborted;
+        try
+        {
+            var latency = Latency;
+            if (latency > TimeSpan.Zero) await Task.Delay(latency, _options.TimeProvider, ct).ConfigureAwait(false);
+
+            if (!IsAuthorized(ctx.Request))
+            {
+                await RejectAsync(ctx, 401, "Forbidden", json: false).ConfigureAwait(false);
+                return;
+            }
+            var domain = (string)ctx.Request.RouteValues["domain"]!;
+            if (!string.Equals(domain, _options.Domain, StringComparison.OrdinalIgnoreCase))
+            {
+                await RejectAsync(ctx, 404, $"Domain not found: {domain}").ConfigureAwait(false);
+                return;
+            }
+            if (NextInjectedFailure() is { } injected)
+            {
+                await InjectedFailureAsync(ctx, injected).ConfigureAwait(false);
+                return;
+            }
+            if (ctx.Request.ContentLength > _options.MaxMessageSize)
+            {
+                await RejectAsync(ctx, 413, "Request entity too large: the message exceeds the 25 MB limit").ConfigureAwait(false);
+                return;
+            }
+            if (!ctx.Request.HasFormContentType)
+            {
+                await RejectAsync(ctx, 400, "'from' parameter is missing").ConfigureAwait(false);
+                return;
+            }
+
+            IFormCollection form;
+            try
+            {
+                ctx.Features.Set<IFormFeature>(new FormFeature(ctx.Request, new FormOptions
+                {
+                    MultipartBodyLengthLimit = _options.MaxMessageSize,
+                    ValueCountLimit = 100_000,
+                    ValueLengthLimit = int.MaxValue,
+                    KeyLengthLimit = 16 * 1024,
+                    MultipartHeadersLengthLimit = 64 * 1024,
+                }));
+                form = await ctx.Request.ReadFormAsync(ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is InvalidDataException || e is BadHttpRequestException { StatusCode: 413 })
+            {
+                var tooLarge = e is BadHttpRequestException || e.Message.Contains("length limit", StringComparison.OrdinalIgnoreCase);
+                await RejectAsync(ctx, tooLarge ? 413 : 400, tooLarge ? "Request entity too large: the message exceeds the 25 MB limit" : "Invalid form data: " + e.Message).ConfigureAwait(false);
+                return;
+            }
+
+            var (message, error) = ReadMessage(ctx.Request, form);
+            if (message is null)
+            {
+                await RejectAsync(ctx, 400, error!).ConfigureAwait(false);
+                return;
+            }
+
+            lock (_gate) _messages.Add(message);
+            Interlocked.Increment(ref _accepted);
+            if (_options.WebhookUrl is { } url && _options.WebhookEvents.Count > 0)
+                ScheduleWebhooks(message, url);
+
+            await WriteJsonAsync(ctx, 200, new JsonObject { ["id"] = $"<{message.MessageId}>", ["message"] = "Queued. Thank you." }).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // the client gave up (e.g. its timeout elapsed during our latency)
+        }
+    }
+
+    private bool IsAuthorized(HttpRequest request)
+    {
+        var header = request.Headers.Authorization.ToString();
+        if (!header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase)) return false;
+        try
+        {
+            var decoded = Encoding.UTF8.GetString(Convert.FromBase64String(header[6..].Trim()));
+            var colon = decoded.IndexOf(':');
+            if (colon < 0) return false;
+            var user = decoded[..colon];
+            var expected = Encoding.UTF8.GetBytes(_options.ApiKey);
+            var given = Encoding.UTF8.GetBytes(decoded[(colon + 1)..]);
+            return user == "api" && CryptographicOperations.FixedTimeEquals(expected, given);
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+    }
+
+    private int? NextInjectedFailure()
+    {
+        if (_failureSequence.TryDequeue(out var status)) return status;
+        var rate = FailureRate;
+        if (rate <= 0) return null;
+        double roll, kind;
+        lock (_random)
+        {
+            roll = _random.NextDouble();
+            kind = _random.NextDouble();
+        }
+        if (roll >= rate) return null;
+        return kind < 0.5 ? 429 : kind < 0.75 ? 500 : 503;
+    }
+
+    private Task InjectedFailureAsync(HttpContext ctx, int status)
+    {
+        switch (status)
+        {
+            case 429:
+            case 420:
+            {
+                var wait = _options.RateLimitRetryAfter;
+                var until = _options.TimeProvider.GetUtcNow() + wait;
+                if (_options.RateLimitHeaders)
+                {
+                    ctx.Response.Headers.RetryAfter = Math.Max(0, (long)Math.Ceiling(wait.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+                    ctx.Response.Headers["X-RateLimit-Limit"] = "100";
+                    ctx.Response.Headers["X-RateLimit-Remaining"] = "0";
+                    ctx.Response.Headers["X-RateLimit-Reset"] = until.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture);
+                }
+                var date = until.UtcDateTime.ToString("ddd, dd MMM yyyy HH:mm:ss 'UTC'", CultureInfo.InvariantCulture);
+                var text = status == 429
+                    ? $"Too many requests: rate limit exceeded, try again after {date}"
+                    : $"Domain {_options.Domain} is not allowed to send: recipient limit exceeded, try again after {date}";
+                return RejectAsync(ctx, status, text);
+            }
+            case 401:
+                return RejectAsync(ctx, 401, "Forbidden", json: false);
+            case 503:
+                return RejectAsync(ctx, 503, "Service Unavailable", json: false);
+            case 500:
+                return RejectAsync(ctx, 500, "Internal Server Error");
+            default:
+                return RejectAsync(ctx, status, status switch
+                {
+                    400 => "Bad Request (injected)",
+                    402 => "Payment Required",
+                    403 => "Forbidden",
+                    404 => "Not Found",
+                    413 => "Request entity too large",
+                    502 => "Bad Gateway",
+                    504 => "Gateway Timeout",
+                    _ => ((HttpStatusCode)status).ToString(),
+                });
+        }
+    }
+
+    private async Task RejectAsync(HttpContext ctx, int status, string message, bool json = true)
+    {
+        Interlocked.Increment(ref _rejected);
+        if (json)
+            await WriteJsonAsync(ctx, status, new JsonObject { ["message"] = message }).ConfigureAwait(false);
+        else
+        {
+            ctx.Response.StatusCode = status;
+            ctx.Response.ContentType = "text/plain; charset=utf-8";
+            await ctx.Response.WriteAsync(message, ctx.RequestAborted).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task WriteJsonAsync(HttpContext ctx, int status, JsonObject body)
+    {
+        ctx.Response.StatusCode = status;
+        ctx.Response.ContentType = "application/json";
+        await ctx.Response.WriteAsync(body.ToJsonString(), ctx.RequestAborted).ConfigureAwait(false);
+    }
+
+    private (FakeSentMessage? Message, string? Error) ReadMessage(HttpRequest request, IFormCollection form)
+    {
+        string? One(string name) => form.TryGetValue(name, out var v) && v.Count > 0 ? v[^1] : null;
+        List<string> Addresses(string name)
+        {
+            var list = new List<string>();
+            if (form.TryGetValue(name, out var values))
+                foreach (var v in values)
+                    list.AddRange(FakeAddress.SplitList(v ?? ""));
+            return list;
+        }
+
+        var from = One("from");
+        if (string.IsNullOrWhiteSpace(from)) return (null, "'from' parameter is missing");
+        if (FakeAddress.Bare(from) is null) return (null, "'from' parameter is not a valid address. please check documentation");
+        var to = Addresses("to");
+        if (to.Count == 0) return (null, "'to' parameter is missing");
+        var cc = Addresses("cc");
+        var bcc = Addresses("bcc");
+        foreach (var (name, list) in new[] { ("to", to), ("cc", cc), ("bcc", bcc) })
+            if (list.Any(a => FakeAddress.Bare(a) is null))
+                return (null, $"'{name}' parameter is not a valid address. please check documentation");
+        var recipients = to.Count + cc.Count + bcc.Count;
+        if (recipients > _options.MaxRecipients)
+            return (null, $"Too many recipients: {recipients}. Maximum allowed is {_options.MaxRecipients} per message");
+        var subject = One("subject");
+        if (_options.RequireSubject && string.IsNullOrEmpty(subject)) return (null, "'subject' parameter is missing");
+        string? text = One("text"), html = One("html"), amp = One("amp-html"), template = One("template");
+        if (string.IsNullOrEmpty(text) && string.IsNullOrEmpty(html) && string.IsNullOrEmpty(amp) && string.IsNullOrEmpty(template))
+            return (null, "Need at least one of 'text', 'html', 'amp-html' or 'template' parameters specified");
+
+        var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        var variables = new Dictionary<string, string>(StringComparer.Ordinal);
+        var opts = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        var tags = new List<string>();
+        var fields = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+        foreach (var (key, values) in form)
+        {
+            var all = values.Select(v => v ?? "").ToArray();
+            fields[key] = all;
+            if (key.StartsWith("h:", StringComparison.Ordinal)) headers[key[2..]] = all[^1];
+            else if (key.StartsWith("v:", StringComparison.Ordinal)) variables[key[2..]] = all[^1];
+            else if (key == "o:tag") tags.AddRange(all);
+            else if (key.StartsWith("o:", StringComparison.Ordinal)) opts[key[2..]] = all[^1];
+        }
+        if (headers.TryGetValue("X-Mailgun-Variables", out var json)) MergeJsonVariables(json, variables);
+
+        var attachments = new List<FakeAttachment>();
+        var inline = new List<FakeAttachment>();
+        foreach (var file in form.Files)
+        {
+            using var ms = new MemoryStream();
+            file.CopyTo(ms);
+            var a = new FakeAttachment(file.FileName, file.ContentType ?? "application/octet-stream", ms.ToArray());
+            (file.Name == "inline" ? inline : attachments).Add(a);
+        }
+
+        var now = _options.TimeProvider.GetUtcNow();
+        var seq = Interlocked.Increment(ref _sequence);
+        int salt;
+        lock (_random) salt = _random.Next(1000, 99999);
+        var id = $"{now.UtcDateTime:yyyyMMddHHmmss}.{seq}.{salt}@{_options.Domain}";
+        return (new FakeSentMessage
+        {
+            MessageId = id,
+            ReceivedAt = now,
+            From = from,
+            To = to,
+            Cc = cc,
+            Bcc = bcc,
+            Subject = subject,
+            Text = text,
+            Html = html,
+            Template = template,
+            Tags = tags,
+            Headers = headers,
+            Variables = variables,
+            Options = opts,
+            Attachments = attachments,
+            Inline = inline,
+            Fields = fields,
+            ContentType = request.ContentType?.Split(';')[0].Trim() ?? "",
+            Size = request.ContentLength ?? 0,
+            Recipients = to.Concat(cc).Concat(bcc).Select(a => FakeAddress.Bare(a)!).Distinct(StringComparer.OrdinalIgnoreCase).ToArray(),
+        }, null);
+    }
+
+    private static void MergeJsonVariables(string json, Dictionary<string, string> variables)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(json);
+            if (doc.RootElement.ValueKind != JsonValueKind.Object) return;
+            foreach (var p in doc.RootElement.EnumerateObject())
+                variables.TryAdd(p.Name, p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()! : p.Value.GetRawText());
+        }
+        catch (JsonException)
+        {
+            // Mailgun ignores an unparsable X-Mailgun-Variables
+        }
+    }
+
+    // ---------------------------------------------------------------- webhooks
+
+    private void ScheduleWebhooks(FakeSentMessage message, string url)
+    {
+        var key = Interlocked.Increment(ref _pendingId);
+        var task = Task.Run(async () =>
+        {
+            try
+            {
+                foreach (var recipient in message.Recipients)
+                {
+                    foreach (var evt in _options.WebhookEvents)
+                    {
+                        if (_options.WebhookDelay > TimeSpan.Zero)
+                            await Task.Delay(_options.WebhookDelay, _options.TimeProvider, _shutdown.Token).ConfigureAwait(false);
+                        await PostWebhookAsync(message, recipient, evt, url, _shutdown.Token).ConfigureAwait(false);
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                // shutting down
+            }
+            finally
+            {
+                _pending.TryRemove(key, out _);
+            }
+        });
+        _pending.TryAdd(key, task);
+        if (task.IsCompleted) _pending.TryRemove(key, out _);
+    }
+
+    /// <summary>Posts a signed event for an accepted message (e.g. a permanent failure or a complaint) to
+    /// <paramref name="url"/> (default: <see cref="MailgunFakeOptions.WebhookUrl"/>), and records the delivery.</summary>
+    public async Task<FakeWebhookDelivery> PostWebhookAsync(FakeSentMessage message, string recipient, FakeWebhookEvent evt, string? url = null, CancellationToken ct = default)
+    {
+        url ??= _options.WebhookUrl ?? throw new InvalidOperationException("No webhook URL: set MailgunFakeOptions.WebhookUrl or pass one.");
+        var (body, eventId) = BuildWebhookBody(message, recipient, evt);
+        var maxAttempts = evt.EventType == "delivered" ? 1 : Math.Max(1, _options.WebhookMaxAttempts);
+        int? status = null;
+        string? error = null;
+        var attempts = 0;
+        while (attempts < maxAttempts)
+        {
+            attempts++;
+            if (attempts > 1) await Task.Delay(_options.WebhookRetryDelay, _options.TimeProvider, ct).ConfigureAwait(false);
+            try
+            {
+                using var content = new ByteArrayContent(body);
+                content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+                using var response = await _webhookHttp.PostAsync(url, content, ct).ConfigureAwait(false);
+                status = (int)response.StatusCode;
+                error = null;
+                if (status is 200 or 406) break;
+            }
+            catch (Exception e) when (e is HttpRequestException || (e is TaskCanceledException && !ct.IsCancellationRequested))
+            {
+                status = null;
+                error = e.Message;
+            }
+        }
+        var delivery = new FakeWebhookDelivery(url, evt.EventType, recipient, message.MessageId, eventId, attempts, status, error, body);
+        _webhooks.Enqueue(delivery);
+        return delivery;
+    }
+
+    /// <summary>Same, finding the message by id (with or without angle brackets).</summary>
+    public Task<FakeWebhookDelivery> PostWebhookAsync(string messageId, string recipient, FakeWebhookEvent evt, string? url = null, CancellationToken ct = default) =>
+        PostWebhookAsync(FindMessage(messageId) ?? throw new ArgumentException($"No accepted message {messageId}.", nameof(messageId)), recipient, evt, url, ct);
+
+    /// <summary>The signed JSON body Mailgun would post for <paramref name="evt"/>, signed with this fake's key and clock.</summary>
+    public (byte[] Body, string EventId) BuildWebhookBody(FakeSentMessage message, string recipient, FakeWebhookEvent evt) =>
+        FakeMailgunEvents.BuildWebhook(message, recipient, evt, _options.WebhookSigningKey, _options.TimeProvider.GetUtcNow());
+
+    public async ValueTask DisposeAsync()
+    {
+        await _shutdown.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await Task.WhenAll(_pending.Values).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // best effort: webhooks in flight are abandoned
+        }
+        await _app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+        await _app.DisposeAsync().ConfigureAwait(false);
+        _webhookHttp.Dispose();
+        _shutdown.Dispose();
+    }
+}
