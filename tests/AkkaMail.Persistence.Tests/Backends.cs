@@ -1,0 +1,84 @@
+using Akka.Configuration;
+using Akka.Persistence.Sql;
+using AkkaMail.Persistence.MongoDb;
+using Microsoft.Data.Sqlite;
+using MongoDB.Driver;
+
+namespace AkkaMail.Persistence.Tests;
+
+/// <summary>A temp-file SQLite database for one test class, deleted afterwards.</summary>
+public sealed class SqliteDatabaseFixture : IDisposable
+{
+    public string Path { get; } = System.IO.Path.Combine(
+        System.IO.Path.GetTempPath(), $"akkamail-persistence-{Guid.NewGuid():N}.db");
+
+    public string ConnectionString => $"Data Source={Path}";
+
+    /// <summary>
+    /// Akka.Persistence.Sql (1.5.73) on Microsoft.Data.Sqlite: journal and snapshot store, tables created at
+    /// start, snapshot reads without <c>BEGIN IMMEDIATE</c>, the plugin's defaults as fallback.
+    /// </summary>
+    public Config Hocon => ConfigurationFactory.ParseString($$"""
+        akka.persistence {
+          journal {
+            plugin = "akka.persistence.journal.sql"
+            sql {
+              connection-string = "{{ConnectionString}}"
+              provider-name = "SQLite.MS"
+              auto-initialize = on
+            }
+          }
+          snapshot-store {
+            plugin = "akka.persistence.snapshot-store.sql"
+            sql {
+              connection-string = "{{ConnectionString}}"
+              provider-name = "SQLite.MS"
+              auto-initialize = on
+              read-isolation-level = read-uncommitted
+            }
+          }
+        }
+        """).WithFallback(SqlPersistence.DefaultConfiguration);
+
+    public void Dispose()
+    {
+        SqliteConnection.ClearAllPools();
+        foreach (var suffix in new[] { "", "-wal", "-shm", "-journal" })
+        {
+            try { File.Delete(Path + suffix); }
+            catch (IOException) { /* best effort */ }
+        }
+    }
+}
+
+/// <summary>
+/// A uniquely named MongoDB database for one test class, dropped afterwards; available only when
+/// <c>AKKAMAIL_TEST_MONGODB</c> holds a connection string.
+/// </summary>
+public sealed class MongoDbDatabaseFixture : IDisposable
+{
+    public const string EnvironmentVariable = "AKKAMAIL_TEST_MONGODB";
+
+    public const string SkipReason =
+        $"MongoDB contract skipped: {EnvironmentVariable} is not set (set it to a MongoDB connection string to run it).";
+
+    public string? ConnectionString { get; } =
+        Environment.GetEnvironmentVariable(EnvironmentVariable) is { Length: > 0 } cs ? cs : null;
+
+    public string Database { get; } = $"akkamail_test_{Guid.NewGuid():N}";
+
+    public bool IsAvailable => ConnectionString is not null;
+
+    /// <summary>
+    /// The plugins' HOCON. Without a server the connection string points nowhere; the tests skip before any
+    /// plugin actor is created, so it is never dialled.
+    /// </summary>
+    public Config Hocon => MongoDbPersistenceConfig.Create(
+        ConnectionString ?? "mongodb://127.0.0.1:1", Database, autoInitialize: true, isDefaultPlugin: true);
+
+    public void Dispose()
+    {
+        if (ConnectionString is null) return;
+        new MongoClient(ConnectionString).DropDatabase(Database);
+    }
+}
