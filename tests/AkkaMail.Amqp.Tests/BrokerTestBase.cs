@@ -20,28 +20,41 @@ public abstract class BrokerTestBase(ITestOutputHelper output) : Akka.TestKit.Xu
     private readonly List<string> _queues = new();
     private readonly List<string> _exchanges = new();
     private IConnection? _admin;
-    protected IChannel Admin { get; private set; } = null!;
+    private IChannel? _adminChannel;
+
+    /// The test's own channel for declarations and counts; reopened if a broker restart closed it.
+    protected IChannel Admin => _adminChannel is { IsOpen: true } ? _adminChannel
+        : throw new InvalidOperationException("admin channel closed; use AdminAsync()");
+
+    protected async Task<IChannel> AdminAsync()
+    {
+        if (_adminChannel is { IsOpen: true }) return _adminChannel;
+        if (_admin is not { IsOpen: true })
+            _admin = await (Connection with { ClientProvidedName = "AkkaMail.Amqp.Tests.admin" }).CreateConnectionAsync();
+        return _adminChannel = await _admin.CreateChannelAsync();
+    }
     protected IMaterializer Materializer => Sys.Materializer();
 
     public async Task InitializeAsync()
     {
-        _admin = await (Connection with { ClientProvidedName = "AkkaMail.Amqp.Tests.admin" }).CreateConnectionAsync();
-        Admin = await _admin.CreateChannelAsync();
+        await AdminAsync();
     }
 
     public async Task DisposeAsync()
     {
-        if (_admin is null) return;
         try
         {
-            await using var ch = await _admin.CreateChannelAsync();
+            var ch = await AdminAsync();
             foreach (var q in _queues) await ch.QueueDeleteAsync(q, ifUnused: false, ifEmpty: false);
             foreach (var e in _exchanges) await ch.ExchangeDeleteAsync(e, ifUnused: false);
         }
         finally
         {
-            await _admin.CloseAsync();
-            _admin.Dispose();
+            if (_admin is not null)
+            {
+                await _admin.CloseAsync();
+                _admin.Dispose();
+            }
         }
     }
 
@@ -63,21 +76,33 @@ public abstract class BrokerTestBase(ITestOutputHelper output) : Akka.TestKit.Xu
     {
         var q = declaration ?? new QueueDeclaration(NewQueueName());
         if (!_queues.Contains(q.Name)) _queues.Add(q.Name);
-        await AmqpTopology.Empty.WithQueue(q).DeclareAsync(Admin);
+        await AmqpTopology.Empty.WithQueue(q).DeclareAsync(await AdminAsync());
         return q.Name;
     }
 
-    protected async Task<uint> ReadyCountAsync(string queue) => (await Admin.QueueDeclarePassiveAsync(queue)).MessageCount;
+    protected async Task<uint> ReadyCountAsync(string queue) => (await (await AdminAsync()).QueueDeclarePassiveAsync(queue)).MessageCount;
 
-    protected async Task<uint> ConsumerCountAsync(string queue) => (await Admin.QueueDeclarePassiveAsync(queue)).ConsumerCount;
+    protected async Task<uint> ConsumerCountAsync(string queue) => (await (await AdminAsync()).QueueDeclarePassiveAsync(queue)).ConsumerCount;
 
     protected static async Task EventuallyAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
     {
         var deadline = DateTime.UtcNow + timeout;
-        while (!await condition())
+        while (!await TryAsync(condition))
         {
             if (DateTime.UtcNow > deadline) throw new TimeoutException($"Timed out waiting for: {what}");
             await Task.Delay(100);
+        }
+    }
+
+    private static async Task<bool> TryAsync(Func<Task<bool>> condition)
+    {
+        try
+        {
+            return await condition();
+        }
+        catch (Exception)
+        {
+            return false; // e.g. the broker is still starting: ask again
         }
     }
 
