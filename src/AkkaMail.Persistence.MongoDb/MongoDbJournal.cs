@@ -36,6 +36,9 @@ public sealed class MongoDbJournal : AsyncWriteJournal
     private IMongoCollection<BsonDocument> _metadata = null!;
     private Task _initialized = Task.CompletedTask;
 
+    // Writes in flight per persistence id (ReadHighestSequenceNr waits for them).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Task> _pendingWrites = new();
+
     public MongoDbJournal(Config config)
     {
         _settings = MongoDbJournalSettings.Create(config);
@@ -88,12 +91,47 @@ public sealed class MongoDbJournal : AsyncWriteJournal
         return cts;
     }
 
-    protected override async Task<IImmutableList<Exception?>> WriteMessagesAsync(
+    protected override Task<IImmutableList<Exception?>> WriteMessagesAsync(
         IEnumerable<AtomicWrite> messages, CancellationToken cancellationToken)
+    {
+        // Called on the actor's thread: register the write for its persistence ids before anything is awaited,
+        // so that a ReadHighestSequenceNr (also called on the actor's thread) that follows waits for it.
+        var writes = messages.ToArray();
+        var write = WriteAllAsync(writes, cancellationToken);
+        foreach (var persistenceId in writes.Select(w => w.PersistenceId).Distinct())
+            TrackPendingWrite(persistenceId, write);
+        return write;
+    }
+
+    private void TrackPendingWrite(string persistenceId, Task write)
+    {
+        if (write.IsCompleted) return;
+        var pending = _pendingWrites.TryGetValue(persistenceId, out var previous)
+            ? Task.WhenAll(previous, write)
+            : write;
+        _pendingWrites[persistenceId] = pending;
+        pending.ContinueWith(
+            _ => ((ICollection<KeyValuePair<string, Task>>)_pendingWrites).Remove(new KeyValuePair<string, Task>(persistenceId, pending)),
+            CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    /// <summary>Waits for the writes in flight for a persistence id (their outcome does not matter here).</summary>
+    private static async Task AwaitQuietly(Task pending)
+    {
+        try
+        {
+            await pending.ConfigureAwait(false);
+        }
+        catch
+        {
+            // the write's failure is reported to its writer
+        }
+    }
+
+    private async Task<IImmutableList<Exception?>> WriteAllAsync(AtomicWrite[] writes, CancellationToken cancellationToken)
     {
         await EnsureInitializedAsync().ConfigureAwait(false);
         using var cts = Timeout(cancellationToken);
-        var writes = messages.ToArray();
         var results = new Exception?[writes.Length];
 
         // Serialize first: a payload that cannot be serialized rejects its AtomicWrite only.
@@ -233,6 +271,9 @@ public sealed class MongoDbJournal : AsyncWriteJournal
     public override async Task<long> ReadHighestSequenceNrAsync(
         string persistenceId, long fromSequenceNr, CancellationToken cancellationToken)
     {
+        // Defer until this journal's writes in flight for the id are done, or the actor may reuse numbers.
+        if (_pendingWrites.TryGetValue(persistenceId, out var pending))
+            await AwaitQuietly(pending).ConfigureAwait(false);
         await EnsureInitializedAsync().ConfigureAwait(false);
         using var cts = Timeout(cancellationToken);
         var fromJournal = HighestInJournalAsync(persistenceId, cts.Token);
