@@ -1,0 +1,74 @@
+using AkkaMail.MailgunFake;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace AkkaMail.Mailgun.Tests;
+
+public class RegistrationTests
+{
+    [Fact]
+    public async Task AddMailgunClient_binds_the_Mailgun_section_and_sends()
+    {
+        await using var fake = await MailgunFakeServer.StartAsync(new MailgunFakeOptions { Domain = "mg.bound.test", ApiKey = "key-bound" });
+        var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Mailgun:BaseUrl"] = fake.BaseUrl,
+            ["Mailgun:Domain"] = "mg.bound.test",
+            ["Mailgun:ApiKey"] = "key-bound",
+            ["Mailgun:WebhookSigningKey"] = "sk",
+            ["Mailgun:Timeout"] = "00:00:07",
+        }).Build();
+        var services = new ServiceCollection();
+        services.AddMailgunClient(config);
+        await using var provider = services.BuildServiceProvider();
+
+        var options = provider.GetRequiredService<IOptions<MailgunOptions>>().Value;
+        Assert.Equal(TimeSpan.FromSeconds(7), options.Timeout);
+        Assert.Equal("sk", options.WebhookSigningKey);
+        var client = provider.GetRequiredService<MailgunClient>();
+        Assert.Equal(new Uri($"{fake.BaseUrl}/v3/mg.bound.test/messages"), client.Endpoint);
+        var result = await client.SendAsync(new MailgunMessage { From = "a@mg.bound.test", To = ["b@example.com"], Text = "x" }, default);
+        Assert.IsType<MailgunSendResult.Accepted>(result);
+    }
+
+    [Fact]
+    public void Environment_style_keys_bind()
+    {
+        Environment.SetEnvironmentVariable("AKKAMAILTEST_Mailgun__ApiKey", "key-from-env");
+        Environment.SetEnvironmentVariable("AKKAMAILTEST_Mailgun__Domain", "mg.env.test");
+        Environment.SetEnvironmentVariable("AKKAMAILTEST_Mailgun__BaseUrl", MailgunOptions.EuBaseUrl);
+        try
+        {
+            var config = new ConfigurationBuilder().AddEnvironmentVariables("AKKAMAILTEST_").Build();
+            var services = new ServiceCollection();
+            services.AddMailgunClient(config);
+            using var provider = services.BuildServiceProvider();
+            var client = provider.GetRequiredService<MailgunClient>();
+            Assert.Equal(new Uri("https://api.eu.mailgun.net/v3/mg.env.test/messages"), client.Endpoint);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("AKKAMAILTEST_Mailgun__ApiKey", null);
+            Environment.SetEnvironmentVariable("AKKAMAILTEST_Mailgun__Domain", null);
+            Environment.SetEnvironmentVariable("AKKAMAILTEST_Mailgun__BaseUrl", null);
+        }
+    }
+
+    [Fact]
+    public void Defaults_are_the_US_endpoint_and_30_seconds()
+    {
+        var o = new MailgunOptions();
+        Assert.Equal("https://api.mailgun.net", o.BaseUrl);
+        Assert.Equal(TimeSpan.FromSeconds(30), o.Timeout);
+    }
+
+    [Fact]
+    public void Missing_configuration_fails_validation_when_the_client_is_resolved()
+    {
+        var services = new ServiceCollection();
+        services.AddMailgunClient(new ConfigurationBuilder().Build());
+        using var provider = services.BuildServiceProvider();
+        Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<MailgunClient>());
+    }
+}
