@@ -14,6 +14,8 @@ public sealed class SqliteDatabaseFixture : IDisposable
 
     public string ConnectionString => $"Data Source={Path}";
 
+    private string QuotedConnectionString => "\"" + ConnectionString.Replace("\\", "\\\\") + "\"";
+
     /// <summary>
     /// Akka.Persistence.Sql (1.5.73) on Microsoft.Data.Sqlite: journal and snapshot store, tables created at
     /// start, snapshot reads without <c>BEGIN IMMEDIATE</c>, the plugin's defaults as fallback.
@@ -23,7 +25,7 @@ public sealed class SqliteDatabaseFixture : IDisposable
           journal {
             plugin = "akka.persistence.journal.sql"
             sql {
-              connection-string = "{{ConnectionString}}"
+              connection-string = {{QuotedConnectionString}}
               provider-name = "SQLite.MS"
               auto-initialize = on
             }
@@ -31,7 +33,7 @@ public sealed class SqliteDatabaseFixture : IDisposable
           snapshot-store {
             plugin = "akka.persistence.snapshot-store.sql"
             sql {
-              connection-string = "{{ConnectionString}}"
+              connection-string = {{QuotedConnectionString}}
               provider-name = "SQLite.MS"
               auto-initialize = on
               read-isolation-level = read-uncommitted
