@@ -1,0 +1,111 @@
+using Akka.Hosting;
+using Akka.Logger.Serilog;
+using AkkaMail.Api.Auth;
+using AkkaMail.Api.Emails;
+using AkkaMail.Configuration;
+using AkkaMail.Hosting;
+using AkkaMail.Providers;
+using AkkaMail.ReadModel;
+using AkkaMail.Sending;
+using AkkaMail.Users;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Diagnostics;
+using Serilog;
+using Serilog.Events;
+
+namespace AkkaMail.Api;
+
+/// <summary>Builds the service: used by Program and by the tests, which start it on a random port.</summary>
+public static class AkkaMailApp
+{
+    public static async Task<WebApplication> BuildAsync(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        var options = builder.Configuration.GetSection(AkkaMailOptions.Section).Get<AkkaMailOptions>() ?? new AkkaMailOptions();
+        Directory.CreateDirectory(options.DataPath);
+
+        var hocon = AkkaMailHosting.LoadHocon(options.ResolveHoconPath());
+        var settings = AkkaMailSettings.FromConfig(hocon);
+
+        builder.Host.UseSerilog((ctx, cfg) => cfg
+            .MinimumLevel.Information()
+            .MinimumLevel.Override("Microsoft.AspNetCore", LogEventLevel.Warning)
+            .MinimumLevel.Override("Microsoft.Hosting.Lifetime", LogEventLevel.Information)
+            .Enrich.FromLogContext()
+            .WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {SourceContext}: {Message:lj}{NewLine}{Exception}"));
+
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(settings);
+        builder.Services.AddSingleton(TimeProvider.System);
+        var readDb = new SqliteDatabase(options.ReadModelPath);
+        builder.Services.AddSingleton<IEmailReadStore>(new SqliteEmailReadStore(readDb));
+        builder.Services.AddSingleton<IUserStore>(new SqliteUserStore(readDb));
+        builder.Services.AddSingleton<ISendQueue>(_ => new InProcSendQueue(settings.DispatchBufferSize));
+        builder.Services.AddSingleton<ProviderEventRouter>();
+        builder.Services.AddSingleton<IProviderEventIngress>(sp => sp.GetRequiredService<ProviderEventRouter>());
+        builder.Services.AddSingleton<IEmailProvider>(sp => new SandboxProvider(options.OutboxPath, settings.SandboxDeliveryDelay,
+            new Lazy<IProviderEventIngress>(sp.GetRequiredService<IProviderEventIngress>),
+            sp.GetRequiredService<ILogger<SandboxProvider>>()));
+
+        builder.Services.AddAkka("akkamail", (akka, sp) =>
+        {
+            akka.AddHocon(hocon, HoconAddMode.Prepend);
+            akka.ConfigureLoggers(l =>
+            {
+                l.ClearLoggers();
+                l.AddLogger<SerilogLogger>();
+            });
+            akka.WithSqlitePersistence(options.JournalPath);
+            akka.WithEmailPipeline(sp);
+        });
+
+        builder.Services.AddProblemDetails();
+        builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+        builder.Services.AddAuthorization();
+
+        configure?.Invoke(builder);
+        var app = builder.Build();
+
+        await InitializeStoresAsync(app, options);
+
+        app.UseExceptionHandler(err => err.Run(async ctx =>
+        {
+            var ex = ctx.Features.Get<IExceptionHandlerFeature>()?.Error;
+            var (status, title, type) = ex is BadHttpRequestException bad
+                ? (bad.StatusCode, "Bad request", bad.StatusCode == 413 ? ProblemTypes.PayloadTooLarge : ProblemTypes.MalformedJson)
+                : (500, "Internal error", ProblemTypes.Internal);
+            ctx.Response.StatusCode = status;
+            await Results.Problem(statusCode: status, title: title, type: type,
+                detail: status == 500 ? "An unexpected error occurred; it has been logged." : ex?.Message).ExecuteAsync(ctx);
+        }));
+        app.UseStatusCodePages(async ctx =>
+        {
+            var r = ctx.HttpContext.Response;
+            if (r.HasStarted || r.ContentLength > 0) return;
+            await Results.Problem(statusCode: r.StatusCode).ExecuteAsync(ctx.HttpContext);
+        });
+        app.UseSerilogRequestLogging();
+        app.UseAuthentication();
+        app.UseAuthorization();
+
+        app.MapGet("/health/live", () => Results.Ok(new { status = "up" }));
+        var api = app.MapGroup("/api").RequireAuthorization();
+        api.MapEmailEndpoints();
+        return app;
+    }
+
+    /// <summary>Creates the tables, and on first start with an empty store, an admin key in data/admin.key.</summary>
+    private static async Task InitializeStoresAsync(WebApplication app, AkkaMailOptions options)
+    {
+        await app.Services.GetRequiredService<IEmailReadStore>().InitializeAsync();
+        var users = app.Services.GetRequiredService<IUserStore>();
+        await users.InitializeAsync();
+        if (await users.AnyUserAsync()) return;
+        var admin = await users.CreateUserAsync("admin", isAdmin: true, defaultFrom: null);
+        var path = Path.GetFullPath(options.AdminKeyPath);
+        await File.WriteAllTextAsync(path, admin.ApiKey + Environment.NewLine);
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        app.Logger.LogWarning("Created the admin user and its API key in {AdminKeyPath} (first start with an empty store)", path);
+    }
+}

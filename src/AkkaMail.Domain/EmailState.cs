@@ -1,0 +1,377 @@
+using System.Collections.Immutable;
+using static AkkaMail.Domain.EmailEvents;
+using static AkkaMail.Domain.EmailCommands;
+using R = AkkaMail.Domain.EmailReplies;
+
+namespace AkkaMail.Domain;
+
+/// <summary>Where the email is on its way to the provider.</summary>
+public enum SendPhase { None, Scheduled, Queued, Sending, RetryWaiting, Sent, SendFailed, Cancelled }
+
+public sealed record Engagement(string Kind, DateTimeOffset At, string EventId, string? Url = null);
+
+public sealed record RecipientState(
+    string Address,
+    RecipientStatus Status,
+    DateTimeOffset? StatusAt = null,
+    string? StatusEventId = null,
+    string? Reason = null,
+    int? Code = null,
+    bool Complained = false,
+    bool Unsubscribed = false)
+{
+    /// <summary>Opens and clicks, kept sorted by (time, event id) so arrival order does not matter.</summary>
+    public ImmutableList<Engagement> Engagements { get; init; } = ImmutableList<Engagement>.Empty;
+
+    public int Opens => Engagements.Count(e => e.Kind == "opened");
+    public int Clicks => Engagements.Count(e => e.Kind == "clicked");
+}
+
+public sealed record TimelineEntry(DateTimeOffset At, string Type, string? Recipient = null, string? Detail = null);
+
+public sealed record Decision(IReadOnlyList<IEmailEvent> Events, object Reply)
+{
+    public static Decision Only(object reply) => new(Array.Empty<IEmailEvent>(), reply);
+}
+
+/// <summary>
+/// One email's state and its transitions, as pure functions: <see cref="Decide"/> turns a command into events
+/// and a reply; <see cref="Apply"/> folds an event into the state. No I/O, no clock, no Akka.
+/// </summary>
+public sealed record EmailState
+{
+    public string EmailId { get; init; } = "";
+    public string? UserId { get; init; }
+    public EmailContent? Content { get; init; }
+    public DateTimeOffset? AcceptedAt { get; init; }
+    public DateTimeOffset? SendAt { get; init; }
+    public string? IdempotencyKey { get; init; }
+    public string? RequestFingerprint { get; init; }
+
+    public SendPhase Phase { get; init; } = SendPhase.None;
+    /// <summary>The attempt in progress or next to be made (1-based); 0 before acceptance.</summary>
+    public int Attempt { get; init; }
+    /// <summary>True once the job for <see cref="Attempt"/> is durably queued.</summary>
+    public bool Dispatched { get; init; }
+    public DateTimeOffset? DispatchedAt { get; init; }
+    public DateTimeOffset? NextAttemptAt { get; init; }
+    public DateTimeOffset? AttemptStartedAt { get; init; }
+    public string? ProviderMessageId { get; init; }
+    public string? FailureReason { get; init; }
+    public DateTimeOffset? UpdatedAt { get; init; }
+
+    public ImmutableSortedDictionary<string, RecipientState> Recipients { get; init; } =
+        ImmutableSortedDictionary<string, RecipientState>.Empty.WithComparers(StringComparer.Ordinal);
+    public ImmutableHashSet<string> SeenProviderEvents { get; init; } = ImmutableHashSet<string>.Empty;
+    public ImmutableList<TimelineEntry> Timeline { get; init; } = ImmutableList<TimelineEntry>.Empty;
+    /// <summary>Number of events applied: the read model's version guard.</summary>
+    public long Version { get; init; }
+
+    public bool Exists => Phase != SendPhase.None;
+
+    public static EmailState Empty(string emailId) => new() { EmailId = emailId };
+
+    /// <summary>
+    /// The aggregate status. Before the provider has the message it follows the send phase
+    /// (scheduled, queued, sending, retrying; cancelled; failed when the provider refused or attempts ran out).
+    /// After that it is derived from the recipients: failed if every recipient failed permanently;
+    /// partially_failed if every recipient is final and some failed; delivered if every recipient was delivered,
+    /// raised to opened / clicked when any recipient opened / clicked; otherwise sent.
+    /// </summary>
+    public EmailStatus Status
+    {
+        get
+        {
+            switch (Phase)
+            {
+                case SendPhase.Cancelled: return EmailStatus.Cancelled;
+                case SendPhase.SendFailed: return EmailStatus.Failed;
+            }
+            var heard = Recipients.Values.Any(r => r.Status > RecipientStatus.Pending || !r.Engagements.IsEmpty);
+            if (Phase != SendPhase.Sent && !heard)
+            {
+                return Phase switch
+                {
+                    SendPhase.Scheduled => EmailStatus.Scheduled,
+                    SendPhase.Sending => EmailStatus.Sending,
+                    SendPhase.RetryWaiting => EmailStatus.Retrying,
+                    _ => EmailStatus.Queued,
+                };
+            }
+            var all = Recipients.Values.ToList();
+            if (all.Count > 0 && all.All(r => r.Status == RecipientStatus.Failed)) return EmailStatus.Failed;
+            if (all.Count > 0 && all.All(r => r.Status >= RecipientStatus.Delivered))
+            {
+                if (all.Any(r => r.Status == RecipientStatus.Failed)) return EmailStatus.PartiallyFailed;
+                if (all.Any(r => r.Clicks > 0)) return EmailStatus.Clicked;
+                if (all.Any(r => r.Opens > 0)) return EmailStatus.Opened;
+                return EmailStatus.Delivered;
+            }
+            return EmailStatus.Sent;
+        }
+    }
+
+    /// <summary>Before the provider has it: the only window in which cancel is allowed.</summary>
+    public bool IsCancellable => Phase is SendPhase.Queued or SendPhase.Scheduled or SendPhase.RetryWaiting;
+
+    // ---------------------------------------------------------------- decide
+
+    public Decision Decide(IEmailCommand command, DecisionContext ctx) => command switch
+    {
+        AcceptEmail c => DecideAccept(c, ctx),
+        MarkDispatched c => DecideMarkDispatched(c, ctx),
+        BeginSendAttempt c => DecideBegin(c, ctx),
+        RecordSendOutcome c => DecideOutcome(c, ctx),
+        ApplyProviderEvent c => DecideProviderEvent(c, ctx),
+        CancelEmail c => DecideCancel(c, ctx),
+        SweepDispatch c => DecideSweep(c, ctx),
+        _ => throw new ArgumentOutOfRangeException(nameof(command), command.GetType().Name, "not a decision command"),
+    };
+
+    private Decision DecideAccept(AcceptEmail c, DecisionContext ctx)
+    {
+        if (Exists)
+        {
+            // Same id again: with an idempotency key the id is derived from (user, key), so this is a retried POST.
+            if (RequestFingerprint is not null && c.RequestFingerprint is not null && RequestFingerprint != c.RequestFingerprint)
+                return Decision.Only(new R.IdempotencyConflict(EmailId));
+            return Decision.Only(new R.EmailAccepted(EmailId, Status, Existing: true));
+        }
+        var evt = new EmailAccepted(c.EmailId, c.UserId, c.Content, ctx.Now, c.IdempotencyKey, c.RequestFingerprint, c.SendAt);
+        var next = Apply(evt);
+        return new Decision(new IEmailEvent[] { evt }, new R.EmailAccepted(c.EmailId, next.Status, Existing: false));
+    }
+
+    private Decision DecideMarkDispatched(MarkDispatched c, DecisionContext ctx)
+    {
+        if (Phase is SendPhase.Queued or SendPhase.RetryWaiting or SendPhase.Scheduled && c.Attempt == Attempt && !Dispatched)
+            return new Decision(new IEmailEvent[] { new EmailDispatched(EmailId, c.Attempt, ctx.Now) }, new R.NothingToDo(EmailId));
+        return Decision.Only(new R.NothingToDo(EmailId));
+    }
+
+    private Decision DecideBegin(BeginSendAttempt c, DecisionContext ctx)
+    {
+        if (!Exists) return Decision.Only(new R.SendDenied(c.EmailId, c.Attempt, "unknown email"));
+        switch (Phase)
+        {
+            case SendPhase.Queued or SendPhase.RetryWaiting or SendPhase.Scheduled when c.Attempt == Attempt:
+                if (SendAt is { } at && at > ctx.Now)
+                    return Decision.Only(new R.SendDenied(EmailId, c.Attempt, "scheduled for later"));
+                var evt = new SendAttemptStarted(EmailId, c.Attempt, ctx.Now);
+                return new Decision(new IEmailEvent[] { evt }, Approved(c.Attempt));
+            case SendPhase.Sending when c.Attempt == Attempt && ctx.Now - AttemptStartedAt > ctx.AttemptTimeout:
+                // The attempt started long ago (longer than any provider call may take) and its outcome was never
+                // recorded: the process died mid-call. The provider may or may not have it; we send again rather
+                // than lose it. This is the only window in which a message can go out twice.
+                return new Decision(new IEmailEvent[] { new SendAttemptStarted(EmailId, c.Attempt, ctx.Now) }, Approved(c.Attempt));
+            case SendPhase.Sending when c.Attempt == Attempt:
+                // A duplicate job while the attempt is in flight: drop it, never send twice.
+                return Decision.Only(new R.SendDenied(EmailId, c.Attempt, "attempt in progress"));
+            default:
+                return Decision.Only(new R.SendDenied(EmailId, c.Attempt, $"email is {Status.ToWire()} (attempt {Attempt})"));
+        }
+    }
+
+    private R.SendApproved Approved(int attempt) =>
+        new(EmailId, attempt, Content!, Recipients.Keys.ToArray());
+
+    private Decision DecideOutcome(RecordSendOutcome c, DecisionContext ctx)
+    {
+        if (Phase != SendPhase.Sending || c.Attempt != Attempt)
+            return Decision.Only(new R.OutcomeRecorded(EmailId, R.NextStep.Ignored));
+        switch (c.Outcome)
+        {
+            case SendOutcome.Sent s:
+                return new Decision(new IEmailEvent[] { new EmailSent(EmailId, c.Attempt, s.ProviderMessageId, ctx.Now) },
+                    new R.OutcomeRecorded(EmailId, R.NextStep.Done));
+            case SendOutcome.Permanent p:
+                return new Decision(new IEmailEvent[] { new EmailSendFailed(EmailId, c.Attempt, p.Reason, ctx.Now) },
+                    new R.OutcomeRecorded(EmailId, R.NextStep.Done));
+            case SendOutcome.Transient t when c.Attempt >= ctx.RetryPolicy.MaxAttempts:
+                var reason = $"gave up after {c.Attempt} attempts: {t.Reason}";
+                return new Decision(new IEmailEvent[] { new EmailSendFailed(EmailId, c.Attempt, reason, ctx.Now) },
+                    new R.OutcomeRecorded(EmailId, R.NextStep.DeadLetter));
+            case SendOutcome.Transient t:
+                var delay = ctx.RetryPolicy.BackoffBefore(c.Attempt + 1, ctx.Random01, t.RetryAfter);
+                var evt = new SendRetryScheduled(EmailId, c.Attempt, t.Reason, ctx.Now + delay, ctx.Now);
+                return new Decision(new IEmailEvent[] { evt },
+                    new R.OutcomeRecorded(EmailId, R.NextStep.Retry, c.Attempt + 1, delay));
+            default:
+                throw new ArgumentOutOfRangeException(nameof(c), c.Outcome.GetType().Name, "unknown outcome");
+        }
+    }
+
+    private Decision DecideProviderEvent(ApplyProviderEvent c, DecisionContext ctx)
+    {
+        if (!Exists) return Decision.Only(new R.ProviderEventApplied(c.EmailId, R.ProviderEventResult.UnknownEmail));
+        if (SeenProviderEvents.Contains(c.Event.EventId))
+            return Decision.Only(new R.ProviderEventApplied(EmailId, R.ProviderEventResult.Duplicate));
+        return new Decision(new IEmailEvent[] { new ProviderEventRecorded(EmailId, c.Event, ctx.Now) },
+            new R.ProviderEventApplied(EmailId, R.ProviderEventResult.Applied));
+    }
+
+    private Decision DecideCancel(CancelEmail c, DecisionContext ctx)
+    {
+        if (!Exists) return Decision.Only(new R.UnknownEmail(c.EmailId));
+        if (Phase == SendPhase.Cancelled) return Decision.Only(new R.Cancelled(EmailId));
+        if (!IsCancellable) return Decision.Only(new R.CannotCancel(EmailId, Status));
+        return new Decision(new IEmailEvent[] { new EmailCancelled(EmailId, ctx.Now) }, new R.Cancelled(EmailId));
+    }
+
+    private Decision DecideSweep(SweepDispatch c, DecisionContext ctx)
+    {
+        var due = Phase switch
+        {
+            SendPhase.Queued => !Dispatched || ctx.Now - DispatchedAt > c.PickupTimeout,
+            SendPhase.Scheduled => !Dispatched || ctx.Now - SendAt > c.PickupTimeout,
+            SendPhase.RetryWaiting => !Dispatched || ctx.Now - NextAttemptAt > c.PickupTimeout,
+            // Started but never finished (a crash mid-call): hand it over again after the timeout.
+            SendPhase.Sending => ctx.Now - AttemptStartedAt > ctx.AttemptTimeout,
+            _ => false,
+        };
+        return Decision.Only(due ? new R.Dispatch(EmailId, Attempt, DispatchDelay(ctx.Now)) : new R.NothingToDo(EmailId));
+    }
+
+    /// <summary>How long the job for the current attempt should wait in the queue before it may be sent.</summary>
+    public TimeSpan DispatchDelay(DateTimeOffset now)
+    {
+        var at = Phase == SendPhase.RetryWaiting ? NextAttemptAt : SendAt;
+        return at is { } t && t > now ? t - now : TimeSpan.Zero;
+    }
+
+    // ---------------------------------------------------------------- apply
+
+    public EmailState Apply(IEmailEvent evt)
+    {
+        var next = evt switch
+        {
+            EmailAccepted e => this with
+            {
+                UserId = e.UserId,
+                Content = e.Content,
+                AcceptedAt = e.At,
+                SendAt = e.SendAt,
+                IdempotencyKey = e.IdempotencyKey,
+                RequestFingerprint = e.RequestFingerprint,
+                Phase = e.SendAt is not null ? SendPhase.Scheduled : SendPhase.Queued,
+                Attempt = 1,
+                Recipients = Recipients.SetItems(e.Content.AllRecipients()
+                    .Select(a => KeyValuePair.Create(a, new RecipientState(a, RecipientStatus.Pending)))),
+                Timeline = Timeline.Add(new TimelineEntry(e.At, e.SendAt is null ? "accepted" : "scheduled",
+                    Detail: e.SendAt?.ToString("O"))),
+            },
+            EmailDispatched e => this with
+            {
+                Dispatched = true,
+                DispatchedAt = e.At,
+                Timeline = Timeline.Add(new TimelineEntry(e.At, "dispatched", Detail: $"attempt {e.Attempt}")),
+            },
+            SendAttemptStarted e => this with
+            {
+                Phase = SendPhase.Sending,
+                Attempt = e.Attempt,
+                AttemptStartedAt = e.At,
+                Timeline = Timeline.Add(new TimelineEntry(e.At, "sending", Detail: $"attempt {e.Attempt}")),
+            },
+            EmailSent e => this with
+            {
+                Phase = SendPhase.Sent,
+                ProviderMessageId = e.ProviderMessageId,
+                Recipients = Recipients,
+                Timeline = Timeline.Add(new TimelineEntry(e.At, "sent", Detail: e.ProviderMessageId)),
+            },
+            SendRetryScheduled e => this with
+            {
+                Phase = SendPhase.RetryWaiting,
+                Attempt = e.Attempt + 1,
+                Dispatched = false,
+                DispatchedAt = null,
+                NextAttemptAt = e.NextAttemptAt,
+                FailureReason = e.Reason,
+                Timeline = Timeline.Add(new TimelineEntry(e.At, "retry_scheduled", Detail:
+                    $"attempt {e.Attempt} failed: {e.Reason}; next at {e.NextAttemptAt:O}")),
+            },
+            EmailSendFailed e => this with
+            {
+                Phase = SendPhase.SendFailed,
+                FailureReason = e.Reason,
+                Timeline = Timeline.Add(new TimelineEntry(e.At, "failed", Detail: e.Reason)),
+            },
+            EmailCancelled e => this with
+            {
+                Phase = SendPhase.Cancelled,
+                Timeline = Timeline.Add(new TimelineEntry(e.At, "cancelled")),
+            },
+            ProviderEventRecorded e => ApplyProviderEvent(e.Event),
+            _ => throw new ArgumentOutOfRangeException(nameof(evt), evt.GetType().Name, "unknown event"),
+        };
+        return next with { Version = Version + 1, UpdatedAt = evt.At };
+    }
+
+    private EmailState ApplyProviderEvent(ProviderEvent pe)
+    {
+        var address = Addresses.Normalize(pe.Recipient);
+        var r = Recipients.TryGetValue(address, out var existing) ? existing : new RecipientState(address, RecipientStatus.Pending);
+        r = ApplyToRecipient(r, pe);
+        var detail = pe.Kind switch
+        {
+            ProviderEventKind.Clicked => pe.Url,
+            ProviderEventKind.TemporaryFailure or ProviderEventKind.PermanentFailure =>
+                string.Join(" ", new[] { pe.Code?.ToString(), pe.Reason, pe.Description }.Where(s => !string.IsNullOrEmpty(s))),
+            _ => null,
+        };
+        return this with
+        {
+            Recipients = Recipients.SetItem(address, r),
+            SeenProviderEvents = SeenProviderEvents.Add(pe.EventId),
+            // A provider event can race our own record of the send: its message id is as good as ours.
+            ProviderMessageId = ProviderMessageId ?? pe.ProviderMessageId,
+            Timeline = Timeline.Add(new TimelineEntry(pe.OccurredAt, pe.Kind.ToWire(), address, detail)),
+        };
+    }
+
+    /// <summary>
+    /// Folds one provider event into a recipient so that the result does not depend on arrival order:
+    /// delivery fate takes the highest rank (ties: the later event by time, then id); engagement is a sorted set;
+    /// complaint and unsubscribe are sticky flags.
+    /// </summary>
+    public static RecipientState ApplyToRecipient(RecipientState r, ProviderEvent pe)
+    {
+        RecipientStatus? fate = pe.Kind switch
+        {
+            ProviderEventKind.Accepted => RecipientStatus.Accepted,
+            ProviderEventKind.TemporaryFailure => RecipientStatus.Deferred,
+            ProviderEventKind.Delivered => RecipientStatus.Delivered,
+            ProviderEventKind.PermanentFailure => RecipientStatus.Failed,
+            _ => null,
+        };
+        if (fate is { } f && Outranks(f, pe.OccurredAt, pe.EventId, r))
+            r = r with { Status = f, StatusAt = pe.OccurredAt, StatusEventId = pe.EventId, Reason = pe.Reason ?? pe.Description, Code = pe.Code };
+        switch (pe.Kind)
+        {
+            case ProviderEventKind.Opened:
+            case ProviderEventKind.Clicked:
+                var eng = new Engagement(pe.Kind.ToWire(), pe.OccurredAt, pe.EventId, pe.Url);
+                var idx = r.Engagements.FindIndex(x => Compare(x.At, x.EventId, eng.At, eng.EventId) > 0);
+                r = r with { Engagements = idx < 0 ? r.Engagements.Add(eng) : r.Engagements.Insert(idx, eng) };
+                break;
+            case ProviderEventKind.Complained:
+                r = r with { Complained = true };
+                break;
+            case ProviderEventKind.Unsubscribed:
+                r = r with { Unsubscribed = true };
+                break;
+        }
+        return r;
+    }
+
+    private static bool Outranks(RecipientStatus status, DateTimeOffset at, string eventId, RecipientState current) =>
+        status > current.Status ||
+        (status == current.Status && Compare(at, eventId, current.StatusAt ?? DateTimeOffset.MinValue, current.StatusEventId ?? "") > 0);
+
+    private static int Compare(DateTimeOffset a, string aId, DateTimeOffset b, string bId)
+    {
+        var c = a.CompareTo(b);
+        return c != 0 ? c : string.CompareOrdinal(aId, bId);
+    }
+}

@@ -1,0 +1,118 @@
+using Akka.Actor;
+using Akka.Event;
+using Akka.Persistence;
+using AkkaMail.Configuration;
+using AkkaMail.Domain;
+using AkkaMail.ReadModel;
+using AkkaMail.Sending;
+using static AkkaMail.Actors.PipelineMessages;
+using static AkkaMail.Domain.EmailEvents;
+
+namespace AkkaMail.Actors;
+
+/// <summary>What an email actor talks to besides its parent.</summary>
+public sealed record EmailActorDeps(AkkaMailSettings Settings, IActorRef Dispatcher, IActorRef ReadModelWriter, TimeProvider Clock);
+
+/// <summary>
+/// One email, persistent (<c>email-{id}</c>). Thin: the decisions are <see cref="EmailState"/>'s; this actor
+/// persists what it decides, then does the side effects (dispatch, read model, broadcast), then replies.
+/// </summary>
+public sealed class EmailActor : ReceivePersistentActor
+{
+    private readonly string _emailId;
+    private readonly EmailActorDeps _deps;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private EmailState _state;
+
+    public static Props Props(string emailId, EmailActorDeps deps) => Akka.Actor.Props.Create(() => new EmailActor(emailId, deps));
+
+    public static string PersistenceIdFor(string emailId) => "email-" + emailId;
+
+    public EmailActor(string emailId, EmailActorDeps deps)
+    {
+        _emailId = emailId;
+        _deps = deps;
+        _state = EmailState.Empty(emailId);
+
+        Recover<SnapshotOffer>(o => _state = (EmailState)o.Snapshot);
+        Recover<IEmailEvent>(e => _state = _state.Apply(e));
+
+        Command<EmailCommands.GetEmailState>(_ => Sender.Tell(_state));
+        Command<IEmailCommand>(Handle);
+        Command<ReceiveTimeout>(_ => Context.Parent.Tell(new Passivate(PoisonPill.Instance)));
+        Command<SaveSnapshotSuccess>(s =>
+            DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1)));
+        Command<SaveSnapshotFailure>(f => _log.Warning(f.Cause, "Email {EmailId}: snapshot failed", _emailId));
+        Command<DeleteSnapshotsSuccess>(_ => { });
+        Command<DeleteSnapshotsFailure>(_ => { });
+    }
+
+    public override string PersistenceId => PersistenceIdFor(_emailId);
+
+    protected override void PreStart()
+    {
+        base.PreStart();
+        Context.SetReceiveTimeout(_deps.Settings.PassivationTimeout);
+    }
+
+    private DecisionContext NewContext() => new(
+        _deps.Clock.GetUtcNow(), _deps.Settings.Retry, _deps.Settings.AttemptTimeout, Random.Shared.NextDouble());
+
+    private void Handle(IEmailCommand command)
+    {
+        var decision = _state.Decide(command, NewContext());
+        var sender = Sender;
+        if (decision.Events.Count == 0)
+        {
+            if (decision.Reply is EmailReplies.Dispatch d) Dispatch(d.Attempt, d.Delay);
+            sender.Tell(decision.Reply);
+            return;
+        }
+        var remaining = decision.Events.Count;
+        PersistAll(decision.Events, evt =>
+        {
+            _state = _state.Apply(evt);
+            AfterPersisted(evt);
+            if (--remaining > 0) return;
+            var view = EmailView.Of(_state);
+            // A new email is answered only once the read model has it, so that a GET right after the 202 finds it.
+            if (evt is EmailAccepted)
+                _deps.ReadModelWriter.Tell(new UpsertView(view, sender, decision.Reply));
+            else
+            {
+                _deps.ReadModelWriter.Tell(new UpsertView(view));
+                sender.Tell(decision.Reply);
+            }
+            Context.System.EventStream.Publish(new EmailChanged(_emailId, _state.UserId ?? "", view.Status, evt, view));
+            if (LastSequenceNr % _deps.Settings.SnapshotEvery == 0) SaveSnapshot(_state);
+        });
+    }
+
+    private void AfterPersisted(IEmailEvent evt)
+    {
+        switch (evt)
+        {
+            case EmailAccepted:
+                Dispatch(_state.Attempt, _state.DispatchDelay(_deps.Clock.GetUtcNow()));
+                _log.Info("Email {EmailId} accepted for {RecipientCount} recipients", _emailId, _state.Recipients.Count);
+                break;
+            case SendRetryScheduled r:
+                Dispatch(_state.Attempt, _state.DispatchDelay(_deps.Clock.GetUtcNow()));
+                _log.Warning("Email {EmailId} attempt {Attempt} failed ({Reason}); retry at {NextAttemptAt}",
+                    _emailId, r.Attempt, r.Reason, r.NextAttemptAt);
+                break;
+            case EmailSent s:
+                _log.Info("Email {EmailId} sent as {ProviderMessageId} (attempt {Attempt})", _emailId, s.ProviderMessageId, s.Attempt);
+                break;
+            case EmailSendFailed f:
+                _log.Warning("Email {EmailId} failed: {Reason}", _emailId, f.Reason);
+                break;
+            case ProviderEventRecorded p:
+                _log.Debug("Email {EmailId}: {Kind} for {Recipient}", _emailId, p.Event.Kind, p.Event.Recipient);
+                break;
+        }
+    }
+
+    private void Dispatch(int attempt, TimeSpan delay) =>
+        _deps.Dispatcher.Tell(new DispatchJob(new SendJob(_emailId, attempt), delay));
+}

@@ -1,0 +1,100 @@
+using Akka;
+using Akka.Actor;
+using Akka.Event;
+using Akka.Streams;
+using Akka.Streams.Dsl;
+using AkkaMail.Configuration;
+using AkkaMail.Domain;
+using AkkaMail.Providers;
+using AkkaMail.Sending;
+using R = AkkaMail.Domain.EmailReplies;
+
+namespace AkkaMail.Actors;
+
+/// <summary>
+/// Runs the sender stream: deliveries from the send queue → throttle to the provider's rate →
+/// up to <c>parallelism</c> at once: ask the email actor whether the attempt may go, call the provider, have the
+/// actor persist the outcome, and only then ack the delivery. A failure nacks it back onto the queue.
+/// </summary>
+public sealed class SendConsumerActor : ReceiveActor, IWithTimers
+{
+    public const string Name = "send-consumer";
+
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly ISendQueue _queue;
+    private readonly IEmailProvider _provider;
+    private readonly IActorRef _emailManager;
+    private readonly AkkaMailSettings _settings;
+    private readonly CancellationTokenSource _stopping = new();
+    private sealed record StreamEnded(Exception? Error);
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public SendConsumerActor(ISendQueue queue, IEmailProvider provider, IActorRef emailManager, AkkaMailSettings settings)
+    {
+        _queue = queue;
+        _provider = provider;
+        _emailManager = emailManager;
+        _settings = settings;
+        Receive<StreamEnded>(e =>
+        {
+            if (_stopping.IsCancellationRequested) return;
+            _log.Error(e.Error, "Sender stream ended; restarting it in 1 s");
+            Timers.StartSingleTimer("restart", new Start(), TimeSpan.FromSeconds(1));
+        });
+        Receive<Start>(_ => RunStream());
+    }
+
+    private sealed record Start;
+
+    protected override void PreStart() => RunStream();
+
+    protected override void PostStop() => _stopping.Cancel();
+
+    private void RunStream()
+    {
+        var self = Self;
+        _queue.Deliveries()
+            .Throttle(_settings.ProviderRatePerSecond, TimeSpan.FromSeconds(1), _settings.ProviderRateBurst, ThrottleMode.Shaping)
+            .SelectAsyncUnordered(_settings.SendParallelism, ProcessAsync)
+            .RunWith(Sink.Ignore<Done>(), Context.Materializer())
+            .ContinueWith(t => self.Tell(new StreamEnded(t.Exception?.GetBaseException())));
+    }
+
+    private async Task<Done> ProcessAsync(SendJobDelivery delivery)
+    {
+        var job = delivery.Job;
+        try
+        {
+            var begin = await _emailManager.Ask<object>(new EmailCommands.BeginSendAttempt(job.EmailId, job.Attempt), _settings.AskTimeout);
+            if (begin is not R.SendApproved approved)
+            {
+                if (begin is R.SendDenied denied)
+                    _log.Debug("Email {EmailId}: job for attempt {Attempt} dropped: {Reason}", job.EmailId, job.Attempt, denied.Reason);
+                await delivery.Ack();
+                return Done.Instance;
+            }
+            SendOutcome outcome;
+            try
+            {
+                outcome = await _provider.SendAsync(new OutgoingEmail(job.EmailId, job.Attempt, approved.Content), _stopping.Token);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !_stopping.IsCancellationRequested)
+            {
+                outcome = new SendOutcome.Transient($"{_provider.Name}: {ex.GetType().Name}: {ex.Message}");
+            }
+            var recorded = await _emailManager.Ask<R.OutcomeRecorded>(
+                new EmailCommands.RecordSendOutcome(job.EmailId, job.Attempt, outcome), _settings.AskTimeout);
+            if (recorded.Next == R.NextStep.DeadLetter)
+                await _queue.DeadLetterAsync(job, outcome is SendOutcome.Transient t ? t.Reason : "failed");
+            await delivery.Ack();
+        }
+        catch (Exception ex)
+        {
+            _log.Warning(ex, "Email {EmailId}: attempt {Attempt} not settled; giving the job back", job.EmailId, job.Attempt);
+            try { await delivery.Nack(true); }
+            catch (Exception nackError) { _log.Warning(nackError, "Email {EmailId}: nack failed", job.EmailId); }
+        }
+        return Done.Instance;
+    }
+}

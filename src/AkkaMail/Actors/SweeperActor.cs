@@ -1,0 +1,61 @@
+using Akka.Actor;
+using Akka.Event;
+using AkkaMail.Domain;
+using AkkaMail.ReadModel;
+using static AkkaMail.Actors.PipelineMessages;
+
+namespace AkkaMail.Actors;
+
+/// <summary>
+/// The dispatch sweep: at start-up and then on an interval, asks every email whose send is unsettled to check
+/// itself (<see cref="EmailCommands.SweepDispatch"/>): one accepted but never queued, or queued and never picked
+/// up within the timeout, dispatches itself again. The queue may lose a job; the journal never does.
+/// </summary>
+public sealed class SweeperActor : ReceiveActor, IWithTimers
+{
+    public const string Name = "dispatch-sweeper";
+
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private bool _running;
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public SweeperActor(IEmailReadStore store, IActorRef emailManager, TimeSpan interval, TimeSpan pickupTimeout,
+        TimeSpan startupPickupTimeout, int batchSize)
+    {
+        Receive<SweepNow>(s =>
+        {
+            if (_running) return;
+            _running = true;
+            SweepAsync(store, emailManager, s.PickupTimeout, batchSize).PipeTo(Self);
+        });
+        Receive<int>(count =>
+        {
+            _running = false;
+            if (count > 0) _log.Info("Dispatch sweep checked {Count} unsettled emails", count);
+        });
+        Receive<Status.Failure>(f =>
+        {
+            _running = false;
+            _log.Warning(f.Cause, "Dispatch sweep failed; next try in {Interval}", interval);
+        });
+        // Right after start, jobs held by a non-durable queue are gone with the old process: sweep with the
+        // start-up timeout (zero for the in-process queue), then periodically with the normal one.
+        Self.Tell(new SweepNow(startupPickupTimeout));
+        Timers.StartPeriodicTimer("sweep", new SweepNow(pickupTimeout), interval);
+    }
+
+    private static async Task<int> SweepAsync(IEmailReadStore store, IActorRef manager, TimeSpan pickupTimeout, int batchSize)
+    {
+        var count = 0;
+        string? after = null;
+        while (true)
+        {
+            var ids = await store.FindUnsettledAsync(batchSize, after);
+            foreach (var id in ids) manager.Tell(new EmailCommands.SweepDispatch(id, pickupTimeout), ActorRefs.NoSender);
+            count += ids.Count;
+            if (ids.Count < batchSize) return count;
+            after = ids[^1];
+        }
+    }
+}

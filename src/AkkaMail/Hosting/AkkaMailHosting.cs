@@ -1,0 +1,112 @@
+using Akka.Actor;
+using Akka.Configuration;
+using Akka.Hosting;
+using Akka.Persistence.Sql;
+using AkkaMail.Actors;
+using AkkaMail.Configuration;
+using AkkaMail.Domain;
+using AkkaMail.ReadModel;
+using AkkaMail.Sending;
+using AkkaMail.Serialization;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace AkkaMail.Hosting;
+
+public static partial class AkkaMailHosting
+{
+    /// <summary>Loads the operator's HOCON file, its <c>key = ${?ENV}</c> overrides resolved.</summary>
+    public static Config LoadHocon(string path) =>
+        File.Exists(path)
+            ? ConfigurationFactory.ParseString(ResolveOptionalOverrides(File.ReadAllText(path), Environment.GetEnvironmentVariable))
+            : throw new FileNotFoundException($"HOCON file not found: {Path.GetFullPath(path)}", path);
+
+    /// <summary>
+    /// HOCON says <c>key = ${?VAR}</c> leaves the earlier value alone when VAR is unset; Akka's parser instead
+    /// replaces it with an empty value. So we resolve these override lines ourselves before parsing: the line
+    /// becomes the variable's value (as a quoted string), or disappears when the variable is unset.
+    /// </summary>
+    public static string ResolveOptionalOverrides(string hocon, Func<string, string?> env) =>
+        OptionalOverride().Replace(hocon, m =>
+        {
+            var value = env(m.Groups["var"].Value);
+            if (value is null) return m.Groups["indent"].Value + "# (unset) " + m.Value.TrimStart();
+            var quoted = "\"" + value.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
+            return $"{m.Groups["indent"].Value}{m.Groups["key"].Value} = {quoted}";
+        });
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^(?<indent>[ \t]*)(?<key>[A-Za-z0-9_.\-""]+)[ \t]*[=:][ \t]*\$\{\?(?<var>[A-Za-z0-9_]+)\}[ \t]*$",
+        System.Text.RegularExpressions.RegexOptions.Multiline)]
+    private static partial System.Text.RegularExpressions.Regex OptionalOverride();
+
+    /// <summary>Persistence on a SQLite file through Akka.Persistence.Sql: the embedded default.</summary>
+    public static AkkaConfigurationBuilder WithSqlitePersistence(this AkkaConfigurationBuilder builder, string databasePath)
+    {
+        SqliteDatabase.EnsureWal(databasePath);
+        var cs = $"Data Source={Path.GetFullPath(databasePath)}".Replace("\\", "\\\\").Replace("\"", "\\\"");
+        builder.AddHocon($$"""
+            akka.persistence {
+              journal {
+                plugin = "akka.persistence.journal.sql"
+                sql {
+                  connection-string = "{{cs}}"
+                  provider-name = "SQLite.MS"
+                  auto-initialize = true
+                }
+              }
+              snapshot-store {
+                plugin = "akka.persistence.snapshot-store.sql"
+                sql {
+                  connection-string = "{{cs}}"
+                  provider-name = "SQLite.MS"
+                  auto-initialize = true
+                  # The default opens reads with BEGIN IMMEDIATE, which waits whenever a writer holds the lock.
+                  read-isolation-level = read-uncommitted
+                }
+              }
+            }
+            """, HoconAddMode.Prepend);
+        // Without the plugin's defaults the plugin classes themselves are missing from the config.
+        builder.AddHocon(SqlPersistence.DefaultConfiguration, HoconAddMode.Append);
+        return builder;
+    }
+
+    /// <summary>Binds our JSON serializer to every persisted email event and snapshot.</summary>
+    public static AkkaConfigurationBuilder WithEmailSerialization(this AkkaConfigurationBuilder builder) =>
+        builder.WithCustomSerializer("akkamail-json", new[] { typeof(IEmailEvent), typeof(EmailState) },
+            system => new EmailEventSerializer(system));
+
+    /// <summary>
+    /// The email pipeline: manager and email actors, dispatcher, sender stream, read-model writer, dispatch sweep.
+    /// Its dependencies come from DI: settings, send queue, provider, read store, clock.
+    /// </summary>
+    public static AkkaConfigurationBuilder WithEmailPipeline(this AkkaConfigurationBuilder builder, IServiceProvider sp)
+    {
+        var settings = sp.GetRequiredService<AkkaMailSettings>();
+        var queue = sp.GetRequiredService<ISendQueue>();
+        var provider = sp.GetRequiredService<Providers.IEmailProvider>();
+        var store = sp.GetRequiredService<IEmailReadStore>();
+        var clock = sp.GetService<TimeProvider>() ?? TimeProvider.System;
+        builder.WithEmailSerialization();
+        return builder.WithActors((system, registry, _) =>
+        {
+            var writer = system.ActorOf(Props.Create(() =>
+                new ReadModelWriterActor(store, settings.ReadModelBatchSize, settings.ReadModelBatchWindow)), ReadModelWriterActor.Name);
+            IActorRef dispatcher = ActorRefs.Nobody;
+            // Email actors are only created once messages flow, after the dispatcher below exists.
+            var manager = system.ActorOf(Props.Create(() => new EmailManagerActor(
+                id => EmailActor.Props(id, new EmailActorDeps(settings, dispatcher, writer, clock)))), EmailManagerActor.Name);
+            dispatcher = system.ActorOf(Props.Create(() => new DispatcherActor(
+                queue, manager, settings.DispatchBufferSize, settings.DispatchParallelism)), DispatcherActor.Name);
+            var consumer = system.ActorOf(Props.Create(() => new SendConsumerActor(queue, provider, manager, settings)),
+                SendConsumerActor.Name);
+            var sweeper = system.ActorOf(Props.Create(() => new SweeperActor(store, manager, settings.SweepInterval,
+                settings.SweepPickupTimeout, queue.IsDurable ? settings.SweepPickupTimeout : TimeSpan.Zero,
+                settings.SweepBatchSize)), SweeperActor.Name);
+            registry.Register<EmailManagerActor>(manager);
+            registry.Register<DispatcherActor>(dispatcher);
+            registry.Register<ReadModelWriterActor>(writer);
+            registry.Register<SendConsumerActor>(consumer);
+            registry.Register<SweeperActor>(sweeper);
+        });
+    }
+}

@@ -1,0 +1,72 @@
+using AkkaMail.Domain;
+using Microsoft.Extensions.Logging;
+using MimeKit;
+
+namespace AkkaMail.Providers;
+
+/// <summary>
+/// The embedded default provider: writes each message as a real .eml file into the outbox, answers "accepted",
+/// then reports each recipient accepted and, after a delay, delivered — through the same ingress a webhook uses.
+/// </summary>
+public sealed class SandboxProvider(
+    string outboxPath, TimeSpan deliveryDelay, Lazy<IProviderEventIngress> ingress, ILogger<SandboxProvider> log) : IEmailProvider
+{
+    public string Name => "sandbox";
+
+    public async Task<SendOutcome> SendAsync(OutgoingEmail email, CancellationToken ct)
+    {
+        var messageId = $"{email.EmailId}.{email.Attempt}@sandbox.akkamail.local";
+        var mime = MimeBuilder.Build(email, messageId);
+        Directory.CreateDirectory(outboxPath);
+        var path = Path.Combine(outboxPath, $"{email.EmailId}.eml");
+        var tmp = path + ".tmp";
+        await mime.WriteToAsync(tmp, ct);
+        File.Move(tmp, path, overwrite: true);
+        _ = ReportAsync(email, messageId);
+        return new SendOutcome.Sent(messageId);
+    }
+
+    private async Task ReportAsync(OutgoingEmail email, string messageId)
+    {
+        try
+        {
+            var recipients = email.Content.AllRecipients();
+            var now = DateTimeOffset.UtcNow;
+            foreach (var r in recipients)
+                await ingress.Value.RouteAsync(email.EmailId,
+                    new ProviderEvent($"sbx-acc-{email.EmailId}-{r}", ProviderEventKind.Accepted, r, now, messageId));
+            await Task.Delay(deliveryDelay);
+            now = DateTimeOffset.UtcNow;
+            foreach (var r in recipients)
+                await ingress.Value.RouteAsync(email.EmailId,
+                    new ProviderEvent($"sbx-dlv-{email.EmailId}-{r}", ProviderEventKind.Delivered, r, now, messageId,
+                        Code: 250, Description: "OK (sandbox)"));
+        }
+        catch (Exception ex)
+        {
+            log.LogWarning(ex, "Sandbox could not report events for email {EmailId}", email.EmailId);
+        }
+    }
+}
+
+public static class MimeBuilder
+{
+    public static MimeMessage Build(OutgoingEmail email, string messageId)
+    {
+        var c = email.Content;
+        var m = new MimeMessage { Subject = c.Subject, MessageId = messageId };
+        m.From.Add(MailboxAddress.Parse(c.From));
+        m.To.AddRange(c.To.Select(MailboxAddress.Parse));
+        m.Cc.AddRange(c.Cc.Select(MailboxAddress.Parse));
+        m.Bcc.AddRange(c.Bcc.Select(MailboxAddress.Parse));
+        if (c.ReplyTo is not null) m.ReplyTo.Add(MailboxAddress.Parse(c.ReplyTo));
+        foreach (var (k, v) in c.Headers) m.Headers.Add(k, v);
+        m.Headers.Add("X-AkkaMail-Email-Id", email.EmailId);
+        if (c.Tags.Count > 0) m.Headers.Add("X-AkkaMail-Tags", string.Join(", ", c.Tags));
+        var body = new BodyBuilder { TextBody = c.Text, HtmlBody = c.Html };
+        foreach (var a in c.Attachments)
+            body.Attachments.Add(a.FileName, Convert.FromBase64String(a.ContentBase64), ContentType.Parse(a.ContentType));
+        m.Body = body.ToMessageBody();
+        return m;
+    }
+}

@@ -1,0 +1,77 @@
+using AkkaMail.Domain;
+
+namespace AkkaMail.ReadModel;
+
+/// <summary>The read model's document for one email: what GET /api/emails/{id} answers.</summary>
+public sealed record EmailView(
+    string Id,
+    string UserId,
+    string Status,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset UpdatedAt,
+    string From,
+    IReadOnlyList<string> To,
+    IReadOnlyList<string> Cc,
+    IReadOnlyList<string> Bcc,
+    string Subject,
+    IReadOnlyList<string> Tags,
+    string? ProviderMessageId,
+    int Attempt,
+    DateTimeOffset? SendAt,
+    DateTimeOffset? NextAttemptAt,
+    string? FailureReason,
+    IReadOnlyList<RecipientView> Recipients,
+    IReadOnlyList<TimelineView> Timeline,
+    long Version)
+{
+    /// <summary>Send phase, kept for the dispatch sweep (not shown to clients).</summary>
+    public string Phase { get; init; } = "";
+
+    public static EmailView Of(EmailState s) => new(
+        s.EmailId,
+        s.UserId ?? "",
+        s.Status.ToWire(),
+        s.AcceptedAt ?? DateTimeOffset.MinValue,
+        s.UpdatedAt ?? s.AcceptedAt ?? DateTimeOffset.MinValue,
+        s.Content?.From ?? "",
+        s.Content?.To ?? Array.Empty<string>(),
+        s.Content?.Cc ?? Array.Empty<string>(),
+        s.Content?.Bcc ?? Array.Empty<string>(),
+        s.Content?.Subject ?? "",
+        s.Content?.Tags ?? Array.Empty<string>(),
+        s.ProviderMessageId,
+        s.Attempt,
+        s.SendAt,
+        s.Phase == SendPhase.RetryWaiting ? s.NextAttemptAt : null,
+        s.Phase == SendPhase.SendFailed ? s.FailureReason : null,
+        s.Recipients.Values.Select(r => new RecipientView(
+            r.Address, r.Status.ToWire(), r.StatusAt, r.Reason, r.Code, r.Opens, r.Clicks, r.Complained, r.Unsubscribed,
+            r.Engagements.Where(e => e.Kind == "clicked" && e.Url is not null).Select(e => e.Url!).Distinct().ToArray())).ToArray(),
+        s.Timeline.Select(t => new TimelineView(t.At, t.Type, t.Recipient, t.Detail)).ToArray(),
+        s.Version)
+    {
+        Phase = s.Phase.ToString(),
+    };
+}
+
+public sealed record RecipientView(
+    string Address, string Status, DateTimeOffset? StatusAt, string? Reason, int? Code,
+    int Opens, int Clicks, bool Complained, bool Unsubscribed, IReadOnlyList<string> ClickedUrls);
+
+public sealed record TimelineView(DateTimeOffset At, string Type, string? Recipient, string? Detail);
+
+/// <summary>The read side: emails as clients query them. Writes are idempotent and version-guarded.</summary>
+public interface IEmailReadStore
+{
+    Task InitializeAsync(CancellationToken ct = default);
+
+    /// <summary>Upserts each view unless the stored one has an equal or higher version.</summary>
+    Task UpsertAsync(IReadOnlyCollection<EmailView> views, CancellationToken ct = default);
+
+    Task<EmailView?> GetAsync(string id, CancellationToken ct = default);
+
+    Task<string?> FindIdByProviderMessageIdAsync(string providerMessageId, CancellationToken ct = default);
+
+    /// <summary>Emails whose send is not settled (queued, scheduled, sending, retrying), for the dispatch sweep.</summary>
+    Task<IReadOnlyList<string>> FindUnsettledAsync(int limit, string? afterId, CancellationToken ct = default);
+}

@@ -1,0 +1,49 @@
+using Microsoft.Data.Sqlite;
+
+namespace AkkaMail.ReadModel;
+
+/// <summary>Opens connections to one SQLite file with the settings we rely on.</summary>
+public sealed class SqliteDatabase
+{
+    public SqliteDatabase(string path)
+    {
+        Path = System.IO.Path.GetFullPath(path);
+        ConnectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = Path,
+            Pooling = true,
+            DefaultTimeout = 30,
+        }.ToString();
+    }
+
+    public string Path { get; }
+    public string ConnectionString { get; }
+
+    public async Task<SqliteConnection> OpenAsync(CancellationToken ct = default)
+    {
+        var c = new SqliteConnection(ConnectionString);
+        await c.OpenAsync(ct);
+        // NORMAL is durable in WAL mode against process crashes; FULL only adds safety against power loss
+        // at a large cost per commit. busy_timeout lets writers queue rather than fail.
+        await ExecAsync(c, "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;", ct);
+        return c;
+    }
+
+    /// <summary>WAL lets readers run beside the writer; it is a property of the file, so set once.</summary>
+    public static void EnsureWal(string path)
+    {
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
+        using var c = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
+        c.Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "PRAGMA journal_mode=WAL;";
+        cmd.ExecuteNonQuery();
+    }
+
+    public static async Task ExecAsync(SqliteConnection c, string sql, CancellationToken ct = default)
+    {
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+}

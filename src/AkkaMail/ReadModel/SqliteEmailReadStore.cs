@@ -1,0 +1,110 @@
+using System.Text.Json;
+using AkkaMail.Serialization;
+using Microsoft.Data.Sqlite;
+
+namespace AkkaMail.ReadModel;
+
+/// <summary>
+/// The read model in a SQLite file: one row per email, the view as JSON plus the columns we filter on.
+/// </summary>
+public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore
+{
+    private static readonly string[] UnsettledPhases = { "Queued", "Scheduled", "Sending", "RetryWaiting" };
+
+    public async Task InitializeAsync(CancellationToken ct = default)
+    {
+        SqliteDatabase.EnsureWal(db.Path);
+        await using var c = await db.OpenAsync(ct);
+        await SqliteDatabase.ExecAsync(c, """
+            CREATE TABLE IF NOT EXISTS emails (
+                id TEXT PRIMARY KEY,
+                user_id TEXT NOT NULL,
+                status TEXT NOT NULL,
+                phase TEXT NOT NULL,
+                created_at INTEGER NOT NULL,
+                provider_message_id TEXT NULL,
+                version INTEGER NOT NULL,
+                doc TEXT NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS ix_emails_user_created ON emails(user_id, created_at DESC, id DESC);
+            CREATE INDEX IF NOT EXISTS ix_emails_status ON emails(status);
+            CREATE INDEX IF NOT EXISTS ix_emails_phase ON emails(phase, id);
+            CREATE INDEX IF NOT EXISTS ix_emails_provider_message_id ON emails(provider_message_id);
+            """, ct);
+    }
+
+    public async Task UpsertAsync(IReadOnlyCollection<EmailView> views, CancellationToken ct = default)
+    {
+        if (views.Count == 0) return;
+        await using var c = await db.OpenAsync(ct);
+        await using var tx = (SqliteTransaction)await c.BeginTransactionAsync(ct);
+        await using var cmd = c.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = """
+            INSERT INTO emails (id, user_id, status, phase, created_at, provider_message_id, version, doc)
+            VALUES ($id, $user, $status, $phase, $created, $pmid, $version, $doc)
+            ON CONFLICT(id) DO UPDATE SET
+                status = excluded.status, phase = excluded.phase, provider_message_id = excluded.provider_message_id,
+                version = excluded.version, doc = excluded.doc
+            WHERE excluded.version > emails.version;
+            """;
+        var pId = cmd.Parameters.Add("$id", SqliteType.Text);
+        var pUser = cmd.Parameters.Add("$user", SqliteType.Text);
+        var pStatus = cmd.Parameters.Add("$status", SqliteType.Text);
+        var pPhase = cmd.Parameters.Add("$phase", SqliteType.Text);
+        var pCreated = cmd.Parameters.Add("$created", SqliteType.Integer);
+        var pPmid = cmd.Parameters.Add("$pmid", SqliteType.Text);
+        var pVersion = cmd.Parameters.Add("$version", SqliteType.Integer);
+        var pDoc = cmd.Parameters.Add("$doc", SqliteType.Text);
+        await cmd.PrepareAsync(ct);
+        foreach (var v in views)
+        {
+            pId.Value = v.Id;
+            pUser.Value = v.UserId;
+            pStatus.Value = v.Status;
+            pPhase.Value = v.Phase;
+            pCreated.Value = v.CreatedAt.ToUnixTimeMilliseconds();
+            pPmid.Value = (object?)v.ProviderMessageId ?? DBNull.Value;
+            pVersion.Value = v.Version;
+            pDoc.Value = JsonSerializer.Serialize(v, EmailEventSerializer.Json);
+            await cmd.ExecuteNonQueryAsync(ct);
+        }
+        await tx.CommitAsync(ct);
+    }
+
+    public async Task<EmailView?> GetAsync(string id, CancellationToken ct = default)
+    {
+        await using var c = await db.OpenAsync(ct);
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT doc FROM emails WHERE id = $id";
+        cmd.Parameters.AddWithValue("$id", id);
+        return await cmd.ExecuteScalarAsync(ct) is string doc
+            ? JsonSerializer.Deserialize<EmailView>(doc, EmailEventSerializer.Json)
+            : null;
+    }
+
+    public async Task<string?> FindIdByProviderMessageIdAsync(string providerMessageId, CancellationToken ct = default)
+    {
+        await using var c = await db.OpenAsync(ct);
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT id FROM emails WHERE provider_message_id = $p LIMIT 1";
+        cmd.Parameters.AddWithValue("$p", providerMessageId);
+        return await cmd.ExecuteScalarAsync(ct) as string;
+    }
+
+    public async Task<IReadOnlyList<string>> FindUnsettledAsync(int limit, string? afterId, CancellationToken ct = default)
+    {
+        await using var c = await db.OpenAsync(ct);
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = $"""
+            SELECT id FROM emails WHERE phase IN ({string.Join(",", UnsettledPhases.Select(p => $"'{p}'"))})
+            AND id > $after ORDER BY id LIMIT $limit
+            """;
+        cmd.Parameters.AddWithValue("$after", afterId ?? "");
+        cmd.Parameters.AddWithValue("$limit", limit);
+        var ids = new List<string>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct)) ids.Add(r.GetString(0));
+        return ids;
+    }
+}
