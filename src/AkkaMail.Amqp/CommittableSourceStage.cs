@@ -34,7 +34,11 @@ internal sealed class CommittableSourceStage(AmqpSourceSettings settings)
         private bool _draining;
         private volatile bool _stopping; // set before we close the channel ourselves: not a failure
 
-        private Action<CommittableIncomingMessage> _onDelivery = null!;
+        // Deliveries arrive on the client's dispatcher thread, in order (dispatch concurrency 1). They are queued
+        // here and the stage is woken once per batch, not once per message.
+        private readonly System.Collections.Concurrent.ConcurrentQueue<CommittableIncomingMessage> _arrived = new();
+        private int _wakeUpPending;
+        private Action _onDelivery = null!;
         private Action<Exception> _onFailure = null!;
 
         public Logic(CommittableSourceStage stage) : base(stage.Shape)
@@ -48,7 +52,7 @@ internal sealed class CommittableSourceStage(AmqpSourceSettings settings)
 
         public override void PreStart()
         {
-            _onDelivery = GetAsyncCallback<CommittableIncomingMessage>(OnDelivery);
+            _onDelivery = GetAsyncCallback(OnArrived);
             _onFailure = GetAsyncCallback<Exception>(FailStage);
             var onConnected = GetAsyncCallback<Connected>(c => _connected = c);
             var onDrained = GetAsyncCallback(() => { if (_draining) CompleteStage(); });
@@ -72,7 +76,7 @@ internal sealed class CommittableSourceStage(AmqpSourceSettings settings)
                 var channel = await connection.CreateChannelAsync().ConfigureAwait(false);
                 channel.ChannelShutdownAsync += (_, reason) =>
                 {
-                    if (!_stopping) _onFailure(new AmqpConnectionLostException(reason));
+                    if (!_stopping) _onFailure(new AmqpChannelClosedException(reason));
                     return Task.CompletedTask;
                 };
                 await Settings.Topology.DeclareAsync(channel).ConfigureAwait(false);
@@ -105,7 +109,8 @@ internal sealed class CommittableSourceStage(AmqpSourceSettings settings)
                     var message = new CommittableIncomingMessage(ea.Body.ToArray(), props,
                         new Envelope(ea.DeliveryTag, ea.Redelivered, ea.Exchange, ea.RoutingKey, ea.ConsumerTag),
                         Channel, logic._tracker);
-                    logic._onDelivery(message);
+                    logic._arrived.Enqueue(message);
+                    if (Interlocked.Exchange(ref logic._wakeUpPending, 1) == 0) logic._onDelivery();
                     return Task.CompletedTask;
                 };
                 return this;
@@ -119,16 +124,17 @@ internal sealed class CommittableSourceStage(AmqpSourceSettings settings)
             }
         }
 
-        private void OnDelivery(CommittableIncomingMessage message)
+        private void OnArrived()
         {
-            if (_draining)
+            // Reset before taking: a delivery enqueued after this line wakes us again.
+            Volatile.Write(ref _wakeUpPending, 0);
+            while (_arrived.TryDequeue(out var message))
             {
                 // Arrived between our basic.cancel and its cancel-ok: give it straight back.
-                Observe(message.Nack(requeue: true));
-                return;
+                if (_draining) Observe(message.Nack(requeue: true));
+                else _buffer.Enqueue(message);
             }
-            if (_buffer.Count == 0 && IsAvailable(_stage._out)) Push(_stage._out, message);
-            else _buffer.Enqueue(message);
+            if (_buffer.Count > 0 && IsAvailable(_stage._out)) Push(_stage._out, _buffer.Dequeue());
         }
 
         private void OnPull()

@@ -41,7 +41,11 @@ internal sealed class ConfirmingPublishStage<TPass>(AmqpSinkSettings settings, i
         private Connected? _connected;
         private bool _failing;
         private volatile bool _stopping;
-        private Action<(Entry, Task)> _onPublished = null!;
+        // Confirms arrive on pool threads; they are queued here and the stage is woken once per batch
+        // rather than once per message (one async-callback message per confirm costs ~10-20% throughput).
+        private readonly System.Collections.Concurrent.ConcurrentQueue<(Entry, Task)> _completed = new();
+        private int _wakeUpPending;
+        private Action _onPublished = null!;
         private Action<Exception> _onShutdown = null!;
 
         public Logic(ConfirmingPublishStage<TPass> stage) : base(stage.Shape)
@@ -53,7 +57,7 @@ internal sealed class ConfirmingPublishStage<TPass>(AmqpSinkSettings settings, i
 
         public override void PreStart()
         {
-            _onPublished = GetAsyncCallback<(Entry, Task)>(p => { Complete(p.Item1, p.Item2); Drain(); });
+            _onPublished = GetAsyncCallback(OnPublished);
             _onShutdown = GetAsyncCallback<Exception>(OnShutdown);
             var onConnected = GetAsyncCallback<Connected>(c => { _connected = c; MaybePull(); });
             var onSetupFailed = GetAsyncCallback<Exception>(FailStage);
@@ -80,7 +84,7 @@ internal sealed class ConfirmingPublishStage<TPass>(AmqpSinkSettings settings, i
                     outstandingPublisherConfirmationsRateLimiter: limiter)).ConfigureAwait(false);
                 channel.ChannelShutdownAsync += (_, reason) =>
                 {
-                    if (!_stopping) _onShutdown(new AmqpConnectionLostException(reason));
+                    if (!_stopping) _onShutdown(new AmqpChannelClosedException(reason));
                     return Task.CompletedTask;
                 };
                 await settings.Topology.DeclareAsync(channel).ConfigureAwait(false);
@@ -116,10 +120,21 @@ internal sealed class ConfirmingPublishStage<TPass>(AmqpSinkSettings settings, i
             }
             else
             {
-                var callback = _onPublished;
-                publish.ContinueWith(t => callback((entry, t)), TaskContinuationOptions.ExecuteSynchronously);
+                publish.ContinueWith(t =>
+                {
+                    _completed.Enqueue((entry, t));
+                    if (Interlocked.Exchange(ref _wakeUpPending, 1) == 0) _onPublished();
+                }, TaskContinuationOptions.ExecuteSynchronously);
                 MaybePull();
             }
+        }
+
+        private void OnPublished()
+        {
+            // Reset before draining: a completion enqueued after this line wakes us again.
+            Volatile.Write(ref _wakeUpPending, 0);
+            while (_completed.TryDequeue(out var done)) Complete(done.Item1, done.Item2);
+            Drain();
         }
 
         private static BasicProperties PropertiesFor(OutgoingMessage message)

@@ -4,9 +4,9 @@ namespace AkkaMail.Amqp;
 
 /// The channel or connection under a stage closed (broker restart, network loss, channel error).
 /// Stages fail with it so that a RestartSource/RestartFlow can start them again.
-public sealed class AmqpConnectionLostException : Exception
+public sealed class AmqpChannelClosedException : Exception
 {
-    public AmqpConnectionLostException(ShutdownEventArgs reason)
+    public AmqpChannelClosedException(ShutdownEventArgs reason)
         : base($"AMQP channel closed: {reason.ReplyCode} {reason.ReplyText} (initiator {reason.Initiator})", reason.Exception)
     {
         Reason = reason;

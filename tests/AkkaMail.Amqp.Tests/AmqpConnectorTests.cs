@@ -178,6 +178,24 @@ public class AmqpConnectorTests(ITestOutputHelper output) : BrokerTestBase(outpu
     }
 
     [Fact(Timeout = 30_000)]
+    public async Task Channel_closed_by_the_broker_reports_in_flight_as_failed_then_fails_the_flow()
+    {
+        // Publishing to a missing exchange makes the broker close the channel (404): the stage's channel is gone.
+        var missing = NewExchangeName("missing");
+        var results = new List<PublishResult<int>>();
+        var done = Source.Single(new OutgoingMessage<int>(missing, "rk", new byte[] { 1 }, 7))
+            .Concat(Source.Never<OutgoingMessage<int>>())
+            .Via(AmqpFlow.WithConfirms<int>(new AmqpSinkSettings(Connection), 10))
+            .RunForeach(r => { lock (results) results.Add(r); }, Materializer);
+
+        var error = await Assert.ThrowsAsync<AmqpChannelClosedException>(() => done.WaitAsync(Timeout));
+        Assert.Equal(404, error.Reason.ReplyCode);
+        var only = Assert.Single(results);
+        Assert.Equal(7, only.PassThrough);
+        Assert.False(only.IsConfirmed);
+    }
+
+    [Fact(Timeout = 30_000)]
     public async Task Downstream_cancel_stops_consuming_and_returns_unacked_messages()
     {
         var queue = await DeclareQueueAsync();
