@@ -26,7 +26,6 @@ internal sealed class CommittableSourceStage(AmqpSourceSettings settings)
     {
         private const string DrainTimer = "drain";
         private readonly CommittableSourceStage _stage;
-        private readonly AmqpSourceSettings _settings;
         private readonly Queue<CommittableIncomingMessage> _buffer = new();
         private readonly DeliveryTracker _tracker = new();
         private Task<Connected>? _setup;
@@ -40,23 +39,22 @@ internal sealed class CommittableSourceStage(AmqpSourceSettings settings)
         private int _wakeUpPending;
         private Action _onDelivery = null!;
         private Action<Exception> _onFailure = null!;
+        private Action _onDrained = null!;
 
         public Logic(CommittableSourceStage stage) : base(stage.Shape)
         {
             _stage = stage;
-            _settings = stage._settings;
             SetHandler(stage._out, onPull: OnPull, onDownstreamFinish: OnDownstreamFinish);
         }
 
-        private AmqpSourceSettings Settings => _settings;
+        private AmqpSourceSettings Settings => _stage._settings;
 
         public override void PreStart()
         {
             _onDelivery = GetAsyncCallback(OnArrived);
             _onFailure = GetAsyncCallback<Exception>(FailStage);
             var onConnected = GetAsyncCallback<Connected>(c => _connected = c);
-            var onDrained = GetAsyncCallback(() => { if (_draining) CompleteStage(); });
-            _drained = onDrained;
+            _onDrained = GetAsyncCallback(() => { if (_draining) CompleteStage(); });
 
             _setup = Task.Run(SetupAsync);
             _setup.ContinueWith(t =>
@@ -65,8 +63,6 @@ internal sealed class CommittableSourceStage(AmqpSourceSettings settings)
                 else _onFailure(t.Exception?.GetBaseException() ?? new TaskCanceledException());
             }, TaskContinuationOptions.ExecuteSynchronously);
         }
-
-        private Action _drained = null!;
 
         private async Task<Connected> SetupAsync()
         {
@@ -157,7 +153,7 @@ internal sealed class CommittableSourceStage(AmqpSourceSettings settings)
             Observe(channel.BasicCancelAsync(tag));
             while (_buffer.Count > 0) Observe(_buffer.Dequeue().Nack(requeue: true));
 
-            if (_tracker.NotifyWhenDrained(_drained)) CompleteStage();
+            if (_tracker.NotifyWhenDrained(_onDrained)) CompleteStage();
             else ScheduleOnce(DrainTimer, Settings.PendingAckTimeout);
         }
 
