@@ -242,6 +242,33 @@ public sealed class MailgunClientTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Fake_answers_like_mailgun_on_the_wire()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"{_fake.BaseUrl}/v3/{_fake.Domain}/messages")
+        {
+            Content = new FormUrlEncodedContent([new("from", "a@mg.akkamail.test"), new("to", "b@example.com"), new("text", "x")]),
+        };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("api:key-secret")));
+        using var response = await _http.SendAsync(request);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("application/json", response.Content.Headers.ContentType!.MediaType);
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.Matches("""^\{"id":"<\d{14}\.\d+\.\d+@mg\.akkamail\.test>","message":"Queued\. Thank you\."\}$""", body);
+        Assert.Equal("application/x-www-form-urlencoded", _fake.Messages[0].ContentType); // Mailgun accepts both encodings
+
+        _fake.EnqueueFailures(429);
+        using var limited = await _http.SendAsync(new HttpRequestMessage(HttpMethod.Post, request.RequestUri)
+        {
+            Content = new FormUrlEncodedContent([new("from", "a@mg.akkamail.test")]),
+            Headers = { Authorization = request.Headers.Authorization },
+        });
+        Assert.Equal(HttpStatusCode.TooManyRequests, limited.StatusCode);
+        Assert.Equal(TimeSpan.FromSeconds(1), limited.Headers.RetryAfter!.Delta);
+        Assert.True(limited.Headers.Contains("X-RateLimit-Reset"));
+        Assert.Contains("try again after", await limited.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
     public async Task Failure_rate_and_latency_can_change_at_run_time()
     {
         var client = Client();

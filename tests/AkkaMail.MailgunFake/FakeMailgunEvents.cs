@@ -8,6 +8,9 @@ namespace AkkaMail.MailgunFake;
 /// <summary>Builds webhook bodies shaped like Mailgun's (see the samples in /work/shared/mailgun-samples).</summary>
 public static class FakeMailgunEvents
 {
+    /// <summary>Mailgun writes JSON without HTML-escaping (&lt; stays &lt;, not \u003C).</summary>
+    public static readonly System.Text.Json.JsonSerializerOptions Json = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     /// <summary>Signed body <c>{"signature": {...}, "event-data": {...}}</c> and the event id.</summary>
     public static (byte[] Body, string EventId) BuildWebhook(FakeSentMessage message, string recipient, FakeWebhookEvent evt, string signingKey, DateTimeOffset now)
     {
@@ -24,7 +27,7 @@ public static class FakeMailgunEvents
             },
             ["event-data"] = data,
         };
-        return (System.Text.Encoding.UTF8.GetBytes(root.ToJsonString()), (string)data["id"]!);
+        return (System.Text.Encoding.UTF8.GetBytes(root.ToJsonString(Json)), (string)data["id"]!);
     }
 
     public static JsonObject BuildEventData(FakeSentMessage message, string recipient, FakeWebhookEvent evt, DateTimeOffset now)

@@ -337,7 +337,7 @@ public sealed class MailgunFakeServer : IAsyncDisposable
     {
         ctx.Response.StatusCode = status;
         ctx.Response.ContentType = "application/json";
-        await ctx.Response.WriteAsync(body.ToJsonString(), ctx.RequestAborted).ConfigureAwait(false);
+        await ctx.Response.WriteAsync(body.ToJsonString(FakeMailgunEvents.Json), ctx.RequestAborted).ConfigureAwait(false);
     }
 
     private (FakeSentMessage? Message, string? Error) ReadMessage(HttpRequest request, IFormCollection form)
