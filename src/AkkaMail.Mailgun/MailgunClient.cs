@@ -184,14 +184,17 @@ public sealed partial class MailgunClient
             if (ra.Delta is { } d) return Clamp(d);
             if (ra.Date is { } date) return Clamp(date - now);
         }
-        if (response.Headers.TryGetValues("X-RateLimit-Reset", out var values)
-            && double.TryParse(values.FirstOrDefault(), NumberStyles.Float, CultureInfo.InvariantCulture, out var reset)
+        var resetHeader = response.Headers.TryGetValues("X-RateLimit-Reset", out var values) ? string.Join(",", values).Trim() : null;
+        if (double.TryParse(resetHeader, NumberStyles.Float, CultureInfo.InvariantCulture, out var reset)
             && double.IsFinite(reset) && reset >= 0)
         {
             if (reset > 1e12) return Clamp(DateTimeOffset.UnixEpoch.AddMilliseconds(Math.Min(reset, 253402300799000)) - now);
             if (reset > 1e9) return Clamp(DateTimeOffset.UnixEpoch.AddSeconds(Math.Min(reset, 253402300799)) - now);
-            return Clamp(TimeSpan.FromSeconds(reset));
+            return Clamp(TimeSpan.FromSeconds(Math.Min(reset, 86400)));
         }
+        if (resetHeader is { Length: > 0 }
+            && DateTimeOffset.TryParse(resetHeader, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var resetAt))
+            return Clamp(resetAt - now);
         return ParseTryAgainAfter(reason, now);
     }
 

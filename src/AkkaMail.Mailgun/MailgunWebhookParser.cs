@@ -13,37 +13,59 @@ public static class MailgunWebhookParser
     /// <summary>Parses a whole webhook body (<c>{"signature": {...}, "event-data": {...}}</c>).</summary>
     public static MailgunWebhookParseResult Parse(ReadOnlySpan<byte> body)
     {
+        JsonDocument doc;
         try
         {
-            using var doc = JsonDocument.Parse(SkipBom(body).ToArray(), DocOptions);
+            doc = JsonDocument.Parse(SkipBom(body).ToArray(), DocOptions);
+        }
+        catch (JsonException e)
+        {
+            return Fail(MailgunParseErrorKind.SignatureMissing, "Body is not valid JSON: " + e.Message);
+        }
+        using (doc)
+        {
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
                 return Fail(MailgunParseErrorKind.SignatureMissing, "Body is not a JSON object.");
-            if (!root.TryGetProperty("signature", out var sigEl) || sigEl.ValueKind != JsonValueKind.Object)
-                return Fail(MailgunParseErrorKind.SignatureMissing, "No 'signature' object.");
-            var timestamp = ScalarText(sigEl, "timestamp");
-            var token = Str(sigEl, "token");
-            var signature = Str(sigEl, "signature");
-            if (string.IsNullOrEmpty(timestamp) || string.IsNullOrEmpty(token) || string.IsNullOrEmpty(signature))
-                return Fail(MailgunParseErrorKind.SignatureMissing, "The 'signature' object lacks timestamp, token or signature.");
-            var sig = new MailgunSignature(timestamp, token, signature);
-
-            if (!root.TryGetProperty("event-data", out var data))
-                return new MailgunWebhookParseResult.Failure(new(MailgunParseErrorKind.MalformedEvent, "No 'event-data' object."), sig);
-            return ReadEvent(data) switch
+            MailgunSignature sig;
+            try
             {
-                (MailgunEvent e, _) => new MailgunWebhookParseResult.Success(new MailgunWebhook(sig, e)),
-                (_, var reason) => new MailgunWebhookParseResult.Failure(new(MailgunParseErrorKind.MalformedEvent, reason!), sig),
-            };
-        }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or ArgumentException)
-        {
-            return Fail(MailgunParseErrorKind.SignatureMissing, "Body is not valid JSON: " + e.Message);
+                if (!root.TryGetProperty("signature", out var sigEl) || sigEl.ValueKind != JsonValueKind.Object)
+                    return Fail(MailgunParseErrorKind.SignatureMissing, "No 'signature' object.");
+                var timestamp = ScalarText(sigEl, "timestamp");
+                var token = Str(sigEl, "token");
+                var signature = Str(sigEl, "signature");
+                if (string.IsNullOrEmpty(timestamp) || string.IsNullOrEmpty(token) || string.IsNullOrEmpty(signature))
+                    return Fail(MailgunParseErrorKind.SignatureMissing, "The 'signature' object lacks timestamp, token or signature.");
+                sig = new MailgunSignature(timestamp, token, signature);
+            }
+            catch (Exception e) when (IsDataError(e))
+            {
+                return Fail(MailgunParseErrorKind.SignatureMissing, "Unreadable 'signature' object: " + e.Message);
+            }
+
+            try
+            {
+                if (!root.TryGetProperty("event-data", out var data))
+                    return new MailgunWebhookParseResult.Failure(new(MailgunParseErrorKind.MalformedEvent, "No 'event-data' object."), sig);
+                return ReadEvent(data) switch
+                {
+                    (MailgunEvent e, _) => new MailgunWebhookParseResult.Success(new MailgunWebhook(sig, e)),
+                    (_, var reason) => new MailgunWebhookParseResult.Failure(new(MailgunParseErrorKind.MalformedEvent, reason!), sig),
+                };
+            }
+            catch (Exception e) when (IsDataError(e))
+            {
+                return new MailgunWebhookParseResult.Failure(new(MailgunParseErrorKind.MalformedEvent, "Unreadable 'event-data': " + e.Message), sig);
+            }
         }
 
         static MailgunWebhookParseResult Fail(MailgunParseErrorKind kind, string reason) =>
             new MailgunWebhookParseResult.Failure(new MailgunParseError(kind, reason));
     }
+
+    /// <summary>What reading a parsed document can throw on hostile content (e.g. invalid UTF-8 or lone surrogates in a string).</summary>
+    private static bool IsDataError(Exception e) => e is JsonException or InvalidOperationException or FormatException or ArgumentException or OverflowException;
 
     public static MailgunWebhookParseResult Parse(string body) => Parse(System.Text.Encoding.UTF8.GetBytes(body));
 
@@ -83,7 +105,7 @@ public static class MailgunWebhookParser
                 (_, var reason) => new MailgunEventParseResult.Failure(new(MailgunParseErrorKind.MalformedEvent, reason!)),
             };
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or ArgumentException)
+        catch (Exception e) when (IsDataError(e))
         {
             return new MailgunEventParseResult.Failure(new(MailgunParseErrorKind.MalformedEvent, "Not valid JSON: " + e.Message));
         }
