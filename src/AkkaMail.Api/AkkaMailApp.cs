@@ -25,10 +25,12 @@ public static class AkkaMailApp
         Directory.CreateDirectory(options.DataPath);
 
         var hocon = AkkaMailHosting.LoadHocon(options.ResolveHoconPath());
+        if (!string.IsNullOrWhiteSpace(options.HoconOverrides))
+            hocon = Akka.Configuration.ConfigurationFactory.ParseString(options.HoconOverrides).WithFallback(hocon);
         var settings = AkkaMailSettings.FromConfig(hocon);
 
         builder.Host.UseSerilog((ctx, cfg) => cfg
-            .MinimumLevel.Information()
+            .MinimumLevel.Is(Enum.TryParse<LogEventLevel>(options.LogLevel, true, out var level) ? level : LogEventLevel.Information)
             .MinimumLevel.Override("Microsoft.AspNetCore", LogEventLevel.Warning)
             .MinimumLevel.Override("Microsoft.Hosting.Lifetime", LogEventLevel.Information)
             .Enrich.FromLogContext()

@@ -21,6 +21,12 @@ public sealed class AkkaMailOptions
     /// <summary>Provider: <c>sandbox</c> (default: .eml files in the outbox) or <c>mailgun</c>.</summary>
     public string Provider { get; set; } = "sandbox";
 
+    /// <summary>Extra HOCON that takes precedence over the file (tests and one-off runs).</summary>
+    public string? HoconOverrides { get; set; }
+
+    /// <summary>Minimum level of the console log: Verbose, Debug, Information, Warning, Error.</summary>
+    public string LogLevel { get; set; } = "Information";
+
     public string JournalPath => Path.Combine(DataPath, "journal.db");
     public string ReadModelPath => Path.Combine(DataPath, "akkamail.db");
     public string OutboxPath => Path.Combine(DataPath, "outbox");

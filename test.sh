@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs every test of AkkaMail on a fresh Debian machine: installs and starts RabbitMQ when it is missing
+# (root is assumed for apt-get), builds once, then runs each test project in turn and prints one summary line.
+set -uo pipefail
+cd "$(dirname "$0")"
+
+log() { printf '\n== %s\n' "$*"; }
+
+if ! command -v rabbitmq-server >/dev/null 2>&1; then
+  log "Installing RabbitMQ from Debian's packages"
+  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q rabbitmq-server || { echo "could not install rabbitmq-server"; exit 1; }
+fi
+if ! rabbitmq-diagnostics -q ping >/dev/null 2>&1; then
+  log "Starting RabbitMQ"
+  rabbitmq-server -detached
+  rabbitmqctl await_startup --timeout 120 || { echo "RabbitMQ did not start"; exit 1; }
+fi
+rabbitmqctl start_app >/dev/null 2>&1 || true
+
+log "Building"
+dotnet build AkkaMail.sln -c Release -nologo -clp:ErrorsOnly || exit 1
+
+# One project at a time: the broker-restart tests must not pull RabbitMQ away from another project's tests.
+results=$(mktemp)
+status=0
+for project in tests/*/*.csproj; do
+  grep -q '<IsTestProject>true</IsTestProject>' "$project" || continue
+  log "Testing $project"
+  dotnet test "$project" -c Release --no-build --logger "console;verbosity=normal" 2>&1 | tee -a "$results"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+done
+
+passed=$(awk '/^ +Passed: +[0-9]+$/ {s+=$2} END {print s+0}' "$results")
+failed=$(awk '/^ +Failed: +[0-9]+$/ {s+=$2} END {print s+0}' "$results")
+skipped=$(awk '/^ +Skipped: +[0-9]+$/ {s+=$2} END {print s+0}' "$results")
+rm -f "$results"
+echo
+echo "Total: $passed passed, $failed failed, $skipped skipped"
+if [ "$passed" -eq 0 ]; then echo "no test ran"; exit 1; fi
+exit $status
