@@ -25,6 +25,24 @@ public static class MailgunServiceCollectionExtensions
         return services.AddMailgunClientCore();
     }
 
+    /// <summary>Registers a singleton <see cref="MailgunWebhookVerifier"/> keyed with <see cref="MailgunOptions.WebhookSigningKey"/>
+    /// (from the "Mailgun" section) and, unless one is already registered, the in-memory <see cref="IWebhookTokenStore"/>.
+    /// Register a database-backed store before or after (it replaces the default only if added first; use services.Replace otherwise).</summary>
+    public static IServiceCollection AddMailgunWebhookVerifier(this IServiceCollection services, IConfiguration configuration, TimeSpan? tolerance = null, string sectionName = MailgunOptions.SectionName)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        services.AddOptions<MailgunOptions>().Bind(configuration.GetSection(sectionName));
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<IWebhookTokenStore>(sp => new InMemoryWebhookTokenStore(sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton(sp => new MailgunWebhookVerifier(
+            sp.GetRequiredService<Microsoft.Extensions.Options.IOptionsMonitor<MailgunOptions>>().CurrentValue.WebhookSigningKey is { Length: > 0 } key
+                ? key
+                : throw new InvalidOperationException($"{sectionName}:WebhookSigningKey is required to verify Mailgun webhooks."),
+            sp.GetRequiredService<TimeProvider>(),
+            tolerance ?? MailgunWebhookVerifier.DefaultTolerance));
+        return services;
+    }
+
     private static IHttpClientBuilder AddMailgunClientCore(this IServiceCollection services)
     {
         services.AddOptions<MailgunOptions>().Validate(o => o.Validate().Count == 0, "Mailgun options are invalid: BaseUrl (absolute), Domain, ApiKey and a positive Timeout are required.");

@@ -71,4 +71,28 @@ public class RegistrationTests
         using var provider = services.BuildServiceProvider();
         Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<MailgunClient>());
     }
+
+    [Fact]
+    public async Task AddMailgunWebhookVerifier_uses_the_signing_key_and_an_in_memory_token_store()
+    {
+        var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Mailgun:WebhookSigningKey"] = Samples.SymfonyKey,
+        }).Build();
+        var clock = Samples.ClockFor("symfony_clicks.json");
+        var services = new ServiceCollection();
+        services.AddSingleton<TimeProvider>(clock);
+        services.AddMailgunWebhookVerifier(config, TimeSpan.FromMinutes(10));
+        await using var provider = services.BuildServiceProvider();
+        var verifier = provider.GetRequiredService<MailgunWebhookVerifier>();
+        Assert.Equal(TimeSpan.FromMinutes(10), verifier.Tolerance);
+        var store = Assert.IsType<InMemoryWebhookTokenStore>(provider.GetRequiredService<IWebhookTokenStore>());
+        var sig = Samples.Signature("symfony_clicks.json");
+        Assert.Equal(WebhookVerification.Valid, await verifier.VerifyAndRememberAsync(sig, store));
+        Assert.Equal(WebhookVerification.Replayed, await verifier.VerifyAndRememberAsync(sig, store));
+
+        var empty = new ServiceCollection().AddMailgunWebhookVerifier(new ConfigurationBuilder().Build());
+        using var emptyProvider = empty.BuildServiceProvider();
+        Assert.Throws<InvalidOperationException>(() => emptyProvider.GetRequiredService<MailgunWebhookVerifier>());
+    }
 }
