@@ -42,12 +42,8 @@ public static class AkkaMailApp
         var readDb = new SqliteDatabase(options.ReadModelPath);
         builder.Services.AddSingleton<IEmailReadStore>(new SqliteEmailReadStore(readDb));
         builder.Services.AddSingleton<IUserStore>(new SqliteUserStore(readDb));
-        builder.Services.AddSingleton<ISendQueue>(_ => new InProcSendQueue(settings.DispatchBufferSize));
-        builder.Services.AddSingleton<ProviderEventRouter>();
-        builder.Services.AddSingleton<IProviderEventIngress>(sp => sp.GetRequiredService<ProviderEventRouter>());
-        builder.Services.AddSingleton<IEmailProvider>(sp => new SandboxProvider(options.OutboxPath, settings.SandboxDeliveryDelay,
-            new Lazy<IProviderEventIngress>(sp.GetRequiredService<IProviderEventIngress>),
-            sp.GetRequiredService<ILogger<SandboxProvider>>()));
+        builder.Services.AddSendQueue(options, settings, builder.Configuration);
+        builder.Services.AddEmailProvider(options, settings, builder.Configuration);
 
         builder.Services.AddAkka("akkamail", (akka, sp) =>
         {
