@@ -42,6 +42,9 @@ public sealed record MailgunFakeOptions
     public TimeSpan WebhookRetryDelay { get; init; } = TimeSpan.FromMilliseconds(200);
     public TimeSpan WebhookTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>Keep every accepted message in <see cref="MailgunFakeServer.Messages"/>; turn off for long benchmarks (counters still run).</summary>
+    public bool RecordMessages { get; init; } = true;
+
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
     /// <summary>Kestrel/ASP.NET logging is off unless configured here.</summary>
     public Action<Microsoft.Extensions.Logging.ILoggingBuilder>? ConfigureLogging { get; init; }

@@ -229,7 +229,8 @@ public sealed class MailgunFakeServer : IAsyncDisposable
                 return;
             }
 
-            lock (_gate) _messages.Add(message);
+            if (_options.RecordMessages)
+                lock (_gate) _messages.Add(message);
             Interlocked.Increment(ref _accepted);
             if (_options.WebhookUrl is { } url && _options.WebhookEvents.Count > 0)
                 ScheduleWebhooks(message, url);

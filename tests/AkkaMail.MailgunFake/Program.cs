@@ -4,7 +4,7 @@ using AkkaMail.MailgunFake;
 // Standalone Mailgun fake for benchmarks and manual runs:
 //   dotnet run --project tests/AkkaMail.MailgunFake -- --port 5099 --domain mg.test --api-key key-x
 //        --latency-ms 50 --failure-rate 0.05 --webhook-url http://127.0.0.1:5000/api/webhooks/mailgun --signing-key sk
-//        [--webhook-events delivered,opened] [--webhook-delay-ms 100] [--log]
+//        [--webhook-events delivered,opened] [--webhook-delay-ms 100] [--no-record] [--log]
 var options = new MailgunFakeOptions();
 var log = false;
 for (var i = 0; i < args.Length; i++)
@@ -22,9 +22,10 @@ for (var i = 0; i < args.Length; i++)
         case "--signing-key": options = options with { WebhookSigningKey = Next() }; break;
         case "--webhook-events": options = options with { WebhookEvents = Next().Split(',', StringSplitOptions.RemoveEmptyEntries).Select(FakeWebhookEvent.FromName).ToArray() }; break;
         case "--webhook-delay-ms": options = options with { WebhookDelay = TimeSpan.FromMilliseconds(double.Parse(Next(), CultureInfo.InvariantCulture)) }; break;
+        case "--no-record": options = options with { RecordMessages = false }; break;
         case "--log": log = true; break;
         case "--help" or "-h":
-            Console.WriteLine("--port N --host IP --domain D --api-key K --latency-ms N --failure-rate 0..1 --webhook-url URL --signing-key K --webhook-events delivered,opened,... --webhook-delay-ms N --log");
+            Console.WriteLine("--port N --host IP --domain D --api-key K --latency-ms N --failure-rate 0..1 --webhook-url URL --signing-key K --webhook-events delivered,opened,... --webhook-delay-ms N --no-record --log");
             return 0;
         default:
             Console.Error.WriteLine($"Unknown argument {args[i]} (try --help)");
