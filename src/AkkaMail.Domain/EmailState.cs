@@ -144,7 +144,9 @@ public sealed record EmailState
 
     private Decision DecideMarkDispatched(MarkDispatched c, DecisionContext ctx)
     {
-        if (Phase is SendPhase.Queued or SendPhase.RetryWaiting or SendPhase.Scheduled && c.Attempt == Attempt && !Dispatched)
+        // Also when already dispatched: a job handed over again (by the sweep) restarts the pickup clock, or every
+        // later sweep would queue yet another copy while the queue has a backlog.
+        if (Phase is SendPhase.Queued or SendPhase.RetryWaiting or SendPhase.Scheduled && c.Attempt == Attempt)
             return new Decision(new IEmailEvent[] { new EmailDispatched(EmailId, c.Attempt, ctx.Now) }, new R.NothingToDo(EmailId));
         return Decision.Only(new R.NothingToDo(EmailId));
     }
@@ -220,11 +222,19 @@ public sealed record EmailState
 
     private Decision DecideSweep(SweepDispatch c, DecisionContext ctx)
     {
+        // A dispatched job becomes visible to the sender when it was (last) queued or when it falls due, whichever
+        // is later; it is lost if nobody picked it up within the timeout from then.
+        DateTimeOffset? dueAt = Phase switch
+        {
+            SendPhase.Scheduled => SendAt,
+            SendPhase.RetryWaiting => NextAttemptAt,
+            _ => null,
+        };
+        var visibleSince = dueAt is { } d && (DispatchedAt is null || d > DispatchedAt) ? d : DispatchedAt;
         var due = Phase switch
         {
-            SendPhase.Queued => !Dispatched || ctx.Now - DispatchedAt > c.PickupTimeout,
-            SendPhase.Scheduled => !Dispatched || ctx.Now - SendAt > c.PickupTimeout,
-            SendPhase.RetryWaiting => !Dispatched || ctx.Now - NextAttemptAt > c.PickupTimeout,
+            SendPhase.Queued or SendPhase.Scheduled or SendPhase.RetryWaiting =>
+                !Dispatched || visibleSince is null || ctx.Now - visibleSince > c.PickupTimeout,
             // Started but never finished (a crash mid-call): hand it over again after the timeout.
             SendPhase.Sending => ctx.Now - AttemptStartedAt > ctx.AttemptTimeout,
             _ => false,

@@ -1,0 +1,106 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using Akka.Actor;
+using AkkaMail.Actors;
+using AkkaMail.Configuration;
+using AkkaMail.Domain;
+using AkkaMail.ReadModel;
+using AkkaMail.Serialization;
+using static AkkaMail.Actors.PipelineMessages;
+
+namespace AkkaMail.Tests;
+
+public static class T
+{
+    public static readonly DateTimeOffset T0 = new(2026, 11, 27, 12, 0, 0, TimeSpan.Zero);
+
+    public static readonly RetryPolicy Policy = new(5, TimeSpan.FromSeconds(2), TimeSpan.FromMinutes(1), 0.2);
+
+    public static DecisionContext Ctx(DateTimeOffset now, double random01 = 0.5) =>
+        new(now, Policy, TimeSpan.FromMinutes(2), random01);
+
+    public static EmailContent Content(params string[] to) => new(
+        "Sender <sender@example.com>", to, Array.Empty<string>(), Array.Empty<string>(), null, "Hello", "text body", "<p>html</p>",
+        new[] { "t1" }, new Dictionary<string, string> { ["X-A"] = "1" }, new Dictionary<string, string> { ["v"] = "w" },
+        Array.Empty<EmailAttachment>());
+
+    public static EmailContent OneRecipient => Content("Rcpt <rcpt@example.com>");
+
+    /// <summary>JSON through our serializer's options: a structural comparison for records holding collections.</summary>
+    public static string Json(object o) => JsonSerializer.Serialize(o, o.GetType(), EmailEventSerializer.Json);
+
+    public static ProviderEvent Pe(string id, ProviderEventKind kind, int minute, string recipient = "rcpt@example.com",
+        string? url = null, string? reason = null, int? code = null) =>
+        new(id, kind, recipient, T0.AddMinutes(minute), "pmid-1", reason, code, null, url);
+
+    public const string Hocon = """
+        akka.loglevel = WARNING
+        akka.persistence.journal.plugin = "akka.persistence.journal.inmem"
+        akka.persistence.snapshot-store.plugin = "akka.persistence.snapshot-store.inmem"
+        akka.actor {
+          serializers { akkamail-json = "AkkaMail.Serialization.EmailEventSerializer, AkkaMail" }
+          serialization-bindings {
+            "AkkaMail.Domain.IEmailEvent, AkkaMail.Domain" = akkamail-json
+            "AkkaMail.Domain.EmailState, AkkaMail.Domain" = akkamail-json
+          }
+          serialization-identifiers { "AkkaMail.Serialization.EmailEventSerializer, AkkaMail" = 4711 }
+        }
+        """;
+}
+
+/// <summary>Decide, then apply what was decided: what the actor does, without the actor.</summary>
+public static class StateExtensions
+{
+    public static EmailState Run(this EmailState s, IEmailCommand c, DecisionContext ctx, out object reply, out IReadOnlyList<IEmailEvent> events)
+    {
+        var d = s.Decide(c, ctx);
+        reply = d.Reply;
+        events = d.Events;
+        foreach (var e in d.Events) s = s.Apply(e);
+        return s;
+    }
+
+    public static EmailState Run(this EmailState s, IEmailCommand c, DecisionContext ctx) => s.Run(c, ctx, out _, out _);
+
+    public static EmailState Run(this EmailState s, IEmailCommand c, DecisionContext ctx, out object reply) => s.Run(c, ctx, out reply, out _);
+}
+
+public sealed class ManualClock(DateTimeOffset now) : TimeProvider
+{
+    private long _ticks = now.UtcTicks;
+    public DateTimeOffset Now
+    {
+        get => new(Interlocked.Read(ref _ticks), TimeSpan.Zero);
+        set => Interlocked.Exchange(ref _ticks, value.UtcTicks);
+    }
+    public override DateTimeOffset GetUtcNow() => Now;
+}
+
+/// <summary>Stands in for the read-model writer: records views, tells whoever asked to be told.</summary>
+public sealed class FakeWriter : ReceiveActor
+{
+    public FakeWriter(ConcurrentQueue<EmailView> views)
+    {
+        Receive<UpsertView>(u =>
+        {
+            views.Enqueue(u.View);
+            if (u.ReplyTo is not null && u.Reply is not null) u.ReplyTo.Tell(u.Reply);
+        });
+    }
+
+    public static Props Props(ConcurrentQueue<EmailView> views) => Akka.Actor.Props.Create(() => new FakeWriter(views));
+}
+
+public static class Settings
+{
+    public static AkkaMailSettings Fast(TimeSpan? passivation = null, int snapshotEvery = 1000) => new()
+    {
+        Retry = T.Policy,
+        PassivationTimeout = passivation ?? TimeSpan.FromMinutes(5),
+        SnapshotEvery = snapshotEvery,
+        AskTimeout = TimeSpan.FromSeconds(5),
+        SendParallelism = 4,
+        ProviderRatePerSecond = 1000,
+        ProviderRateBurst = 1000,
+    };
+}
