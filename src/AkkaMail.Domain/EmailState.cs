@@ -60,7 +60,14 @@ public sealed record EmailState
     public string? FailureReason { get; init; }
     public DateTimeOffset? UpdatedAt { get; init; }
 
-    public ImmutableSortedDictionary<string, RecipientState> Recipients { get; init; } =
+    /// <summary>By address, always in ordinal order: whoever builds the dictionary (a snapshot's deserializer
+    /// uses the culture-sensitive default), the order of recipients never depends on the machine.</summary>
+    public ImmutableSortedDictionary<string, RecipientState> Recipients
+    {
+        get => _recipients;
+        init => _recipients = value.WithComparers(StringComparer.Ordinal);
+    }
+    private readonly ImmutableSortedDictionary<string, RecipientState> _recipients =
         ImmutableSortedDictionary<string, RecipientState>.Empty.WithComparers(StringComparer.Ordinal);
     public ImmutableHashSet<string> SeenProviderEvents { get; init; } = ImmutableHashSet<string>.Empty;
     public ImmutableList<TimelineEntry> Timeline { get; init; } = ImmutableList<TimelineEntry>.Empty;
