@@ -39,7 +39,11 @@ public sealed class EmailActor : ReceivePersistentActor
 
         Command<EmailCommands.GetEmailState>(_ => Sender.Tell(_state));
         Command<IEmailCommand>(Handle);
-        Command<ReceiveTimeout>(_ => Context.Parent.Tell(new Passivate(PoisonPill.Instance)));
+        // Not a PoisonPill: that is handled ahead of the persistence stash, so it would stop the actor between a
+        // Persist and its handler, losing the reply (and the side effects) of a command already being persisted.
+        // A command is stashed behind the events in flight, so everything before it is finished first.
+        Command<ReceiveTimeout>(_ => Context.Parent.Tell(new Passivate(Stop.Instance)));
+        Command<Stop>(_ => Context.Stop(Self));
         Command<SaveSnapshotSuccess>(s =>
             DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1)));
         Command<SaveSnapshotFailure>(f => _log.Warning(f.Cause, "Email {EmailId}: snapshot failed", _emailId));
@@ -48,6 +52,13 @@ public sealed class EmailActor : ReceivePersistentActor
     }
 
     public override string PersistenceId => PersistenceIdFor(_emailId);
+
+    /// <summary>The stop message of a passivating email actor.</summary>
+    public sealed class Stop
+    {
+        public static readonly Stop Instance = new();
+        private Stop() { }
+    }
 
     protected override void PreStart()
     {
