@@ -94,7 +94,7 @@ public sealed record EmailState
                 case SendPhase.Cancelled: return EmailStatus.Cancelled;
                 case SendPhase.SendFailed: return EmailStatus.Failed;
             }
-            var heard = Recipients.Values.Any(r => r.Status > RecipientStatus.Pending || !r.Engagements.IsEmpty);
+            var heard = Recipients.Values.Any(r => r.Status is > RecipientStatus.Pending and not RecipientStatus.Suppressed || !r.Engagements.IsEmpty);
             if (Phase != SendPhase.Sent && !heard)
             {
                 return Phase switch
@@ -106,10 +106,12 @@ public sealed record EmailState
                 };
             }
             var all = Recipients.Values.ToList();
-            if (all.Count > 0 && all.All(r => r.Status == RecipientStatus.Failed)) return EmailStatus.Failed;
+            // Suppressed recipients count as failed: the message will never reach them.
+            static bool Failed(RecipientState r) => r.Status is RecipientStatus.Failed or RecipientStatus.Suppressed;
+            if (all.Count > 0 && all.All(Failed)) return EmailStatus.Failed;
             if (all.Count > 0 && all.All(r => r.Status >= RecipientStatus.Delivered))
             {
-                if (all.Any(r => r.Status == RecipientStatus.Failed)) return EmailStatus.PartiallyFailed;
+                if (all.Any(Failed)) return EmailStatus.PartiallyFailed;
                 if (all.Any(r => r.Clicks > 0)) return EmailStatus.Clicked;
                 if (all.Any(r => r.Opens > 0)) return EmailStatus.Opened;
                 return EmailStatus.Delivered;
@@ -144,9 +146,17 @@ public sealed record EmailState
                 return Decision.Only(new R.IdempotencyConflict(EmailId));
             return Decision.Only(new R.EmailAccepted(EmailId, Status, Existing: true));
         }
-        var evt = new EmailAccepted(c.EmailId, c.UserId, c.Content, ctx.Now, c.IdempotencyKey, c.RequestFingerprint, c.SendAt);
+        var evt = new EmailAccepted(c.EmailId, c.UserId, c.Content, ctx.Now, c.IdempotencyKey, c.RequestFingerprint, c.SendAt,
+            c.Suppressed is { Count: > 0 } ? c.Suppressed.ToDictionary(kv => Addresses.Normalize(kv.Key), kv => kv.Value) : null);
         var next = Apply(evt);
-        return new Decision(new IEmailEvent[] { evt }, new R.EmailAccepted(c.EmailId, next.Status, Existing: false));
+        var events = new List<IEmailEvent> { evt };
+        if (next.Recipients.Values.All(r => r.Status == RecipientStatus.Suppressed))
+        {
+            var failed = new EmailSendFailed(c.EmailId, 0, "every recipient is on the suppression list", ctx.Now);
+            events.Add(failed);
+            next = next.Apply(failed);
+        }
+        return new Decision(events, new R.EmailAccepted(c.EmailId, next.Status, Existing: false));
     }
 
     private Decision DecideMarkDispatched(MarkDispatched c, DecisionContext ctx)
@@ -181,8 +191,18 @@ public sealed record EmailState
         }
     }
 
-    private R.SendApproved Approved(int attempt) =>
-        new(EmailId, attempt, Content!, Recipients.Keys.ToArray());
+    /// <summary>Approval carries the content to send: without suppressed recipients.</summary>
+    private R.SendApproved Approved(int attempt)
+    {
+        var suppressed = Recipients.Values.Where(r => r.Status == RecipientStatus.Suppressed).Select(r => r.Address).ToHashSet();
+        var content = suppressed.Count == 0 ? Content! : Content! with
+        {
+            To = Content.To.Where(a => !suppressed.Contains(Addresses.Normalize(a))).ToArray(),
+            Cc = Content.Cc.Where(a => !suppressed.Contains(Addresses.Normalize(a))).ToArray(),
+            Bcc = Content.Bcc.Where(a => !suppressed.Contains(Addresses.Normalize(a))).ToArray(),
+        };
+        return new(EmailId, attempt, content, Recipients.Values.Where(r => r.Status != RecipientStatus.Suppressed).Select(r => r.Address).ToArray());
+    }
 
     private Decision DecideOutcome(RecordSendOutcome c, DecisionContext ctx)
     {
@@ -273,7 +293,9 @@ public sealed record EmailState
                 Phase = e.SendAt is not null ? SendPhase.Scheduled : SendPhase.Queued,
                 Attempt = 1,
                 Recipients = Recipients.SetItems(e.Content.AllRecipients()
-                    .Select(a => KeyValuePair.Create(a, new RecipientState(a, RecipientStatus.Pending)))),
+                    .Select(a => KeyValuePair.Create(a, e.Suppressed is not null && e.Suppressed.TryGetValue(a, out var why)
+                        ? new RecipientState(a, RecipientStatus.Suppressed, e.At, Reason: why)
+                        : new RecipientState(a, RecipientStatus.Pending)))),
                 Timeline = Timeline.Add(new TimelineEntry(e.At, e.SendAt is null ? "accepted" : "scheduled",
                     Detail: e.SendAt?.ToString("O"))),
             },

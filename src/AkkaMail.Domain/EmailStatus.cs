@@ -40,6 +40,8 @@ public enum RecipientStatus
     /// <summary>Permanent failure (bounce, suppression...). Final: outranks delivered, since a delayed bounce
     /// arrives after the receiving server first said yes.</summary>
     Failed = 4,
+    /// <summary>On the sender's suppression list when the email was accepted: never sent to. Final.</summary>
+    Suppressed = 5,
 }
 
 public static class StatusNames

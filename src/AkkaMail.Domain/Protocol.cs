@@ -20,9 +20,12 @@ public interface IEmailCommand : IWithEmailId;
 /// <summary>Events: facts, persisted in the journal. Never rename a manifest (see EmailEventSerializer).</summary>
 public static class EmailEvents
 {
+    /// <param name="Suppressed">Recipients on the sender's suppression list at acceptance (address → reason):
+    /// never sent to.</param>
     public sealed record EmailAccepted(
         string EmailId, string UserId, EmailContent Content, DateTimeOffset At,
-        string? IdempotencyKey = null, string? RequestFingerprint = null, DateTimeOffset? SendAt = null) : IEmailEvent;
+        string? IdempotencyKey = null, string? RequestFingerprint = null, DateTimeOffset? SendAt = null,
+        IReadOnlyDictionary<string, string>? Suppressed = null) : IEmailEvent;
 
     /// <summary>The send job for <paramref name="Attempt"/> is durably in the send queue.</summary>
     public sealed record EmailDispatched(string EmailId, int Attempt, DateTimeOffset At) : IEmailEvent;
@@ -46,7 +49,8 @@ public static class EmailCommands
 {
     public sealed record AcceptEmail(
         string EmailId, string UserId, EmailContent Content,
-        string? IdempotencyKey = null, string? RequestFingerprint = null, DateTimeOffset? SendAt = null) : IEmailCommand;
+        string? IdempotencyKey = null, string? RequestFingerprint = null, DateTimeOffset? SendAt = null,
+        IReadOnlyDictionary<string, string>? Suppressed = null) : IEmailCommand;
 
     public sealed record MarkDispatched(string EmailId, int Attempt) : IEmailCommand;
 

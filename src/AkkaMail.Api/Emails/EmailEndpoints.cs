@@ -9,6 +9,8 @@ using AkkaMail.Configuration;
 using AkkaMail.Domain;
 using AkkaMail.ReadModel;
 using AkkaMail.Serialization;
+using AkkaMail.Suppressions;
+using AkkaMail.Users;
 using Microsoft.AspNetCore.Http.Metadata;
 using R = AkkaMail.Domain.EmailReplies;
 
@@ -23,10 +25,22 @@ public static class EmailEndpoints
 
     public static RouteGroupBuilder MapEmailEndpoints(this RouteGroupBuilder api)
     {
-        api.MapPost("/emails", SendAsync).WithName("SendEmail").WithMetadata(new RequestSizeLimitMetadata(MaxBodyBytes));
+        api.MapPost("/emails", SendAsync).WithName("SendEmail").WithMetadata(new RequestSizeLimitMetadata(MaxBodyBytes))
+            .RequireRateLimiting(RateLimits.SendPolicy).Accepts<SendEmailRequest>("application/json")
+            .Produces<SendEmailResponse>(202).ProducesValidationProblem().ProducesProblem(401).ProducesProblem(422).ProducesProblem(429)
+            .WithSummary("Queue an email. With an Idempotency-Key header, a retried request gets the same answer and no second email.");
         // The path the original specification names.
-        api.MapPost("/emails/send", SendAsync).WithName("SendEmailAlias").WithMetadata(new RequestSizeLimitMetadata(MaxBodyBytes));
-        api.MapGet("/emails/{id}", GetAsync).WithName("GetEmail");
+        api.MapPost("/emails/send", SendAsync).WithName("SendEmailAlias").WithMetadata(new RequestSizeLimitMetadata(MaxBodyBytes))
+            .RequireRateLimiting(RateLimits.SendPolicy).Accepts<SendEmailRequest>("application/json")
+            .Produces<SendEmailResponse>(202).ProducesValidationProblem().WithSummary("Same as POST /api/emails.");
+        api.MapGet("/emails", ListAsync).WithName("ListEmails").Produces<EmailListResponse>()
+            .WithSummary("Your emails, newest first; filters: status, recipient, tag, createdAfter, createdBefore; limit (≤ 200), cursor.");
+        api.MapGet("/emails/{id}", GetAsync).WithName("GetEmail").Produces<EmailView>().ProducesProblem(404)
+            .WithSummary("One email: status, recipients and timeline.");
+        api.MapGet("/emails/{id}/events", EventsAsync).WithName("GetEmailEvents").Produces<IReadOnlyList<TimelineView>>().ProducesProblem(404)
+            .WithSummary("The email's timeline: every event with its time.");
+        api.MapPost("/emails/{id}/cancel", CancelAsync).WithName("CancelEmail").ProducesProblem(404).ProducesProblem(409)
+            .WithSummary("Cancel an email not yet handed to the provider (409 otherwise).");
         return api;
     }
 
@@ -37,8 +51,11 @@ public static class EmailEndpoints
 
     public sealed record SendEmailResponse(string Id, string Status);
 
+    public sealed record EmailListResponse(IReadOnlyList<EmailView> Items, string? NextCursor);
+
     private static async Task<IResult> SendAsync(
-        HttpContext http, IRequiredActor<EmailManagerActor> manager, AkkaMailSettings settings, ILoggerFactory loggers)
+        HttpContext http, IRequiredActor<EmailManagerActor> manager, AkkaMailSettings settings, ILoggerFactory loggers,
+        IUserStore users, ISuppressionStore suppressions, TimeProvider clock)
     {
         var log = loggers.CreateLogger("AkkaMail.Api.Emails");
         if (http.Request.ContentType is not { } ct || !ct.StartsWith("application/json", StringComparison.OrdinalIgnoreCase))
@@ -67,23 +84,28 @@ public static class EmailEndpoints
         if (request is null)
             return Results.Problem(statusCode: 400, title: "Malformed JSON", type: ProblemTypes.MalformedJson, detail: "The body must be a JSON object.");
 
-        var (content, errors) = EmailValidation.Validate(request);
+        var userId = http.User.UserId();
+        var user = string.IsNullOrWhiteSpace(request.From) ? await users.GetUserAsync(userId, http.RequestAborted) : null;
+        var now = clock.GetUtcNow();
+        var (content, errors) = EmailValidation.Validate(request, user?.DefaultFrom, now);
         var idempotencyKey = http.Request.Headers["Idempotency-Key"].ToString();
         if (idempotencyKey.Length > MaxIdempotencyKeyLength || idempotencyKey.Any(char.IsControl))
             errors["Idempotency-Key"] = new[] { $"at most {MaxIdempotencyKeyLength} printable characters" };
         if (errors.Count > 0 || content is null)
             return Results.ValidationProblem(errors, title: "The email is not valid", type: ProblemTypes.Validation);
 
-        var userId = http.User.UserId();
         var key = string.IsNullOrEmpty(idempotencyKey) ? null : idempotencyKey;
         var emailId = key is null ? NewEmailId() : IdempotentEmailId(userId, key);
-        var fingerprint = key is null ? null : Fingerprint(content);
+        var sendAt = request.SendAt is { } at && at > now ? at.ToUniversalTime() : (DateTimeOffset?)null;
+        var fingerprint = key is null ? null : Fingerprint(content, sendAt);
+        var suppressed = await suppressions.FindAsync(userId, content.AllRecipients(), http.RequestAborted);
 
         var actor = await manager.GetAsync(http.RequestAborted);
         object reply;
         try
         {
-            reply = await actor.Ask<object>(new EmailCommands.AcceptEmail(emailId, userId, content, key, fingerprint),
+            reply = await actor.Ask<object>(new EmailCommands.AcceptEmail(emailId, userId, content, key, fingerprint, sendAt,
+                suppressed.Count == 0 ? null : suppressed.ToDictionary()),
                 settings.AskTimeout, http.RequestAborted);
         }
         catch (AskTimeoutException)
@@ -100,12 +122,61 @@ public static class EmailEndpoints
         };
     }
 
-    private static async Task<IResult> GetAsync(string id, HttpContext http, IEmailReadStore store)
+    /// <summary>The email if the caller may see it: its owner, or the admin. Anyone else gets null (so 404).</summary>
+    private static async Task<EmailView?> VisibleAsync(string id, HttpContext http, IEmailReadStore store)
     {
         var view = id.Length <= 64 ? await store.GetAsync(id, http.RequestAborted) : null;
-        if (view is null || (view.UserId != http.User.UserId() && !http.User.IsAdmin())) return NotFound(id);
-        return Results.Ok(view);
+        return view is not null && (view.UserId == http.User.UserId() || http.User.IsAdmin()) ? view : null;
     }
+
+    private static async Task<IResult> GetAsync(string id, HttpContext http, IEmailReadStore store) =>
+        await VisibleAsync(id, http, store) is { } view ? Results.Ok(view) : NotFound(id);
+
+    private static async Task<IResult> EventsAsync(string id, HttpContext http, IEmailReadStore store) =>
+        await VisibleAsync(id, http, store) is { } view ? Results.Ok(view.Timeline) : NotFound(id);
+
+    private static async Task<IResult> CancelAsync(string id, HttpContext http, IEmailReadStore store,
+        IRequiredActor<EmailManagerActor> manager, AkkaMailSettings settings)
+    {
+        if (await VisibleAsync(id, http, store) is null) return NotFound(id);
+        var actor = await manager.GetAsync(http.RequestAborted);
+        object reply;
+        try
+        {
+            reply = await actor.Ask<object>(new EmailCommands.CancelEmail(id), settings.AskTimeout, http.RequestAborted);
+        }
+        catch (AskTimeoutException)
+        {
+            return Unavailable();
+        }
+        return reply switch
+        {
+            R.Cancelled => Results.Ok(new SendEmailResponse(id, EmailStatus.Cancelled.ToWire())),
+            R.CannotCancel c => Results.Problem(statusCode: 409, title: "Too late to cancel", type: ProblemTypes.Conflict,
+                detail: $"The email is {c.Status.ToWire()}: it was already handed to the provider."),
+            _ => NotFound(id),
+        };
+    }
+
+    private static async Task<IResult> ListAsync(HttpContext http, IEmailReadStore store, int? limit, string? cursor,
+        string? status, string? recipient, string? tag, DateTimeOffset? createdAfter, DateTimeOffset? createdBefore)
+    {
+        var errors = new Dictionary<string, string[]>();
+        var n = limit ?? 50;
+        if (n is < 1 or > 200) errors["limit"] = new[] { "between 1 and 200" };
+        var position = cursor is null ? null : ListPosition.TryDecode(cursor);
+        if (cursor is not null && position is null) errors["cursor"] = new[] { "is not a cursor we gave" };
+        if (status is not null && !StatusNames.TryParseEmailStatus(status, out _)) errors["status"] = new[] { $"unknown status '{Clip(status)}'" };
+        if (recipient is { Length: > EmailValidation.MaxAddressLength }) errors["recipient"] = new[] { "too long" };
+        if (tag is { Length: > EmailValidation.MaxTagLength }) errors["tag"] = new[] { "too long" };
+        if (errors.Count > 0) return Results.ValidationProblem(errors, title: "The query is not valid", type: ProblemTypes.Validation);
+        StatusNames.TryParseEmailStatus(status, out var parsed);
+        var page = await store.ListAsync(new EmailQuery(http.User.UserId(), n, status is null ? null : parsed.ToWire(),
+            recipient, tag, createdAfter, createdBefore, position), http.RequestAborted);
+        return Results.Ok(new EmailListResponse(page.Items, page.Next?.Encode()));
+    }
+
+    private static string Clip(string s) => s.Length > 40 ? s[..40] + "…" : s;
 
     public static IResult NotFound(string id) =>
         Results.Problem(statusCode: 404, title: "Not found", type: ProblemTypes.NotFound, detail: $"No email with id '{(id.Length > 64 ? id[..64] : id)}'.");
@@ -120,8 +191,8 @@ public static class EmailEndpoints
     public static string IdempotentEmailId(string userId, string key) =>
         Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{userId}\n{key}")))[..32];
 
-    private static string Fingerprint(EmailContent content) =>
-        Convert.ToHexStringLower(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(content, EmailEventSerializer.Json)));
+    private static string Fingerprint(EmailContent content, DateTimeOffset? sendAt) =>
+        Convert.ToHexStringLower(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(new { content, sendAt }, EmailEventSerializer.Json)));
 
     private static string FirstLine(string s) => s.Split('\n')[0];
 }

@@ -19,6 +19,8 @@ public sealed class SendEmailRequest
     public Dictionary<string, string?>? Headers { get; set; }
     public Dictionary<string, string?>? Variables { get; set; }
     public List<AttachmentRequest?>? Attachments { get; set; }
+    /// <summary>Send later: ISO 8601 with an offset (UTC recommended), at most 7 days ahead.</summary>
+    public DateTimeOffset? SendAt { get; set; }
 }
 
 public sealed class AttachmentRequest
@@ -40,6 +42,7 @@ public static partial class EmailValidation
     public const int MaxVariables = 50;
     public const int MaxAttachmentBytes = 10 * 1024 * 1024;
     public const int MaxAddressLength = 320;
+    public static readonly TimeSpan MaxScheduleAhead = TimeSpan.FromDays(7);
 
     // Headers we set ourselves or that would let a client forge routing.
     private static readonly HashSet<string> ReservedHeaders = new(StringComparer.OrdinalIgnoreCase)
@@ -51,8 +54,13 @@ public static partial class EmailValidation
     [GeneratedRegex("^[A-Za-z0-9_.-]+$")]
     private static partial Regex VariableName();
 
-    public static (EmailContent? Content, Dictionary<string, string[]> Errors) Validate(SendEmailRequest r)
+    public static (EmailContent? Content, Dictionary<string, string[]> Errors) Validate(SendEmailRequest r) =>
+        Validate(r, null, DateTimeOffset.UtcNow);
+
+    /// <param name="defaultFrom">The user's default sender, used when the request has no <c>from</c>.</param>
+    public static (EmailContent? Content, Dictionary<string, string[]> Errors) Validate(SendEmailRequest r, string? defaultFrom, DateTimeOffset now)
     {
+        if (string.IsNullOrWhiteSpace(r.From) && defaultFrom is not null) r.From = defaultFrom;
         var errors = new Dictionary<string, List<string>>();
         void Add(string field, string message)
         {
@@ -137,6 +145,9 @@ public static partial class EmailValidation
             }
             if (total > MaxAttachmentBytes) Add("attachments", $"at most {MaxAttachmentBytes / 1024 / 1024} MB in all");
         }
+
+        if (r.SendAt is { } sendAt && sendAt - now > MaxScheduleAhead)
+            Add("sendAt", $"at most {MaxScheduleAhead.TotalDays:0} days ahead");
 
         if (errors.Count > 0) return (null, errors.ToDictionary(e => e.Key, e => e.Value.ToArray()));
         return (new EmailContent(r.From!.Trim(), to, cc, bcc, r.ReplyTo?.Trim(), r.Subject!, r.Text, r.Html, tags, headers,

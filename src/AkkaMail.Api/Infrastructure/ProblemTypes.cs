@@ -15,4 +15,5 @@ public static class ProblemTypes
     public const string UnsupportedMediaType = Base + "unsupported-media-type";
     public const string Unavailable = Base + "unavailable";
     public const string Internal = Base + "internal";
+    public const string RateLimited = Base + "rate-limited";
 }

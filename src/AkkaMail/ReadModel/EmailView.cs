@@ -72,6 +72,48 @@ public interface IEmailReadStore
 
     Task<string?> FindIdByProviderMessageIdAsync(string providerMessageId, CancellationToken ct = default);
 
+    /// <summary>A user's emails, newest first (created time, then id), filtered, one page after the cursor.</summary>
+    Task<EmailPage> ListAsync(EmailQuery query, CancellationToken ct = default);
+
     /// <summary>Emails whose send is not settled (queued, scheduled, sending, retrying), for the dispatch sweep.</summary>
     Task<IReadOnlyList<string>> FindUnsettledAsync(int limit, string? afterId, CancellationToken ct = default);
 }
+
+/// <summary>Filters for listing a user's emails. <paramref name="After"/> is the last row of the previous page.</summary>
+public sealed record EmailQuery(
+    string UserId,
+    int Limit,
+    string? Status = null,
+    string? Recipient = null,
+    string? Tag = null,
+    DateTimeOffset? CreatedAfter = null,
+    DateTimeOffset? CreatedBefore = null,
+    ListPosition? After = null);
+
+/// <summary>A position in the newest-first order: (created time in ms, id). Rows inserted later with a newer
+/// time sort before it, so paging on never skips or repeats a row that existed when paging began.</summary>
+public sealed record ListPosition(long CreatedAtMs, string Id)
+{
+    public string Encode() => Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{CreatedAtMs}:{Id}"))
+        .TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    public static ListPosition? TryDecode(string? cursor)
+    {
+        if (string.IsNullOrEmpty(cursor) || cursor.Length > 200) return null;
+        try
+        {
+            var b64 = cursor.Replace('-', '+').Replace('_', '/');
+            b64 = b64.PadRight(b64.Length + (4 - b64.Length % 4) % 4, '=');
+            var text = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(b64));
+            var colon = text.IndexOf(':');
+            return colon > 0 && long.TryParse(text[..colon], out var ms) && colon < text.Length - 1
+                ? new ListPosition(ms, text[(colon + 1)..]) : null;
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
+}
+
+public sealed record EmailPage(IReadOnlyList<EmailView> Items, ListPosition? Next);

@@ -23,6 +23,8 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore
                 phase TEXT NOT NULL,
                 created_at INTEGER NOT NULL,
                 provider_message_id TEXT NULL,
+                recipients TEXT NOT NULL,
+                tags TEXT NOT NULL,
                 version INTEGER NOT NULL,
                 doc TEXT NOT NULL
             );
@@ -41,8 +43,8 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore
         await using var cmd = c.CreateCommand();
         cmd.Transaction = tx;
         cmd.CommandText = """
-            INSERT INTO emails (id, user_id, status, phase, created_at, provider_message_id, version, doc)
-            VALUES ($id, $user, $status, $phase, $created, $pmid, $version, $doc)
+            INSERT INTO emails (id, user_id, status, phase, created_at, provider_message_id, recipients, tags, version, doc)
+            VALUES ($id, $user, $status, $phase, $created, $pmid, $recipients, $tags, $version, $doc)
             ON CONFLICT(id) DO UPDATE SET
                 status = excluded.status, phase = excluded.phase, provider_message_id = excluded.provider_message_id,
                 version = excluded.version, doc = excluded.doc
@@ -54,6 +56,8 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore
         var pPhase = cmd.Parameters.Add("$phase", SqliteType.Text);
         var pCreated = cmd.Parameters.Add("$created", SqliteType.Integer);
         var pPmid = cmd.Parameters.Add("$pmid", SqliteType.Text);
+        var pRecipients = cmd.Parameters.Add("$recipients", SqliteType.Text);
+        var pTags = cmd.Parameters.Add("$tags", SqliteType.Text);
         var pVersion = cmd.Parameters.Add("$version", SqliteType.Integer);
         var pDoc = cmd.Parameters.Add("$doc", SqliteType.Text);
         await cmd.PrepareAsync(ct);
@@ -65,11 +69,48 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore
             pPhase.Value = v.Phase;
             pCreated.Value = v.CreatedAt.ToUnixTimeMilliseconds();
             pPmid.Value = (object?)v.ProviderMessageId ?? DBNull.Value;
+            pRecipients.Value = Delimited(v.Recipients.Select(r => r.Address));
+            pTags.Value = Delimited(v.Tags);
             pVersion.Value = v.Version;
             pDoc.Value = JsonSerializer.Serialize(v, EmailEventSerializer.Json);
             await cmd.ExecuteNonQueryAsync(ct);
         }
         await tx.CommitAsync(ct);
+    }
+
+    /// <summary>"|a|b|": a value matches with instr(column, '|' || value || '|'), no LIKE escaping needed.</summary>
+    private static string Delimited(IEnumerable<string> values) => "|" + string.Join("|", values) + "|";
+
+    public async Task<EmailPage> ListAsync(EmailQuery q, CancellationToken ct = default)
+    {
+        await using var c = await db.OpenAsync(ct);
+        await using var cmd = c.CreateCommand();
+        var where = new List<string> { "user_id = $user" };
+        cmd.Parameters.AddWithValue("$user", q.UserId);
+        if (q.Status is not null) { where.Add("status = $status"); cmd.Parameters.AddWithValue("$status", q.Status); }
+        if (q.Recipient is not null)
+        {
+            where.Add("instr(recipients, '|' || $recipient || '|') > 0");
+            cmd.Parameters.AddWithValue("$recipient", Domain.Addresses.Normalize(q.Recipient));
+        }
+        if (q.Tag is not null) { where.Add("instr(tags, '|' || $tag || '|') > 0"); cmd.Parameters.AddWithValue("$tag", q.Tag); }
+        if (q.CreatedAfter is { } a) { where.Add("created_at > $after"); cmd.Parameters.AddWithValue("$after", a.ToUnixTimeMilliseconds()); }
+        if (q.CreatedBefore is { } b) { where.Add("created_at < $before"); cmd.Parameters.AddWithValue("$before", b.ToUnixTimeMilliseconds()); }
+        if (q.After is { } p)
+        {
+            where.Add("(created_at < $pc OR (created_at = $pc AND id < $pid))");
+            cmd.Parameters.AddWithValue("$pc", p.CreatedAtMs);
+            cmd.Parameters.AddWithValue("$pid", p.Id);
+        }
+        cmd.CommandText = $"SELECT doc, created_at, id FROM emails WHERE {string.Join(" AND ", where)} ORDER BY created_at DESC, id DESC LIMIT $limit";
+        cmd.Parameters.AddWithValue("$limit", q.Limit + 1);
+        var items = new List<(EmailView View, long Created, string Id)>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+            items.Add((JsonSerializer.Deserialize<EmailView>(r.GetString(0), EmailEventSerializer.Json)!, r.GetInt64(1), r.GetString(2)));
+        var more = items.Count > q.Limit;
+        if (more) items.RemoveAt(items.Count - 1);
+        return new EmailPage(items.Select(i => i.View).ToList(), more ? new ListPosition(items[^1].Created, items[^1].Id) : null);
     }
 
     public async Task<EmailView?> GetAsync(string id, CancellationToken ct = default)

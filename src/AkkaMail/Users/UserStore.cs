@@ -9,6 +9,10 @@ public sealed record UserIdentity(string UserId, string Name, bool IsAdmin, stri
 
 public sealed record CreatedUser(string UserId, string Name, string KeyId, string ApiKey);
 
+public sealed record CreatedKey(string UserId, string KeyId, string ApiKey);
+
+public sealed record ApiKeyInfo(string KeyId, DateTimeOffset CreatedAt, DateTimeOffset? RevokedAt);
+
 /// <summary>Users and their API keys. Keys are stored only as hashes.</summary>
 public interface IUserStore
 {
@@ -16,6 +20,12 @@ public interface IUserStore
     Task<bool> AnyUserAsync(CancellationToken ct = default);
     Task<CreatedUser> CreateUserAsync(string name, bool isAdmin, string? defaultFrom, CancellationToken ct = default);
     Task<UserIdentity?> AuthenticateAsync(string apiKey, CancellationToken ct = default);
+    Task<UserIdentity?> GetUserAsync(string userId, CancellationToken ct = default);
+    /// <summary>A new key for an existing user; null when there is no such user.</summary>
+    Task<CreatedKey?> CreateKeyAsync(string userId, CancellationToken ct = default);
+    /// <summary>Revokes at once; false when the user has no such (unrevoked) key.</summary>
+    Task<bool> RevokeKeyAsync(string userId, string keyId, CancellationToken ct = default);
+    Task<IReadOnlyList<ApiKeyInfo>> ListKeysAsync(string userId, CancellationToken ct = default);
 }
 
 public static class ApiKeys
@@ -57,8 +67,6 @@ public sealed class SqliteUserStore(SqliteDatabase db) : IUserStore
     public async Task<CreatedUser> CreateUserAsync(string name, bool isAdmin, string? defaultFrom, CancellationToken ct = default)
     {
         var userId = "usr_" + Guid.CreateVersion7().ToString("N");
-        var keyId = "key_" + Guid.CreateVersion7().ToString("N");
-        var key = ApiKeys.NewKey();
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         await using var c = await db.OpenAsync(ct);
         await using var tx = (SqliteTransaction)await c.BeginTransactionAsync(ct);
@@ -73,18 +81,67 @@ public sealed class SqliteUserStore(SqliteDatabase db) : IUserStore
             cmd.Parameters.AddWithValue("$t", now);
             await cmd.ExecuteNonQueryAsync(ct);
         }
-        await using (var cmd = c.CreateCommand())
-        {
-            cmd.Transaction = tx;
-            cmd.CommandText = "INSERT INTO api_keys (id, user_id, key_hash, created_at) VALUES ($id, $u, $h, $t)";
-            cmd.Parameters.AddWithValue("$id", keyId);
-            cmd.Parameters.AddWithValue("$u", userId);
-            cmd.Parameters.AddWithValue("$h", ApiKeys.Hash(key));
-            cmd.Parameters.AddWithValue("$t", now);
-            await cmd.ExecuteNonQueryAsync(ct);
-        }
+        var key = await InsertKeyAsync(c, tx, userId, ct);
         await tx.CommitAsync(ct);
-        return new CreatedUser(userId, name, keyId, key);
+        return new CreatedUser(userId, name, key.KeyId, key.ApiKey);
+    }
+
+    private static async Task<CreatedKey> InsertKeyAsync(SqliteConnection c, SqliteTransaction? tx, string userId, CancellationToken ct)
+    {
+        var keyId = "key_" + Guid.CreateVersion7().ToString("N");
+        var key = ApiKeys.NewKey();
+        await using var cmd = c.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = "INSERT INTO api_keys (id, user_id, key_hash, created_at) VALUES ($id, $u, $h, $t)";
+        cmd.Parameters.AddWithValue("$id", keyId);
+        cmd.Parameters.AddWithValue("$u", userId);
+        cmd.Parameters.AddWithValue("$h", ApiKeys.Hash(key));
+        cmd.Parameters.AddWithValue("$t", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        await cmd.ExecuteNonQueryAsync(ct);
+        return new CreatedKey(userId, keyId, key);
+    }
+
+    public async Task<UserIdentity?> GetUserAsync(string userId, CancellationToken ct = default)
+    {
+        await using var c = await db.OpenAsync(ct);
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT id, name, is_admin, default_from FROM users WHERE id = $id";
+        cmd.Parameters.AddWithValue("$id", userId);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        if (!await r.ReadAsync(ct)) return null;
+        return new UserIdentity(r.GetString(0), r.GetString(1), r.GetInt64(2) == 1, r.IsDBNull(3) ? null : r.GetString(3));
+    }
+
+    public async Task<CreatedKey?> CreateKeyAsync(string userId, CancellationToken ct = default)
+    {
+        if (await GetUserAsync(userId, ct) is null) return null;
+        await using var c = await db.OpenAsync(ct);
+        return await InsertKeyAsync(c, null, userId, ct);
+    }
+
+    public async Task<bool> RevokeKeyAsync(string userId, string keyId, CancellationToken ct = default)
+    {
+        await using var c = await db.OpenAsync(ct);
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "UPDATE api_keys SET revoked_at = $t WHERE id = $k AND user_id = $u AND revoked_at IS NULL";
+        cmd.Parameters.AddWithValue("$t", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        cmd.Parameters.AddWithValue("$k", keyId);
+        cmd.Parameters.AddWithValue("$u", userId);
+        return await cmd.ExecuteNonQueryAsync(ct) == 1;
+    }
+
+    public async Task<IReadOnlyList<ApiKeyInfo>> ListKeysAsync(string userId, CancellationToken ct = default)
+    {
+        await using var c = await db.OpenAsync(ct);
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT id, created_at, revoked_at FROM api_keys WHERE user_id = $u ORDER BY created_at";
+        cmd.Parameters.AddWithValue("$u", userId);
+        var keys = new List<ApiKeyInfo>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+            keys.Add(new ApiKeyInfo(r.GetString(0), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(1)),
+                r.IsDBNull(2) ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(2))));
+        return keys;
     }
 
     public async Task<UserIdentity?> AuthenticateAsync(string apiKey, CancellationToken ct = default)
