@@ -44,6 +44,7 @@ public static class AkkaMailApp
         builder.Services.AddSingleton<IUserStore>(new SqliteUserStore(readDb));
         builder.Services.AddSendQueue(options, settings, builder.Configuration);
         builder.Services.AddEmailProvider(options, settings, builder.Configuration);
+        builder.Services.AddRealtime();
 
         builder.Services.AddAkka("akkamail", (akka, sp) =>
         {
@@ -55,6 +56,7 @@ public static class AkkaMailApp
             });
             akka.WithSqlitePersistence(options.JournalPath);
             akka.WithEmailPipeline(sp);
+            akka.WithStatusBroadcaster(sp);
         });
 
         builder.Services.AddProblemDetails();
@@ -90,6 +92,7 @@ public static class AkkaMailApp
         app.MapGet("/health/live", () => Results.Ok(new { status = "up" }));
         var api = app.MapGroup("/api").RequireAuthorization();
         api.MapEmailEndpoints();
+        app.MapRealtime();
         return app;
     }
 

@@ -1,0 +1,59 @@
+using AkkaMail.Api.Auth;
+using AkkaMail.ReadModel;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.SignalR;
+
+namespace AkkaMail.Api.Realtime;
+
+/// <summary>
+/// <c>/hubs/emails</c>: pushes <c>emailStatus</c> messages (<see cref="EmailStatusMessage"/>) after every persisted
+/// change of the emails a connection subscribed to. Authenticated with an API key (<c>access_token</c> in the
+/// query string, since browsers cannot set headers on WebSockets). A user may watch only their own emails;
+/// an admin may watch any email.
+/// </summary>
+[Authorize(AuthenticationSchemes = ApiKeyAuthenticationHandler.SchemeName)]
+public sealed class EmailHub(IEmailReadStore store) : Hub
+{
+    public const string Path = "/hubs/emails";
+
+    public static string EmailGroup(string emailId) => $"email:{emailId}";
+    public static string UserGroup(string userId) => $"user:{userId}";
+
+    /// <summary>
+    /// Watches one email. Answers its current state (read after joining the group, so nothing between the two is
+    /// lost; a push may repeat it, which <see cref="EmailStatusMessage.Version"/> tells).
+    /// Refused with a <see cref="HubException"/> when there is no such email of the caller's.
+    /// </summary>
+    public async Task<EmailStatusMessage> SubscribeEmail(string emailId)
+    {
+        if (string.IsNullOrWhiteSpace(emailId) || emailId.Length > 64 || !await MayWatchAsync(emailId))
+            throw new HubException($"No email with id '{Truncate(emailId)}' of yours to watch.");
+        await Groups.AddToGroupAsync(Context.ConnectionId, EmailGroup(emailId), Context.ConnectionAborted);
+        var view = await store.GetAsync(emailId, Context.ConnectionAborted);
+        return Snapshot(view!);
+    }
+
+    public Task UnsubscribeEmail(string emailId) =>
+        Groups.RemoveFromGroupAsync(Context.ConnectionId, EmailGroup(emailId ?? ""), Context.ConnectionAborted);
+
+    /// <summary>Watches every email of the caller's, from now on (catch up on earlier ones through the REST API).</summary>
+    public Task SubscribeAll() =>
+        Groups.AddToGroupAsync(Context.ConnectionId, UserGroup(Context.User!.UserId()), Context.ConnectionAborted);
+
+    public Task UnsubscribeAll() =>
+        Groups.RemoveFromGroupAsync(Context.ConnectionId, UserGroup(Context.User!.UserId()), Context.ConnectionAborted);
+
+    private async Task<bool> MayWatchAsync(string emailId)
+    {
+        var view = await store.GetAsync(emailId, Context.ConnectionAborted);
+        return view is not null && (view.UserId == Context.User!.UserId() || Context.User!.IsAdmin());
+    }
+
+    internal static EmailStatusMessage Snapshot(EmailView view)
+    {
+        var last = view.Timeline.Count > 0 ? view.Timeline[^1] : null;
+        return new EmailStatusMessage(view.Id, view.Status, last?.Type ?? "accepted", last?.Recipient, view.UpdatedAt, view.Version);
+    }
+
+    private static string Truncate(string? s) => s is null ? "" : s.Length > 64 ? s[..64] : s;
+}

@@ -1,0 +1,71 @@
+using System.Text;
+using System.Text.Json;
+using AkkaMail.Api.Auth;
+using AkkaMail.Api.Emails;
+using AkkaMail.ReadModel;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace AkkaMail.Api.Realtime;
+
+/// <summary>
+/// <c>GET /api/emails/stream[?id=]</c>: server-sent events for clients that do not speak SignalR. The same
+/// <c>emailStatus</c> messages as the hub, for the caller's emails or one email (the caller's; any, for an admin),
+/// a comment line every <see cref="HeartbeatInterval"/> so that proxies keep the connection open. Each event's
+/// <c>id</c> is <c>{emailId}:{version}</c>; after a reconnect, GET /api/emails/{id} tells what was missed.
+/// </summary>
+public static class EmailStatusStream
+{
+    public const string Path = "/api/emails/stream";
+    public static TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(15);
+
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    public static async Task<IResult> StreamAsync(HttpContext http, IEmailReadStore store, EmailStatusFeed feed, string? id = null)
+    {
+        var ct = http.RequestAborted;
+        if (id is not null)
+        {
+            var view = id.Length <= 64 ? await store.GetAsync(id, ct) : null;
+            if (view is null || (view.UserId != http.User.UserId() && !http.User.IsAdmin())) return EmailEndpoints.NotFound(id);
+        }
+
+        using var subscription = feed.Subscribe(http.User.UserId(), string.IsNullOrEmpty(id) ? null : id);
+        http.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+        http.Response.ContentType = "text/event-stream";
+        http.Response.Headers.CacheControl = "no-cache";
+        http.Response.Headers["X-Accel-Buffering"] = "no";
+        var body = http.Response.Body;
+        try
+        {
+            await WriteAsync(body, "retry: 3000\n: connected\n\n", ct);
+            var reader = subscription.Reader;
+            Task<bool>? waiting = null;
+            while (!ct.IsCancellationRequested)
+            {
+                waiting ??= reader.WaitToReadAsync(ct).AsTask();
+                if (await Task.WhenAny(waiting, Task.Delay(HeartbeatInterval, ct)) != waiting)
+                {
+                    await WriteAsync(body, ": heartbeat\n\n", ct);
+                    continue;
+                }
+                if (!await waiting) break; // the feed ended this stream (it fell behind): the client reconnects
+                waiting = null;
+                var sb = new StringBuilder();
+                while (reader.TryRead(out var m))
+                    sb.Append("id: ").Append(m.EmailId).Append(':').Append(m.Version).Append('\n')
+                      .Append("event: ").Append(EmailStatusMessage.MethodName).Append('\n')
+                      .Append("data: ").Append(JsonSerializer.Serialize(m, Json)).Append("\n\n");
+                await WriteAsync(body, sb.ToString(), ct);
+            }
+        }
+        catch (OperationCanceledException) { }
+        catch (System.Threading.Channels.ChannelClosedException) { }
+        return Results.Empty;
+    }
+
+    private static async Task WriteAsync(Stream body, string text, CancellationToken ct)
+    {
+        await body.WriteAsync(Encoding.UTF8.GetBytes(text), ct);
+        await body.FlushAsync(ct);
+    }
+}
