@@ -1,0 +1,186 @@
+using System.Collections.Concurrent;
+using Akka;
+using Akka.Actor;
+using Akka.Streams.Dsl;
+using Akka.TestKit;
+using AkkaMail.Actors;
+using AkkaMail.Configuration;
+using AkkaMail.Domain;
+using AkkaMail.Providers;
+using AkkaMail.ReadModel;
+using AkkaMail.Sending;
+using Xunit;
+using static AkkaMail.Actors.PipelineMessages;
+using static AkkaMail.Domain.EmailCommands;
+using R = AkkaMail.Domain.EmailReplies;
+
+namespace AkkaMail.Tests;
+
+/// <summary>The sender stream: queue → may I? → provider → record the outcome → ack.</summary>
+public class SendConsumerTests : Akka.TestKit.Xunit2.TestKit
+{
+    private readonly ConcurrentQueue<EmailView> _views = new();
+    private readonly TestProbe _dispatcher;
+    private readonly TrackingQueue _queue = new(new InProcSendQueue(100));
+    private readonly StubProvider _provider = new();
+    private readonly IActorRef _manager;
+    private readonly ManualClock _clock = new(T.T0);
+
+    public SendConsumerTests() : base(T.Hocon)
+    {
+        _dispatcher = CreateTestProbe();
+        var writer = Sys.ActorOf(FakeWriter.Props(_views));
+        var settings = Settings.Fast() with { Retry = T.Policy with { MaxAttempts = 2 } };
+        var deps = new EmailActorDeps(settings, _dispatcher.Ref, writer, _clock);
+        _manager = Sys.ActorOf(Props.Create(() => new EmailManagerActor(id => EmailActor.Props(id, deps))));
+        Sys.ActorOf(Props.Create(() => new SendConsumerActor(_queue, _provider, _manager, settings)));
+        var manager = _manager;
+        _queue.PhaseProbe = async job => (await manager.Ask<EmailState>(new GetEmailState(job.EmailId), TimeSpan.FromSeconds(3))).Phase;
+    }
+
+    protected override void AfterAll()
+    {
+        _queue.DisposeAsync().AsTask().Wait();
+        base.AfterAll();
+    }
+
+    private SendJob Accept(string id)
+    {
+        _manager.Tell(new AcceptEmail(id, "u1", T.OneRecipient));
+        ExpectMsg<R.EmailAccepted>();
+        var job = _dispatcher.ExpectMsg<DispatchJob>();
+        Assert.Equal(new SendJob(id, 1), job.Job);
+        return job.Job;
+    }
+
+    private EmailState StateOf(string id)
+    {
+        _manager.Tell(new GetEmailState(id));
+        return ExpectMsg<EmailState>();
+    }
+
+    [Fact]
+    public async Task A_job_is_approved_sent_recorded_then_acked_and_a_redelivery_never_sends_twice()
+    {
+        _provider.Answer = _ => new SendOutcome.Sent("pm-1");
+        var job = Accept("e1");
+        await _queue.EnqueueAsync(job, TimeSpan.Zero);
+        AwaitAssert(() => Assert.Equal(new[] { job }, _queue.Acks));
+        var call = Assert.Single(_provider.Calls);
+        Assert.Equal(("e1", 1), (call.EmailId, call.Attempt));
+        Assert.Equal("Hello", call.Content.Subject);
+        // The ack came after the outcome was persisted.
+        Assert.True(_queue.StateAtAck.TryGetValue(job, out var phaseAtAck));
+        Assert.Equal(SendPhase.Sent, phaseAtAck);
+        var s = StateOf("e1");
+        Assert.Equal(SendPhase.Sent, s.Phase);
+        Assert.Equal("pm-1", s.ProviderMessageId);
+
+        // The queue delivers the same job again (a broker redelivery): acked and dropped.
+        await _queue.EnqueueAsync(job, TimeSpan.Zero);
+        AwaitAssert(() => Assert.Equal(2, _queue.Acks.Count));
+        Assert.Single(_provider.Calls);
+        Assert.Equal(3, StateOf("e1").Version);   // accepted, started, sent: nothing more
+    }
+
+    [Fact]
+    public async Task A_transient_outcome_dispatches_the_next_attempt_with_the_backoff_delay()
+    {
+        _provider.Answer = e => e.Attempt == 1 ? new SendOutcome.Transient("429 slow down", TimeSpan.FromSeconds(20)) : new SendOutcome.Sent("pm-2");
+        var job = Accept("e1");
+        await _queue.EnqueueAsync(job, TimeSpan.Zero);
+        var retry = _dispatcher.ExpectMsg<DispatchJob>();
+        Assert.Equal(new DispatchJob(new SendJob("e1", 2), TimeSpan.FromSeconds(20)), retry);   // RetryAfter is the floor
+        AwaitAssert(() => Assert.Equal(new[] { job }, _queue.Acks));
+        var s = StateOf("e1");
+        Assert.Equal(SendPhase.RetryWaiting, s.Phase);
+        Assert.Equal(T.T0.AddSeconds(20), s.NextAttemptAt);
+
+        // The retry job arrives (the in-process queue would hold it for the delay): attempt 2 goes out.
+        _clock.Now = T.T0.AddSeconds(20);
+        await _queue.EnqueueAsync(retry.Job, TimeSpan.Zero);
+        AwaitAssert(() => Assert.Equal(2, _queue.Acks.Count));
+        Assert.Equal(new[] { 1, 2 }, _provider.Calls.Select(c => c.Attempt));
+        Assert.Equal(SendPhase.Sent, StateOf("e1").Phase);
+    }
+
+    [Fact]
+    public async Task A_transient_outcome_without_retry_after_waits_within_the_policy_bounds()
+    {
+        _provider.Answer = _ => new SendOutcome.Transient("connection reset");
+        var job = Accept("e1");
+        await _queue.EnqueueAsync(job, TimeSpan.Zero);
+        var retry = _dispatcher.ExpectMsg<DispatchJob>();
+        Assert.Equal(new SendJob("e1", 2), retry.Job);
+        Assert.InRange(retry.Delay, T.Policy.MinBackoff, T.Policy.MaxBackoff);
+    }
+
+    [Fact]
+    public async Task Out_of_attempts_the_job_is_dead_lettered_and_the_email_failed()
+    {
+        _provider.Answer = _ => new SendOutcome.Transient("busy");
+        var job = Accept("e1");
+        await _queue.EnqueueAsync(job, TimeSpan.Zero);
+        var retry = _dispatcher.ExpectMsg<DispatchJob>();
+        await _queue.EnqueueAsync(retry.Job, TimeSpan.Zero);
+        AwaitAssert(() => Assert.Equal(2, _queue.Acks.Count));
+        Assert.Equal(new[] { retry.Job }, _queue.Inner.DeadLetters);
+        Assert.Equal(EmailStatus.Failed, StateOf("e1").Status);
+        _dispatcher.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+    }
+
+    [Fact]
+    public async Task A_provider_that_throws_counts_as_a_transient_failure()
+    {
+        _provider.Answer = _ => throw new HttpRequestException("connection refused");
+        var job = Accept("e1");
+        await _queue.EnqueueAsync(job, TimeSpan.Zero);
+        Assert.Equal(new SendJob("e1", 2), _dispatcher.ExpectMsg<DispatchJob>().Job);
+        AwaitAssert(() => Assert.Single(_queue.Acks));
+        Assert.Contains("connection refused", StateOf("e1").FailureReason);
+    }
+
+    public sealed class StubProvider : IEmailProvider
+    {
+        public Func<OutgoingEmail, SendOutcome> Answer { get; set; } = _ => new SendOutcome.Sent("pm");
+        public ConcurrentQueue<OutgoingEmail> Calls { get; } = new();
+        public string Name => "stub";
+
+        public Task<SendOutcome> SendAsync(OutgoingEmail email, CancellationToken ct)
+        {
+            Calls.Enqueue(email);
+            return Task.FromResult(Answer(email));
+        }
+    }
+
+    /// <summary>The in-process queue, with its acks and nacks recorded.</summary>
+    public sealed class TrackingQueue(InProcSendQueue inner) : ISendQueue
+    {
+        public InProcSendQueue Inner => inner;
+        public ConcurrentQueue<SendJob> Acks { get; } = new();
+        public ConcurrentQueue<SendJob> Nacks { get; } = new();
+        public ConcurrentDictionary<SendJob, SendPhase> StateAtAck { get; } = new();
+        /// <summary>Asked at each ack: what the email's phase is then.</summary>
+        public Func<SendJob, Task<SendPhase>>? PhaseProbe { get; set; }
+        public string Name => inner.Name;
+        public bool IsDurable => inner.IsDurable;
+        public Task EnqueueAsync(SendJob job, TimeSpan delay, CancellationToken ct = default) => inner.EnqueueAsync(job, delay, ct);
+        public Task DeadLetterAsync(SendJob job, string reason, CancellationToken ct = default) => inner.DeadLetterAsync(job, reason, ct);
+        public ValueTask DisposeAsync() => inner.DisposeAsync();
+
+        public Source<SendJobDelivery, NotUsed> Deliveries() => inner.Deliveries().Select(d => d with
+        {
+            Ack = async () =>
+            {
+                if (PhaseProbe is { } probe && !StateAtAck.ContainsKey(d.Job)) StateAtAck[d.Job] = await probe(d.Job);
+                await d.Ack();
+                Acks.Enqueue(d.Job);
+            },
+            Nack = async requeue =>
+            {
+                Nacks.Enqueue(d.Job);
+                await d.Nack(requeue);
+            },
+        });
+    }
+}
