@@ -61,6 +61,14 @@ public sealed class SendConsumerActor : ReceiveActor, IWithTimers
             .ContinueWith(t => self.Tell(new StreamEnded(t.Exception?.GetBaseException())));
     }
 
+    private async Task RedelayAsync(SendJob job)
+    {
+        var state = await _emailManager.Ask<EmailState>(new EmailCommands.GetEmailState(job.EmailId), _settings.AskTimeout);
+        var delay = state.DispatchDelay(DateTimeOffset.UtcNow);
+        _log.Debug("Email {EmailId}: attempt {Attempt} arrived {Delay} early; queued again", job.EmailId, job.Attempt, delay);
+        await _queue.EnqueueAsync(job, delay > TimeSpan.Zero ? delay : TimeSpan.FromSeconds(1));
+    }
+
     private async Task<Done> ProcessAsync(SendJobDelivery delivery)
     {
         var job = delivery.Job;
@@ -70,7 +78,14 @@ public sealed class SendConsumerActor : ReceiveActor, IWithTimers
             if (begin is not R.SendApproved approved)
             {
                 if (begin is R.SendDenied denied)
-                    _log.Debug("Email {EmailId}: job for attempt {Attempt} dropped: {Reason}", job.EmailId, job.Attempt, denied.Reason);
+                {
+                    // Early (a scheduled email's job arrived before its time): queue it again for the rest of the
+                    // wait rather than drop it and leave it to the sweep.
+                    if (denied.Reason == "scheduled for later")
+                        await RedelayAsync(job);
+                    else
+                        _log.Debug("Email {EmailId}: job for attempt {Attempt} dropped: {Reason}", job.EmailId, job.Attempt, denied.Reason);
+                }
                 await delivery.Ack();
                 return Done.Instance;
             }
