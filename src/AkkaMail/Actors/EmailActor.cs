@@ -23,13 +23,25 @@ public sealed class EmailActor : ReceivePersistentActor
     private readonly EmailActorDeps _deps;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private EmailState _state;
+    private readonly bool _fresh;
 
     public static Props Props(string emailId, EmailActorDeps deps) => Akka.Actor.Props.Create(() => new EmailActor(emailId, deps));
 
+    /// <summary>
+    /// For an id minted just now (no Idempotency-Key): nothing can be in the journal, so the actor skips snapshot
+    /// loading and replay (<see cref="Akka.Persistence.Recovery.None"/>). Only its first incarnation: after a
+    /// passivation it is created with <see cref="Props(string, EmailActorDeps)"/> and recovers as usual.
+    /// </summary>
+    public static Props FreshProps(string emailId, EmailActorDeps deps) =>
+        Akka.Actor.Props.Create(() => new EmailActor(emailId, deps, true));
+
     public static string PersistenceIdFor(string emailId) => "email-" + emailId;
 
-    public EmailActor(string emailId, EmailActorDeps deps)
+    public EmailActor(string emailId, EmailActorDeps deps) : this(emailId, deps, false) { }
+
+    public EmailActor(string emailId, EmailActorDeps deps, bool fresh)
     {
+        _fresh = fresh;
         _emailId = emailId;
         _deps = deps;
         _state = EmailState.Empty(emailId);
@@ -52,6 +64,8 @@ public sealed class EmailActor : ReceivePersistentActor
     }
 
     public override string PersistenceId => PersistenceIdFor(_emailId);
+
+    public override Recovery Recovery => _fresh ? Recovery.None : Recovery.Default;
 
     /// <summary>The stop message of a passivating email actor.</summary>
     public sealed class Stop

@@ -17,14 +17,20 @@ public sealed class EmailManagerActor : ReceiveActor
     public const string Name = "email-manager";
 
     private readonly Func<string, Props> _childProps;
+    private readonly Func<string, Props>? _freshChildProps;
     private readonly Dictionary<string, IActorRef> _children = new();
     private readonly Dictionary<IActorRef, string> _idsByChild = new();
     private readonly Dictionary<string, List<(object Message, IActorRef Sender)>> _passivating = new();
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
-    public EmailManagerActor(Func<string, Props> childProps)
+    public EmailManagerActor(Func<string, Props> childProps) : this(childProps, null) { }
+
+    /// <param name="freshChildProps">Props for an email whose id was minted for this very request (an AcceptEmail
+    /// without Idempotency-Key reaching no live child): it has nothing to recover.</param>
+    public EmailManagerActor(Func<string, Props> childProps, Func<string, Props>? freshChildProps)
     {
         _childProps = childProps;
+        _freshChildProps = freshChildProps;
         Receive<IWithEmailId>(Route);
         Receive<Passivate>(OnPassivate);
         Receive<Terminated>(OnTerminated);
@@ -42,13 +48,14 @@ public sealed class EmailManagerActor : ReceiveActor
             buffer.Add((msg, Sender));
             return;
         }
-        ChildFor(msg.EmailId).Forward(msg);
+        var fresh = _freshChildProps is not null && msg is EmailCommands.AcceptEmail { IdempotencyKey: null };
+        ChildFor(msg.EmailId, fresh).Forward(msg);
     }
 
-    private IActorRef ChildFor(string emailId)
+    private IActorRef ChildFor(string emailId, bool fresh = false)
     {
         if (_children.TryGetValue(emailId, out var child)) return child;
-        child = Context.ActorOf(_childProps(emailId), ChildName(emailId));
+        child = Context.ActorOf(fresh ? _freshChildProps!(emailId) : _childProps(emailId), ChildName(emailId));
         Context.Watch(child);
         _children[emailId] = child;
         _idsByChild[child] = emailId;

@@ -15,6 +15,7 @@ public sealed record AkkaMailSettings
     public RetryPolicy Retry { get; init; } = RetryPolicy.Default;
     public TimeSpan PassivationTimeout { get; init; } = TimeSpan.FromMinutes(2);
     public int SnapshotEvery { get; init; } = 50;
+    public bool SkipRecoveryOfNewEmails { get; init; } = true;
     public TimeSpan SweepInterval { get; init; } = TimeSpan.FromSeconds(30);
     public TimeSpan SweepPickupTimeout { get; init; } = TimeSpan.FromMinutes(5);
     public int SweepBatchSize { get; init; } = 1000;
@@ -44,6 +45,7 @@ public sealed record AkkaMailSettings
                 c.GetDouble("retry.jitter", d.Retry.Jitter)),
             PassivationTimeout = c.GetTimeSpan("email.passivation-timeout", d.PassivationTimeout),
             SnapshotEvery = c.GetInt("email.snapshot-every", d.SnapshotEvery),
+            SkipRecoveryOfNewEmails = c.GetBoolean("email.skip-recovery-of-new-emails", d.SkipRecoveryOfNewEmails),
             SweepInterval = c.GetTimeSpan("sweep.interval", d.SweepInterval),
             SweepPickupTimeout = c.GetTimeSpan("sweep.pickup-timeout", d.SweepPickupTimeout),
             SweepBatchSize = c.GetInt("sweep.batch-size", d.SweepBatchSize),

@@ -93,8 +93,13 @@ public static partial class AkkaMailHosting
                 new ReadModelWriterActor(store, settings.ReadModelBatchSize, settings.ReadModelBatchWindow)), ReadModelWriterActor.Name);
             IActorRef dispatcher = ActorRefs.Nobody;
             // Email actors are only created once messages flow, after the dispatcher below exists.
+            // A new email (id minted by the API) skips recovery: there is nothing in the journal for it yet.
+            Func<string, Props>? freshProps = settings.SkipRecoveryOfNewEmails
+                ? id => EmailActor.FreshProps(id, new EmailActorDeps(settings, dispatcher, writer, clock))
+                : null;
             var manager = system.ActorOf(Props.Create(() => new EmailManagerActor(
-                id => EmailActor.Props(id, new EmailActorDeps(settings, dispatcher, writer, clock)))), EmailManagerActor.Name);
+                id => EmailActor.Props(id, new EmailActorDeps(settings, dispatcher, writer, clock)), freshProps)),
+                EmailManagerActor.Name);
             dispatcher = system.ActorOf(Props.Create(() => new DispatcherActor(
                 queue, manager, settings.DispatchBufferSize, settings.DispatchParallelism)), DispatcherActor.Name);
             var consumer = system.ActorOf(Props.Create(() => new SendConsumerActor(queue, provider, manager, settings)),
