@@ -5,6 +5,10 @@ public interface IWebhookTokenStore
 {
     /// <summary>Remembers <paramref name="token"/> until <paramref name="expiresAt"/>; false when it was already remembered (a replay).</summary>
     ValueTask<bool> TryRememberAsync(string token, DateTimeOffset expiresAt, CancellationToken ct);
+
+    /// <summary>Forgets <paramref name="token"/>: for a webhook that was remembered but could not be processed, so that
+    /// Mailgun's retry of it is not mistaken for a replay. The default does nothing.</summary>
+    ValueTask ForgetAsync(string token, CancellationToken ct) => ValueTask.CompletedTask;
 }
 
 /// <summary>Bounded, expiring in-memory token store. When full, the entry closest to expiry is evicted first.</summary>
@@ -44,6 +48,13 @@ public sealed class InMemoryWebhookTokenStore : IWebhookTokenStore
             _byExpiry.Enqueue(token, expiresAt);
             return ValueTask.FromResult(true);
         }
+    }
+
+    public ValueTask ForgetAsync(string token, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(token);
+        lock (_gate) _tokens.Remove(token); // its queue entry no longer matches and is skipped when it comes up
+        return ValueTask.CompletedTask;
     }
 
     private void Remove(string token, DateTimeOffset at)
