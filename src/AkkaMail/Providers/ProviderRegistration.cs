@@ -1,14 +1,19 @@
 using AkkaMail.Configuration;
 using AkkaMail.Hosting;
+using AkkaMail.Mailgun;
+using AkkaMail.ReadModel;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 
 namespace AkkaMail.Providers;
 
 public static class ProviderRegistration
 {
-    /// <summary>The provider chosen by <c>AkkaMail:Provider</c>: <c>sandbox</c> (default).</summary>
+    /// <summary>The provider chosen by <c>AkkaMail:Provider</c>: <c>sandbox</c> (default) or <c>mailgun</c>
+    /// (settings from the <c>Mailgun</c> section: <c>Mailgun__ApiKey</c>, <c>Mailgun__Domain</c>, <c>Mailgun__BaseUrl</c>,
+    /// <c>Mailgun__WebhookSigningKey</c>). Also registers Mailgun webhook verification whenever a signing key is configured.</summary>
     public static IServiceCollection AddEmailProvider(this IServiceCollection services, AkkaMailOptions options,
         AkkaMailSettings settings, IConfiguration configuration)
     {
@@ -21,9 +26,35 @@ public static class ProviderRegistration
                     new Lazy<IProviderEventIngress>(sp.GetRequiredService<IProviderEventIngress>),
                     sp.GetRequiredService<ILogger<SandboxProvider>>()));
                 break;
+            case "mailgun":
+                // Fail at start, not at the first send, when the account settings are missing.
+                var mailgun = configuration.GetSection(MailgunOptions.SectionName).Get<MailgunOptions>() ?? new MailgunOptions();
+                var errors = mailgun.Validate();
+                if (errors.Count > 0)
+                    throw new InvalidOperationException(
+                        "AkkaMail:Provider is 'mailgun' but the Mailgun settings are incomplete: " + string.Join(" ", errors) +
+                        " Set them in the environment: Mailgun__ApiKey, Mailgun__Domain, Mailgun__BaseUrl (https://api.eu.mailgun.net for EU domains), Mailgun__WebhookSigningKey.");
+                services.AddMailgunClient(configuration);
+                // The typed client's handler is pooled and long-lived (PooledConnectionLifetime), so one client serves all sends.
+                services.AddSingleton<IEmailProvider>(sp => new MailgunProvider(
+                    sp.GetRequiredService<MailgunClient>(), sp.GetRequiredService<ILogger<MailgunProvider>>()));
+                break;
             default:
-                throw new InvalidOperationException($"Unknown AkkaMail:Provider '{options.Provider}' (sandbox)");
+                throw new InvalidOperationException($"Unknown AkkaMail:Provider '{options.Provider}' (sandbox, mailgun)");
         }
+        services.AddMailgunWebhooks(options, settings, configuration);
         return services;
+    }
+
+    /// <summary>Webhook verification (POST /api/webhooks/mailgun) with the HOCON timestamp tolerance and the SQLite
+    /// replay guard; only when <c>Mailgun:WebhookSigningKey</c> is set (without it the endpoint answers 401).</summary>
+    private static void AddMailgunWebhooks(this IServiceCollection services, AkkaMailOptions options,
+        AkkaMailSettings settings, IConfiguration configuration)
+    {
+        if (string.IsNullOrWhiteSpace(configuration.GetSection(MailgunOptions.SectionName)[nameof(MailgunOptions.WebhookSigningKey)]))
+            return;
+        services.TryAddSingleton(sp => new SqliteWebhookTokenStore(new SqliteDatabase(options.ReadModelPath), sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton<IWebhookTokenStore>(sp => sp.GetRequiredService<SqliteWebhookTokenStore>());
+        services.AddMailgunWebhookVerifier(configuration, settings.WebhookTimestampTolerance);
     }
 }

@@ -1,0 +1,93 @@
+using AkkaMail.Domain;
+using AkkaMail.Mailgun;
+using Microsoft.Extensions.Logging;
+
+namespace AkkaMail.Providers;
+
+/// <summary>
+/// Sends through Mailgun's HTTP API. Every message carries <c>v:email-id</c> (our id), so Mailgun's webhooks find
+/// their email through <c>user-variables</c>; the provider message id (without angle brackets) is the fallback.
+/// </summary>
+public sealed class MailgunProvider(MailgunClient client, ILogger<MailgunProvider> log) : IEmailProvider
+{
+    /// <summary>The <c>v:</c> variable that carries our email id; a user variable of the same name is ignored.</summary>
+    public const string EmailIdVariable = "email-id";
+
+    public string Name => "mailgun";
+
+    public async Task<SendOutcome> SendAsync(OutgoingEmail email, CancellationToken ct)
+    {
+        MailgunMessage message;
+        try
+        {
+            message = ToMessage(email);
+        }
+        catch (FormatException ex)
+        {
+            // The API validated the base64 before accepting; a corrupt journal entry must not be retried forever.
+            return new SendOutcome.Permanent($"mailgun: attachment is not valid base64: {ex.Message}");
+        }
+
+        MailgunSendResult result;
+        try
+        {
+            result = await client.SendAsync(message, ct);
+        }
+        catch (ArgumentException ex)
+        {
+            // Mailgun's own limits (tags, recipients per call): the same message will never be accepted.
+            return new SendOutcome.Permanent("mailgun: " + ex.Message);
+        }
+
+        switch (result)
+        {
+            case MailgunSendResult.Accepted a:
+                log.LogDebug("Email {EmailId}: Mailgun accepted attempt {Attempt} as {MessageId}", email.EmailId, email.Attempt, a.MessageId);
+                return new SendOutcome.Sent(a.MessageId);
+            case MailgunSendResult.TransientFailure t:
+                log.LogWarning("Email {EmailId}: Mailgun attempt {Attempt} failed transiently ({Status}): {Reason}",
+                    email.EmailId, email.Attempt, t.StatusCode, t.Reason);
+                return new SendOutcome.Transient(t.StatusCode is { } s ? $"mailgun {s}: {t.Reason}" : "mailgun: " + t.Reason, t.RetryAfter);
+            case MailgunSendResult.PermanentFailure p:
+                log.LogWarning("Email {EmailId}: Mailgun refused attempt {Attempt} ({Status}): {Reason}",
+                    email.EmailId, email.Attempt, p.StatusCode, p.Reason);
+                return new SendOutcome.Permanent($"mailgun {p.StatusCode}: {p.Reason}");
+            default:
+                return new SendOutcome.Transient("mailgun: unexpected result " + result.GetType().Name);
+        }
+    }
+
+    /// <summary>Maps what the client sent to Mailgun's fields (public for tests).</summary>
+    public static MailgunMessage ToMessage(OutgoingEmail email)
+    {
+        var c = email.Content;
+        var variables = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (k, v) in c.Variables)
+            if (!string.Equals(k, EmailIdVariable, StringComparison.OrdinalIgnoreCase))
+                variables[k] = v;
+        variables[EmailIdVariable] = email.EmailId;
+
+        var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (k, v) in c.Headers)
+            if (!(c.ReplyTo is not null && string.Equals(k, "Reply-To", StringComparison.OrdinalIgnoreCase)))
+                headers[k] = v;
+
+        return new MailgunMessage
+        {
+            From = c.From,
+            To = c.To,
+            Cc = c.Cc,
+            Bcc = c.Bcc,
+            ReplyTo = c.ReplyTo,
+            Subject = c.Subject,
+            Text = c.Text,
+            Html = c.Html,
+            Tags = c.Tags,
+            Headers = headers,
+            Variables = variables,
+            Attachments = c.Attachments
+                .Select(a => new MailgunAttachment(a.FileName, a.ContentType, Convert.FromBase64String(a.ContentBase64)))
+                .ToArray(),
+        };
+    }
+}
