@@ -90,6 +90,7 @@ public static class AkkaMailApp
         app.UseAuthorization();
 
         app.MapGet("/health/live", () => Results.Ok(new { status = "up" }));
+        app.MapMailgunWebhooks();
         var api = app.MapGroup("/api").RequireAuthorization();
         api.MapEmailEndpoints();
         app.MapRealtime();

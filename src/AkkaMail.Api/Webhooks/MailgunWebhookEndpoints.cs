@@ -1,0 +1,183 @@
+using AkkaMail.Domain;
+using AkkaMail.Mailgun;
+using AkkaMail.Providers;
+using AkkaMail.Api.Webhooks;
+using Microsoft.AspNetCore.Http.Metadata;
+
+// In the app's root namespace so AkkaMailApp maps it with one line and no extra using.
+namespace AkkaMail.Api;
+
+/// <summary>
+/// <c>POST /api/webhooks/mailgun</c>: Mailgun's event webhooks (JSON: <c>signature</c> + <c>event-data</c>). Anonymous:
+/// the HMAC signature is the authentication. Answers, with Mailgun's retry rules in mind (200 = done; 406 = rejected,
+/// never retried; anything else is retried for about 8 hours):
+/// <list type="bullet">
+/// <item>200 — applied, a duplicate, or deliberately ignored (unknown email, event type we do not track).</item>
+/// <item>401 — missing, malformed or wrong signature, stale timestamp, or no signing key configured: if that is our
+/// misconfiguration (wrong key, clock), Mailgun's retries succeed once it is fixed.</item>
+/// <item>406 — authentic but never acceptable: malformed <c>event-data</c>, or a token seen before (a replay). A replayed
+/// token was processed the first time; retrying it can never succeed, so we tell Mailgun to stop rather than have it
+/// retry for hours (an attacker replaying a captured request gains nothing either way).</item>
+/// <item>413 — body over <see cref="MaxBodyBytes"/>.</item>
+/// <item>503 — the email's actor did not answer in time; the token is forgotten so Mailgun's retry is accepted.</item>
+/// </list>
+/// Never 500 on any body.
+/// </summary>
+public static class MailgunWebhookEndpoints
+{
+    public const string Path = "/api/webhooks/mailgun";
+    /// <summary>Real payloads are a few KB.</summary>
+    public const int MaxBodyBytes = 1024 * 1024;
+    private const string LogCategory = "AkkaMail.Api.Webhooks.Mailgun";
+
+    public static IEndpointConventionBuilder MapMailgunWebhooks(this IEndpointRouteBuilder app) =>
+        app.MapPost(Path, HandleAsync)
+            .AllowAnonymous()
+            .WithName("MailgunWebhook")
+            // Kestrel stops reading just past our limit instead of buffering up to its 30 MB default.
+            .WithMetadata(new RequestSizeLimitMetadata(MaxBodyBytes + 1));
+
+    private sealed class RequestSizeLimitMetadata(long max) : IRequestSizeLimitMetadata
+    {
+        public long? MaxRequestBodySize => max;
+    }
+
+    public sealed record WebhookAnswer(string Status, string? Detail = null);
+
+    private static async Task<IResult> HandleAsync(HttpContext http, IServiceProvider services, ILoggerFactory loggers)
+    {
+        var log = loggers.CreateLogger(LogCategory);
+        var ct = http.RequestAborted;
+
+        if (http.Request.ContentLength > MaxBodyBytes)
+            return TooLarge();
+
+        MailgunWebhookParseResult parsed;
+        try
+        {
+            parsed = await MailgunWebhookParser.ParseAsync(http.Request.Body, MaxBodyBytes, ct);
+        }
+        catch (BadHttpRequestException e)
+        {
+            return e.StatusCode == StatusCodes.Status413PayloadTooLarge
+                ? TooLarge()
+                : Problem(StatusCodes.Status400BadRequest, "Bad request", ProblemTypes.MalformedJson, e.Message);
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException)
+        {
+            // The client went away mid-body; nobody reads this answer.
+            return Problem(StatusCodes.Status400BadRequest, "Bad request", ProblemTypes.MalformedJson, "The body could not be read.");
+        }
+
+        MailgunSignature? signature;
+        MailgunEvent? evt = null;
+        string? malformed = null;
+        switch (parsed)
+        {
+            case MailgunWebhookParseResult.Success s:
+                signature = s.Webhook.Signature;
+                evt = s.Webhook.Event;
+                break;
+            case MailgunWebhookParseResult.Failure { Error.Kind: MailgunParseErrorKind.TooLarge }:
+                return TooLarge();
+            case MailgunWebhookParseResult.Failure { Signature: { } sig } f:
+                signature = sig;
+                malformed = f.Error.Reason;
+                break;
+            case MailgunWebhookParseResult.Failure f:
+                log.LogInformation("Mailgun webhook refused (401): {Reason}", f.Error.Reason);
+                return Unauthorized("No readable signature block: " + f.Error.Reason);
+            default:
+                return Unauthorized("Unreadable body.");
+        }
+
+        var verifier = services.GetService<MailgunWebhookVerifier>();
+        if (verifier is null)
+        {
+            log.LogWarning("Mailgun webhook refused (401): Mailgun:WebhookSigningKey is not configured");
+            return Unauthorized("Webhook verification is not configured on this service.");
+        }
+
+        var verification = verifier.Verify(signature);
+        if (verification != WebhookVerification.Valid)
+        {
+            log.LogInformation("Mailgun webhook refused (401): signature {Verification}", verification);
+            return Unauthorized(verification switch
+            {
+                WebhookVerification.Stale => $"The signature timestamp is more than {verifier.Tolerance} away from now.",
+                WebhookVerification.Malformed => "The signature block is malformed.",
+                _ => "The signature does not match.",
+            });
+        }
+
+        if (malformed is not null || evt is null)
+        {
+            log.LogWarning("Mailgun webhook rejected (406): signed, but the event is malformed: {Reason}", malformed);
+            return NotAcceptable("Malformed event-data: " + malformed);
+        }
+
+        var mapping = MailgunEventMapper.Map(evt);
+        if (mapping is MailgunEventMapper.Mapping.Unusable u)
+        {
+            log.LogWarning("Mailgun webhook rejected (406): event {EventId} ({EventType}): {Reason}", evt.Id, evt.EventType, u.Reason);
+            return NotAcceptable(u.Reason);
+        }
+
+        // The replay guard comes last among the checks, so only authentic, usable events use up their token.
+        var tokens = services.GetRequiredService<IWebhookTokenStore>();
+        var remembered = await verifier.VerifyAndRememberAsync(signature, tokens, ct);
+        if (remembered == WebhookVerification.Replayed)
+        {
+            log.LogWarning("Mailgun webhook rejected (406): token replayed (event {EventId})", evt.Id);
+            return NotAcceptable("This webhook's token was seen before (replay).");
+        }
+        if (remembered != WebhookVerification.Valid)
+            return Unauthorized("The signature is no longer valid.");
+
+        if (mapping is MailgunEventMapper.Mapping.Untracked untracked)
+        {
+            log.LogInformation("Mailgun webhook ignored: event {EventId}: {Reason}", evt.Id, untracked.Reason);
+            return Results.Ok(new WebhookAnswer("ignored", untracked.Reason));
+        }
+
+        var tracked = (MailgunEventMapper.Mapping.Tracked)mapping;
+        EmailReplies.ProviderEventResult result;
+        try
+        {
+            result = await services.GetRequiredService<IProviderEventIngress>().RouteAsync(tracked.EmailId, tracked.Event, ct);
+        }
+        catch (Exception e)
+        {
+            // Not the body's fault (actor timeout, shutdown): let Mailgun retry, and do not count the retry as a replay.
+            log.LogWarning(e, "Mailgun webhook: event {EventId} for email {EmailId} could not be applied; answering 503", evt.Id, tracked.EmailId);
+            try { await tokens.ForgetAsync(signature.Token, CancellationToken.None); }
+            catch (Exception forget) { log.LogWarning(forget, "Mailgun webhook: could not forget token of event {EventId}", evt.Id); }
+            return Problem(StatusCodes.Status503ServiceUnavailable, "Busy", ProblemTypes.Unavailable, "The event could not be applied now; retry later.");
+        }
+
+        switch (result)
+        {
+            case EmailReplies.ProviderEventResult.Applied:
+                log.LogDebug("Mailgun webhook applied: {EventType} for {Recipient} of email {EmailId}", evt.EventType, evt.Recipient, tracked.EmailId ?? evt.MessageId);
+                return Results.Ok(new WebhookAnswer("applied"));
+            case EmailReplies.ProviderEventResult.Duplicate:
+                return Results.Ok(new WebhookAnswer("duplicate", "This event was applied before."));
+            default:
+                log.LogInformation("Mailgun webhook ignored: event {EventId} ({EventType}) is about an unknown email (email-id {EmailId}, message-id {MessageId})",
+                    evt.Id, evt.EventType, tracked.EmailId, evt.MessageId);
+                return Results.Ok(new WebhookAnswer("ignored", "unknown email"));
+        }
+    }
+
+    private static IResult Unauthorized(string detail) =>
+        Problem(StatusCodes.Status401Unauthorized, "Invalid webhook signature", ProblemTypes.Unauthorized, detail);
+
+    private static IResult NotAcceptable(string detail) =>
+        Problem(StatusCodes.Status406NotAcceptable, "Webhook rejected", ProblemTypes.Validation, detail);
+
+    private static IResult TooLarge() =>
+        Problem(StatusCodes.Status413PayloadTooLarge, "Payload too large", ProblemTypes.PayloadTooLarge, $"Webhook bodies are limited to {MaxBodyBytes} bytes.");
+
+    private static IResult Problem(int status, string title, string type, string detail) =>
+        Results.Problem(statusCode: status, title: title, type: type, detail: detail.Length > 300 ? detail[..300] + "…" : detail);
+}
