@@ -16,6 +16,11 @@ if ! rabbitmq-diagnostics -q ping >/dev/null 2>&1; then
   rabbitmqctl await_startup --timeout 120 || { echo "RabbitMQ did not start"; exit 1; }
 fi
 rabbitmqctl start_app >/dev/null 2>&1 || true
+if [ ! -x /usr/bin/chromium ]; then
+  log "Installing Chromium from Debian's packages (the dashboard's browser test drives it headless)"
+  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium || echo "could not install chromium: the browser test will be skipped"
+fi
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1  # Playwright drives Debian's chromium; it never downloads a browser
 
 log "Building"
 dotnet build AkkaMail.sln -c Release -nologo -clp:ErrorsOnly || exit 1
