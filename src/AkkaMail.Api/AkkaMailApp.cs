@@ -8,6 +8,10 @@ using AkkaMail.Providers;
 using AkkaMail.ReadModel;
 using AkkaMail.Sending;
 using AkkaMail.Users;
+using AkkaMail.Suppressions;
+using AkkaMail.Api.Users;
+using AkkaMail.Api.Suppressions;
+using Scalar.AspNetCore;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Diagnostics;
 using Serilog;
@@ -42,6 +46,7 @@ public static class AkkaMailApp
         var readDb = new SqliteDatabase(options.ReadModelPath);
         builder.Services.AddSingleton<IEmailReadStore>(new SqliteEmailReadStore(readDb));
         builder.Services.AddSingleton<IUserStore>(new SqliteUserStore(readDb));
+        builder.Services.AddSingleton<ISuppressionStore>(new SqliteSuppressionStore(readDb));
         builder.Services.AddSendQueue(options, settings, builder.Configuration);
         builder.Services.AddEmailProvider(options, settings, builder.Configuration);
         builder.Services.AddRealtime();
@@ -56,6 +61,7 @@ public static class AkkaMailApp
             });
             akka.WithSqlitePersistence(options.JournalPath);
             akka.WithEmailPipeline(sp);
+            akka.WithSuppressionRecorder(sp);
             akka.WithStatusBroadcaster(sp);
         });
 
@@ -63,6 +69,8 @@ public static class AkkaMailApp
         builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
         builder.Services.AddAuthorization();
+        builder.Services.AddSendRateLimit(builder.Configuration);
+        builder.Services.AddOpenApi();
 
         configure?.Invoke(builder);
         var app = builder.Build();
@@ -88,11 +96,16 @@ public static class AkkaMailApp
         app.UseSerilogRequestLogging();
         app.UseAuthentication();
         app.UseAuthorization();
+        app.UseRateLimiter();
 
         app.MapGet("/health/live", () => Results.Ok(new { status = "up" }));
         app.MapMailgunWebhooks();
         var api = app.MapGroup("/api").RequireAuthorization();
         api.MapEmailEndpoints();
+        api.MapUserEndpoints();
+        api.MapSuppressionEndpoints();
+        app.MapOpenApi();
+        app.MapScalarApiReference("/docs", o => o.WithTitle("AkkaMail API"));
         app.MapRealtime();
         return app;
     }
@@ -101,6 +114,7 @@ public static class AkkaMailApp
     private static async Task InitializeStoresAsync(WebApplication app, AkkaMailOptions options)
     {
         await app.Services.GetRequiredService<IEmailReadStore>().InitializeAsync();
+        await app.Services.GetRequiredService<ISuppressionStore>().InitializeAsync();
         var users = app.Services.GetRequiredService<IUserStore>();
         await users.InitializeAsync();
         if (await users.AnyUserAsync()) return;
