@@ -1,0 +1,261 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Akka.Actor;
+using Akka.Event;
+using AkkaMail.Actors;
+using AkkaMail.Api;
+using AkkaMail.Domain;
+using AkkaMail.Providers;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using RabbitMQ.Client;
+
+// AkkaMail benchmark (issue 4): (a) raw RabbitMQ.Client publish-with-confirms + consume-with-ack, (b) the service
+// end to end over real HTTP: POST N emails with concurrency C until every one is `sent`.
+//   dotnet run -c Release --project bench/AkkaMail.Bench -- --emails 5000 --concurrency 32 --transport rabbitmq
+var opts = BenchOptions.Parse(args);
+Console.WriteLine($"AkkaMail bench: {opts}");
+Console.WriteLine($"machine: {Environment.ProcessorCount} cores, .NET {Environment.Version}");
+
+double? raw = null;
+if (opts.RawMessages > 0 && opts.Transport == "rabbitmq")
+{
+    raw = await RawRabbit.RunAsync(opts.Uri, opts.RawMessages);
+    Console.WriteLine($"(a) raw RabbitMQ.Client publish-with-confirms + consume-with-ack: {raw:0} msg/s ({opts.RawMessages} x 1 KB persistent)");
+}
+var e2e = await EndToEnd.RunAsync(opts);
+Console.WriteLine($"(b) service end to end ({opts.Transport}, provider latency {opts.LatencyMs} ms, recovery of new emails {(opts.SkipRecovery ? "skipped (Recovery.None)" : "default")}): " +
+                  $"{e2e.Rate:0} emails/s ({opts.Emails} emails, all sent in {e2e.Elapsed.TotalSeconds:0.00} s; POSTs alone {e2e.PostRate:0}/s)");
+Console.WriteLine($"    API latency (POST, while loaded): p50 {e2e.P50:0.0} ms, p95 {e2e.P95:0.0} ms, p99 {e2e.P99:0.0} ms, max {e2e.Max:0.0} ms");
+Console.WriteLine($"    peak memory (service + load generator process): working set {e2e.PeakWorkingSetMb} MB, GC heap {e2e.PeakHeapMb} MB");
+if (raw is { } r) Console.WriteLine($"ratio end-to-end / raw: {e2e.Rate / r:P1} (target >= 15%, p99 < 50 ms)");
+
+sealed record BenchOptions(int Emails, int Concurrency, string Transport, int LatencyMs, int Parallelism, int Rate,
+    int RawMessages, bool SkipRecovery, int Prefetch, string Uri, string ExtraHocon)
+{
+    public static BenchOptions Parse(string[] args)
+    {
+        string Get(string name, string dflt)
+        {
+            var i = Array.IndexOf(args, "--" + name);
+            return i >= 0 && i + 1 < args.Length ? args[i + 1] : dflt;
+        }
+        return new BenchOptions(
+            int.Parse(Get("emails", "5000")), int.Parse(Get("concurrency", "32")), Get("transport", "rabbitmq").ToLowerInvariant(),
+            int.Parse(Get("latency-ms", "0")), int.Parse(Get("parallelism", "32")), int.Parse(Get("rate", "100000")),
+            int.Parse(Get("raw-messages", "20000")), Get("recovery", "none") == "none", int.Parse(Get("prefetch", "256")),
+            Environment.GetEnvironmentVariable("RabbitMq__Uri") ?? Get("uri", "amqp://guest:guest@localhost:5672/"),
+            Get("hocon", ""));
+    }
+}
+
+static class RawRabbit
+{
+    /// Publisher (confirms, 500 in flight) and consumer (prefetch 500, one ack per message) at once, like the service.
+    public static async Task<double> RunAsync(string uri, int count)
+    {
+        var queue = "bench-raw-" + Guid.NewGuid().ToString("N")[..8];
+        var factory = new ConnectionFactory { Uri = new Uri(uri), ClientProvidedName = "bench-raw" };
+        await using var pubConn = await factory.CreateConnectionAsync();
+        await using var subConn = await factory.CreateConnectionAsync();
+        await using var pub = await pubConn.CreateChannelAsync(new CreateChannelOptions(true, true,
+            new ThrottlingRateLimiter(1000)));
+        await using var sub = await subConn.CreateChannelAsync();
+        await pub.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false);
+        try
+        {
+            await sub.BasicQosAsync(0, 500, false);
+            var received = 0;
+            var done = new TaskCompletionSource();
+            var consumer = new RabbitMQ.Client.Events.AsyncEventingBasicConsumer(sub);
+            consumer.ReceivedAsync += async (_, ea) =>
+            {
+                await sub.BasicAckAsync(ea.DeliveryTag, false);
+                if (Interlocked.Increment(ref received) == count) done.TrySetResult();
+            };
+            var body = new byte[1024];
+            var props = new BasicProperties { DeliveryMode = DeliveryModes.Persistent };
+            var sw = Stopwatch.StartNew();
+            await sub.BasicConsumeAsync(queue, autoAck: false, consumer);
+            var inFlight = new List<Task>(500);
+            for (var i = 0; i < count; i++)
+            {
+                inFlight.Add(pub.BasicPublishAsync("", queue, false, props, body).AsTask());
+                if (inFlight.Count == 500)
+                {
+                    await Task.WhenAll(inFlight);
+                    inFlight.Clear();
+                }
+            }
+            await Task.WhenAll(inFlight);
+            await done.Task.WaitAsync(TimeSpan.FromMinutes(2));
+            return count / sw.Elapsed.TotalSeconds;
+        }
+        finally
+        {
+            await pub.QueueDeleteAsync(queue);
+        }
+    }
+}
+
+sealed class CountingProvider(TimeSpan latency) : IEmailProvider
+{
+    public string Name => "bench-stub";
+    public async Task<SendOutcome> SendAsync(OutgoingEmail email, CancellationToken ct)
+    {
+        if (latency > TimeSpan.Zero) await Task.Delay(latency, ct);
+        return new SendOutcome.Sent("bench-" + email.EmailId);
+    }
+}
+
+/// Counts emails whose persisted status became `sent` (the EmailActor publishes every persisted change).
+sealed class SentCounter : ReceiveActor
+{
+    public SentCounter(ConcurrentDictionary<string, byte> sent, int expected, TaskCompletionSource all)
+    {
+        Receive<PipelineMessages.EmailChanged>(c =>
+        {
+            if (c.Status == "sent" && sent.TryAdd(c.EmailId, 0) && sent.Count >= expected) all.TrySetResult();
+        });
+    }
+}
+
+sealed record E2EResult(double Rate, TimeSpan Elapsed, double PostRate, double P50, double P95, double P99, double Max,
+    long PeakWorkingSetMb, long PeakHeapMb);
+
+static class EndToEnd
+{
+    public static async Task<E2EResult> RunAsync(BenchOptions o)
+    {
+        var prefix = "bench-" + Guid.NewGuid().ToString("N")[..8];
+        var dataPath = Path.Combine(Path.GetTempPath(), "akkamail-" + prefix);
+        var hocon = $$"""
+            akkamail {
+              rabbitmq { work-queue = "{{prefix}}.send", delay-queue-prefix = "{{prefix}}.delay.", dead-letter-queue = "{{prefix}}.dead",
+                         prefetch = {{o.Prefetch}}, delay-buckets = [1s, 1m] }
+              sender { parallelism = {{o.Parallelism}}, rate-limit { per-second = {{o.Rate}}, burst = {{o.Rate}} } }
+              email.skip-recovery-of-new-emails = {{(o.SkipRecovery ? "on" : "off")}}
+            }
+            {{o.ExtraHocon}}
+            """;
+        var args = new[]
+        {
+            "--urls", "http://127.0.0.1:0", $"--AkkaMail:DataPath={dataPath}", "--AkkaMail:LogLevel=Warning",
+            "--environment", "Production", $"--AkkaMail:Transport={o.Transport}", $"--RabbitMq:Uri={o.Uri}",
+            "--AkkaMail:RateLimit:PerSecond=1000000", "--AkkaMail:RateLimit:Burst=1000000",
+            $"--AkkaMail:HoconOverrides={hocon}",
+        };
+        var provider = new CountingProvider(TimeSpan.FromMilliseconds(o.LatencyMs));
+        var app = await AkkaMailApp.BuildAsync(args, b => b.Services.AddSingleton<IEmailProvider>(provider));
+        await app.StartAsync();
+        try
+        {
+            var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+            var adminKey = (await File.ReadAllTextAsync(Path.Combine(dataPath, "admin.key"))).Trim();
+            var system = app.Services.GetRequiredService<ActorSystem>();
+            using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = o.Concurrency })
+                { BaseAddress = new Uri(address), Timeout = TimeSpan.FromSeconds(60) };
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", adminKey);
+            var json = new JsonSerializerOptions(JsonSerializerDefaults.Web);
+            var body = new { from = "Bench <bench@example.com>", to = new[] { "someone@example.com" }, subject = "Benchmark", text = new string('x', 700) };
+
+            // Warm-up (JIT, connections, SQLite): 200 emails, not counted.
+            await PostAll(http, json, body, 200, o.Concurrency, null);
+            await Task.Delay(1000);
+
+            var sent = new ConcurrentDictionary<string, byte>();
+            var all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var counter = system.ActorOf(Props.Create(() => new SentCounter(sent, o.Emails, all)));
+            system.EventStream.Subscribe(counter, typeof(PipelineMessages.EmailChanged));
+            await Task.Delay(200);
+
+            long peakWs = 0, peakHeap = 0;
+            using var sampling = new CancellationTokenSource();
+            var sampler = Task.Run(async () =>
+            {
+                while (!sampling.IsCancellationRequested)
+                {
+                    using var p = Process.GetCurrentProcess();
+                    peakWs = Math.Max(peakWs, p.WorkingSet64);
+                    peakHeap = Math.Max(peakHeap, GC.GetTotalMemory(false));
+                    try { await Task.Delay(100, sampling.Token); } catch (OperationCanceledException) { }
+                }
+            });
+
+            var latencies = new double[o.Emails];
+            var sw = Stopwatch.StartNew();
+            var ids = await PostAll(http, json, body, o.Emails, o.Concurrency, latencies);
+            var postElapsed = sw.Elapsed;
+            // Only this run's emails count (the warm-up's may still be finishing).
+            var mine = new HashSet<string>(ids);
+            while (mine.Count(sent.ContainsKey) < mine.Count)
+            {
+                if (sw.Elapsed > TimeSpan.FromMinutes(5)) throw new TimeoutException($"{mine.Count(sent.ContainsKey)}/{mine.Count} sent after 5 min");
+                await Task.Delay(5);
+            }
+            var elapsed = sw.Elapsed;
+            sampling.Cancel();
+            await sampler;
+
+            // Cross-check over HTTP: a sample of them reads `sent`.
+            foreach (var id in ids.Where((_, i) => i % Math.Max(1, ids.Count / 20) == 0))
+            {
+                var status = JsonNode.Parse(await http.GetStringAsync($"/api/emails/{id}"))!["status"]!.GetValue<string>();
+                if (status != "sent") throw new InvalidOperationException($"email {id} is {status}");
+            }
+
+            Array.Sort(latencies);
+            double Pct(double p) => latencies[Math.Min(latencies.Length - 1, (int)Math.Ceiling(p * latencies.Length) - 1)];
+            return new E2EResult(o.Emails / elapsed.TotalSeconds, elapsed, o.Emails / postElapsed.TotalSeconds,
+                Pct(0.50), Pct(0.95), Pct(0.99), latencies[^1], peakWs / 1048576, peakHeap / 1048576);
+        }
+        finally
+        {
+            await app.StopAsync();
+            await app.DisposeAsync();
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            try { Directory.Delete(dataPath, true); } catch (IOException) { }
+            if (o.Transport == "rabbitmq") await DeleteQueues(o.Uri, prefix);
+        }
+    }
+
+    private static async Task<List<string>> PostAll(HttpClient http, JsonSerializerOptions json, object body, int count,
+        int concurrency, double[]? latencies)
+    {
+        var ids = new string[count];
+        var next = -1;
+        var workers = Enumerable.Range(0, concurrency).Select(async _ =>
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < count)
+            {
+                var t = Stopwatch.GetTimestamp();
+                using var r = await http.PostAsJsonAsync("/api/emails", body, json);
+                var text = await r.Content.ReadAsStringAsync();
+                if (latencies is not null) latencies[i] = Stopwatch.GetElapsedTime(t).TotalMilliseconds;
+                if ((int)r.StatusCode != 202) throw new InvalidOperationException($"POST: {(int)r.StatusCode} {text}");
+                ids[i] = JsonNode.Parse(text)!["id"]!.GetValue<string>();
+            }
+        });
+        await Task.WhenAll(workers);
+        return ids.ToList();
+    }
+
+    private static async Task DeleteQueues(string uri, string prefix)
+    {
+        try
+        {
+            await using var conn = await new ConnectionFactory { Uri = new Uri(uri) }.CreateConnectionAsync();
+            await using var ch = await conn.CreateChannelAsync();
+            foreach (var q in new[] { ".send", ".dead", ".delay.1s", ".delay.1m" })
+                await ch.QueueDeleteAsync(prefix + q);
+        }
+        catch (Exception e) { Console.WriteLine("queue cleanup: " + e.Message); }
+    }
+}
