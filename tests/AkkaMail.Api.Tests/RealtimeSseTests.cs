@@ -72,6 +72,27 @@ public sealed class RealtimeSseTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, (await alice.GetAsync($"/api/emails/{id}")).StatusCode);
     }
 
+    [Fact]
+    public async Task Stream_sends_a_heartbeat_comment_when_quiet()
+    {
+        var previous = EmailStatusStream.HeartbeatInterval;
+        EmailStatusStream.HeartbeatInterval = TimeSpan.FromMilliseconds(200); // other streams only see more comments
+        try
+        {
+            using var client = _host.Client(await _host.CreateUserKeyAsync("alice"));
+            using var response = await client.GetAsync("/api/emails/stream", HttpCompletionOption.ResponseHeadersRead);
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            while (await reader.ReadLineAsync(cts.Token) is { } line)
+                if (line == ": heartbeat") return;
+            Assert.Fail("the stream ended without a heartbeat");
+        }
+        finally
+        {
+            EmailStatusStream.HeartbeatInterval = previous;
+        }
+    }
+
     private sealed record SseEvent(string? Id, string Event, EmailStatusMessage Message);
 
     private static async Task<List<SseEvent>> ReadEventsUntilAsync(StreamReader reader, Func<EmailStatusMessage, bool> until, TimeSpan within)

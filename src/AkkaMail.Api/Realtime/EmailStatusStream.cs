@@ -16,7 +16,7 @@ namespace AkkaMail.Api.Realtime;
 public static class EmailStatusStream
 {
     public const string Path = "/api/emails/stream";
-    public static TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(15);
+    public static TimeSpan HeartbeatInterval { get; internal set; } = TimeSpan.FromSeconds(15);
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
