@@ -261,7 +261,8 @@ public sealed record EmailState
         var due = Phase switch
         {
             SendPhase.Queued or SendPhase.Scheduled or SendPhase.RetryWaiting =>
-                !Dispatched || visibleSince is null || ctx.Now - visibleSince > c.PickupTimeout,
+                !Dispatched || visibleSince is null || ctx.Now - visibleSince > c.PickupTimeout
+                || (c.LostIfDispatchedBefore is { } lost && DispatchedAt < lost),
             // Started but never finished (a crash mid-call): hand it over again after the timeout.
             SendPhase.Sending => ctx.Now - AttemptStartedAt > ctx.AttemptTimeout,
             _ => false,

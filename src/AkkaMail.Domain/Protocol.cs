@@ -64,7 +64,9 @@ public static class EmailCommands
     public sealed record CancelEmail(string EmailId) : IEmailCommand;
 
     /// <summary>Re-dispatch if accepted but never handed to the queue, or handed over and not picked up in time.</summary>
-    public sealed record SweepDispatch(string EmailId, TimeSpan PickupTimeout) : IEmailCommand;
+    /// <param name="LostIfDispatchedBefore">Jobs queued before this instant are known to be gone: the in-process
+    /// queue empties with its process, so right after a start every earlier dispatch is lost, due or not.</param>
+    public sealed record SweepDispatch(string EmailId, TimeSpan PickupTimeout, DateTimeOffset? LostIfDispatchedBefore = null) : IEmailCommand;
 
     public sealed record GetEmailState(string EmailId) : IEmailCommand;
 }

@@ -17,5 +17,5 @@ public static class PipelineMessages
     /// <summary>Published on the event stream after an email's change is persisted (feeds real-time clients).</summary>
     public sealed record EmailChanged(string EmailId, string UserId, string Status, IEmailEvent Event, EmailView View) : IWithEmailId;
 
-    public sealed record SweepNow(TimeSpan PickupTimeout);
+    public sealed record SweepNow(TimeSpan PickupTimeout, DateTimeOffset? LostIfDispatchedBefore = null);
 }

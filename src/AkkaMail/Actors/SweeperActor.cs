@@ -21,13 +21,14 @@ public sealed class SweeperActor : ReceiveActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     public SweeperActor(IEmailReadStore store, IActorRef emailManager, TimeSpan interval, TimeSpan pickupTimeout,
-        TimeSpan startupPickupTimeout, int batchSize)
+        TimeSpan startupPickupTimeout, int batchSize, bool startupLosesQueuedJobs = false)
     {
+        var startedAt = DateTimeOffset.UtcNow;
         Receive<SweepNow>(s =>
         {
             if (_running) return;
             _running = true;
-            SweepAsync(store, emailManager, s.PickupTimeout, batchSize).PipeTo(Self);
+            SweepAsync(store, emailManager, s, batchSize).PipeTo(Self);
         });
         Receive<int>(count =>
         {
@@ -39,20 +40,20 @@ public sealed class SweeperActor : ReceiveActor, IWithTimers
             _running = false;
             _log.Warning(f.Cause, "Dispatch sweep failed; next try in {Interval}", interval);
         });
-        // Right after start, jobs held by a non-durable queue are gone with the old process: sweep with the
-        // start-up timeout (zero for the in-process queue), then periodically with the normal one.
-        Self.Tell(new SweepNow(startupPickupTimeout));
+        // Right after start, jobs held by a non-durable queue are gone with the old process, due or not: the
+        // start-up sweep re-dispatches everything queued before this start. Then periodically with the timeout.
+        Self.Tell(new SweepNow(startupPickupTimeout, startupLosesQueuedJobs ? startedAt : null));
         Timers.StartPeriodicTimer("sweep", new SweepNow(pickupTimeout), interval);
     }
 
-    private static async Task<int> SweepAsync(IEmailReadStore store, IActorRef manager, TimeSpan pickupTimeout, int batchSize)
+    private static async Task<int> SweepAsync(IEmailReadStore store, IActorRef manager, SweepNow sweep, int batchSize)
     {
         var count = 0;
         string? after = null;
         while (true)
         {
             var ids = await store.FindUnsettledAsync(batchSize, after);
-            foreach (var id in ids) manager.Tell(new EmailCommands.SweepDispatch(id, pickupTimeout), ActorRefs.NoSender);
+            foreach (var id in ids) manager.Tell(new EmailCommands.SweepDispatch(id, sweep.PickupTimeout, sweep.LostIfDispatchedBefore), ActorRefs.NoSender);
             count += ids.Count;
             if (ids.Count < batchSize) return count;
             after = ids[^1];

@@ -105,8 +105,8 @@ public static partial class AkkaMailHosting
             var consumer = system.ActorOf(Props.Create(() => new SendConsumerActor(queue, provider, manager, settings)),
                 SendConsumerActor.Name);
             var sweeper = system.ActorOf(Props.Create(() => new SweeperActor(store, manager, settings.SweepInterval,
-                settings.SweepPickupTimeout, queue.IsDurable ? settings.SweepPickupTimeout : TimeSpan.Zero,
-                settings.SweepBatchSize)), SweeperActor.Name);
+                settings.SweepPickupTimeout, settings.SweepPickupTimeout, settings.SweepBatchSize,
+                startupLosesQueuedJobs: !queue.IsDurable)), SweeperActor.Name);
             registry.Register<EmailManagerActor>(manager);
             registry.Register<DispatcherActor>(dispatcher);
             registry.Register<ReadModelWriterActor>(writer);
