@@ -21,6 +21,13 @@ public sealed class AkkaMailOptions
     /// <summary>Provider: <c>sandbox</c> (default: .eml files in the outbox) or <c>mailgun</c>.</summary>
     public string Provider { get; set; } = "sandbox";
 
+    /// <summary>Storage for the journal, read model, users, suppressions and webhook tokens: <c>sqlite</c> (default: files
+    /// in DataPath) or <c>mongodb</c> (connection string from ConnectionStrings:MongoDb).</summary>
+    public string Store { get; set; } = "sqlite";
+
+    /// <summary>The MongoDB database when Store is <c>mongodb</c>.</summary>
+    public string MongoDatabase { get; set; } = "akkamail";
+
     /// <summary>Extra HOCON that takes precedence over the file (tests and one-off runs).</summary>
     public string? HoconOverrides { get; set; }
 

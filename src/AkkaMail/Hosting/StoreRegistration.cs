@@ -1,0 +1,57 @@
+using Akka.Hosting;
+using AkkaMail.Persistence.MongoDb;
+using AkkaMail.ReadModel;
+using AkkaMail.Stores.MongoDb;
+using AkkaMail.Suppressions;
+using AkkaMail.Users;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace AkkaMail.Hosting;
+
+/// <summary>
+/// The storage backend, chosen by <c>AkkaMail:Store</c>: <c>sqlite</c> (default: files under AkkaMail:DataPath) or
+/// <c>mongodb</c> (connection string <c>ConnectionStrings:MongoDb</c>, database <c>AkkaMail:MongoDatabase</c>).
+/// One choice covers both the Akka.Persistence journal/snapshots and the stores (read model, users, suppressions,
+/// webhook tokens).
+/// </summary>
+public static class StoreRegistration
+{
+    public const string Sqlite = "sqlite";
+    public const string MongoDb = "mongodb";
+    public const string ConnectionStringName = "MongoDb";
+
+    /// <summary>Registers the read model, user, suppression (and, for MongoDB, webhook token) stores.</summary>
+    public static IServiceCollection AddStores(this IServiceCollection services, AkkaMailOptions options, IConfiguration configuration)
+    {
+        if (IsMongoDb(options))
+            return services.AddMongoDbStores(MongoConnectionString(configuration), options.MongoDatabase);
+        var readDb = new SqliteDatabase(options.ReadModelPath);
+        services.AddSingleton<IEmailReadStore>(new SqliteEmailReadStore(readDb));
+        services.AddSingleton<IUserStore>(new SqliteUserStore(readDb));
+        services.AddSingleton<ISuppressionStore>(new SqliteSuppressionStore(readDb));
+        // The SQLite webhook token store is registered with the Mailgun webhooks (ProviderRegistration).
+        return services;
+    }
+
+    /// <summary>The journal and snapshot store on the same backend as the stores.</summary>
+    public static AkkaConfigurationBuilder WithPersistenceBackend(this AkkaConfigurationBuilder akka, AkkaMailOptions options, IConfiguration configuration) =>
+        IsMongoDb(options)
+            ? akka.WithMongoDbPersistence(MongoConnectionString(configuration), options.MongoDatabase)
+            : akka.WithSqlitePersistence(options.JournalPath);
+
+    public static bool IsMongoDb(AkkaMailOptions options) =>
+        (options.Store ?? Sqlite).Trim().ToLowerInvariant() switch
+        {
+            Sqlite or "" => false,
+            MongoDb => true,
+            _ => throw new InvalidOperationException($"Unknown AkkaMail:Store '{options.Store}' (sqlite, mongodb)"),
+        };
+
+    public static string MongoConnectionString(IConfiguration configuration) =>
+        configuration.GetConnectionString(ConnectionStringName) is { Length: > 0 } cs
+            ? cs
+            : throw new InvalidOperationException(
+                "AkkaMail:Store is 'mongodb' but ConnectionStrings:MongoDb is not set " +
+                "(environment: ConnectionStrings__MongoDb=mongodb://host:27017/?replicaSet=rs0).");
+}

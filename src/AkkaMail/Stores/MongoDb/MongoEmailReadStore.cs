@@ -1,0 +1,135 @@
+using AkkaMail.Domain;
+using AkkaMail.ReadModel;
+using MongoDB.Bson;
+using MongoDB.Driver;
+
+namespace AkkaMail.Stores.MongoDb;
+
+/// <summary>
+/// The read model in MongoDB: collection <c>emails</c>, one document per email (<see cref="EmailDocumentMapper"/>).
+/// Upserts are version-guarded: <c>ReplaceOne({_id, Version &lt; new}, doc, upsert)</c>; when a document with an equal
+/// or higher version exists the filter misses, the upsert's insert hits the unique <c>_id</c>, and that duplicate-key
+/// error means "a newer view is already stored" (after one retry, which settles a race of two first inserts).
+/// </summary>
+public sealed class MongoEmailReadStore(IMongoDatabase database, string collectionName = MongoEmailReadStore.DefaultCollection) : IEmailReadStore
+{
+    public const string DefaultCollection = "emails";
+
+    /// <summary>Phases whose send is not settled: what the dispatch sweep looks for.</summary>
+    public static readonly string[] UnsettledPhases = { "Queued", "Scheduled", "Sending", "RetryWaiting" };
+
+    private readonly IMongoCollection<BsonDocument> _emails = database.GetCollection<BsonDocument>(collectionName);
+
+    public IMongoCollection<BsonDocument> Collection => _emails;
+
+    public static IReadOnlyList<CreateIndexModel<BsonDocument>> Indexes { get; } = new[]
+    {
+        Index(new BsonDocument { { EmailFields.UserId, 1 }, { EmailFields.CreatedAt, -1 }, { EmailFields.Id, -1 } }, "UserId_CreatedAt_Id"),
+        Index(new BsonDocument(EmailFields.Status, 1), "Status"),
+        Index(new BsonDocument { { EmailFields.Phase, 1 }, { EmailFields.Id, 1 } }, "Phase_Id"),
+        Index(new BsonDocument(EmailFields.ProviderMessageId, 1), "ProviderMessageId"),
+        Index(new BsonDocument(EmailFields.Tags, 1), "Tags"),
+        Index(new BsonDocument(EmailFields.RecipientAddress, 1), "Recipients_Address"),
+    };
+
+    private static CreateIndexModel<BsonDocument> Index(BsonDocument keys, string name) =>
+        new(keys, new CreateIndexOptions { Name = name });
+
+    /// <summary>Creates the indexes (idempotent). The id index is MongoDB's own unique <c>_id</c>.</summary>
+    public Task InitializeAsync(CancellationToken ct = default) => _emails.Indexes.CreateManyAsync(Indexes, ct);
+
+    public async Task UpsertAsync(IReadOnlyCollection<EmailView> views, CancellationToken ct = default)
+    {
+        if (views.Count == 0) return;
+        var writes = views.Select(v => (WriteModel<BsonDocument>)new ReplaceOneModel<BsonDocument>(
+            UpsertFilter(v), EmailDocumentMapper.ToBson(v)) { IsUpsert = true }).ToList();
+        var retry = await WriteAsync(writes, ct);
+        // A duplicate key means either a newer (or equal) view is stored, or two first inserts of one email raced
+        // and ours lost. Once more decides: the document exists now (views are never deleted), so the guarded
+        // replace either applies or misses again because the stored version really is newer.
+        if (retry.Count > 0) await WriteAsync(retry, ct);
+    }
+
+    /// <summary>Writes unordered (one stale view does not stop the others); returns the writes that hit a duplicate key.</summary>
+    private async Task<List<WriteModel<BsonDocument>>> WriteAsync(List<WriteModel<BsonDocument>> writes, CancellationToken ct)
+    {
+        try
+        {
+            await _emails.BulkWriteAsync(writes, new BulkWriteOptions { IsOrdered = false }, ct);
+            return new List<WriteModel<BsonDocument>>();
+        }
+        catch (MongoBulkWriteException<BsonDocument> e) when (e.WriteConcernError is null && e.WriteErrors.All(IsDuplicateKey))
+        {
+            return e.WriteErrors.Select(w => writes[w.Index]).ToList();
+        }
+    }
+
+    private static bool IsDuplicateKey(BulkWriteError error) => error.Category == ServerErrorCategory.DuplicateKey;
+
+    /// <summary>Matches the stored view only when it is older than <paramref name="v"/>.</summary>
+    public static BsonDocument UpsertFilter(EmailView v) => new()
+    {
+        { EmailFields.Id, v.Id },
+        { EmailFields.Version, new BsonDocument("$lt", v.Version) },
+    };
+
+    public async Task<EmailView?> GetAsync(string id, CancellationToken ct = default)
+    {
+        var doc = await _emails.Find(new BsonDocument(EmailFields.Id, id)).FirstOrDefaultAsync(ct);
+        return doc is null ? null : EmailDocumentMapper.FromBson(doc);
+    }
+
+    public async Task<string?> FindIdByProviderMessageIdAsync(string providerMessageId, CancellationToken ct = default)
+    {
+        var doc = await _emails.Find(new BsonDocument(EmailFields.ProviderMessageId, providerMessageId))
+            .Project(new BsonDocument(EmailFields.Id, 1)).Limit(1).FirstOrDefaultAsync(ct);
+        return doc?[EmailFields.Id].AsString;
+    }
+
+    public async Task<EmailPage> ListAsync(EmailQuery query, CancellationToken ct = default)
+    {
+        var docs = await _emails.Find(ListFilter(query)).Sort(ListSort).Limit(query.Limit + 1).ToListAsync(ct);
+        var more = docs.Count > query.Limit;
+        if (more) docs.RemoveAt(docs.Count - 1);
+        var items = docs.Select(EmailDocumentMapper.FromBson).ToList();
+        return new EmailPage(items, more ? new ListPosition(items[^1].CreatedAt.ToUnixTimeMilliseconds(), items[^1].Id) : null);
+    }
+
+    /// <summary>Newest first: created time, then id, both descending (the order of the list index).</summary>
+    public static readonly BsonDocument ListSort = new() { { EmailFields.CreatedAt, -1 }, { EmailFields.Id, -1 } };
+
+    /// <summary>The filter of one page: user, optional status/recipient/tag/created range, and rows after the cursor.</summary>
+    public static BsonDocument ListFilter(EmailQuery q)
+    {
+        var and = new BsonArray { new BsonDocument(EmailFields.UserId, q.UserId) };
+        if (q.Status is not null) and.Add(new BsonDocument(EmailFields.Status, q.Status));
+        if (q.Recipient is not null) and.Add(new BsonDocument(EmailFields.RecipientAddress, Addresses.Normalize(q.Recipient)));
+        if (q.Tag is not null) and.Add(new BsonDocument(EmailFields.Tags, q.Tag));
+        if (q.CreatedAfter is { } a) and.Add(new BsonDocument(EmailFields.CreatedAt, new BsonDocument("$gt", EmailDocumentMapper.Date(a))));
+        if (q.CreatedBefore is { } b) and.Add(new BsonDocument(EmailFields.CreatedAt, new BsonDocument("$lt", EmailDocumentMapper.Date(b))));
+        if (q.After is { } p)
+        {
+            var at = new BsonDateTime(p.CreatedAtMs);
+            and.Add(new BsonDocument("$or", new BsonArray
+            {
+                new BsonDocument(EmailFields.CreatedAt, new BsonDocument("$lt", at)),
+                new BsonDocument { { EmailFields.CreatedAt, at }, { EmailFields.Id, new BsonDocument("$lt", p.Id) } },
+            }));
+        }
+        return and.Count == 1 ? and[0].AsBsonDocument : new BsonDocument("$and", and);
+    }
+
+    public async Task<IReadOnlyList<string>> FindUnsettledAsync(int limit, string? afterId, CancellationToken ct = default)
+    {
+        var docs = await _emails.Find(UnsettledFilter(afterId))
+            .Sort(new BsonDocument(EmailFields.Id, 1)).Limit(limit)
+            .Project(new BsonDocument(EmailFields.Id, 1)).ToListAsync(ct);
+        return docs.Select(d => d[EmailFields.Id].AsString).ToList();
+    }
+
+    public static BsonDocument UnsettledFilter(string? afterId) => new()
+    {
+        { EmailFields.Phase, new BsonDocument("$in", new BsonArray(UnsettledPhases)) },
+        { EmailFields.Id, new BsonDocument("$gt", afterId ?? "") },
+    };
+}

@@ -1,0 +1,92 @@
+using AkkaMail.Domain;
+using AkkaMail.Suppressions;
+using MongoDB.Bson;
+using MongoDB.Driver;
+
+namespace AkkaMail.Stores.MongoDb;
+
+/// <summary>
+/// Per-user suppressions in MongoDB: collection <c>suppressions</c>,
+/// <c>{_id: {UserId, Address}, UserId, Address, Reason, CreatedAt, EmailId}</c>, addresses normalized, with an index
+/// <c>{UserId, Address}</c> for listing in address order. The first reason is kept (<c>$setOnInsert</c>).
+/// </summary>
+public sealed class MongoSuppressionStore(IMongoDatabase database) : ISuppressionStore
+{
+    public const string CollectionName = "suppressions";
+    private const int FindChunk = 500;
+
+    private readonly IMongoCollection<BsonDocument> _suppressions = database.GetCollection<BsonDocument>(CollectionName);
+
+    public async Task InitializeAsync(CancellationToken ct = default) =>
+        await _suppressions.Indexes.CreateOneAsync(new CreateIndexModel<BsonDocument>(
+            new BsonDocument { { "UserId", 1 }, { "Address", 1 } }, new CreateIndexOptions { Name = "UserId_Address" }),
+            cancellationToken: ct);
+
+    /// <summary>The document's key: one suppression per (user, normalized address).</summary>
+    public static BsonDocument Key(string userId, string address) =>
+        new() { { "UserId", userId }, { "Address", Addresses.Normalize(address) } };
+
+    public static BsonDocument ToBson(string userId, Suppression s)
+    {
+        var address = Addresses.Normalize(s.Address);
+        return new BsonDocument
+        {
+            { "_id", Key(userId, address) },
+            { "UserId", userId },
+            { "Address", address },
+            { "Reason", s.Reason },
+            { "CreatedAt", EmailDocumentMapper.Date(s.CreatedAt) },
+            { "EmailId", s.EmailId is null ? BsonNull.Value : s.EmailId },
+        };
+    }
+
+    public static Suppression FromBson(BsonDocument d) => new(
+        d["Address"].AsString, d["Reason"].AsString, EmailDocumentMapper.ToDate(d["CreatedAt"]),
+        d.GetValue("EmailId", BsonNull.Value) is { IsBsonNull: false } e ? e.AsString : null);
+
+    public async Task AddAsync(string userId, Suppression suppression, CancellationToken ct = default)
+    {
+        var doc = ToBson(userId, suppression);
+        try
+        {
+            await _suppressions.UpdateOneAsync(new BsonDocument("_id", doc["_id"]), new BsonDocument("$setOnInsert", doc),
+                new UpdateOptions { IsUpsert = true }, ct);
+        }
+        catch (MongoWriteException e) when (e.WriteError?.Category == ServerErrorCategory.DuplicateKey)
+        {
+            // A concurrent add of the same address won the insert: the first reason is kept, as intended.
+        }
+    }
+
+    public async Task<Suppression?> GetAsync(string userId, string address, CancellationToken ct = default)
+    {
+        var doc = await _suppressions.Find(new BsonDocument("_id", Key(userId, address))).FirstOrDefaultAsync(ct);
+        return doc is null ? null : FromBson(doc);
+    }
+
+    public async Task<bool> RemoveAsync(string userId, string address, CancellationToken ct = default) =>
+        (await _suppressions.DeleteOneAsync(new BsonDocument("_id", Key(userId, address)), ct)).DeletedCount > 0;
+
+    public async Task<IReadOnlyList<Suppression>> ListAsync(string userId, int limit, string? after, CancellationToken ct = default)
+    {
+        var docs = await _suppressions
+            .Find(new BsonDocument { { "UserId", userId }, { "Address", new BsonDocument("$gt", after ?? "") } })
+            .Sort(new BsonDocument("Address", 1)).Limit(limit).ToListAsync(ct);
+        return docs.Select(FromBson).ToList();
+    }
+
+    public async Task<IReadOnlyDictionary<string, string>> FindAsync(string userId, IEnumerable<string> addresses, CancellationToken ct = default)
+    {
+        var wanted = addresses.Select(Addresses.Normalize).Distinct().ToList();
+        var found = new Dictionary<string, string>();
+        // Chunks keep each query small for 1,000-recipient emails.
+        foreach (var chunk in wanted.Chunk(FindChunk))
+        {
+            var docs = await _suppressions
+                .Find(new BsonDocument { { "UserId", userId }, { "Address", new BsonDocument("$in", new BsonArray(chunk)) } })
+                .Project(new BsonDocument { { "Address", 1 }, { "Reason", 1 } }).ToListAsync(ct);
+            foreach (var d in docs) found[d["Address"].AsString] = d["Reason"].AsString;
+        }
+        return found;
+    }
+}

@@ -1,0 +1,101 @@
+using AkkaMail.Mailgun;
+using AkkaMail.ReadModel;
+using AkkaMail.Stores.MongoDb;
+using AkkaMail.Suppressions;
+using AkkaMail.Users;
+using Microsoft.Data.Sqlite;
+using MongoDB.Driver;
+
+namespace AkkaMail.Stores.Tests;
+
+/// <summary>
+/// One backend for one test class. Every call gives a fresh, empty database, so each test starts clean;
+/// everything the class created is deleted when it ends.
+/// </summary>
+public interface IStoreBackend : IDisposable
+{
+    bool IsAvailable { get; }
+    string SkipReason { get; }
+    IEmailReadStore NewEmailReadStore();
+    IUserStore NewUserStore();
+    ISuppressionStore NewSuppressionStore();
+    IWebhookTokenStore NewWebhookTokenStore(TimeProvider clock);
+}
+
+/// <summary>SQLite: a temp folder per test class (a file per test inside), deleted afterwards.</summary>
+public sealed class SqliteBackend : IStoreBackend
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), $"akkamail-stores-{Guid.NewGuid():N}");
+    private int _n;
+
+    public SqliteBackend() => Directory.CreateDirectory(_dir);
+
+    public bool IsAvailable => true;
+    public string SkipReason => "";
+
+    private SqliteDatabase NewDatabase() => new(Path.Combine(_dir, $"db-{Interlocked.Increment(ref _n)}.db"));
+
+    public IEmailReadStore NewEmailReadStore() => new SqliteEmailReadStore(NewDatabase());
+    public IUserStore NewUserStore() => new SqliteUserStore(NewDatabase());
+    public ISuppressionStore NewSuppressionStore() => new SqliteSuppressionStore(NewDatabase());
+    public IWebhookTokenStore NewWebhookTokenStore(TimeProvider clock) => new SqliteWebhookTokenStore(NewDatabase(), clock);
+
+    public void Dispose()
+    {
+        SqliteConnection.ClearAllPools();
+        try { Directory.Delete(_dir, recursive: true); }
+        catch (IOException) { /* best effort */ }
+    }
+}
+
+/// <summary>
+/// MongoDB, when <c>AKKAMAIL_TEST_MONGODB</c> holds a connection string: uniquely named databases (prefix per test
+/// class), all dropped afterwards. Without it every test is reported skipped with <see cref="SkipReason"/>.
+/// </summary>
+public sealed class MongoDbBackend : IStoreBackend
+{
+    public const string EnvironmentVariable = "AKKAMAIL_TEST_MONGODB";
+
+    private readonly string? _connectionString =
+        Environment.GetEnvironmentVariable(EnvironmentVariable) is { Length: > 0 } cs ? cs : null;
+    private readonly string _prefix = $"akkamail_stores_{Guid.NewGuid():N}"[..30];
+    private readonly List<string> _databases = new();
+    private MongoClient? _client;
+
+    public bool IsAvailable => _connectionString is not null;
+
+    public string SkipReason =>
+        $"MongoDB store contract skipped: {EnvironmentVariable} is not set (set it to a MongoDB connection string to run it).";
+
+    private IMongoDatabase NewDatabase()
+    {
+        _client ??= new MongoClient(_connectionString ?? throw new InvalidOperationException(SkipReason));
+        string name;
+        lock (_databases)
+        {
+            name = $"{_prefix}_{_databases.Count}";
+            _databases.Add(name);
+        }
+        return _client.GetDatabase(name);
+    }
+
+    public IEmailReadStore NewEmailReadStore() => new MongoEmailReadStore(NewDatabase());
+    public IUserStore NewUserStore() => new MongoUserStore(NewDatabase());
+    public ISuppressionStore NewSuppressionStore() => new MongoSuppressionStore(NewDatabase());
+    public IWebhookTokenStore NewWebhookTokenStore(TimeProvider clock) => new MongoWebhookTokenStore(NewDatabase(), clock);
+
+    public void Dispose()
+    {
+        if (_client is null) return;
+        foreach (var db in _databases) _client.DropDatabase(db);
+        _client.Dispose();
+    }
+}
+
+/// <summary>A clock the test moves by hand.</summary>
+public sealed class ManualClock(DateTimeOffset now) : TimeProvider
+{
+    public DateTimeOffset Now { get; set; } = now;
+    public override DateTimeOffset GetUtcNow() => Now;
+    public void Advance(TimeSpan by) => Now += by;
+}

@@ -1,0 +1,190 @@
+using System.Text.Json;
+using AkkaMail.Hosting;
+using AkkaMail.Mailgun;
+using AkkaMail.ReadModel;
+using AkkaMail.Stores.MongoDb;
+using AkkaMail.Suppressions;
+using AkkaMail.Users;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using MongoDB.Bson;
+using Xunit;
+
+namespace AkkaMail.Stores.Tests;
+
+/// <summary>The MongoDB documents and queries, checked without a server.</summary>
+public sealed class MongoDocumentMappingTests
+{
+    private static readonly DateTimeOffset T0 = new(2026, 3, 1, 12, 0, 0, TimeSpan.Zero);
+
+    private static EmailView Full() => EmailReadStoreContract.View("em_1", version: 4, status: "delivered", phase: "Sent",
+        providerMessageId: "<pm@mg>", tags: new[] { "a", "b" }) with
+    {
+        SendAt = T0.AddHours(1),
+        NextAttemptAt = null,
+        FailureReason = null,
+        Recipients = new[]
+        {
+            new RecipientView("bob@example.com", "delivered", T0.AddSeconds(2), "ok", 250, 3, 1, true, false, new[] { "https://x.test/" }),
+            new RecipientView("eve@example.com", "queued", null, null, null, 0, 0, false, false, Array.Empty<string>()),
+        },
+        Timeline = new[] { new TimelineView(T0, "accepted", null, null), new TimelineView(T0.AddSeconds(2), "delivered", "bob@example.com", "250") },
+    };
+
+    [Fact]
+    public void A_view_survives_the_round_trip_through_bson_and_its_binary_form()
+    {
+        var view = Full();
+        var doc = EmailDocumentMapper.ToBson(view);
+        var back = EmailDocumentMapper.FromBson(BsonSerializer(doc));
+        Assert.Equal(JsonSerializer.Serialize(view), JsonSerializer.Serialize(back));
+        Assert.Equal("Sent", back.Phase);
+    }
+
+    private static BsonDocument BsonSerializer(BsonDocument doc) =>
+        MongoDB.Bson.Serialization.BsonSerializer.Deserialize<BsonDocument>(doc.ToBson());
+
+    [Fact]
+    public void The_document_has_the_fields_the_indexes_and_filters_use()
+    {
+        var doc = EmailDocumentMapper.ToBson(Full());
+        Assert.Equal("em_1", doc["_id"].AsString);
+        Assert.Equal("usr_a", doc["UserId"].AsString);
+        Assert.Equal("delivered", doc["Status"].AsString);
+        Assert.Equal("Sent", doc["Phase"].AsString);
+        Assert.Equal(T0.ToUnixTimeMilliseconds(), doc["CreatedAt"].AsBsonDateTime.MillisecondsSinceEpoch);
+        Assert.Equal(new BsonArray { "a", "b" }, doc["Tags"].AsBsonArray);
+        Assert.Equal("<pm@mg>", doc["ProviderMessageId"].AsString);
+        Assert.Equal(4L, doc["Version"].AsInt64);
+        Assert.Equal(new[] { "bob@example.com", "eve@example.com" },
+            doc["Recipients"].AsBsonArray.Select(r => r["Address"].AsString));
+        Assert.True(doc["NextAttemptAt"].IsBsonNull);
+    }
+
+    [Fact]
+    public void Times_keep_milliseconds_and_become_utc()
+    {
+        var t = new DateTimeOffset(2026, 3, 1, 14, 0, 0, 123, TimeSpan.FromHours(2)).AddTicks(4567);
+        var back = EmailDocumentMapper.ToDate(EmailDocumentMapper.Date(t));
+        Assert.Equal(t.ToUnixTimeMilliseconds(), back.ToUnixTimeMilliseconds());
+        Assert.Equal(TimeSpan.Zero, back.Offset);
+        // A view without an acceptance time (MinValue) still maps.
+        Assert.Equal(DateTimeOffset.MinValue, EmailDocumentMapper.ToDate(EmailDocumentMapper.Date(DateTimeOffset.MinValue)));
+    }
+
+    [Fact]
+    public void A_document_without_optional_fields_reads_as_nulls()
+    {
+        var doc = EmailDocumentMapper.ToBson(EmailReadStoreContract.View("em_2"));
+        foreach (var f in new[] { "ProviderMessageId", "SendAt", "NextAttemptAt", "FailureReason", "Phase" }) doc.Remove(f);
+        var v = EmailDocumentMapper.FromBson(doc);
+        Assert.Null(v.ProviderMessageId);
+        Assert.Null(v.SendAt);
+        Assert.Equal("", v.Phase);
+    }
+
+    [Fact]
+    public void The_upsert_filter_only_matches_an_older_version()
+    {
+        var filter = MongoEmailReadStore.UpsertFilter(EmailReadStoreContract.View("em_1", version: 9));
+        Assert.Equal(BsonDocument.Parse("{ _id: 'em_1', Version: { $lt: NumberLong(9) } }"), filter);
+    }
+
+    [Fact]
+    public void The_list_filter_has_every_condition_and_the_cursor()
+    {
+        var q = new EmailQuery("usr_a", 10, Status: "sent", Recipient: "Bob <BOB@x.test>", Tag: "t",
+            CreatedAfter: T0, CreatedBefore: T0.AddDays(1), After: new ListPosition(1234, "em_9"));
+        var f = MongoEmailReadStore.ListFilter(q);
+        var expected = new BsonDocument("$and", new BsonArray
+        {
+            new BsonDocument("UserId", "usr_a"),
+            new BsonDocument("Status", "sent"),
+            new BsonDocument("Recipients.Address", "bob@x.test"),
+            new BsonDocument("Tags", "t"),
+            new BsonDocument("CreatedAt", new BsonDocument("$gt", new BsonDateTime(T0.ToUnixTimeMilliseconds()))),
+            new BsonDocument("CreatedAt", new BsonDocument("$lt", new BsonDateTime(T0.AddDays(1).ToUnixTimeMilliseconds()))),
+            new BsonDocument("$or", new BsonArray
+            {
+                new BsonDocument("CreatedAt", new BsonDocument("$lt", new BsonDateTime(1234))),
+                new BsonDocument { { "CreatedAt", new BsonDateTime(1234) }, { "_id", new BsonDocument("$lt", "em_9") } },
+            }),
+        });
+        Assert.Equal(expected, f);
+        Assert.Equal(new BsonDocument("UserId", "usr_b"), MongoEmailReadStore.ListFilter(new EmailQuery("usr_b", 5)));
+        Assert.Equal(BsonDocument.Parse("{ CreatedAt: -1, _id: -1 }"), MongoEmailReadStore.ListSort);
+    }
+
+    [Fact]
+    public void The_unsettled_filter_names_the_unsettled_phases()
+    {
+        Assert.Equal(BsonDocument.Parse("{ Phase: { $in: ['Queued', 'Scheduled', 'Sending', 'RetryWaiting'] }, _id: { $gt: 'em_5' } }"),
+            MongoEmailReadStore.UnsettledFilter("em_5"));
+        Assert.Equal("", MongoEmailReadStore.UnsettledFilter(null)["_id"]["$gt"].AsString);
+    }
+
+    [Fact]
+    public void The_email_indexes_cover_the_queries()
+    {
+        var keys = MongoEmailReadStore.Indexes.Select(i => i.Keys.Render(new(
+            MongoDB.Bson.Serialization.BsonSerializer.SerializerRegistry.GetSerializer<BsonDocument>(),
+            MongoDB.Bson.Serialization.BsonSerializer.SerializerRegistry)).ToString()).ToList();
+        Assert.Contains("{ \"UserId\" : 1, \"CreatedAt\" : -1, \"_id\" : -1 }", keys);
+        Assert.Contains("{ \"Status\" : 1 }", keys);
+        Assert.Contains("{ \"Phase\" : 1, \"_id\" : 1 }", keys);
+        Assert.Contains("{ \"ProviderMessageId\" : 1 }", keys);
+        Assert.Contains("{ \"Tags\" : 1 }", keys);
+        Assert.Contains("{ \"Recipients.Address\" : 1 }", keys);
+    }
+
+    [Fact]
+    public void A_suppression_is_keyed_by_user_and_normalized_address()
+    {
+        var doc = MongoSuppressionStore.ToBson("usr_a", new Suppression("Bob <BOB@x.test>", "bounced", T0, "em_1"));
+        Assert.Equal(BsonDocument.Parse("{ UserId: 'usr_a', Address: 'bob@x.test' }"), doc["_id"].AsBsonDocument);
+        Assert.Equal(new Suppression("bob@x.test", "bounced", T0, "em_1"), MongoSuppressionStore.FromBson(doc));
+        Assert.Null(MongoSuppressionStore.FromBson(MongoSuppressionStore.ToBson("u", new Suppression("a@b", "r", T0, null))).EmailId);
+    }
+
+    private static IConfiguration Config(params (string Key, string Value)[] values) =>
+        new ConfigurationBuilder().AddInMemoryCollection(values.ToDictionary(v => v.Key, v => (string?)v.Value)).Build();
+
+    [Fact]
+    public void Mongodb_registers_the_mongo_stores_without_dialling_the_server()
+    {
+        var services = new ServiceCollection();
+        services.AddStores(new AkkaMailOptions { Store = "MongoDB", MongoDatabase = "mail" },
+            Config(("ConnectionStrings:MongoDb", "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=100")));
+        using var sp = services.BuildServiceProvider();
+        Assert.IsType<MongoEmailReadStore>(sp.GetRequiredService<IEmailReadStore>());
+        Assert.IsType<MongoUserStore>(sp.GetRequiredService<IUserStore>());
+        Assert.IsType<MongoSuppressionStore>(sp.GetRequiredService<ISuppressionStore>());
+        Assert.IsType<MongoWebhookTokenStore>(sp.GetRequiredService<IWebhookTokenStore>());
+        Assert.Equal("mail", sp.GetRequiredService<MongoDB.Driver.IMongoDatabase>().DatabaseNamespace.DatabaseName);
+    }
+
+    [Fact]
+    public void Sqlite_is_the_default()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), $"akkamail-stores-{Guid.NewGuid():N}");
+        var services = new ServiceCollection();
+        services.AddStores(new AkkaMailOptions { DataPath = dir }, Config());
+        using var sp = services.BuildServiceProvider();
+        Assert.IsType<SqliteEmailReadStore>(sp.GetRequiredService<IEmailReadStore>());
+        Assert.IsType<SqliteUserStore>(sp.GetRequiredService<IUserStore>());
+        Assert.IsType<SqliteSuppressionStore>(sp.GetRequiredService<ISuppressionStore>());
+        Assert.False(StoreRegistration.IsMongoDb(new AkkaMailOptions()));
+        Assert.False(Directory.Exists(dir)); // nothing is created before initialization
+    }
+
+    [Fact]
+    public void A_wrong_store_or_a_missing_connection_string_fails_at_start_with_what_to_set()
+    {
+        var unknown = Assert.Throws<InvalidOperationException>(() =>
+            new ServiceCollection().AddStores(new AkkaMailOptions { Store = "postgres" }, Config()));
+        Assert.Contains("sqlite, mongodb", unknown.Message);
+        var missing = Assert.Throws<InvalidOperationException>(() =>
+            new ServiceCollection().AddStores(new AkkaMailOptions { Store = "mongodb" }, Config()));
+        Assert.Contains("ConnectionStrings__MongoDb", missing.Message);
+    }
+}

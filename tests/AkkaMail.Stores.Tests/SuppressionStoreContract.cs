@@ -1,0 +1,108 @@
+using AkkaMail.Suppressions;
+using Xunit;
+
+namespace AkkaMail.Stores.Tests;
+
+/// <summary>What every <see cref="ISuppressionStore"/> must do. Each test works on a fresh, empty store.</summary>
+public abstract class SuppressionStoreContract(IStoreBackend backend)
+{
+    private static readonly DateTimeOffset T0 = new(2026, 3, 1, 12, 0, 0, TimeSpan.Zero);
+
+    private async Task<ISuppressionStore> NewStoreAsync()
+    {
+        Skip.IfNot(backend.IsAvailable, backend.SkipReason);
+        var store = backend.NewSuppressionStore();
+        await store.InitializeAsync();
+        await store.InitializeAsync(); // idempotent
+        return store;
+    }
+
+    [SkippableFact]
+    public async Task Adds_and_gets_by_normalized_address_keeping_the_first_reason()
+    {
+        var store = await NewStoreAsync();
+        await store.AddAsync("usr_a", new Suppression("Bob <BOB@Example.com>", "bounced", T0, "em_1"));
+        Assert.Equal(new Suppression("bob@example.com", "bounced", T0, "em_1"), await store.GetAsync("usr_a", "bob@example.com"));
+        Assert.Equal(new Suppression("bob@example.com", "bounced", T0, "em_1"), await store.GetAsync("usr_a", " BOB@example.COM "));
+
+        await store.AddAsync("usr_a", new Suppression("bob@example.com", "complained", T0.AddHours(1), null));
+        Assert.Equal("bounced", (await store.GetAsync("usr_a", "bob@example.com"))?.Reason);
+
+        await store.AddAsync("usr_a", new Suppression("carol@example.com", "manual", T0, null));
+        Assert.Equal(new Suppression("carol@example.com", "manual", T0, null), await store.GetAsync("usr_a", "carol@example.com"));
+
+        Assert.Null(await store.GetAsync("usr_b", "bob@example.com")); // per user
+        Assert.Null(await store.GetAsync("usr_a", "dave@example.com"));
+    }
+
+    [SkippableFact]
+    public async Task Concurrent_adds_of_one_address_keep_one()
+    {
+        var store = await NewStoreAsync();
+        await Task.WhenAll(Enumerable.Range(0, 10).Select(i =>
+            store.AddAsync("usr_a", new Suppression("bob@example.com", $"r{i}", T0, null))));
+        Assert.Single(await store.ListAsync("usr_a", 100, null));
+    }
+
+    [SkippableFact]
+    public async Task Removes_an_address()
+    {
+        var store = await NewStoreAsync();
+        await store.AddAsync("usr_a", new Suppression("bob@example.com", "bounced", T0, null));
+        await store.AddAsync("usr_b", new Suppression("bob@example.com", "bounced", T0, null));
+        Assert.False(await store.RemoveAsync("usr_a", "carol@example.com"));
+        Assert.True(await store.RemoveAsync("usr_a", "BOB@example.com"));
+        Assert.False(await store.RemoveAsync("usr_a", "bob@example.com"));
+        Assert.Null(await store.GetAsync("usr_a", "bob@example.com"));
+        Assert.NotNull(await store.GetAsync("usr_b", "bob@example.com"));
+
+        await store.AddAsync("usr_a", new Suppression("bob@example.com", "manual", T0, null)); // can be added again
+        Assert.Equal("manual", (await store.GetAsync("usr_a", "bob@example.com"))?.Reason);
+    }
+
+    [SkippableFact]
+    public async Task Lists_in_address_order_page_by_page()
+    {
+        var store = await NewStoreAsync();
+        var addresses = Enumerable.Range(0, 23).Select(i => $"user{i:D2}@example.com").Reverse().ToList();
+        foreach (var a in addresses) await store.AddAsync("usr_a", new Suppression(a, "bounced", T0, null));
+        await store.AddAsync("usr_b", new Suppression("zz@example.com", "bounced", T0, null));
+
+        var seen = new List<string>();
+        string? after = null;
+        while (true)
+        {
+            var page = await store.ListAsync("usr_a", 10, after);
+            seen.AddRange(page.Select(s => s.Address));
+            if (page.Count < 10) break;
+            after = page[^1].Address;
+        }
+        Assert.Equal(addresses.OrderBy(a => a, StringComparer.Ordinal), seen);
+        Assert.Empty(await store.ListAsync("usr_c", 10, null));
+    }
+
+    [SkippableFact]
+    public async Task Finds_which_of_many_addresses_are_suppressed_in_chunks()
+    {
+        var store = await NewStoreAsync();
+        for (var i = 0; i < 1200; i += 100)
+            await store.AddAsync("usr_a", new Suppression($"r{i}@example.com", i % 200 == 0 ? "bounced" : "complained", T0, null));
+        await store.AddAsync("usr_b", new Suppression("r1@example.com", "bounced", T0, null));
+
+        // 1,200 addresses (more than one chunk), some in another case and with a display name, some repeated.
+        var wanted = Enumerable.Range(0, 1200).Select(i => i == 300 ? "R300 <R300@EXAMPLE.com>" : $"r{i}@example.com")
+            .Append("r0@example.com").ToList();
+        var found = await store.FindAsync("usr_a", wanted);
+        Assert.Equal(12, found.Count);
+        Assert.Equal("bounced", found["r0@example.com"]);
+        Assert.Equal("complained", found["r300@example.com"]);
+        Assert.False(found.ContainsKey("r1@example.com"));
+
+        Assert.Empty(await store.FindAsync("usr_a", Array.Empty<string>()));
+        Assert.Empty(await store.FindAsync("usr_c", wanted));
+    }
+}
+
+public sealed class SqliteSuppressionStoreContract(SqliteBackend backend) : SuppressionStoreContract(backend), IClassFixture<SqliteBackend>;
+
+public sealed class MongoDbSuppressionStoreContract(MongoDbBackend backend) : SuppressionStoreContract(backend), IClassFixture<MongoDbBackend>;
