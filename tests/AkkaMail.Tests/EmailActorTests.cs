@@ -226,4 +226,32 @@ public class EmailActorTests : Akka.TestKit.Xunit2.TestKit
         var again = Sys.ActorOf(EmailActor.Props("e1", Deps()));
         Assert.Equal(5, StateOf(again, "e1").SeenProviderEvents.Count);
     }
+
+    [Fact]
+    public void An_email_whose_recipients_are_all_suppressed_is_answered_after_its_view_is_stored_and_never_dispatched()
+    {
+        var writer = CreateTestProbe();
+        var actor = Sys.ActorOf(EmailActor.Props("e1", new EmailActorDeps(Settings.Fast(), _dispatcher.Ref, writer.Ref, _clock)));
+        var suppressed = new Dictionary<string, string> { ["ann@example.com"] = "bounced", ["bob@example.com"] = "complained" };
+        actor.Tell(Accept("e1") with { Suppressed = suppressed });
+        // The 202 waits for the read model, as for every new email: a GET right after it must find the email.
+        var upsert = writer.ExpectMsg<UpsertView>();
+        Assert.Equal(TestActor, upsert.ReplyTo);
+        Assert.Equal(new R.EmailAccepted("e1", EmailStatus.Failed, Existing: false), upsert.Reply);
+        Assert.Equal("failed", upsert.View.Status);
+        ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+        // Failed at acceptance: there is nothing to send.
+        _dispatcher.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+    }
+
+    [Fact]
+    public void An_email_with_some_recipients_suppressed_is_dispatched_as_usual()
+    {
+        var actor = Sys.ActorOf(EmailActor.Props("e1", Deps()));
+        actor.Tell(Accept("e1") with { Suppressed = new Dictionary<string, string> { ["bob@example.com"] = "bounced" } });
+        ExpectMsg(new R.EmailAccepted("e1", EmailStatus.Queued, Existing: false));
+        Assert.Equal(new SendJob("e1", 1), _dispatcher.ExpectMsg<DispatchJob>().Job);
+        actor.Tell(new BeginSendAttempt("e1", 1));
+        Assert.Equal(new[] { "ann@example.com" }, ExpectMsg<R.SendApproved>().Recipients);
+    }
 }

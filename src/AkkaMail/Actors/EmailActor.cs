@@ -99,9 +99,15 @@ public sealed class EmailActor : ReceivePersistentActor
             _state = _state.Apply(evt);
             AfterPersisted(evt);
             if (--remaining > 0) return;
+            // Dispatch on the state after the whole decision: an email accepted and failed at once (every recipient
+            // suppressed) has nothing to send.
+            if (decision.Events.Any(e => e is EmailAccepted or SendRetryScheduled)
+                && _state.Phase is SendPhase.Queued or SendPhase.Scheduled or SendPhase.RetryWaiting)
+                Dispatch(_state.Attempt, _state.DispatchDelay(_deps.Clock.GetUtcNow()));
             var view = EmailView.Of(_state);
-            // A new email is answered only once the read model has it, so that a GET right after the 202 finds it.
-            if (evt is EmailAccepted)
+            // A new email is answered only once the read model has it, so that a GET right after the 202 finds it
+            // (whatever else the decision persisted with the acceptance).
+            if (decision.Events[0] is EmailAccepted)
                 _deps.ReadModelWriter.Tell(new UpsertView(view, sender, decision.Reply));
             else
             {
@@ -118,11 +124,9 @@ public sealed class EmailActor : ReceivePersistentActor
         switch (evt)
         {
             case EmailAccepted:
-                Dispatch(_state.Attempt, _state.DispatchDelay(_deps.Clock.GetUtcNow()));
                 _log.Info("Email {EmailId} accepted for {RecipientCount} recipients", _emailId, _state.Recipients.Count);
                 break;
             case SendRetryScheduled r:
-                Dispatch(_state.Attempt, _state.DispatchDelay(_deps.Clock.GetUtcNow()));
                 _log.Warning("Email {EmailId} attempt {Attempt} failed ({Reason}); retry at {NextAttemptAt}",
                     _emailId, r.Attempt, r.Reason, r.NextAttemptAt);
                 break;
