@@ -43,10 +43,7 @@ public static class AkkaMailApp
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton(TimeProvider.System);
-        var readDb = new SqliteDatabase(options.ReadModelPath);
-        builder.Services.AddSingleton<IEmailReadStore>(new SqliteEmailReadStore(readDb));
-        builder.Services.AddSingleton<IUserStore>(new SqliteUserStore(readDb));
-        builder.Services.AddSingleton<ISuppressionStore>(new SqliteSuppressionStore(readDb));
+        builder.Services.AddStores(options, builder.Configuration);
         builder.Services.AddSendQueue(options, settings, builder.Configuration);
         builder.Services.AddEmailProvider(options, settings, builder.Configuration);
         builder.Services.AddRealtime();
@@ -59,7 +56,7 @@ public static class AkkaMailApp
                 l.ClearLoggers();
                 l.AddLogger<SerilogLogger>();
             });
-            akka.WithSqlitePersistence(options.JournalPath);
+            akka.WithPersistenceBackend(options, builder.Configuration);
             akka.WithEmailPipeline(sp);
             akka.WithSuppressionRecorder(sp);
             akka.WithStatusBroadcaster(sp);
@@ -110,7 +107,7 @@ public static class AkkaMailApp
         return app;
     }
 
-    /// <summary>Creates the tables, and on first start with an empty store, an admin key in data/admin.key.</summary>
+    /// <summary>Creates the tables or indexes (SQLite or MongoDB), and on first start with an empty store, an admin key in data/admin.key.</summary>
     private static async Task InitializeStoresAsync(WebApplication app, AkkaMailOptions options)
     {
         await app.Services.GetRequiredService<IEmailReadStore>().InitializeAsync();
