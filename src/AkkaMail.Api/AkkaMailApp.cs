@@ -12,6 +12,8 @@ using AkkaMail.Suppressions;
 using AkkaMail.Api.Users;
 using AkkaMail.Api.Suppressions;
 using Scalar.AspNetCore;
+using AkkaMail.Observability;
+using OpenTelemetry.Metrics;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Diagnostics;
 using Serilog;
@@ -59,6 +61,7 @@ public static class AkkaMailApp
             akka.WithPersistenceBackend(options, builder.Configuration);
             akka.WithEmailPipeline(sp);
             akka.WithSuppressionRecorder(sp);
+            akka.WithMetricsRecorder();
             akka.WithStatusBroadcaster(sp);
         });
 
@@ -68,6 +71,12 @@ public static class AkkaMailApp
         builder.Services.AddAuthorization();
         builder.Services.AddSendRateLimit(builder.Configuration);
         builder.Services.AddOpenApi();
+        builder.Services.AddReadinessChecks();
+        builder.Services.AddOpenTelemetry().WithMetrics(m => m
+            .AddMeter(AkkaMailMetrics.MeterName)
+            .AddAspNetCoreInstrumentation()
+            .AddRuntimeInstrumentation()
+            .AddPrometheusExporter());
 
         configure?.Invoke(builder);
         var app = builder.Build();
@@ -95,7 +104,8 @@ public static class AkkaMailApp
         app.UseAuthorization();
         app.UseRateLimiter();
 
-        app.MapGet("/health/live", () => Results.Ok(new { status = "up" }));
+        app.MapHealth();
+        app.MapPrometheusScrapingEndpoint("/metrics");
         app.MapMailgunWebhooks();
         var api = app.MapGroup("/api").RequireAuthorization();
         api.MapEmailEndpoints();

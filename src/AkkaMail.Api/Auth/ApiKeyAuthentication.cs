@@ -8,7 +8,7 @@ namespace AkkaMail.Api.Auth;
 
 /// <summary>
 /// API keys as bearer tokens: <c>Authorization: Bearer &lt;key&gt;</c> or <c>X-Api-Key: &lt;key&gt;</c>
-/// (and <c>access_token</c> in the query string for WebSocket hubs, where browsers cannot set headers).
+/// (and <c>access_token</c> in the query string for the hubs and the SSE stream, where browsers cannot set headers).
 /// </summary>
 public sealed class ApiKeyAuthenticationHandler(
     IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder, IUserStore users)
@@ -40,7 +40,7 @@ public sealed class ApiKeyAuthenticationHandler(
         if (auth.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) return auth["Bearer ".Length..].Trim();
         var header = request.Headers["X-Api-Key"].ToString();
         if (!string.IsNullOrWhiteSpace(header)) return header.Trim();
-        if (request.Path.StartsWithSegments("/hubs") && request.Query.TryGetValue("access_token", out var token))
+        if ((request.Path.StartsWithSegments("/hubs") || request.Path.StartsWithSegments("/api/emails/stream")) && request.Query.TryGetValue("access_token", out var token))
             return token.ToString();
         return null;
     }

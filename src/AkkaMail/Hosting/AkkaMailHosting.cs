@@ -83,7 +83,8 @@ public static partial class AkkaMailHosting
     {
         var settings = sp.GetRequiredService<AkkaMailSettings>();
         var queue = sp.GetRequiredService<ISendQueue>();
-        var provider = sp.GetRequiredService<Providers.IEmailProvider>();
+        // Every provider call is measured (latency histogram, in-flight gauge).
+        var provider = new Observability.MeasuredEmailProvider(sp.GetRequiredService<Providers.IEmailProvider>());
         var store = sp.GetRequiredService<IEmailReadStore>();
         var clock = sp.GetService<TimeProvider>() ?? TimeProvider.System;
         builder.WithEmailSerialization();

@@ -43,6 +43,9 @@ public sealed class InProcSendQueue(int capacity) : ISendQueue
     private readonly List<SendJob> _deadLetters = new();
 
     public string Name => "inproc";
+
+    /// <summary>Jobs waiting to be consumed (the queue-depth gauge).</summary>
+    public long Depth => _channel.Reader.Count;
     public bool IsDurable => false;
 
     public IReadOnlyList<SendJob> DeadLetters { get { lock (_deadLetters) return _deadLetters.ToArray(); } }

@@ -20,7 +20,12 @@ public static class SendQueueRegistration
         switch (options.Transport.ToLowerInvariant())
         {
             case "inproc":
-                services.AddSingleton<ISendQueue>(_ => new InProcSendQueue(settings.DispatchBufferSize));
+                services.AddSingleton<ISendQueue>(_ =>
+                {
+                    var queue = new InProcSendQueue(settings.DispatchBufferSize);
+                    Observability.AkkaMailMetrics.QueueDepth = () => queue.Depth;
+                    return queue;
+                });
                 break;
             case "rabbitmq":
                 var rabbit = RabbitMqSendQueueSettings.FromConfig(LoadHocon(options), configuration["RabbitMq:Uri"]);

@@ -1,0 +1,109 @@
+using System.Text.Json;
+using Akka.Actor;
+using Akka.Hosting;
+using Akka.Persistence;
+using AkkaMail.Actors;
+using AkkaMail.Observability;
+using AkkaMail.ReadModel;
+using AkkaMail.Sending;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+
+namespace AkkaMail.Api;
+
+/// <summary>
+/// /health/live: the process answers. /health/ready: the journal, the read model and the send queue answer and
+/// the actor system runs; 503 naming the failing part otherwise.
+/// </summary>
+public static class Health
+{
+    private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(3);
+
+    public static IServiceCollection AddReadinessChecks(this IServiceCollection services)
+    {
+        services.AddHealthChecks()
+            .AddCheck<ActorSystemCheck>("actor-system", tags: new[] { "ready" })
+            .AddCheck<JournalCheck>("journal", tags: new[] { "ready" })
+            .AddCheck<ReadModelCheck>("read-model", tags: new[] { "ready" })
+            .AddCheck<QueueCheck>("queue", tags: new[] { "ready" });
+        return services;
+    }
+
+    public static WebApplication MapHealth(this WebApplication app)
+    {
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = WriteAsync }).AllowAnonymous();
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready"), ResponseWriter = WriteAsync })
+            .AllowAnonymous();
+        return app;
+    }
+
+    private static Task WriteAsync(HttpContext http, HealthReport report)
+    {
+        http.Response.ContentType = "application/json";
+        var body = new
+        {
+            status = report.Status.ToString().ToLowerInvariant(),
+            failing = report.Entries.Where(e => e.Value.Status != HealthStatus.Healthy).Select(e => e.Key).ToArray(),
+            checks = report.Entries.ToDictionary(e => e.Key, e => new
+            {
+                status = e.Value.Status.ToString().ToLowerInvariant(),
+                detail = e.Value.Description,
+                ms = (int)e.Value.Duration.TotalMilliseconds,
+            }),
+        };
+        return http.Response.WriteAsync(JsonSerializer.Serialize(body, new JsonSerializerOptions(JsonSerializerDefaults.Web)));
+    }
+
+    private static async Task<HealthCheckResult> Guard(Func<CancellationToken, Task<HealthCheckResult>> probe, CancellationToken ct)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        cts.CancelAfter(ProbeTimeout);
+        try
+        {
+            return await probe(cts.Token);
+        }
+        catch (Exception ex)
+        {
+            return HealthCheckResult.Unhealthy($"{ex.GetType().Name}: {ex.Message}");
+        }
+    }
+
+    private sealed class ActorSystemCheck(ActorSystem system, ActorRegistry registry) : IHealthCheck
+    {
+        public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken ct = default) =>
+            Task.FromResult(system.WhenTerminated.IsCompleted ? HealthCheckResult.Unhealthy("the actor system has terminated")
+                : registry.TryGet<EmailManagerActor>(out _) ? HealthCheckResult.Healthy("running")
+                : HealthCheckResult.Unhealthy("the email manager is not started"));
+    }
+
+    /// <summary>Asks the journal plugin for an unused persistence id's replay: one round trip to the journal's store.</summary>
+    private sealed class JournalCheck(ActorSystem system) : IHealthCheck
+    {
+        public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken ct = default) => Guard(async token =>
+        {
+            var journal = Akka.Persistence.Persistence.Instance.Apply(system).JournalFor(null);
+            var reply = await journal.Ask<object>(self => new ReplayMessages(1, 0, 0, "akkamail-health-probe", self), ProbeTimeout, token);
+            return reply is RecoverySuccess ? HealthCheckResult.Healthy("answers")
+                : HealthCheckResult.Unhealthy(reply is ReplayMessagesFailure f ? f.Cause.Message : reply.GetType().Name);
+        }, ct);
+    }
+
+    private sealed class ReadModelCheck(IEmailReadStore store) : IHealthCheck
+    {
+        public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken ct = default) => Guard(async token =>
+        {
+            await store.GetAsync("health-probe", token);
+            return HealthCheckResult.Healthy("answers");
+        }, ct);
+    }
+
+    private sealed class QueueCheck(ISendQueue queue) : IHealthCheck
+    {
+        public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken ct = default) => Guard(async token =>
+        {
+            if (queue is not IHealthProbe probe) return HealthCheckResult.Healthy($"{queue.Name}: in process");
+            var (healthy, detail) = await probe.ProbeAsync(token);
+            return healthy ? HealthCheckResult.Healthy($"{queue.Name}: {detail}") : HealthCheckResult.Unhealthy($"{queue.Name}: {detail}");
+        }, ct);
+    }
+}

@@ -1,0 +1,84 @@
+using System.Globalization;
+using System.Net;
+using System.Text.RegularExpressions;
+using Xunit;
+
+namespace AkkaMail.Api.Tests;
+
+/// <summary>The service's instruments are process-wide: this collection runs alone, so no other test moves them.</summary>
+[CollectionDefinition("metrics", DisableParallelization = true)]
+public sealed class MetricsCollection;
+
+[Collection("metrics")]
+public sealed class MetricsTests : IAsyncLifetime
+{
+    private ServiceHost _host = null!;
+
+    public async Task InitializeAsync() => _host = await ServiceHost.StartAsync();
+    public async Task DisposeAsync() => await _host.DisposeAsync();
+
+    private static async Task<Dictionary<string, double>> ScrapeAsync(HttpClient client)
+    {
+        var text = await client.GetStringAsync("/metrics");
+        var values = new Dictionary<string, double>();
+        foreach (Match m in Regex.Matches(text, @"^(?<name>[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})?) (?<value>\S+)", RegexOptions.Multiline))
+            if (double.TryParse(m.Groups["value"].Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var v))
+                values[m.Groups["name"].Value] = v;
+        return values;
+    }
+
+    private static double Sum(Dictionary<string, double> metrics, string name) =>
+        metrics.Where(kv => kv.Key == name || kv.Key.StartsWith(name + "{", StringComparison.Ordinal)).Sum(kv => kv.Value);
+
+    [Fact]
+    public async Task Metrics_count_what_happened()
+    {
+        using var client = _host.AdminClient();
+        using var anon = _host.Client();
+        var before = await ScrapeAsync(anon);
+        const int n = 5;
+        var ids = new List<string>();
+        for (var i = 0; i < n; i++)
+            ids.Add((await (await client.PostJsonAsync("/api/emails", Json.ValidEmail($"m{i}@example.com"))).ReadJsonAsync())["id"]!.GetValue<string>());
+        foreach (var id in ids) await client.WaitForEmailAsync(id, e => e["status"]!.GetValue<string>() == "delivered", TimeSpan.FromSeconds(10));
+        // A bad request is counted by the HTTP instrumentation, not as an email.
+        await client.PostJsonAsync("/api/emails", new { from = "x" });
+
+        Dictionary<string, double> after = new();
+        var deadline = DateTime.UtcNow.AddSeconds(5);
+        do
+        {
+            after = await ScrapeAsync(anon);
+            if (Sum(after, "akkamail_recipients_delivered_total") - Sum(before, "akkamail_recipients_delivered_total") >= n
+                && Sum(after, "akkamail_emails_dispatched_total") - Sum(before, "akkamail_emails_dispatched_total") >= n) break;
+            await Task.Delay(100);
+        } while (DateTime.UtcNow < deadline);
+
+        double Delta(string name) => Sum(after, name) - Sum(before, name);
+        Assert.Equal(n, Delta("akkamail_emails_accepted_total"));
+        Assert.Equal(n, Delta("akkamail_emails_sent_total"));
+        Assert.Equal(n, Delta("akkamail_recipients_delivered_total"));
+        Assert.True(Delta("akkamail_emails_dispatched_total") >= n, $"dispatched {Delta("akkamail_emails_dispatched_total")}");
+        Assert.Equal(0, Delta("akkamail_emails_failed_total"));
+        Assert.Equal(n, Delta("akkamail_provider_call_duration_seconds_count"));
+        Assert.True(Delta("http_server_request_duration_seconds_count") >= n + 1,
+            "http requests: " + string.Join(", ", after.Keys.Where(k => k.StartsWith("http_server", StringComparison.Ordinal)).Take(5)));
+        Assert.Contains(after.Keys, k => k.StartsWith("akkamail_email_actors_live", StringComparison.Ordinal));
+        Assert.Contains(after.Keys, k => k.StartsWith("akkamail_provider_calls_in_flight", StringComparison.Ordinal));
+        Assert.Contains(after.Keys, k => k.StartsWith("akkamail_queue_depth", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Health_live_and_ready_answer_with_each_part()
+    {
+        using var anon = _host.Client();
+        var live = await anon.GetAsync("/health/live");
+        Assert.Equal(HttpStatusCode.OK, live.StatusCode);
+        var ready = await anon.GetAsync("/health/ready");
+        Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+        var body = await ready.ReadJsonAsync();
+        Assert.Equal("healthy", body["status"]!.GetValue<string>());
+        foreach (var part in new[] { "actor-system", "journal", "read-model", "queue" })
+            Assert.Equal("healthy", body["checks"]![part]!["status"]!.GetValue<string>());
+    }
+}
