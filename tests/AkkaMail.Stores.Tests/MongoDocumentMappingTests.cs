@@ -188,3 +188,44 @@ public sealed class MongoDocumentMappingTests
         Assert.Contains("ConnectionStrings__MongoDb", missing.Message);
     }
 }
+
+public sealed class PersistenceBackendTests
+{
+    private static Akka.Configuration.Config PersistenceConfig(AkkaMailOptions options, params (string Key, string Value)[] values)
+    {
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(values.ToDictionary(v => v.Key, v => (string?)v.Value)).Build();
+        var builder = new Akka.Hosting.AkkaConfigurationBuilder(new ServiceCollection(), "test");
+        builder.WithPersistenceBackend(options, configuration);
+        return builder.Configuration.Value;
+    }
+
+    [Fact]
+    public void Mongodb_puts_the_journal_and_snapshots_in_the_same_database()
+    {
+        var config = PersistenceConfig(new AkkaMailOptions { Store = "mongodb", MongoDatabase = "mail" },
+            ("ConnectionStrings:MongoDb", "mongodb://mongodb:27017/?replicaSet=rs0"));
+        Assert.Equal("akka.persistence.journal.mongodb", config.GetString("akka.persistence.journal.plugin"));
+        Assert.Equal("akka.persistence.snapshot-store.mongodb", config.GetString("akka.persistence.snapshot-store.plugin"));
+        Assert.Equal("mongodb://mongodb:27017/?replicaSet=rs0", config.GetString("akka.persistence.journal.mongodb.connection-string"));
+        Assert.Equal("mail", config.GetString("akka.persistence.journal.mongodb.database"));
+        Assert.Equal("mail", config.GetString("akka.persistence.snapshot-store.mongodb.database"));
+    }
+
+    [Fact]
+    public void Sqlite_keeps_the_journal_file_in_the_data_folder()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), $"akkamail-stores-{Guid.NewGuid():N}");
+        try
+        {
+            var config = PersistenceConfig(new AkkaMailOptions { DataPath = dir });
+            Assert.Equal("akka.persistence.journal.sql", config.GetString("akka.persistence.journal.plugin"));
+            Assert.Contains("journal.db", config.GetString("akka.persistence.journal.sql.connection-string"));
+        }
+        finally
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+    }
+}

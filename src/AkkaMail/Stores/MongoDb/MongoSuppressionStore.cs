@@ -47,9 +47,11 @@ public sealed class MongoSuppressionStore(IMongoDatabase database) : ISuppressio
     public async Task AddAsync(string userId, Suppression suppression, CancellationToken ct = default)
     {
         var doc = ToBson(userId, suppression);
+        var id = doc["_id"];
+        doc.Remove("_id"); // the upsert takes _id from the filter
         try
         {
-            await _suppressions.UpdateOneAsync(new BsonDocument("_id", doc["_id"]), new BsonDocument("$setOnInsert", doc),
+            await _suppressions.UpdateOneAsync(new BsonDocument("_id", id), new BsonDocument("$setOnInsert", doc),
                 new UpdateOptions { IsUpsert = true }, ct);
         }
         catch (MongoWriteException e) when (e.WriteError?.Category == ServerErrorCategory.DuplicateKey)
