@@ -35,6 +35,8 @@ public class SerializerTests : Akka.TestKit.Xunit2.TestKit
         new ProviderEventRecorded("e1", new ProviderEvent("ev-1", ProviderEventKind.TemporaryFailure, "bob@example.com", At,
             "<pm-1@mg.example.com>", "mailbox full", 452, "try later"), At),
         new ProviderEventRecorded("e1", new ProviderEvent("ev-2", ProviderEventKind.Clicked, "bob@example.com", At, Url: "https://x.io/?a=1&b=2"), At),
+        new EmailAccepted("e3", "u1", T.Content("ann@example.com", "bob@example.com"), At,
+            Suppressed: new Dictionary<string, string> { ["bob@example.com"] = "bounced" }),
     };
 
     public static EmailState RichState()
