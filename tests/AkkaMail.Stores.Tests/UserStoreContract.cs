@@ -74,8 +74,11 @@ public abstract class UserStoreContract(IStoreBackend backend)
     {
         var store = await NewStoreAsync();
         var before = DateTimeOffset.UtcNow.AddSeconds(-1);
+        // Creation order is kept at the stores' resolution (milliseconds): keys a few ms apart.
         var alice = await store.CreateUserAsync("alice", false, null);
+        await Task.Delay(5);
         var k2 = await store.CreateKeyAsync(alice.UserId);
+        await Task.Delay(5);
         var k3 = await store.CreateKeyAsync(alice.UserId);
         var bob = await store.CreateUserAsync("bob", false, null);
         Assert.True(await store.RevokeKeyAsync(alice.UserId, k2!.KeyId));
