@@ -43,6 +43,8 @@ public sealed class MetricsTests : IAsyncLifetime
         foreach (var id in ids) await client.WaitForEmailAsync(id, e => e["status"]!.GetValue<string>() == "delivered", TimeSpan.FromSeconds(10));
         // A bad request is counted by the HTTP instrumentation, not as an email.
         await client.PostJsonAsync("/api/emails", new { from = "x" });
+        // An unsigned webhook: counted, refused.
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anon.PostJsonAsync("/api/webhooks/mailgun", new { hello = 1 })).StatusCode);
 
         Dictionary<string, double> after = new();
         var deadline = DateTime.UtcNow.AddSeconds(5);
@@ -63,6 +65,8 @@ public sealed class MetricsTests : IAsyncLifetime
         Assert.Equal(n, Delta("akkamail_provider_call_duration_seconds_count"));
         Assert.True(Delta("http_server_request_duration_seconds_count") >= n + 1,
             "http requests: " + string.Join(", ", after.Keys.Where(k => k.StartsWith("http_server", StringComparison.Ordinal)).Take(5)));
+        Assert.Equal(1, Delta("akkamail_webhooks_received_total"));
+        Assert.Contains(after.Keys, k => k.StartsWith("akkamail_webhooks_received_total{", StringComparison.Ordinal) && k.Contains("outcome=\"401\""));
         Assert.Contains(after.Keys, k => k.StartsWith("akkamail_email_actors_live", StringComparison.Ordinal));
         Assert.Contains(after.Keys, k => k.StartsWith("akkamail_provider_calls_in_flight", StringComparison.Ordinal));
         Assert.Contains(after.Keys, k => k.StartsWith("akkamail_queue_depth", StringComparison.Ordinal));

@@ -31,7 +31,7 @@ public static class MailgunWebhookEndpoints
     private const string LogCategory = "AkkaMail.Api.Webhooks.Mailgun";
 
     public static IEndpointConventionBuilder MapMailgunWebhooks(this IEndpointRouteBuilder app) =>
-        app.MapPost(Path, HandleAsync)
+        app.MapPost(Path, CountedAsync)
             .AllowAnonymous()
             .WithName("MailgunWebhook")
             // Kestrel stops reading just past our limit instead of buffering up to its 30 MB default.
@@ -43,6 +43,20 @@ public static class MailgunWebhookEndpoints
     }
 
     public sealed record WebhookAnswer(string Status, string? Detail = null);
+
+    private const string EventTypeItem = "akkamail.webhook.event-type";
+
+    /// <summary>Every webhook counted by its event type (when it could be read) and its answer.</summary>
+    private static async Task<IResult> CountedAsync(HttpContext http, IServiceProvider services, ILoggerFactory loggers)
+    {
+        var result = await HandleAsync(http, services, loggers);
+        var status = result is IStatusCodeHttpResult { StatusCode: { } code } ? code : 200;
+        var outcome = result is IValueHttpResult { Value: WebhookAnswer answer } ? answer.Status : status.ToString();
+        Observability.AkkaMailMetrics.Webhooks.Add(1,
+            new KeyValuePair<string, object?>("type", http.Items[EventTypeItem] as string ?? "unreadable"),
+            new KeyValuePair<string, object?>("outcome", outcome));
+        return result;
+    }
 
     private static async Task<IResult> HandleAsync(HttpContext http, IServiceProvider services, ILoggerFactory loggers)
     {
@@ -116,6 +130,8 @@ public static class MailgunWebhookEndpoints
             return NotAcceptable("Malformed event-data: " + malformed);
         }
 
+        // A bounded label: known types by name, anything else as "other".
+        http.Items[EventTypeItem] = evt.Type == MailgunEventType.Unknown ? "other" : evt.EventType;
         var mapping = MailgunEventMapper.Map(evt);
         if (mapping is MailgunEventMapper.Mapping.Unusable u)
         {
