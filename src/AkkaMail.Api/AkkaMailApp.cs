@@ -44,6 +44,8 @@ public static class AkkaMailApp
 
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(settings);
+        // Stopping (SIGTERM) waits for the sender to drain: the host must allow that long, and a little more.
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.ShutdownDrainTimeout + TimeSpan.FromSeconds(15));
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddStores(options, builder.Configuration);
         builder.Services.AddSendQueue(options, settings, builder.Configuration);

@@ -78,6 +78,13 @@ public sealed class EmailActor : ReceivePersistentActor
     {
         base.PreStart();
         Context.SetReceiveTimeout(_deps.Settings.PassivationTimeout);
+        Observability.AkkaMailMetrics.EmailActorStarted();
+    }
+
+    protected override void PostStop()
+    {
+        Observability.AkkaMailMetrics.EmailActorStopped();
+        base.PostStop();
     }
 
     private DecisionContext NewContext() => new(
@@ -98,13 +105,16 @@ public sealed class EmailActor : ReceivePersistentActor
         {
             _state = _state.Apply(evt);
             AfterPersisted(evt);
+            // Every persisted event is announced, with the view as of that event (a batch may hold several).
+            var view = EmailView.Of(_state);
+            Context.System.EventStream.Publish(new EmailChanged(_emailId, _state.UserId ?? "", view.Status, evt, view));
+            if (LastSequenceNr % _deps.Settings.SnapshotEvery == 0) SaveSnapshot(_state);
             if (--remaining > 0) return;
             // Dispatch on the state after the whole decision: an email accepted and failed at once (every recipient
             // suppressed) has nothing to send.
             if (decision.Events.Any(e => e is EmailAccepted or SendRetryScheduled)
                 && _state.Phase is SendPhase.Queued or SendPhase.Scheduled or SendPhase.RetryWaiting)
                 Dispatch(_state.Attempt, _state.DispatchDelay(_deps.Clock.GetUtcNow()));
-            var view = EmailView.Of(_state);
             // A new email is answered only once the read model has it, so that a GET right after the 202 finds it
             // (whatever else the decision persisted with the acceptance).
             if (decision.Events[0] is EmailAccepted)
@@ -114,8 +124,6 @@ public sealed class EmailActor : ReceivePersistentActor
                 _deps.ReadModelWriter.Tell(new UpsertView(view));
                 sender.Tell(decision.Reply);
             }
-            Context.System.EventStream.Publish(new EmailChanged(_emailId, _state.UserId ?? "", view.Status, evt, view));
-            if (LastSequenceNr % _deps.Settings.SnapshotEvery == 0) SaveSnapshot(_state);
         });
     }
 

@@ -26,7 +26,21 @@ public sealed class SendConsumerActor : ReceiveActor, IWithTimers
     private readonly IActorRef _emailManager;
     private readonly AkkaMailSettings _settings;
     private readonly CancellationTokenSource _stopping = new();
+    private UniqueKillSwitch? _intake;
+    private bool _streamRunning;
+    private readonly List<IActorRef> _drainWaiters = new();
     private sealed record StreamEnded(Exception? Error);
+
+    /// <summary>Graceful stop: take no new deliveries, finish (persist, ack) those in flight, then answer <see cref="Drained"/>.</summary>
+    public sealed record Drain
+    {
+        public static readonly Drain Instance = new();
+    }
+
+    public sealed record Drained
+    {
+        public static readonly Drained Instance = new();
+    }
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -38,11 +52,33 @@ public sealed class SendConsumerActor : ReceiveActor, IWithTimers
         _settings = settings;
         Receive<StreamEnded>(e =>
         {
+            _streamRunning = false;
+            if (_drainWaiters.Count > 0)
+            {
+                _log.Info("Sender stream drained: every delivery in flight is settled");
+                foreach (var waiter in _drainWaiters) waiter.Tell(Drained.Instance);
+                return;
+            }
             if (_stopping.IsCancellationRequested) return;
             _log.Error(e.Error, "Sender stream ended; restarting it in 1 s");
             Timers.StartSingleTimer("restart", new Start(), TimeSpan.FromSeconds(1));
         });
-        Receive<Start>(_ => RunStream());
+        Receive<Start>(_ =>
+        {
+            if (_drainWaiters.Count == 0) RunStream();
+        });
+        Receive<Drain>(_ =>
+        {
+            _drainWaiters.Add(Sender);
+            Timers.Cancel("restart");
+            if (!_streamRunning)
+            {
+                Sender.Tell(Drained.Instance);
+                return;
+            }
+            _log.Info("Draining the sender stream: no new deliveries; finishing those in flight");
+            _intake?.Shutdown();
+        });
     }
 
     private sealed record Start;
@@ -54,11 +90,15 @@ public sealed class SendConsumerActor : ReceiveActor, IWithTimers
     private void RunStream()
     {
         var self = Self;
-        _queue.Deliveries()
+        _streamRunning = true;
+        var (intake, done) = _queue.Deliveries()
+            .ViaMaterialized(KillSwitches.Single<SendJobDelivery>(), Keep.Right)
             .Throttle(_settings.ProviderRatePerSecond, TimeSpan.FromSeconds(1), _settings.ProviderRateBurst, ThrottleMode.Shaping)
             .SelectAsyncUnordered(_settings.SendParallelism, ProcessAsync)
-            .RunWith(Sink.Ignore<Done>(), Context.Materializer())
-            .ContinueWith(t => self.Tell(new StreamEnded(t.Exception?.GetBaseException())));
+            .ToMaterialized(Sink.Ignore<Done>(), Keep.Both)
+            .Run(Context.Materializer());
+        _intake = intake;
+        done.ContinueWith(t => self.Tell(new StreamEnded(t.Exception?.GetBaseException())));
     }
 
     private async Task RedelayAsync(SendJob job)

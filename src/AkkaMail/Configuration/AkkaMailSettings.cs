@@ -24,6 +24,7 @@ public sealed record AkkaMailSettings
     public TimeSpan ReadModelBatchWindow { get; init; } = TimeSpan.FromMilliseconds(10);
     public TimeSpan SandboxDeliveryDelay { get; init; } = TimeSpan.FromMilliseconds(200);
     public TimeSpan WebhookTimestampTolerance { get; init; } = TimeSpan.FromMinutes(5);
+    public TimeSpan ShutdownDrainTimeout { get; init; } = TimeSpan.FromSeconds(20);
 
     public static AkkaMailSettings FromConfig(Config root)
     {
@@ -54,6 +55,7 @@ public sealed record AkkaMailSettings
             ReadModelBatchWindow = c.GetTimeSpan("read-model.batch-window", d.ReadModelBatchWindow),
             SandboxDeliveryDelay = c.GetTimeSpan("sandbox.delivery-delay", d.SandboxDeliveryDelay),
             WebhookTimestampTolerance = c.GetTimeSpan("webhooks.timestamp-tolerance", d.WebhookTimestampTolerance),
+            ShutdownDrainTimeout = c.GetTimeSpan("shutdown.drain-timeout", d.ShutdownDrainTimeout),
         };
     }
 }

@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.Configuration;
+using Akka.Event;
 using Akka.Hosting;
 using Akka.Persistence.Sql;
 using AkkaMail.Actors;
@@ -88,6 +89,9 @@ public static partial class AkkaMailHosting
         var store = sp.GetRequiredService<IEmailReadStore>();
         var clock = sp.GetService<TimeProvider>() ?? TimeProvider.System;
         builder.WithEmailSerialization();
+        // The drain runs in this phase: give it the drain deadline and a little more.
+        builder.AddHocon($"akka.coordinated-shutdown.phases.service-requests-done.timeout = {(int)(settings.ShutdownDrainTimeout.TotalSeconds + 5)}s",
+            HoconAddMode.Prepend);
         return builder.WithActors((system, registry, _) =>
         {
             var writer = system.ActorOf(Props.Create(() =>
@@ -112,6 +116,15 @@ public static partial class AkkaMailHosting
             registry.Register<DispatcherActor>(dispatcher);
             registry.Register<ReadModelWriterActor>(writer);
             registry.Register<SendConsumerActor>(consumer);
+            // Graceful shutdown (SIGTERM, host stop): before the actors stop, the sender takes no new deliveries and
+            // finishes those in flight — provider answer persisted, delivery acked — within the drain deadline.
+            // What does not finish in time stays unacked (RabbitMQ redelivers it) or is found by the start-up sweep.
+            CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseServiceRequestsDone, "drain-sender", async () =>
+            {
+                try { await consumer.Ask<SendConsumerActor.Drained>(SendConsumerActor.Drain.Instance, settings.ShutdownDrainTimeout); }
+                catch (AskTimeoutException) { system.Log.Warning("Sender did not drain within {0}", settings.ShutdownDrainTimeout); }
+                return Akka.Done.Instance;
+            });
             registry.Register<SweeperActor>(sweeper);
         });
     }
