@@ -312,6 +312,22 @@ public class DomainTests
     }
 
     [Fact]
+    public void Sweep_after_a_restart_redispatches_jobs_the_lost_in_process_queue_held_due_or_not()
+    {
+        var timeout = TimeSpan.FromMinutes(5);
+        var restartedAt = T0.AddMinutes(10);
+        var scheduled = EmailState.Empty(Id).Run(Accept(sendAt: T0.AddHours(1)), T.Ctx(T0)).Run(new MarkDispatched(Id, 1), T.Ctx(T0));
+        // Without the hint the job is not yet due, so the sweep waits: a job in a lost queue would fire late.
+        Assert.IsType<R.NothingToDo>(Sweep(scheduled, restartedAt, timeout));
+        var d = scheduled.Decide(new SweepDispatch(Id, timeout, LostIfDispatchedBefore: restartedAt), T.Ctx(restartedAt));
+        Assert.Equal(new R.Dispatch(Id, 1, TimeSpan.FromMinutes(50)), d.Reply);
+        // A job dispatched after the start is in the live queue: left alone.
+        var redispatched = scheduled.Run(new MarkDispatched(Id, 1), T.Ctx(restartedAt.AddSeconds(1)));
+        var again = redispatched.Decide(new SweepDispatch(Id, timeout, LostIfDispatchedBefore: restartedAt), T.Ctx(restartedAt.AddSeconds(2)));
+        Assert.IsType<R.NothingToDo>(again.Reply);
+    }
+
+    [Fact]
     public void Sweep_of_a_dispatched_scheduled_or_retrying_job_counts_the_timeout_from_its_due_time()
     {
         var timeout = TimeSpan.FromMinutes(5);
