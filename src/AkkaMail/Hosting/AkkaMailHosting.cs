@@ -52,6 +52,10 @@ public static partial class AkkaMailHosting
                   connection-string = "{{cs}}"
                   provider-name = "SQLite.MS"
                   auto-initialize = true
+                  # Same as the snapshot store below: every new actor's recovery (even Recovery.None) reads the
+                  # highest sequence number; the default opens that read with BEGIN IMMEDIATE, which queues behind
+                  # every write. Measured with bench/AkkaMail.Bench: 80 -> 287 emails/s end to end.
+                  read-isolation-level = read-uncommitted
                 }
               }
               snapshot-store {
