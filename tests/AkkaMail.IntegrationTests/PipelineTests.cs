@@ -1,3 +1,4 @@
+using System.Net;
 using System.Diagnostics;
 using Akka.Actor;
 using Akka.Hosting;
@@ -154,6 +155,46 @@ public sealed class PipelineTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.All(ids, id => Assert.True(counts.GetValueOrDefault(id) >= 1));
         output.WriteLine($"sends: {counts.Values.Sum()} for {ids.Count} emails (a send whose outcome was recorded is never repeated)");
         Assert.All(ids, id => Assert.Equal(1, counts[id]));
+    }
+
+    [Fact]
+    public async Task Readiness_turns_503_naming_the_queue_while_the_broker_is_down_and_200_when_it_is_back()
+    {
+        using var client = await StartAsync();
+        async Task<(HttpStatusCode Status, System.Text.Json.Nodes.JsonNode Body)> ReadyAsync()
+        {
+            var r = await client.GetAsync("/health/ready");
+            return (r.StatusCode, System.Text.Json.Nodes.JsonNode.Parse(await r.Content.ReadAsStringAsync())!);
+        }
+        var (status, body) = await ReadyAsync();
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal("healthy", body["checks"]!["queue"]!["status"]!.GetValue<string>());
+        try
+        {
+            await RabbitFixture.Rabbitmqctl("stop_app");
+            (status, body) = await ReadyAsync();
+            output.WriteLine($"broker down: {(int)status} {body.ToJsonString()}");
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
+            Assert.Equal(new[] { "queue" }, body["failing"]!.AsArray().Select(f => f!.GetValue<string>()));
+            Assert.Contains("rabbitmq", body["checks"]!["queue"]!["detail"]!.GetValue<string>());
+        }
+        finally
+        {
+            await RabbitFixture.Rabbitmqctl("start_app");
+            await RabbitFixture.Rabbitmqctl("await_startup");
+        }
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        do
+        {
+            (status, body) = await ReadyAsync();
+            if (status == HttpStatusCode.OK) break;
+            await Task.Delay(250);
+        } while (DateTime.UtcNow < deadline);
+        Assert.Equal(HttpStatusCode.OK, status);
+        // and the service works again
+        var id = await client.PostEmailAsync("after the broker came back");
+        var statuses = await client.WaitForAllAsync(new[] { id }, s => s is "sent" or "failed", TimeSpan.FromSeconds(30));
+        Assert.Equal("sent", statuses[id]);
     }
 
     [Fact]

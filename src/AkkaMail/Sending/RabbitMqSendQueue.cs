@@ -28,7 +28,7 @@ namespace AkkaMail.Sending;
 /// Publishing goes through one long-lived confirming flow fed by a channel: many publishes in flight, each
 /// caller's task completes on its own confirm and fails on a nack, a return or a lost channel.
 /// </summary>
-public sealed class RabbitMqSendQueue : ISendQueue
+public sealed class RabbitMqSendQueue : ISendQueue, Observability.IHealthProbe
 {
     public const string DueAtHeader = "x-akkamail-due-at";
     public const string ReasonHeader = "x-akkamail-reason";
@@ -267,8 +267,44 @@ public sealed class RabbitMqSendQueue : ISendQueue
         };
     }
 
+    private RabbitMQ.Client.IConnection? _probeConnection;
+    private readonly SemaphoreSlim _probeLock = new(1, 1);
+
+    /// <summary>
+    /// Readiness: the broker answers on a connection of our own (kept open between probes) and the work queue
+    /// exists. A stopped broker closes it; the next probe reconnects once the broker is back.
+    /// </summary>
+    public async Task<(bool Healthy, string Detail)> ProbeAsync(CancellationToken ct)
+    {
+        await _probeLock.WaitAsync(ct);
+        try
+        {
+            if (_probeConnection is not { IsOpen: true })
+            {
+                if (_probeConnection is not null) await _probeConnection.DisposeAsync();
+                _probeConnection = null;
+                var factory = AmqpConnectionSettings.FromUri(_settings.Uri, "akkamail-health").CreateFactory();
+                factory.AutomaticRecoveryEnabled = false;
+                factory.RequestedConnectionTimeout = TimeSpan.FromSeconds(2);
+                _probeConnection = await factory.CreateConnectionAsync(ct);
+            }
+            await using var channel = await _probeConnection.CreateChannelAsync(cancellationToken: ct);
+            var ok = await channel.QueueDeclarePassiveAsync(_settings.WorkQueue, ct);
+            return (true, $"connected; {ok.MessageCount} jobs ready in {_settings.WorkQueue}");
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            return (false, $"broker unreachable: {ex.GetType().Name}: {ex.Message}");
+        }
+        finally
+        {
+            _probeLock.Release();
+        }
+    }
+
     public ValueTask DisposeAsync()
     {
+        _probeConnection?.Dispose();
         lock (_startLock) _disposed = true;
         _outbox.Writer.TryComplete();
         return ValueTask.CompletedTask;
