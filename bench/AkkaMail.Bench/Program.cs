@@ -37,14 +37,15 @@ if (opts.PostOnly)
     Console.WriteLine($"    API latency: p50 {e2e.P50:0.0} ms, p95 {e2e.P95:0.0} ms, p99 {e2e.P99:0.0} ms, max {e2e.Max:0.0} ms");
     return;
 }
-Console.WriteLine($"(b) service end to end ({opts.Transport}, provider latency {opts.LatencyMs} ms, recovery of new emails {(opts.SkipRecovery ? "skipped (Recovery.None)" : "default")}): " +
-                  $"{e2e.Rate:0} emails/s ({opts.Emails} emails, all sent in {e2e.Elapsed.TotalSeconds:0.00} s; POSTs alone {e2e.PostRate:0}/s)");
+Console.WriteLine($"(b) service end to end ({opts.Transport}, provider {(opts.Provider == "fake" ? "Mailgun fake" : "stub")} latency {opts.LatencyMs} ms, parallelism {opts.Parallelism}, rate limit {opts.Rate}/s, recovery of new emails {(opts.SkipRecovery ? "skipped (Recovery.None)" : "default")}): " +
+                  $"{e2e.Rate:0} emails/s ({opts.Emails} emails, all sent in {e2e.Elapsed.TotalSeconds:0.00} s)");
+Console.WriteLine($"    accepted: {e2e.PostRate:0} POSTs/s; time to drain after the last POST: {e2e.Drain.TotalSeconds:0.00} s");
 Console.WriteLine($"    API latency (POST, while loaded): p50 {e2e.P50:0.0} ms, p95 {e2e.P95:0.0} ms, p99 {e2e.P99:0.0} ms, max {e2e.Max:0.0} ms");
 Console.WriteLine($"    peak memory (service + load generator process): working set {e2e.PeakWorkingSetMb} MB, GC heap {e2e.PeakHeapMb} MB");
 if (raw is { } r) Console.WriteLine($"ratio end-to-end / raw: {e2e.Rate / r:P1} (target >= 15%, p99 < 50 ms)");
 
 sealed record BenchOptions(int Emails, int Concurrency, string Transport, int LatencyMs, int Parallelism, int Rate,
-    int RawMessages, bool SkipRecovery, int Prefetch, string Uri, string ExtraHocon, bool PostOnly)
+    int RawMessages, bool SkipRecovery, int Prefetch, string Uri, string ExtraHocon, bool PostOnly, string Provider = "fake")
 {
     public static BenchOptions Parse(string[] args)
     {
@@ -58,7 +59,7 @@ sealed record BenchOptions(int Emails, int Concurrency, string Transport, int La
             int.Parse(Get("latency-ms", "0")), int.Parse(Get("parallelism", "32")), int.Parse(Get("rate", "100000")),
             int.Parse(Get("raw-messages", "20000")), Get("recovery", "none") == "none", int.Parse(Get("prefetch", "256")),
             Environment.GetEnvironmentVariable("RabbitMq__Uri") ?? Get("uri", "amqp://guest:guest@localhost:5672/"),
-            Get("hocon", ""), args.Contains("--post-only"));
+            Get("hocon", ""), args.Contains("--post-only"), Get("provider", "fake").ToLowerInvariant());
     }
 }
 
@@ -134,7 +135,7 @@ sealed class SentCounter : ReceiveActor
 }
 
 sealed record E2EResult(double Rate, TimeSpan Elapsed, double PostRate, double P50, double P95, double P99, double Max,
-    long PeakWorkingSetMb, long PeakHeapMb);
+    long PeakWorkingSetMb, long PeakHeapMb, TimeSpan Drain = default);
 
 static class EndToEnd
 {
@@ -158,8 +159,22 @@ static class EndToEnd
             "--AkkaMail:RateLimit:PerSecond=1000000", "--AkkaMail:RateLimit:Burst=1000000",
             $"--AkkaMail:HoconOverrides={hocon}",
         };
+        // The provider: the Mailgun fake on loopback (real HTTP, Mailgun's checks, the given latency), or an in-process stub.
+        await using var fake = o.Provider == "fake"
+            ? await AkkaMail.MailgunFake.MailgunFakeServer.StartAsync(new AkkaMail.MailgunFake.MailgunFakeOptions
+            {
+                Domain = "mg.bench.test", ApiKey = "key-bench", Latency = TimeSpan.FromMilliseconds(o.LatencyMs),
+                RecordMessages = false, WebhookEvents = [],
+            })
+            : null;
+        if (fake is not null)
+            args = args.Concat(new[] { "--AkkaMail:Provider=mailgun", $"--Mailgun:BaseUrl={fake.BaseUrl}",
+                $"--Mailgun:Domain={fake.Domain}", $"--Mailgun:ApiKey={fake.ApiKey}" }).ToArray();
         var provider = new CountingProvider(TimeSpan.FromMilliseconds(o.LatencyMs));
-        var app = await AkkaMailApp.BuildAsync(args, b => b.Services.AddSingleton<IEmailProvider>(provider));
+        var app = await AkkaMailApp.BuildAsync(args, b =>
+        {
+            if (fake is null) b.Services.AddSingleton<IEmailProvider>(provider);
+        });
         await app.StartAsync();
         try
         {
@@ -220,7 +235,7 @@ static class EndToEnd
             Array.Sort(latencies);
             double Pct(double p) => latencies[Math.Min(latencies.Length - 1, (int)Math.Ceiling(p * latencies.Length) - 1)];
             return new E2EResult(o.Emails / elapsed.TotalSeconds, elapsed, o.Emails / postElapsed.TotalSeconds,
-                Pct(0.50), Pct(0.95), Pct(0.99), latencies[^1], peakWs / 1048576, peakHeap / 1048576);
+                Pct(0.50), Pct(0.95), Pct(0.99), latencies[^1], peakWs / 1048576, peakHeap / 1048576, elapsed - postElapsed);
         }
         finally
         {

@@ -25,12 +25,21 @@ public static class StoreRegistration
     public static IServiceCollection AddStores(this IServiceCollection services, AkkaMailOptions options, IConfiguration configuration)
     {
         if (IsMongoDb(options))
-            return services.AddMongoDbStores(MongoConnectionString(configuration), options.MongoDatabase);
-        var readDb = new SqliteDatabase(options.ReadModelPath);
-        services.AddSingleton<IEmailReadStore>(new SqliteEmailReadStore(readDb));
-        services.AddSingleton<IUserStore>(new SqliteUserStore(readDb));
-        services.AddSingleton<ISuppressionStore>(new SqliteSuppressionStore(readDb));
-        // The SQLite webhook token store is registered with the Mailgun webhooks (ProviderRegistration).
+            services.AddMongoDbStores(MongoConnectionString(configuration), options.MongoDatabase);
+        else
+        {
+            var readDb = new SqliteDatabase(options.ReadModelPath);
+            services.AddSingleton<IEmailReadStore>(new SqliteEmailReadStore(readDb));
+            services.AddSingleton<IUserStore>(new SqliteUserStore(readDb));
+            services.AddSingleton<ISuppressionStore>(new SqliteSuppressionStore(readDb));
+            // The SQLite webhook token store is registered with the Mailgun webhooks (ProviderRegistration).
+        }
+        // Whatever the backend, API-key lookups are cached briefly (revocation forgets them at once).
+        var backend = services.Last(d => d.ServiceType == typeof(IUserStore));
+        services.Remove(backend);
+        services.AddSingleton<IUserStore>(sp => new CachingUserStore(
+            (IUserStore)(backend.ImplementationInstance ?? backend.ImplementationFactory!(sp)),
+            sp.GetService<TimeProvider>() ?? TimeProvider.System));
         return services;
     }
 
