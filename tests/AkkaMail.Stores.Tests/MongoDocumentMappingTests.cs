@@ -157,7 +157,7 @@ public sealed class MongoDocumentMappingTests
             Config(("ConnectionStrings:MongoDb", "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=100")));
         using var sp = services.BuildServiceProvider();
         Assert.IsType<MongoEmailReadStore>(sp.GetRequiredService<IEmailReadStore>());
-        Assert.IsType<MongoUserStore>(sp.GetRequiredService<IUserStore>());
+        Assert.IsType<MongoUserStore>(Assert.IsType<CachingUserStore>(sp.GetRequiredService<IUserStore>()).Inner);
         Assert.IsType<MongoSuppressionStore>(sp.GetRequiredService<ISuppressionStore>());
         Assert.IsType<MongoWebhookTokenStore>(sp.GetRequiredService<IWebhookTokenStore>());
         Assert.Equal("mail", sp.GetRequiredService<MongoDB.Driver.IMongoDatabase>().DatabaseNamespace.DatabaseName);
@@ -171,7 +171,7 @@ public sealed class MongoDocumentMappingTests
         services.AddStores(new AkkaMailOptions { DataPath = dir }, Config());
         using var sp = services.BuildServiceProvider();
         Assert.IsType<SqliteEmailReadStore>(sp.GetRequiredService<IEmailReadStore>());
-        Assert.IsType<SqliteUserStore>(sp.GetRequiredService<IUserStore>());
+        Assert.IsType<SqliteUserStore>(Assert.IsType<CachingUserStore>(sp.GetRequiredService<IUserStore>()).Inner);
         Assert.IsType<SqliteSuppressionStore>(sp.GetRequiredService<ISuppressionStore>());
         Assert.False(StoreRegistration.IsMongoDb(new AkkaMailOptions()));
         Assert.False(Directory.Exists(dir)); // nothing is created before initialization

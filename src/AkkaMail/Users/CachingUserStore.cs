@@ -13,6 +13,9 @@ public sealed class CachingUserStore(IUserStore inner, TimeProvider clock) : IUs
     private const int MaxEntries = 10_000;
     private readonly ConcurrentDictionary<string, (UserIdentity User, DateTimeOffset Until)> _byKeyHash = new();
 
+    /// <summary>The store it caches for.</summary>
+    public IUserStore Inner => inner;
+
     public async Task<UserIdentity?> AuthenticateAsync(string apiKey, CancellationToken ct = default)
     {
         var hash = ApiKeys.Hash(apiKey);
