@@ -132,8 +132,10 @@ public class EmailActorTests : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public void Stopped_or_killed_the_actor_recovers_the_same_state()
     {
+        // Each incarnation gets its own actor name: a name is freed a little after Terminated is delivered, and the
+        // persistence id (email-e1), not the name, is what recovery goes by.
         var props = EmailActor.Props("e1", Deps());
-        var actor = Sys.ActorOf(props, "email-e1");
+        var actor = Sys.ActorOf(props, "email-e1-1");
         Live(actor, "e1", providerEvents: 4);
         var before = StateOf(actor, "e1");
 
@@ -141,7 +143,7 @@ public class EmailActorTests : Akka.TestKit.Xunit2.TestKit
         Watch(actor);
         actor.Tell(Kill.Instance);
         ExpectTerminated(actor);
-        var again = Sys.ActorOf(props, "email-e1");
+        var again = Sys.ActorOf(props, "email-e1-2");
         var after = StateOf(again, "e1");
         Assert.Equal(T.Json(before), T.Json(after));
         Assert.Equal(before.Status, after.Status);
@@ -150,7 +152,7 @@ public class EmailActorTests : Akka.TestKit.Xunit2.TestKit
         Watch(again);
         again.Tell(PoisonPill.Instance);
         ExpectTerminated(again);
-        again = Sys.ActorOf(props, "email-e1");
+        again = Sys.ActorOf(props, "email-e1-3");
         Assert.Equal(T.Json(before), T.Json(StateOf(again, "e1")));
 
         // And it carries on deciding from there.
@@ -163,7 +165,7 @@ public class EmailActorTests : Akka.TestKit.Xunit2.TestKit
     {
         var settings = Settings.Fast(snapshotEvery: 3);
         var props = EmailActor.Props("e1", Deps(settings));
-        var actor = Sys.ActorOf(props, "email-e1");
+        var actor = Sys.ActorOf(props, "email-e1-4");
         Live(actor, "e1", providerEvents: 20);   // 4 + 20 = 24 events: snapshots at 3, 6, ... 24
         var before = StateOf(actor, "e1");
         Assert.Equal(24, before.Version);
@@ -187,7 +189,7 @@ public class EmailActorTests : Akka.TestKit.Xunit2.TestKit
         // Delete the journal's events: only the snapshot can give the state back now.
         persistence.JournalFor(null).Tell(new DeleteMessagesTo("email-e1", 24, TestActor));
         ExpectMsg<DeleteMessagesSuccess>();
-        var again = Sys.ActorOf(props, "email-e1");
+        var again = Sys.ActorOf(props, "email-e1-5");
         Assert.Equal(T.Json(before), T.Json(StateOf(again, "e1")));
         again.Tell(new ApplyProviderEvent("e1", T.Pe("ev-new", ProviderEventKind.Clicked, 30, "bob@example.com", url: "https://x.io")));
         ExpectMsg(new R.ProviderEventApplied("e1", R.ProviderEventResult.Applied));
