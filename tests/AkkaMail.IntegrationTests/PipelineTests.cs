@@ -9,6 +9,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Xunit;
 using Xunit.Abstractions;
 
+using AkkaMail.Api.Tests;
+
 namespace AkkaMail.IntegrationTests;
 
 /// <summary>The whole service over HTTP with the RabbitMQ transport and a stub provider (issue 4's "done when").</summary>
@@ -29,7 +31,7 @@ public sealed class PipelineTests(ITestOutputHelper output) : IAsyncLifetime
 
     private async Task<HttpClient> StartAsync(int prefetch = 10, int parallelism = 4, string extra = "")
     {
-        _host = await ServiceHost.StartAsync(_rabbit.Hocon(prefetch, parallelism, extra), RabbitFixture.ServiceArgs(), _provider.Register);
+        _host = await ServiceHost.StartAsync(hoconOverrides: _rabbit.Hocon(prefetch, parallelism, extra), extraArgs: RabbitFixture.ServiceArgs(), configure: _provider.Register);
         return _host.AdminClient();
     }
 
@@ -106,7 +108,7 @@ public sealed class PipelineTests(ITestOutputHelper output) : IAsyncLifetime
         using var client = await StartAsync(prefetch: 2, parallelism: 1, extra: "akkamail.rabbitmq.work-queue-max-length = 5");
         var ids = await PostManyAsync(client, 30, concurrency: 30);
         var statuses = await client.WaitForAllAsync(ids, s => s is "sent" or "failed", TimeSpan.FromSeconds(40));
-        var queue = _host!.Services.GetRequiredService<RabbitMqSendQueue>();
+        var queue = _host!.App.Services.GetRequiredService<RabbitMqSendQueue>();
         output.WriteLine($"publishes confirmed {queue.Counters.Confirmed}, refused {queue.Counters.Failed}");
         Assert.True(queue.Counters.Failed > 0, "expected refused publishes");
         AssertSentExactlyOnce(ids, statuses);
