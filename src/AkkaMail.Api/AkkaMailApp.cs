@@ -24,9 +24,13 @@ namespace AkkaMail.Api;
 /// <summary>Builds the service: used by Program and by the tests, which start it on a random port.</summary>
 public static class AkkaMailApp
 {
+    public const string DefaultUrl = "http://127.0.0.1:5080";
+
     public static async Task<WebApplication> BuildAsync(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateBuilder(args);
+        // Loopback port 5080 unless told otherwise (--urls, ASPNETCORE_URLS or "Urls" in configuration).
+        if (string.IsNullOrWhiteSpace(builder.Configuration["urls"])) builder.WebHost.UseUrls(DefaultUrl);
         var options = builder.Configuration.GetSection(AkkaMailOptions.Section).Get<AkkaMailOptions>() ?? new AkkaMailOptions();
         Directory.CreateDirectory(options.DataPath);
 
