@@ -39,8 +39,9 @@ public static class AkkaMailApp
             hocon = Akka.Configuration.ConfigurationFactory.ParseString(options.HoconOverrides).WithFallback(hocon);
         var settings = AkkaMailSettings.FromConfig(hocon);
 
+        var logLevel = Enum.TryParse<LogEventLevel>(options.LogLevel, true, out var level) ? level : LogEventLevel.Information;
         builder.Host.UseSerilog((ctx, cfg) => cfg
-            .MinimumLevel.Is(Enum.TryParse<LogEventLevel>(options.LogLevel, true, out var level) ? level : LogEventLevel.Information)
+            .MinimumLevel.Is(logLevel)
             .MinimumLevel.Override("Microsoft.AspNetCore", LogEventLevel.Warning)
             .MinimumLevel.Override("Microsoft.Hosting.Lifetime", LogEventLevel.Information)
             .Enrich.FromLogContext()
@@ -61,6 +62,14 @@ public static class AkkaMailApp
             akka.AddHocon(hocon, HoconAddMode.Prepend);
             akka.ConfigureLoggers(l =>
             {
+                // Akka filters at the same level as Serilog, so filtered-out events are never built or sent.
+                l.LogLevel = logLevel switch
+                {
+                    LogEventLevel.Verbose or LogEventLevel.Debug => Akka.Event.LogLevel.DebugLevel,
+                    LogEventLevel.Information => Akka.Event.LogLevel.InfoLevel,
+                    LogEventLevel.Warning => Akka.Event.LogLevel.WarningLevel,
+                    _ => Akka.Event.LogLevel.ErrorLevel,
+                };
                 l.ClearLoggers();
                 l.AddLogger<SerilogLogger>();
             });
