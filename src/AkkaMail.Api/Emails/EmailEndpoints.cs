@@ -21,8 +21,6 @@ public static class EmailEndpoints
     public const long MaxBodyBytes = 15 * 1024 * 1024;
     public const int MaxIdempotencyKeyLength = 255;
 
-    private static readonly JsonSerializerOptions RequestJson = new(JsonSerializerDefaults.Web) { MaxDepth = 16 };
-
     public static RouteGroupBuilder MapEmailEndpoints(this RouteGroupBuilder api)
     {
         api.MapPost("/emails", SendAsync).WithName("SendEmail").WithMetadata(new RequestSizeLimitMetadata(MaxBodyBytes))
@@ -44,11 +42,6 @@ public static class EmailEndpoints
         return api;
     }
 
-    private sealed class RequestSizeLimitMetadata(long max) : IRequestSizeLimitMetadata
-    {
-        public long? MaxRequestBodySize => max;
-    }
-
     public sealed record SendEmailResponse(string Id, string Status);
 
     public sealed record EmailListResponse(IReadOnlyList<EmailView> Items, string? NextCursor);
@@ -58,34 +51,11 @@ public static class EmailEndpoints
         IUserStore users, ISuppressionStore suppressions, TimeProvider clock)
     {
         var log = loggers.CreateLogger("AkkaMail.Api.Emails");
-        if (http.Request.ContentType is not { } ct || !ct.StartsWith("application/json", StringComparison.OrdinalIgnoreCase))
-            return Results.Problem(statusCode: 415, title: "Unsupported media type", type: ProblemTypes.UnsupportedMediaType,
-                detail: "Send the email as JSON (Content-Type: application/json).");
-
-        SendEmailRequest? request;
-        byte[] body;
-        try
-        {
-            using var ms = new MemoryStream();
-            await http.Request.Body.CopyToAsync(ms, http.RequestAborted);
-            body = ms.ToArray();
-            request = JsonSerializer.Deserialize<SendEmailRequest>(body, RequestJson);
-        }
-        catch (JsonException ex)
-        {
-            return Results.Problem(statusCode: 400, title: "Malformed JSON", type: ProblemTypes.MalformedJson,
-                detail: $"The body is not the JSON we expect{(ex.Path is { } p ? $" (at {p})" : "")}: {FirstLine(ex.Message)}");
-        }
-        catch (BadHttpRequestException ex)
-        {
-            return Results.Problem(statusCode: ex.StatusCode, title: "Bad request",
-                type: ex.StatusCode == 413 ? ProblemTypes.PayloadTooLarge : ProblemTypes.MalformedJson, detail: ex.Message);
-        }
-        if (request is null)
-            return Results.Problem(statusCode: 400, title: "Malformed JSON", type: ProblemTypes.MalformedJson, detail: "The body must be a JSON object.");
+        var (request, bodyError) = await JsonBody.ReadAsync<SendEmailRequest>(http);
+        if (bodyError is not null) return bodyError;
 
         var userId = http.User.UserId();
-        var user = string.IsNullOrWhiteSpace(request.From) ? await users.GetUserAsync(userId, http.RequestAborted) : null;
+        var user = string.IsNullOrWhiteSpace(request!.From) ? await users.GetUserAsync(userId, http.RequestAborted) : null;
         var now = clock.GetUtcNow();
         var (content, errors) = EmailValidation.Validate(request, user?.DefaultFrom, now);
         var idempotencyKey = http.Request.Headers["Idempotency-Key"].ToString();
@@ -130,15 +100,15 @@ public static class EmailEndpoints
     }
 
     private static async Task<IResult> GetAsync(string id, HttpContext http, IEmailReadStore store) =>
-        await VisibleAsync(id, http, store) is { } view ? Results.Ok(view) : NotFound(id);
+        await VisibleAsync(id, http, store) is { } view ? Results.Ok(view) : Problems.NotFound("email", id);
 
     private static async Task<IResult> EventsAsync(string id, HttpContext http, IEmailReadStore store) =>
-        await VisibleAsync(id, http, store) is { } view ? Results.Ok(view.Timeline) : NotFound(id);
+        await VisibleAsync(id, http, store) is { } view ? Results.Ok(view.Timeline) : Problems.NotFound("email", id);
 
     private static async Task<IResult> CancelAsync(string id, HttpContext http, IEmailReadStore store,
         IRequiredActor<EmailManagerActor> manager, AkkaMailSettings settings)
     {
-        if (await VisibleAsync(id, http, store) is null) return NotFound(id);
+        if (await VisibleAsync(id, http, store) is null) return Problems.NotFound("email", id);
         var actor = await manager.GetAsync(http.RequestAborted);
         object reply;
         try
@@ -154,7 +124,7 @@ public static class EmailEndpoints
             R.Cancelled => Results.Ok(new SendEmailResponse(id, EmailStatus.Cancelled.ToWire())),
             R.CannotCancel c => Results.Problem(statusCode: 409, title: "Too late to cancel", type: ProblemTypes.Conflict,
                 detail: $"The email is {c.Status.ToWire()}: it was already handed to the provider."),
-            _ => NotFound(id),
+            _ => Problems.NotFound("email", id),
         };
     }
 
@@ -178,9 +148,6 @@ public static class EmailEndpoints
 
     private static string Clip(string s) => s.Length > 40 ? s[..40] + "…" : s;
 
-    public static IResult NotFound(string id) =>
-        Results.Problem(statusCode: 404, title: "Not found", type: ProblemTypes.NotFound, detail: $"No email with id '{(id.Length > 64 ? id[..64] : id)}'.");
-
     private static IResult Unavailable() =>
         Results.Problem(statusCode: 503, title: "Busy", type: ProblemTypes.Unavailable,
             detail: "The service could not confirm the email in time; retry with the same Idempotency-Key.");
@@ -193,6 +160,4 @@ public static class EmailEndpoints
 
     private static string Fingerprint(EmailContent content, DateTimeOffset? sendAt) =>
         Convert.ToHexStringLower(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(new { content, sendAt }, EmailEventSerializer.Json)));
-
-    private static string FirstLine(string s) => s.Split('\n')[0];
 }

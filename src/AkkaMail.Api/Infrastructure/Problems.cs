@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Microsoft.AspNetCore.Http.Metadata;
 
 namespace AkkaMail.Api;
 
@@ -46,4 +47,10 @@ public static class JsonBody
 
     public static IResult Malformed(string detail) =>
         Results.Problem(statusCode: 400, title: "Malformed JSON", type: ProblemTypes.MalformedJson, detail: detail);
+}
+
+/// <summary>A per-endpoint body size limit, read by Kestrel: bodies above it answer 413.</summary>
+public sealed class RequestSizeLimitMetadata(long max) : IRequestSizeLimitMetadata
+{
+    public long? MaxRequestBodySize => max;
 }

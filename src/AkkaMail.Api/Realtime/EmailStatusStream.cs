@@ -26,7 +26,7 @@ public static class EmailStatusStream
         if (id is not null)
         {
             var view = id.Length <= 64 ? await store.GetAsync(id, ct) : null;
-            if (view is null || (view.UserId != http.User.UserId() && !http.User.IsAdmin())) return EmailEndpoints.NotFound(id);
+            if (view is null || (view.UserId != http.User.UserId() && !http.User.IsAdmin())) return Problems.NotFound("email", id);
         }
 
         using var subscription = feed.Subscribe(http.User.UserId(), string.IsNullOrEmpty(id) ? null : id);

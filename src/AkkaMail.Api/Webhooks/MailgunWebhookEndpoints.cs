@@ -37,11 +37,6 @@ public static class MailgunWebhookEndpoints
             // Kestrel stops reading just past our limit instead of buffering up to its 30 MB default.
             .WithMetadata(new RequestSizeLimitMetadata(MaxBodyBytes + 1));
 
-    private sealed class RequestSizeLimitMetadata(long max) : IRequestSizeLimitMetadata
-    {
-        public long? MaxRequestBodySize => max;
-    }
-
     public sealed record WebhookAnswer(string Status, string? Detail = null);
 
     private const string EventTypeItem = "akkamail.webhook.event-type";
