@@ -13,7 +13,10 @@ fi
 if ! rabbitmq-diagnostics -q ping >/dev/null 2>&1; then
   log "Starting RabbitMQ"
   rabbitmq-server -detached
-  rabbitmqctl await_startup --timeout 120 || { echo "RabbitMQ did not start"; exit 1; }
+  # await_startup gives up at once while the Erlang node itself is still coming up, so first wait for it to answer.
+  for _ in $(seq 1 120); do rabbitmq-diagnostics -q ping >/dev/null 2>&1 && break; sleep 1; done
+  rabbitmqctl await_startup --timeout 120 || {
+    echo "RabbitMQ did not start"; tail -n 50 /var/log/rabbitmq/*.log 2>/dev/null; exit 1; }
 fi
 rabbitmqctl start_app >/dev/null 2>&1 || true
 if [ ! -x /usr/bin/chromium ]; then
