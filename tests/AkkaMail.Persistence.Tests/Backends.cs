@@ -1,6 +1,7 @@
 using Akka.Configuration;
 using Akka.Persistence.Sql;
 using AkkaMail.Persistence.MongoDb;
+using AkkaMail.Persistence.Sqlite;
 using Microsoft.Data.Sqlite;
 using MongoDB.Driver;
 
@@ -41,6 +42,28 @@ public sealed class SqliteDatabaseFixture : IDisposable
           }
         }
         """).WithFallback(SqlPersistence.DefaultConfiguration);
+
+    public void Dispose()
+    {
+        SqliteConnection.ClearAllPools();
+        foreach (var suffix in new[] { "", "-wal", "-shm", "-journal" })
+        {
+            try { File.Delete(Path + suffix); }
+            catch (IOException) { /* best effort */ }
+        }
+    }
+}
+
+/// <summary>A temp-file SQLite database for one test class on our own plugins (AkkaMail.Persistence.Sqlite), deleted afterwards.</summary>
+public sealed class AkkaMailSqliteDatabaseFixture : IDisposable
+{
+    public string Path { get; } = System.IO.Path.Combine(
+        System.IO.Path.GetTempPath(), $"akkamail-sqlite-{Guid.NewGuid():N}.db");
+
+    public string ConnectionString => $"Data Source={Path}";
+
+    /// <summary>Our SQLite journal and snapshot store as the default plugins, tables created at start.</summary>
+    public Config Hocon => SqlitePersistenceConfig.Create(ConnectionString);
 
     public void Dispose()
     {
