@@ -9,12 +9,6 @@ public sealed class SqliteJournalContract(SqliteDatabaseFixture db, ITestOutputH
 public sealed class SqliteSnapshotStoreContract(SqliteDatabaseFixture db, ITestOutputHelper output)
     : SnapshotStoreContract(db.Hocon, output), IClassFixture<SqliteDatabaseFixture>;
 
-public sealed class AkkaMailSqliteJournalContract(AkkaMailSqliteDatabaseFixture db, ITestOutputHelper output)
-    : JournalContract(db.Hocon, output), IClassFixture<AkkaMailSqliteDatabaseFixture>;
-
-public sealed class AkkaMailSqliteSnapshotStoreContract(AkkaMailSqliteDatabaseFixture db, ITestOutputHelper output)
-    : SnapshotStoreContract(db.Hocon, output), IClassFixture<AkkaMailSqliteDatabaseFixture>;
-
 public sealed class MongoDbJournalContract(MongoDbDatabaseFixture db, ITestOutputHelper output)
     : JournalContract(db.Hocon, output), IClassFixture<MongoDbDatabaseFixture>
 {

@@ -1,5 +1,4 @@
 using Akka.Configuration;
-using Akka.Persistence.Sql;
 using AkkaMail.Persistence.MongoDb;
 using AkkaMail.Persistence.Sqlite;
 using Microsoft.Data.Sqlite;
@@ -7,55 +6,8 @@ using MongoDB.Driver;
 
 namespace AkkaMail.Persistence.Tests;
 
-/// <summary>A temp-file SQLite database for one test class, deleted afterwards.</summary>
-public sealed class SqliteDatabaseFixture : IDisposable
-{
-    public string Path { get; } = System.IO.Path.Combine(
-        System.IO.Path.GetTempPath(), $"akkamail-persistence-{Guid.NewGuid():N}.db");
-
-    public string ConnectionString => $"Data Source={Path}";
-
-    private string QuotedConnectionString => "\"" + ConnectionString.Replace("\\", "\\\\") + "\"";
-
-    /// <summary>
-    /// Akka.Persistence.Sql (1.5.73) on Microsoft.Data.Sqlite: journal and snapshot store, tables created at
-    /// start, snapshot reads without <c>BEGIN IMMEDIATE</c>, the plugin's defaults as fallback.
-    /// </summary>
-    public Config Hocon => ConfigurationFactory.ParseString($$"""
-        akka.persistence {
-          journal {
-            plugin = "akka.persistence.journal.sql"
-            sql {
-              connection-string = {{QuotedConnectionString}}
-              provider-name = "SQLite.MS"
-              auto-initialize = on
-            }
-          }
-          snapshot-store {
-            plugin = "akka.persistence.snapshot-store.sql"
-            sql {
-              connection-string = {{QuotedConnectionString}}
-              provider-name = "SQLite.MS"
-              auto-initialize = on
-              read-isolation-level = read-uncommitted
-            }
-          }
-        }
-        """).WithFallback(SqlPersistence.DefaultConfiguration);
-
-    public void Dispose()
-    {
-        SqliteConnection.ClearAllPools();
-        foreach (var suffix in new[] { "", "-wal", "-shm", "-journal" })
-        {
-            try { File.Delete(Path + suffix); }
-            catch (IOException) { /* best effort */ }
-        }
-    }
-}
-
 /// <summary>A temp-file SQLite database for one test class on our own plugins (AkkaMail.Persistence.Sqlite), deleted afterwards.</summary>
-public sealed class AkkaMailSqliteDatabaseFixture : IDisposable
+public sealed class SqliteDatabaseFixture : IDisposable
 {
     public string Path { get; } = System.IO.Path.Combine(
         System.IO.Path.GetTempPath(), $"akkamail-sqlite-{Guid.NewGuid():N}.db");

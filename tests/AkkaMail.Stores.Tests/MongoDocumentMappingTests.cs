@@ -219,8 +219,9 @@ public sealed class PersistenceBackendTests
         try
         {
             var config = PersistenceConfig(new AkkaMailOptions { DataPath = dir });
-            Assert.Equal("akka.persistence.journal.sql", config.GetString("akka.persistence.journal.plugin"));
-            Assert.Contains("journal.db", config.GetString("akka.persistence.journal.sql.connection-string"));
+            Assert.Equal("akka.persistence.journal.sqlite", config.GetString("akka.persistence.journal.plugin"));
+            Assert.Equal("akka.persistence.snapshot-store.sqlite", config.GetString("akka.persistence.snapshot-store.plugin"));
+            Assert.Contains(Path.Combine(dir, "events.db"), config.GetString("akka.persistence.journal.sqlite.connection-string"));
         }
         finally
         {

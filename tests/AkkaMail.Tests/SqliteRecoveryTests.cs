@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using Akka.Actor;
 using Akka.Configuration;
 using Akka.Persistence;
-using Akka.Persistence.Sql;
 using Akka.TestKit;
 using AkkaMail.Actors;
 using AkkaMail.Domain;
@@ -16,7 +15,7 @@ using R = AkkaMail.Domain.EmailReplies;
 namespace AkkaMail.Tests;
 
 /// <summary>
-/// Recovery through a journal that really serializes (SQLite via Akka.Persistence.Sql, the embedded default), so
+/// Recovery through a journal that really serializes (our SQLite journal, the embedded default), so
 /// events and snapshots go through EmailEventSerializer and back, as in production.
 /// </summary>
 public sealed class SqliteRecoveryTests : Akka.TestKit.Xunit2.TestKit
@@ -25,23 +24,10 @@ public sealed class SqliteRecoveryTests : Akka.TestKit.Xunit2.TestKit
 
     public SqliteRecoveryTests() : base(Config()) { }
 
-    private static Config Config()
-    {
-        var cs = "\"Data Source=" + DbPath.Replace("\\", "\\\\") + "\"";
-        return ConfigurationFactory.ParseString($$"""
-            akka.persistence {
-              journal {
-                plugin = "akka.persistence.journal.sql"
-                sql { connection-string = {{cs}}, provider-name = "SQLite.MS", auto-initialize = on }
-              }
-              snapshot-store {
-                plugin = "akka.persistence.snapshot-store.sql"
-                sql { connection-string = {{cs}}, provider-name = "SQLite.MS", auto-initialize = on, read-isolation-level = read-uncommitted }
-              }
-            }
-            """).WithFallback(ConfigurationFactory.ParseString(T.Hocon.Replace("akka.persistence.", "# akka.persistence.")))
-            .WithFallback(SqlPersistence.DefaultConfiguration);
-    }
+    private static Config Config() =>
+        AkkaMail.Persistence.Sqlite.SqlitePersistenceConfig.Create($"Data Source={DbPath}")
+            .WithFallback(ConfigurationFactory.ParseString(T.Hocon.Replace("akka.persistence.", "# akka.persistence.")))
+            .WithFallback(AkkaMail.Persistence.Sqlite.SqlitePersistence.DefaultConfig());
 
     protected override void AfterAll()
     {

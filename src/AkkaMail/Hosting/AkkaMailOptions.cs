@@ -34,7 +34,7 @@ public sealed class AkkaMailOptions
     /// <summary>Minimum level of the console log: Verbose, Debug, Information, Warning, Error.</summary>
     public string LogLevel { get; set; } = "Information";
 
-    public string JournalPath => Path.Combine(DataPath, "journal.db");
+    public string JournalPath => Path.Combine(DataPath, "events.db");
     public string ReadModelPath => Path.Combine(DataPath, "akkamail.db");
     public string OutboxPath => Path.Combine(DataPath, "outbox");
     public string AdminKeyPath => Path.Combine(DataPath, "admin.key");

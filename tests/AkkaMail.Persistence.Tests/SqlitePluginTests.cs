@@ -16,10 +16,10 @@ namespace AkkaMail.Persistence.Tests;
 /// The writer loop of AkkaMail.Persistence.Sqlite on its own: requests are queued before the loop starts, so
 /// the batches it commits are known exactly.
 /// </summary>
-public sealed class AkkaMailSqliteWriterTests : IDisposable
+public sealed class SqliteWriterTests : IDisposable
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
-    private readonly AkkaMailSqliteDatabaseFixture _db = new();
+    private readonly SqliteDatabaseFixture _db = new();
 
     public void Dispose() => _db.Dispose();
 
@@ -180,9 +180,9 @@ internal sealed class Recorder : ReceivePersistentActor
 }
 
 /// <summary>AkkaMail.Persistence.Sqlite behind real persistent actors.</summary>
-public sealed class AkkaMailSqliteJournalTests(AkkaMailSqliteDatabaseFixture db, ITestOutputHelper output)
+public sealed class SqliteJournalTests(SqliteDatabaseFixture db, ITestOutputHelper output)
     : Akka.TestKit.Xunit2.TestKit(db.Hocon.WithFallback(ContractConfig.Common), output: output),
-        IClassFixture<AkkaMailSqliteDatabaseFixture>
+        IClassFixture<SqliteDatabaseFixture>
 {
     [Fact]
     public void Two_hundred_concurrent_writers_each_persist_three_events_and_recover_them_in_order()
@@ -281,7 +281,7 @@ public sealed class AkkaMailSqliteJournalTests(AkkaMailSqliteDatabaseFixture db,
 }
 
 /// <summary>The plugin's HOCON and hosting registration.</summary>
-public sealed class AkkaMailSqliteConfigurationTests
+public sealed class SqliteConfigurationTests
 {
     [Fact]
     public void Reference_config_declares_both_plugins_with_their_defaults()
