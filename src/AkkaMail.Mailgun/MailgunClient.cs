@@ -123,11 +123,20 @@ public sealed partial class MailgunClient
     private static async Task<string> ReadBodyAsync(HttpResponseMessage response, CancellationToken ct)
     {
         await using var stream = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
-        var buffer = new byte[MaxResponseBytes];
-        int total = 0, read;
-        while (total < buffer.Length && (read = await stream.ReadAsync(buffer.AsMemory(total), ct).ConfigureAwait(false)) > 0)
-            total += read;
-        return Encoding.UTF8.GetString(buffer, 0, total);
+        // Pooled: a fresh 64 KB array per send was most of the bytes the service allocated per email.
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(MaxResponseBytes);
+        try
+        {
+            int total = 0, read;
+            while (total < MaxResponseBytes
+                   && (read = await stream.ReadAsync(buffer.AsMemory(total, MaxResponseBytes - total), ct).ConfigureAwait(false)) > 0)
+                total += read;
+            return Encoding.UTF8.GetString(buffer, 0, total);
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     private MailgunSendResult Classify(HttpResponseMessage response, string body)
