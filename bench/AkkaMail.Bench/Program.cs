@@ -29,7 +29,9 @@ if (opts.RawMessages > 0 && opts.Transport == "rabbitmq")
     raw = await RawRabbit.RunAsync(opts.Uri, opts.RawMessages);
     Console.WriteLine($"(a) raw RabbitMQ.Client publish-with-confirms + consume-with-ack: {raw:0} msg/s ({opts.RawMessages} x 1 KB persistent)");
 }
-var e2e = await EndToEnd.RunAsync(opts);
+using var diagnostics = args.Contains("--diagnose") ? new RuntimeDiagnostics() : null;
+var e2e = await EndToEnd.RunAsync(opts, diagnostics);
+diagnostics?.Print();
 if (opts.PostOnly)
 {
     Console.WriteLine($"(b') API accept path only (--post-only: the sender is not awaited; use --rate 1 to keep it idle): " +
@@ -45,7 +47,7 @@ Console.WriteLine($"    peak memory (service + load generator process): working 
 if (raw is { } r) Console.WriteLine($"ratio end-to-end / raw: {e2e.Rate / r:P1} (target >= 15%, p99 < 50 ms)");
 
 sealed record BenchOptions(int Emails, int Concurrency, string Transport, int LatencyMs, int Parallelism, int Rate,
-    int RawMessages, bool SkipRecovery, int Prefetch, string Uri, string ExtraHocon, bool PostOnly, string Provider = "fake")
+    int RawMessages, bool SkipRecovery, int Prefetch, string Uri, string ExtraHocon, bool PostOnly, string Provider = "fake", int Warmup = 2000)
 {
     public static BenchOptions Parse(string[] args)
     {
@@ -59,7 +61,8 @@ sealed record BenchOptions(int Emails, int Concurrency, string Transport, int La
             int.Parse(Get("latency-ms", "0")), int.Parse(Get("parallelism", "32")), int.Parse(Get("rate", "100000")),
             int.Parse(Get("raw-messages", "20000")), Get("recovery", "none") == "none", int.Parse(Get("prefetch", "256")),
             Environment.GetEnvironmentVariable("RabbitMq__Uri") ?? Get("uri", "amqp://guest:guest@localhost:5672/"),
-            Get("hocon", ""), args.Contains("--post-only"), Get("provider", "fake").ToLowerInvariant());
+            Get("hocon", ""), args.Contains("--post-only"), Get("provider", "fake").ToLowerInvariant(),
+            int.Parse(Get("warmup", "2000")));
     }
 }
 
@@ -139,7 +142,7 @@ sealed record E2EResult(double Rate, TimeSpan Elapsed, double PostRate, double P
 
 static class EndToEnd
 {
-    public static async Task<E2EResult> RunAsync(BenchOptions o)
+    public static async Task<E2EResult> RunAsync(BenchOptions o, RuntimeDiagnostics? diagnostics = null)
     {
         var prefix = "bench-" + Guid.NewGuid().ToString("N")[..8];
         var dataPath = Path.Combine(Path.GetTempPath(), "akkamail-" + prefix);
@@ -187,9 +190,10 @@ static class EndToEnd
             var json = new JsonSerializerOptions(JsonSerializerDefaults.Web);
             var body = new { from = "Bench <bench@example.com>", to = new[] { "someone@example.com" }, subject = "Benchmark", text = new string('x', 700) };
 
-            // Warm-up (JIT, connections, SQLite): 200 emails, not counted.
-            await PostAll(http, json, body, 200, o.Concurrency, null);
-            await Task.Delay(1000);
+            // Warm-up, not counted: JIT (tiered compilation needs a few thousand calls and some idle CPU to finish
+            // optimising the hot paths on 2 busy cores), connections, SQLite. The pause lets the sender drain it.
+            await PostAll(http, json, body, o.Warmup, o.Concurrency, null);
+            await Task.Delay(2000);
 
             var sent = new ConcurrentDictionary<string, byte>();
             var all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -210,6 +214,7 @@ static class EndToEnd
                 }
             });
 
+            diagnostics?.Start();
             var latencies = new double[o.Emails];
             var sw = Stopwatch.StartNew();
             var ids = await PostAll(http, json, body, o.Emails, o.Concurrency, latencies);
@@ -250,6 +255,8 @@ static class EndToEnd
     private static async Task<List<string>> PostAll(HttpClient http, JsonSerializerOptions json, object body, int count,
         int concurrency, double[]? latencies)
     {
+        // The load generator shares the 2 cores with the service: serialise the body once, like wrk would.
+        var payload = JsonSerializer.SerializeToUtf8Bytes(body, json);
         var ids = new string[count];
         var next = -1;
         var workers = Enumerable.Range(0, concurrency).Select(async _ =>
@@ -258,16 +265,21 @@ static class EndToEnd
             while ((i = Interlocked.Increment(ref next)) < count)
             {
                 var t = Stopwatch.GetTimestamp();
-                using var r = await http.PostAsJsonAsync("/api/emails", body, json);
-                var text = await r.Content.ReadAsStringAsync();
+                using var content = new ByteArrayContent(payload);
+                content.Headers.ContentType = JsonContentType;
+                using var r = await http.PostAsync("/api/emails", content);
+                var bytes = await r.Content.ReadAsByteArrayAsync();
                 if (latencies is not null) latencies[i] = Stopwatch.GetElapsedTime(t).TotalMilliseconds;
-                if ((int)r.StatusCode != 202) throw new InvalidOperationException($"POST: {(int)r.StatusCode} {text}");
-                ids[i] = JsonNode.Parse(text)!["id"]!.GetValue<string>();
+                if ((int)r.StatusCode != 202) throw new InvalidOperationException($"POST: {(int)r.StatusCode} {System.Text.Encoding.UTF8.GetString(bytes)}");
+                using var doc = JsonDocument.Parse(bytes);
+                ids[i] = doc.RootElement.GetProperty("id").GetString()!;
             }
         });
         await Task.WhenAll(workers);
         return ids.ToList();
     }
+
+    private static readonly MediaTypeHeaderValue JsonContentType = new("application/json") { CharSet = "utf-8" };
 
     private static async Task DeleteQueues(string uri, string prefix)
     {
@@ -279,5 +291,46 @@ static class EndToEnd
                 await ch.QueueDeleteAsync(prefix + q);
         }
         catch (Exception e) { Console.WriteLine("queue cleanup: " + e.Message); }
+    }
+}
+
+/// `--diagnose`: what the runtime JIT-compiles and allocates while loaded (after the warm-up), from its own events:
+/// methods compiled by namespace, and allocation samples (one per ~100 KB) by type.
+sealed class RuntimeDiagnostics : System.Diagnostics.Tracing.EventListener
+{
+    private readonly ConcurrentDictionary<string, int> _jitted = new();
+    private readonly ConcurrentDictionary<string, long> _allocated = new();
+    private volatile bool _on;
+    public void Start() => _on = true;
+
+    protected override void OnEventSourceCreated(System.Diagnostics.Tracing.EventSource source)
+    {
+        if (source.Name == "Microsoft-Windows-DotNETRuntime")
+            EnableEvents(source, System.Diagnostics.Tracing.EventLevel.Verbose, (System.Diagnostics.Tracing.EventKeywords)(0x1 | 0x10));
+    }
+
+    protected override void OnEventWritten(System.Diagnostics.Tracing.EventWrittenEventArgs e)
+    {
+        if (!_on || e.Payload is null) return;
+        if (e.EventName == "MethodJittingStarted_V1")
+        {
+            var ns = e.Payload[e.PayloadNames!.IndexOf("MethodNamespace")]?.ToString() ?? "?";
+            var name = e.Payload[e.PayloadNames!.IndexOf("MethodName")]?.ToString() ?? "?";
+            _jitted.AddOrUpdate(ns + "::" + name, 1, (_, n) => n + 1);
+        }
+        else if (e.EventName is "GCAllocationTick_V4" or "GCAllocationTick_V3" or "GCAllocationTick_V2")
+        {
+            var type = e.Payload[e.PayloadNames!.IndexOf("TypeName")]?.ToString() ?? "?";
+            var amount = Convert.ToInt64(e.Payload[e.PayloadNames!.IndexOf("AllocationAmount")]);
+            _allocated.AddOrUpdate(type, amount, (_, n) => n + amount);
+        }
+    }
+
+    public void Print()
+    {
+        Console.WriteLine($"JIT while loaded: {_jitted.Values.Sum()} methods; top 40:");
+        foreach (var (k, v) in _jitted.OrderByDescending(p => p.Value).Take(40)) Console.WriteLine($"  {v,6}  {k}");
+        Console.WriteLine($"allocation samples while loaded: {_allocated.Values.Sum() / 1048576} MB; top 40 types:");
+        foreach (var (k, v) in _allocated.OrderByDescending(p => p.Value).Take(40)) Console.WriteLine($"  {v / 1048576.0,8:0.0} MB  {k}");
     }
 }
