@@ -24,10 +24,18 @@ public sealed class SqliteDatabase
         var c = new SqliteConnection(ConnectionString);
         await c.OpenAsync(ct);
         // NORMAL is durable in WAL mode against process crashes; FULL only adds safety against power loss
-        // at a large cost per commit. busy_timeout lets writers queue rather than fail.
-        await ExecAsync(c, "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;", ct);
+        // at a large cost per commit. busy_timeout lets writers queue rather than fail. Both stick to the native
+        // connection, which the pool hands out again: set them once per native connection, not per open.
+        if (!Configured.TryGetValue(c.Handle!, out _))
+        {
+            await ExecAsync(c, "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;", ct);
+            Configured.AddOrUpdate(c.Handle!, Marker);
+        }
         return c;
     }
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<SQLitePCL.sqlite3, object> Configured = new();
+    private static readonly object Marker = new();
 
     /// <summary>WAL lets readers run beside the writer; it is a property of the file, so set once.</summary>
     public static void EnsureWal(string path)
