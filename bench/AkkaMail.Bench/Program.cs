@@ -44,6 +44,7 @@ Console.WriteLine($"(b) service end to end ({opts.Transport}, provider {(opts.Pr
 Console.WriteLine($"    accepted: {e2e.PostRate:0} POSTs/s; time to drain after the last POST: {e2e.Drain.TotalSeconds:0.00} s");
 Console.WriteLine($"    API latency (POST, while loaded): p50 {e2e.P50:0.0} ms, p95 {e2e.P95:0.0} ms, p99 {e2e.P99:0.0} ms, max {e2e.Max:0.0} ms");
 Console.WriteLine($"    peak memory (service + load generator process): working set {e2e.PeakWorkingSetMb} MB, GC heap {e2e.PeakHeapMb} MB");
+Console.WriteLine($"    CPU per email: {e2e.CpuMsPerEmail:0.00} ms (this process: service, load generator{(opts.Provider == "fake" ? ", Mailgun fake" : "")}; not the broker)");
 if (raw is { } r) Console.WriteLine($"ratio end-to-end / raw: {e2e.Rate / r:P1} (target >= 15%, p99 < 50 ms)");
 
 sealed record BenchOptions(int Emails, int Concurrency, string Transport, int LatencyMs, int Parallelism, int Rate,
@@ -138,7 +139,7 @@ sealed class SentCounter : ReceiveActor
 }
 
 sealed record E2EResult(double Rate, TimeSpan Elapsed, double PostRate, double P50, double P95, double P99, double Max,
-    long PeakWorkingSetMb, long PeakHeapMb, TimeSpan Drain = default);
+    long PeakWorkingSetMb, long PeakHeapMb, TimeSpan Drain = default, double CpuMsPerEmail = 0);
 
 static class EndToEnd
 {
@@ -215,6 +216,7 @@ static class EndToEnd
             });
 
             diagnostics?.Start();
+            var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
             var latencies = new double[o.Emails];
             var sw = Stopwatch.StartNew();
             var ids = await PostAll(http, json, body, o.Emails, o.Concurrency, latencies);
@@ -227,6 +229,7 @@ static class EndToEnd
                 await Task.Delay(5);
             }
             var elapsed = sw.Elapsed;
+            var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
             sampling.Cancel();
             await sampler;
 
@@ -240,7 +243,8 @@ static class EndToEnd
             Array.Sort(latencies);
             double Pct(double p) => latencies[Math.Min(latencies.Length - 1, (int)Math.Ceiling(p * latencies.Length) - 1)];
             return new E2EResult(o.Emails / elapsed.TotalSeconds, elapsed, o.Emails / postElapsed.TotalSeconds,
-                Pct(0.50), Pct(0.95), Pct(0.99), latencies[^1], peakWs / 1048576, peakHeap / 1048576, elapsed - postElapsed);
+                Pct(0.50), Pct(0.95), Pct(0.99), latencies[^1], peakWs / 1048576, peakHeap / 1048576, elapsed - postElapsed,
+                cpu.TotalMilliseconds / o.Emails);
         }
         finally
         {
