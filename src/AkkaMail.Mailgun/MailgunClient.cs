@@ -57,7 +57,7 @@ public sealed partial class MailgunClient
             using var content = BuildContent(message);
             using var request = new HttpRequestMessage(HttpMethod.Post, _endpoint) { Content = content };
             request.Headers.Authorization = _auth;
-            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+            request.Headers.TryAddWithoutValidation("Accept", "application/json");
             using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
             var body = await ReadBodyAsync(response, timeout.Token).ConfigureAwait(false);
             return Classify(response, body);
@@ -81,40 +81,7 @@ public sealed partial class MailgunClient
     }
 
     /// <summary>Builds the multipart/form-data body Mailgun expects (exposed for tests and diagnostics).</summary>
-    public static MultipartFormDataContent BuildContent(MailgunMessage m)
-    {
-        var form = new MultipartFormDataContent();
-        void Add(string name, string value) => form.Add(new StringContent(value, Encoding.UTF8), name);
-
-        Add("from", m.From);
-        foreach (var a in m.To) Add("to", a);
-        foreach (var a in m.Cc) Add("cc", a);
-        foreach (var a in m.Bcc) Add("bcc", a);
-        if (m.Subject is not null) Add("subject", m.Subject);
-        if (m.Text is not null) Add("text", m.Text);
-        if (m.Html is not null) Add("html", m.Html);
-        if (!string.IsNullOrEmpty(m.ReplyTo)) Add("h:Reply-To", m.ReplyTo);
-        foreach (var (name, value) in m.Headers) Add("h:" + name, value);
-        foreach (var (name, value) in m.Variables) Add("v:" + name, value);
-        foreach (var tag in m.Tags) Add("o:tag", tag);
-        if (m.TestMode) Add("o:testmode", "yes");
-        if (m.Tracking is { } t)
-        {
-            if (t.Enabled is { } e) Add("o:tracking", YesNo(e));
-            if (t.Clicks is { } c) Add("o:tracking-clicks", c switch { MailgunClickTracking.Yes => "yes", MailgunClickTracking.HtmlOnly => "htmlonly", _ => "no" });
-            if (t.Opens is { } o) Add("o:tracking-opens", YesNo(o));
-        }
-        if (m.DeliveryTime is { } when) Add("o:deliverytime", ToRfc2822(when));
-        foreach (var att in m.Attachments)
-        {
-            var part = new ByteArrayContent(att.Content);
-            part.Headers.ContentType = MediaTypeHeaderValue.TryParse(att.ContentType, out var ctype) ? ctype : new MediaTypeHeaderValue("application/octet-stream");
-            form.Add(part, "attachment", att.FileName);
-        }
-        return form;
-    }
-
-    private static string YesNo(bool b) => b ? "yes" : "no";
+    public static MailgunFormContent BuildContent(MailgunMessage m) => new(m);
 
     /// <summary>RFC 2822 date in UTC, e.g. <c>Fri, 14 Oct 2011 23:10:10 +0000</c>.</summary>
     public static string ToRfc2822(DateTimeOffset when) =>

@@ -51,7 +51,7 @@ public class MailgunClientClassificationTests
         Assert.Equal("Basic", request.Headers.Authorization!.Scheme);
         Assert.Equal("api:key-abc", Encoding.UTF8.GetString(Convert.FromBase64String(request.Headers.Authorization.Parameter!)));
         Assert.Equal("multipart/form-data", request.Content!.Headers.ContentType!.MediaType);
-        Assert.Contains("name=from", handler.LastBody);
+        Assert.Contains("name=\"from\"", handler.LastBody);
     }
 
     [Theory]
