@@ -12,15 +12,51 @@ namespace AkkaMail.Actors;
 /// Writes email views to the read model in batches (one transaction per batch; the newest version per email
 /// wins), then tells whoever asked to be told. A batch that cannot be written is retried with backoff.
 /// </summary>
-public sealed class ReadModelWriterActor : ReceiveActor
+/// <remarks>
+/// Two speeds. A view somebody waits for (the 202 of a POST waits until a GET can find the email) goes into the
+/// next batch, at most <c>window</c> away. A view nobody waits for (the email was dispatched, is being sent, was
+/// sent...) waits up to <c>backgroundWindow</c> with the others of its email, and only the newest is written:
+/// an email's changes a few milliseconds apart cost one upsert, not one each.
+/// </remarks>
+public sealed class ReadModelWriterActor : ReceiveActor, IWithTimers
 {
     public const string Name = "read-model-writer";
 
-    private readonly Channel<UpsertView> _pending = Channel.CreateUnbounded<UpsertView>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly ILoggingAdapter _log = Context.GetLogger();
-
-    public ReadModelWriterActor(IEmailReadStore store, int batchSize, TimeSpan window)
+    /// <summary>Write every view received so far, then answer <see cref="Flushed"/> (graceful shutdown).</summary>
+    public sealed record Flush
     {
+        public static readonly Flush Instance = new();
+    }
+
+    public sealed record Flushed
+    {
+        public static readonly Flushed Instance = new();
+    }
+
+    private sealed record FlushBackground
+    {
+        public static readonly FlushBackground Instance = new();
+    }
+
+    private sealed record Written(int Count);
+
+    private readonly Channel<UpsertView> _pending = Channel.CreateUnbounded<UpsertView>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Dictionary<string, EmailView> _background = new();
+    private readonly List<(long Target, IActorRef ReplyTo)> _flushWaiters = new();
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly int _batchSize;
+    private readonly TimeSpan _backgroundWindow;
+    private long _enqueued;
+    private long _written;
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    /// <param name="backgroundWindow">How long a view nobody waits for may wait (null or ≤ window: no waiting).</param>
+    public ReadModelWriterActor(IEmailReadStore store, int batchSize, TimeSpan window, TimeSpan? backgroundWindow = null)
+    {
+        _batchSize = batchSize;
+        _backgroundWindow = backgroundWindow ?? window;
+        var self = Self;
         var log = _log;
         ChannelSource.FromReader(_pending.Reader)
             .GroupedWithin(batchSize, window)
@@ -53,9 +89,57 @@ public sealed class ReadModelWriterActor : ReceiveActor
             {
                 foreach (var u in done)
                     if (u.ReplyTo is not null && u.Reply is not null) u.ReplyTo.Tell(u.Reply);
+                self.Tell(new Written(done.Count));
             }, Context.Materializer());
 
-        Receive<UpsertView>(u => _pending.Writer.TryWrite(u));
+        Receive<UpsertView>(u =>
+        {
+            if (u.ReplyTo is not null || _backgroundWindow <= window)
+            {
+                Enqueue(u);
+                return;
+            }
+            if (!_background.TryGetValue(u.View.Id, out var held) || held.Version < u.View.Version)
+                _background[u.View.Id] = u.View;
+            if (_background.Count >= _batchSize) FlushBackgroundViews();
+            else if (!Timers.IsTimerActive(FlushBackground.Instance))
+                Timers.StartSingleTimer(FlushBackground.Instance, FlushBackground.Instance, _backgroundWindow);
+        });
+        Receive<FlushBackground>(_ => FlushBackgroundViews());
+        Receive<Flush>(_ =>
+        {
+            FlushBackgroundViews();
+            _flushWaiters.Add((_enqueued, Sender));
+            AnswerFlushWaiters();
+        });
+        Receive<Written>(w =>
+        {
+            _written += w.Count;
+            AnswerFlushWaiters();
+        });
+    }
+
+    private void Enqueue(UpsertView u)
+    {
+        _pending.Writer.TryWrite(u);
+        _enqueued++;
+    }
+
+    private void FlushBackgroundViews()
+    {
+        Timers.Cancel(FlushBackground.Instance);
+        foreach (var view in _background.Values) Enqueue(new UpsertView(view));
+        _background.Clear();
+    }
+
+    private void AnswerFlushWaiters()
+    {
+        _flushWaiters.RemoveAll(w =>
+        {
+            if (_written < w.Target) return false;
+            w.ReplyTo.Tell(Flushed.Instance);
+            return true;
+        });
     }
 
     protected override void PostStop() => _pending.Writer.TryComplete();

@@ -22,6 +22,7 @@ public sealed record AkkaMailSettings
     public TimeSpan AskTimeout { get; init; } = TimeSpan.FromSeconds(10);
     public int ReadModelBatchSize { get; init; } = 500;
     public TimeSpan ReadModelBatchWindow { get; init; } = TimeSpan.FromMilliseconds(10);
+    public TimeSpan ReadModelBackgroundWindow { get; init; } = TimeSpan.FromMilliseconds(100);
     public TimeSpan SandboxDeliveryDelay { get; init; } = TimeSpan.FromMilliseconds(200);
     public TimeSpan WebhookTimestampTolerance { get; init; } = TimeSpan.FromMinutes(5);
     public TimeSpan ShutdownDrainTimeout { get; init; } = TimeSpan.FromSeconds(20);
@@ -53,6 +54,7 @@ public sealed record AkkaMailSettings
             AskTimeout = c.GetTimeSpan("ask-timeout", d.AskTimeout),
             ReadModelBatchSize = c.GetInt("read-model.batch-size", d.ReadModelBatchSize),
             ReadModelBatchWindow = c.GetTimeSpan("read-model.batch-window", d.ReadModelBatchWindow),
+            ReadModelBackgroundWindow = c.GetTimeSpan("read-model.background-window", d.ReadModelBackgroundWindow),
             SandboxDeliveryDelay = c.GetTimeSpan("sandbox.delivery-delay", d.SandboxDeliveryDelay),
             WebhookTimestampTolerance = c.GetTimeSpan("webhooks.timestamp-tolerance", d.WebhookTimestampTolerance),
             ShutdownDrainTimeout = c.GetTimeSpan("shutdown.drain-timeout", d.ShutdownDrainTimeout),

@@ -75,7 +75,8 @@ public static partial class AkkaMailHosting
         return builder.WithActors((system, registry, _) =>
         {
             var writer = system.ActorOf(Props.Create(() =>
-                new ReadModelWriterActor(store, settings.ReadModelBatchSize, settings.ReadModelBatchWindow)), ReadModelWriterActor.Name);
+                new ReadModelWriterActor(store, settings.ReadModelBatchSize, settings.ReadModelBatchWindow,
+                    settings.ReadModelBackgroundWindow)), ReadModelWriterActor.Name);
             IActorRef dispatcher = ActorRefs.Nobody;
             // Email actors are only created once messages flow, after the dispatcher below exists.
             // A new email (id minted by the API) skips recovery: there is nothing in the journal for it yet.
@@ -97,12 +98,16 @@ public static partial class AkkaMailHosting
             registry.Register<ReadModelWriterActor>(writer);
             registry.Register<SendConsumerActor>(consumer);
             // Graceful shutdown (SIGTERM, host stop): before the actors stop, the sender takes no new deliveries and
-            // finishes those in flight — provider answer persisted, delivery acked — within the drain deadline.
+            // finishes those in flight — provider answer persisted, delivery acked — within the drain deadline, and
+            // the read model writes what it holds.
             // What does not finish in time stays unacked (RabbitMQ redelivers it) or is found by the start-up sweep.
             CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseServiceRequestsDone, "drain-sender", async () =>
             {
                 try { await consumer.Ask<SendConsumerActor.Drained>(SendConsumerActor.Drain.Instance, settings.ShutdownDrainTimeout); }
                 catch (AskTimeoutException) { system.Log.Warning("Sender did not drain within {0}", settings.ShutdownDrainTimeout); }
+                // Then the views of what the drain settled (and any held back) reach the read model before it stops.
+                try { await writer.Ask<ReadModelWriterActor.Flushed>(ReadModelWriterActor.Flush.Instance, TimeSpan.FromSeconds(5)); }
+                catch (AskTimeoutException) { system.Log.Warning("Read model not flushed within 5 s; the next change of each email rewrites its view"); }
                 return Akka.Done.Instance;
             });
             registry.Register<SweeperActor>(sweeper);
