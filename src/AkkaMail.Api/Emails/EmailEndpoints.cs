@@ -42,15 +42,18 @@ public static class EmailEndpoints
         return api;
     }
 
+    /// <summary>The log category of these endpoints. An injected ILogger&lt;T&gt; is created once; a logger made per
+    /// request from ILoggerFactory allocated a Serilog logger and its caches on every POST.</summary>
+    public sealed class Log;
+
     public sealed record SendEmailResponse(string Id, string Status);
 
     public sealed record EmailListResponse(IReadOnlyList<EmailView> Items, string? NextCursor);
 
     private static async Task<IResult> SendAsync(
-        HttpContext http, IRequiredActor<EmailManagerActor> manager, AkkaMailSettings settings, ILoggerFactory loggers,
+        HttpContext http, IRequiredActor<EmailManagerActor> manager, AkkaMailSettings settings, ILogger<Log> log,
         IUserStore users, ISuppressionStore suppressions, TimeProvider clock)
     {
-        var log = loggers.CreateLogger("AkkaMail.Api.Emails");
         var (request, bodyError) = await JsonBody.ReadAsync<SendEmailRequest>(http);
         if (bodyError is not null) return bodyError;
 
