@@ -155,7 +155,7 @@ public sealed class SqliteJournal : AsyncWriteJournal
     private void Replay(string persistenceId, long from, long to, long max, Action<IPersistentRepresentation> callback)
     {
         // No overall timeout: a long replay is legitimate.
-        using var connection = SqliteSchema.Open(_settings.ConnectionString);
+        using var connection = SqliteSchema.Open(_settings.ConnectionString, forWriting: false);
         using var command = connection.CreateCommand();
         command.CommandText = _replaySql;
         command.Parameters.Add("$pid", SqliteType.Text).Value = persistenceId;
@@ -197,7 +197,7 @@ public sealed class SqliteJournal : AsyncWriteJournal
 
     private long ReadHighest(string persistenceId)
     {
-        using var connection = SqliteSchema.Open(_settings.ConnectionString);
+        using var connection = SqliteSchema.Open(_settings.ConnectionString, forWriting: false);
         using var command = connection.CreateCommand();
         command.CommandText = _highestSql;
         command.CommandTimeout = (int)Math.Ceiling(_settings.CallTimeout.TotalSeconds);

@@ -61,14 +61,16 @@ internal static class SqliteSchema
         command.ExecuteNonQuery();
     }
 
-    /// <summary>Opens a pooled connection with the per-connection settings applied.</summary>
-    public static SqliteConnection Open(string connectionString)
+    /// <summary>Opens a pooled connection; one that writes gets the per-connection settings applied.</summary>
+    /// <param name="forWriting">False for read-only use (replays, highest sequence numbers): synchronous only
+    /// matters to commits, and every new persistent actor reads, so the extra statement is skipped there.</param>
+    public static SqliteConnection Open(string connectionString, bool forWriting = true)
     {
         var connection = new SqliteConnection(connectionString);
         try
         {
             connection.Open();
-            ApplyConnectionPragmas(connection);
+            if (forWriting) ApplyConnectionPragmas(connection);
             return connection;
         }
         catch
