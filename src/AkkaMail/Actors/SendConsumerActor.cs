@@ -25,6 +25,7 @@ public sealed class SendConsumerActor : ReceiveActor, IWithTimers
     private readonly IEmailProvider _provider;
     private readonly IActorRef _emailManager;
     private readonly AkkaMailSettings _settings;
+    private readonly TimeProvider _clock;
     private readonly CancellationTokenSource _stopping = new();
     private UniqueKillSwitch? _intake;
     private bool _streamRunning;
@@ -44,8 +45,11 @@ public sealed class SendConsumerActor : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public SendConsumerActor(ISendQueue queue, IEmailProvider provider, IActorRef emailManager, AkkaMailSettings settings)
+    /// <param name="clock">The email actors' clock (an early job's remaining wait is computed with it).</param>
+    public SendConsumerActor(ISendQueue queue, IEmailProvider provider, IActorRef emailManager, AkkaMailSettings settings,
+        TimeProvider? clock = null)
     {
+        _clock = clock ?? TimeProvider.System;
         _queue = queue;
         _provider = provider;
         _emailManager = emailManager;
@@ -104,7 +108,7 @@ public sealed class SendConsumerActor : ReceiveActor, IWithTimers
     private async Task RedelayAsync(SendJob job)
     {
         var state = await _emailManager.Ask<EmailState>(new EmailCommands.GetEmailState(job.EmailId), _settings.AskTimeout);
-        var delay = state.DispatchDelay(DateTimeOffset.UtcNow);
+        var delay = state.DispatchDelay(_clock.GetUtcNow());
         _log.Debug("Email {EmailId}: attempt {Attempt} arrived {Delay} early; queued again", job.EmailId, job.Attempt, delay);
         await _queue.EnqueueAsync(job, delay > TimeSpan.Zero ? delay : TimeSpan.FromSeconds(1));
     }

@@ -20,10 +20,11 @@ public sealed class SweeperActor : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
+    /// <param name="clock">The email actors' clock: "dispatched before this start" compares with their dispatch times.</param>
     public SweeperActor(IEmailReadStore store, IActorRef emailManager, TimeSpan interval, TimeSpan pickupTimeout,
-        TimeSpan startupPickupTimeout, int batchSize, bool startupLosesQueuedJobs = false)
+        TimeSpan startupPickupTimeout, int batchSize, bool startupLosesQueuedJobs = false, TimeProvider? clock = null)
     {
-        var startedAt = DateTimeOffset.UtcNow;
+        var startedAt = (clock ?? TimeProvider.System).GetUtcNow();
         Receive<SweepNow>(s =>
         {
             if (_running) return;

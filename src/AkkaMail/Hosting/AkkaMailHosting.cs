@@ -88,11 +88,11 @@ public static partial class AkkaMailHosting
                 EmailManagerActor.Name);
             dispatcher = system.ActorOf(Props.Create(() => new DispatcherActor(
                 queue, manager, settings.DispatchBufferSize, settings.DispatchParallelism)), DispatcherActor.Name);
-            var consumer = system.ActorOf(Props.Create(() => new SendConsumerActor(queue, provider, manager, settings)),
+            var consumer = system.ActorOf(Props.Create(() => new SendConsumerActor(queue, provider, manager, settings, clock)),
                 SendConsumerActor.Name);
             var sweeper = system.ActorOf(Props.Create(() => new SweeperActor(store, manager, settings.SweepInterval,
                 settings.SweepPickupTimeout, settings.SweepPickupTimeout, settings.SweepBatchSize,
-                startupLosesQueuedJobs: !queue.IsDurable)), SweeperActor.Name);
+                startupLosesQueuedJobs: !queue.IsDurable, clock: clock)), SweeperActor.Name);
             registry.Register<EmailManagerActor>(manager);
             registry.Register<DispatcherActor>(dispatcher);
             registry.Register<ReadModelWriterActor>(writer);
