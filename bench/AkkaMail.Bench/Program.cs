@@ -48,7 +48,7 @@ Console.WriteLine($"    CPU per email: {e2e.CpuMsPerEmail:0.00} ms (this process
 if (raw is { } r) Console.WriteLine($"ratio end-to-end / raw: {e2e.Rate / r:P1} (target >= 15%, p99 < 50 ms)");
 
 sealed record BenchOptions(int Emails, int Concurrency, string Transport, int LatencyMs, int Parallelism, int Rate,
-    int RawMessages, bool SkipRecovery, int Prefetch, string Uri, string ExtraHocon, bool PostOnly, string Provider = "fake", int Warmup = 2000)
+    int RawMessages, bool SkipRecovery, int Prefetch, string Uri, string ExtraHocon, bool PostOnly, string Provider = "fake", int Warmup = 2000, string LogLevel = "Warning")
 {
     public static BenchOptions Parse(string[] args)
     {
@@ -63,7 +63,7 @@ sealed record BenchOptions(int Emails, int Concurrency, string Transport, int La
             int.Parse(Get("raw-messages", "20000")), Get("recovery", "none") == "none", int.Parse(Get("prefetch", "256")),
             Environment.GetEnvironmentVariable("RabbitMq__Uri") ?? Get("uri", "amqp://guest:guest@localhost:5672/"),
             Get("hocon", ""), args.Contains("--post-only"), Get("provider", "fake").ToLowerInvariant(),
-            int.Parse(Get("warmup", "2000")));
+            int.Parse(Get("warmup", "2000")), Get("log-level", "Warning"));
     }
 }
 
@@ -158,7 +158,7 @@ static class EndToEnd
             """;
         var args = new[]
         {
-            "--urls", "http://127.0.0.1:0", $"--AkkaMail:DataPath={dataPath}", "--AkkaMail:LogLevel=Warning",
+            "--urls", "http://127.0.0.1:0", $"--AkkaMail:DataPath={dataPath}", $"--AkkaMail:LogLevel={o.LogLevel}",
             "--environment", "Production", $"--AkkaMail:Transport={o.Transport}", $"--RabbitMq:Uri={o.Uri}",
             "--AkkaMail:RateLimit:PerSecond=1000000", "--AkkaMail:RateLimit:Burst=1000000",
             $"--AkkaMail:HoconOverrides={hocon}",
