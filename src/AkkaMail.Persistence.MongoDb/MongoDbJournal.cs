@@ -34,7 +34,7 @@ public sealed class MongoDbJournal : AsyncWriteJournal
     private IMongoClient _client = null!;
     private IMongoCollection<BsonDocument> _journal = null!;
     private IMongoCollection<BsonDocument> _metadata = null!;
-    private Task _initialized = Task.CompletedTask;
+    private readonly RetryingInitialization _initialization;
 
     // Writes in flight per persistence id (ReadHighestSequenceNr waits for them).
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Task> _pendingWrites = new();
@@ -43,6 +43,7 @@ public sealed class MongoDbJournal : AsyncWriteJournal
     {
         _settings = MongoDbJournalSettings.Create(config);
         _serializer = new JournalEntrySerializer(Context.System);
+        _initialization = new RetryingInitialization(CreateIndexesAsync, _log, "journal");
     }
 
     protected override void PreStart()
@@ -53,7 +54,7 @@ public sealed class MongoDbJournal : AsyncWriteJournal
         _journal = database.GetCollection<BsonDocument>(_settings.JournalCollection);
         _metadata = database.GetCollection<BsonDocument>(_settings.MetadataCollection);
         if (_settings.AutoInitialize)
-            _initialized = CreateIndexesAsync();
+            _initialization.Start();
     }
 
     private async Task CreateIndexesAsync()
@@ -69,27 +70,7 @@ public sealed class MongoDbJournal : AsyncWriteJournal
         ], cts.Token).ConfigureAwait(false);
     }
 
-    /// <summary>Awaits index creation; if it failed, tries again (so a transient failure at start is not fatal).</summary>
-    private async Task EnsureInitializedAsync()
-    {
-        try
-        {
-            await _initialized.ConfigureAwait(false);
-        }
-        catch (Exception e)
-        {
-            _log.Warning(e, "Creating the journal indexes failed; retrying.");
-            _initialized = CreateIndexesAsync();
-            await _initialized.ConfigureAwait(false);
-        }
-    }
 
-    private CancellationTokenSource Timeout(CancellationToken cancellationToken)
-    {
-        var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        cts.CancelAfter(_settings.CallTimeout);
-        return cts;
-    }
 
     protected override Task<IImmutableList<Exception?>> WriteMessagesAsync(
         IEnumerable<AtomicWrite> messages, CancellationToken cancellationToken)
@@ -130,8 +111,8 @@ public sealed class MongoDbJournal : AsyncWriteJournal
 
     private async Task<IImmutableList<Exception?>> WriteAllAsync(AtomicWrite[] writes, CancellationToken cancellationToken)
     {
-        await EnsureInitializedAsync().ConfigureAwait(false);
-        using var cts = Timeout(cancellationToken);
+        await _initialization.EnsureAsync().ConfigureAwait(false);
+        using var cts = CallTimeout.Link(cancellationToken, _settings.CallTimeout);
         var results = new Exception?[writes.Length];
 
         // Serialize first: a payload that cannot be serialized rejects its AtomicWrite only.
@@ -250,7 +231,7 @@ public sealed class MongoDbJournal : AsyncWriteJournal
         Action<IPersistentRepresentation> recoveryCallback)
     {
         if (max <= 0 || fromSequenceNr > toSequenceNr) return;
-        await EnsureInitializedAsync().ConfigureAwait(false);
+        await _initialization.EnsureAsync().ConfigureAwait(false);
 
         var f = Builders<BsonDocument>.Filter;
         var filter = f.Eq(JournalFields.PersistenceId, persistenceId)
@@ -274,8 +255,8 @@ public sealed class MongoDbJournal : AsyncWriteJournal
         // Defer until this journal's writes in flight for the id are done, or the actor may reuse numbers.
         if (_pendingWrites.TryGetValue(persistenceId, out var pending))
             await AwaitQuietly(pending).ConfigureAwait(false);
-        await EnsureInitializedAsync().ConfigureAwait(false);
-        using var cts = Timeout(cancellationToken);
+        await _initialization.EnsureAsync().ConfigureAwait(false);
+        using var cts = CallTimeout.Link(cancellationToken, _settings.CallTimeout);
         var fromJournal = HighestInJournalAsync(persistenceId, cts.Token);
         var fromMetadata = HighestInMetadataAsync(persistenceId, cts.Token);
         return Math.Max(await fromJournal.ConfigureAwait(false), await fromMetadata.ConfigureAwait(false));
@@ -301,8 +282,8 @@ public sealed class MongoDbJournal : AsyncWriteJournal
     protected override async Task DeleteMessagesToAsync(
         string persistenceId, long toSequenceNr, CancellationToken cancellationToken)
     {
-        await EnsureInitializedAsync().ConfigureAwait(false);
-        using var cts = Timeout(cancellationToken);
+        await _initialization.EnsureAsync().ConfigureAwait(false);
+        using var cts = CallTimeout.Link(cancellationToken, _settings.CallTimeout);
 
         // Record the highest sequence number first, so that it survives the deletion of every event.
         var highest = await HighestInJournalAsync(persistenceId, cts.Token).ConfigureAwait(false);

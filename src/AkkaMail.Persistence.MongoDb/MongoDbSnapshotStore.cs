@@ -18,12 +18,13 @@ public sealed class MongoDbSnapshotStore : SnapshotStore
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly SnapshotEntrySerializer _serializer;
     private IMongoCollection<BsonDocument> _snapshots = null!;
-    private Task _initialized = Task.CompletedTask;
+    private readonly RetryingInitialization _initialization;
 
     public MongoDbSnapshotStore(Config config)
     {
         _settings = MongoDbSnapshotSettings.Create(config);
         _serializer = new SnapshotEntrySerializer(Context.System);
+        _initialization = new RetryingInitialization(CreateIndexesAsync, _log, "snapshot store");
     }
 
     protected override void PreStart()
@@ -32,7 +33,7 @@ public sealed class MongoDbSnapshotStore : SnapshotStore
         var client = MongoClientCache.Get(_settings.ConnectionString);
         _snapshots = client.GetDatabase(_settings.Database).GetCollection<BsonDocument>(_settings.SnapshotCollection);
         if (_settings.AutoInitialize)
-            _initialized = CreateIndexesAsync();
+            _initialization.Start();
     }
 
     private async Task CreateIndexesAsync()
@@ -46,26 +47,7 @@ public sealed class MongoDbSnapshotStore : SnapshotStore
             cancellationToken: cts.Token).ConfigureAwait(false);
     }
 
-    private async Task EnsureInitializedAsync()
-    {
-        try
-        {
-            await _initialized.ConfigureAwait(false);
-        }
-        catch (Exception e)
-        {
-            _log.Warning(e, "Creating the snapshot store indexes failed; retrying.");
-            _initialized = CreateIndexesAsync();
-            await _initialized.ConfigureAwait(false);
-        }
-    }
 
-    private CancellationTokenSource Timeout(CancellationToken cancellationToken)
-    {
-        var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        cts.CancelAfter(_settings.CallTimeout);
-        return cts;
-    }
 
     /// <summary>The filter selecting a persistence id's snapshots that match <paramref name="criteria"/>.</summary>
     internal static FilterDefinition<BsonDocument> CriteriaFilter(string persistenceId, SnapshotSelectionCriteria criteria)
@@ -84,8 +66,8 @@ public sealed class MongoDbSnapshotStore : SnapshotStore
     protected override async Task<SelectedSnapshot?> LoadAsync(
         string persistenceId, SnapshotSelectionCriteria criteria, CancellationToken cancellationToken)
     {
-        await EnsureInitializedAsync().ConfigureAwait(false);
-        using var cts = Timeout(cancellationToken);
+        await _initialization.EnsureAsync().ConfigureAwait(false);
+        using var cts = CallTimeout.Link(cancellationToken, _settings.CallTimeout);
         var doc = await _snapshots.Find(CriteriaFilter(persistenceId, criteria))
             .Sort(Builders<BsonDocument>.Sort.Descending(SnapshotFields.SequenceNr).Descending(SnapshotFields.Timestamp))
             .Limit(1)
@@ -95,8 +77,8 @@ public sealed class MongoDbSnapshotStore : SnapshotStore
 
     protected override async Task SaveAsync(SnapshotMetadata metadata, object snapshot, CancellationToken cancellationToken)
     {
-        await EnsureInitializedAsync().ConfigureAwait(false);
-        using var cts = Timeout(cancellationToken);
+        await _initialization.EnsureAsync().ConfigureAwait(false);
+        using var cts = CallTimeout.Link(cancellationToken, _settings.CallTimeout);
         var doc = SnapshotDocumentMapper.ToBson(_serializer.ToEntry(metadata, snapshot));
         await _snapshots.ReplaceOneAsync(
             Builders<BsonDocument>.Filter.Eq(SnapshotFields.Id, doc[SnapshotFields.Id]),
@@ -107,8 +89,8 @@ public sealed class MongoDbSnapshotStore : SnapshotStore
 
     protected override async Task DeleteAsync(SnapshotMetadata metadata, CancellationToken cancellationToken)
     {
-        await EnsureInitializedAsync().ConfigureAwait(false);
-        using var cts = Timeout(cancellationToken);
+        await _initialization.EnsureAsync().ConfigureAwait(false);
+        using var cts = CallTimeout.Link(cancellationToken, _settings.CallTimeout);
         var f = Builders<BsonDocument>.Filter;
         var filter = f.Eq(SnapshotFields.Id, JournalFields.DocumentId(metadata.PersistenceId, metadata.SequenceNr));
         if (metadata.Timestamp > DateTime.MinValue)
@@ -119,8 +101,8 @@ public sealed class MongoDbSnapshotStore : SnapshotStore
     protected override async Task DeleteAsync(
         string persistenceId, SnapshotSelectionCriteria criteria, CancellationToken cancellationToken)
     {
-        await EnsureInitializedAsync().ConfigureAwait(false);
-        using var cts = Timeout(cancellationToken);
+        await _initialization.EnsureAsync().ConfigureAwait(false);
+        using var cts = CallTimeout.Link(cancellationToken, _settings.CallTimeout);
         await _snapshots.DeleteManyAsync(CriteriaFilter(persistenceId, criteria), cts.Token).ConfigureAwait(false);
     }
 }
