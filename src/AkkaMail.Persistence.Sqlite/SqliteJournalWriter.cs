@@ -83,10 +83,9 @@ internal sealed class SqliteJournalWriter : IDisposable
         _connection = new SqliteConnection(settings.ConnectionString);
         try
         {
+            // WAL: readers on other connections run beside the writer and see every committed write.
+            SqliteSchema.EnsureWal(settings.ConnectionString);
             _connection.Open();
-            // WAL: readers on other connections run beside the writer and see every committed write. The mode
-            // is stored in the file, so it is set once here, by the writer.
-            Execute(_connection, "PRAGMA journal_mode=WAL;");
             SqliteSchema.ApplyConnectionPragmas(_connection);
             if (settings.AutoInitialize)
                 Execute(_connection, SqliteSchema.JournalTables(settings.TableName, settings.MetadataTableName));

@@ -34,6 +34,7 @@ public sealed class SqliteSnapshotStore : SnapshotStore
     protected override void PreStart()
     {
         base.PreStart();
+        SqliteSchema.EnsureWal(_settings.ConnectionString);
         if (!_settings.AutoInitialize) return;
         using var connection = SqliteSchema.Open(_settings.ConnectionString);
         using var command = connection.CreateCommand();

@@ -179,7 +179,18 @@ internal sealed class Recorder : ReceivePersistentActor
     public static Props Props(string persistenceId) => Akka.Actor.Props.Create(() => new Recorder(persistenceId));
 }
 
+/// <summary>
+/// Alone, after the other classes: the load tests below (hundreds of actors, 20,000 events) take both cores, and
+/// beside them the time-bounded tests of other classes (15 s for a failure reply) were seen to flake.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class HeavyLoadCollection
+{
+    public const string Name = "sqlite-heavy-load";
+}
+
 /// <summary>AkkaMail.Persistence.Sqlite behind real persistent actors.</summary>
+[Collection(HeavyLoadCollection.Name)]
 public sealed class SqliteJournalTests(SqliteDatabaseFixture db, ITestOutputHelper output)
     : Akka.TestKit.Xunit2.TestKit(db.Hocon.WithFallback(ContractConfig.Common), output: output),
         IClassFixture<SqliteDatabaseFixture>
