@@ -101,6 +101,40 @@ public abstract class SuppressionStoreContract(IStoreBackend backend)
         Assert.Empty(await store.FindAsync("usr_a", Array.Empty<string>()));
         Assert.Empty(await store.FindAsync("usr_c", wanted));
     }
+
+    [SkippableFact]
+    public async Task Finds_adds_and_removals_made_after_an_earlier_find()
+    {
+        var store = await NewStoreAsync();
+        Assert.Empty(await store.FindAsync("usr_a", ["bob@example.com"]));
+        await store.AddAsync("usr_a", new Suppression("Bob@Example.com", "bounced", T0, null));
+        Assert.Equal("bounced", (await store.FindAsync("usr_a", ["BOB@example.com"]))["bob@example.com"]);
+        await store.AddAsync("usr_a", new Suppression("bob@example.com", "complained", T0, null));
+        Assert.Equal("bounced", (await store.FindAsync("usr_a", ["bob@example.com"]))["bob@example.com"]); // first reason kept
+        Assert.Empty(await store.FindAsync("usr_b", ["bob@example.com"]));
+        Assert.True(await store.RemoveAsync("usr_a", "bob@example.com"));
+        Assert.Empty(await store.FindAsync("usr_a", ["bob@example.com"]));
+    }
+
+    [SkippableFact]
+    public async Task Every_completed_add_is_found_while_finds_run_concurrently()
+    {
+        var store = await NewStoreAsync();
+        for (var round = 0; round < 20; round++)
+        {
+            var user = $"usr_{round}";
+            // The first find of a user (which may load a cached list) races with adds.
+            var adds = Enumerable.Range(0, 5).Select(async i =>
+            {
+                var address = $"a{i}@example.com";
+                await store.AddAsync(user, new Suppression(address, "bounced", T0, null));
+                Assert.True((await store.FindAsync(user, [address])).ContainsKey(address), $"{user} {address}");
+            });
+            var finds = Enumerable.Range(0, 5).Select(_ => store.FindAsync(user, ["a0@example.com"]));
+            await Task.WhenAll(adds.Concat(finds));
+            Assert.Equal(5, (await store.FindAsync(user, Enumerable.Range(0, 5).Select(i => $"a{i}@example.com"))).Count);
+        }
+    }
 }
 
 public sealed class SqliteSuppressionStoreContract(SqliteBackend backend) : SuppressionStoreContract(backend), IClassFixture<SqliteBackend>;

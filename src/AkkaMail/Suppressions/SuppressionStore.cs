@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using AkkaMail.Domain;
 using AkkaMail.ReadModel;
 using Microsoft.Data.Sqlite;
@@ -21,8 +22,26 @@ public interface ISuppressionStore
     Task<IReadOnlyDictionary<string, string>> FindAsync(string userId, IEnumerable<string> addresses, CancellationToken ct = default);
 }
 
-public sealed class SqliteSuppressionStore(SqliteDatabase db) : ISuppressionStore
+/// <summary>
+/// The embedded store. <see cref="FindAsync"/> runs for every accepted email, so each user's list is cached in
+/// memory once first asked for (a SQLite query per email was ~2 % of the service's CPU under load). Sound because
+/// this store is the only writer of its table: the embedded database belongs to one process, and every change goes
+/// through <see cref="AddAsync"/> / <see cref="RemoveAsync"/>, which update the cache under the same per-user lock
+/// as the loading. (The MongoDB store, which several instances may share, has no such cache.)
+/// </summary>
+/// <param name="cachedAddressesPerUser">Lists longer than this are not cached: their lookups query the database.</param>
+public sealed class SqliteSuppressionStore(SqliteDatabase db, int cachedAddressesPerUser = 100_000) : ISuppressionStore
 {
+    private readonly ConcurrentDictionary<string, CachedList> _cache = new();
+
+    private sealed class CachedList
+    {
+        public readonly SemaphoreSlim Gate = new(1, 1);
+        /// <summary>Null until loaded, and for a list too long to cache.</summary>
+        public volatile ConcurrentDictionary<string, string>? Reasons;
+        public volatile bool TooLong;
+    }
+
     public async Task InitializeAsync(CancellationToken ct = default)
     {
         SqliteDatabase.EnsureWal(db.Path);
@@ -35,6 +54,19 @@ public sealed class SqliteSuppressionStore(SqliteDatabase db) : ISuppressionStor
     }
 
     public async Task AddAsync(string userId, Suppression s, CancellationToken ct = default)
+    {
+        var list = _cache.GetOrAdd(userId, _ => new CachedList());
+        await list.Gate.WaitAsync(ct);
+        try
+        {
+            await InsertAsync(userId, s, ct);
+            // The first reason stays, as in the table (ON CONFLICT DO NOTHING).
+            list.Reasons?.TryAdd(Addresses.Normalize(s.Address), s.Reason);
+        }
+        finally { list.Gate.Release(); }
+    }
+
+    private async Task InsertAsync(string userId, Suppression s, CancellationToken ct)
     {
         await using var c = await db.OpenAsync(ct);
         await using var cmd = c.CreateCommand();
@@ -59,12 +91,21 @@ public sealed class SqliteSuppressionStore(SqliteDatabase db) : ISuppressionStor
 
     public async Task<bool> RemoveAsync(string userId, string address, CancellationToken ct = default)
     {
-        await using var c = await db.OpenAsync(ct);
-        await using var cmd = c.CreateCommand();
-        cmd.CommandText = "DELETE FROM suppressions WHERE user_id = $u AND address = $a";
-        cmd.Parameters.AddWithValue("$u", userId);
-        cmd.Parameters.AddWithValue("$a", Addresses.Normalize(address));
-        return await cmd.ExecuteNonQueryAsync(ct) > 0;
+        var normalized = Addresses.Normalize(address);
+        var list = _cache.GetOrAdd(userId, _ => new CachedList());
+        await list.Gate.WaitAsync(ct);
+        try
+        {
+            await using var c = await db.OpenAsync(ct);
+            await using var cmd = c.CreateCommand();
+            cmd.CommandText = "DELETE FROM suppressions WHERE user_id = $u AND address = $a";
+            cmd.Parameters.AddWithValue("$u", userId);
+            cmd.Parameters.AddWithValue("$a", normalized);
+            var removed = await cmd.ExecuteNonQueryAsync(ct) > 0;
+            list.Reasons?.TryRemove(normalized, out _);
+            return removed;
+        }
+        finally { list.Gate.Release(); }
     }
 
     public Task<IReadOnlyList<Suppression>> ListAsync(string userId, int limit, string? after, CancellationToken ct = default) =>
@@ -79,6 +120,12 @@ public sealed class SqliteSuppressionStore(SqliteDatabase db) : ISuppressionStor
         var wanted = addresses.Select(Addresses.Normalize).Distinct().ToList();
         var found = new Dictionary<string, string>();
         if (wanted.Count == 0) return found;
+        if (await CachedReasonsAsync(userId, ct) is { } reasons)
+        {
+            foreach (var address in wanted)
+                if (reasons.TryGetValue(address, out var reason)) found[address] = reason;
+            return found;
+        }
         await using var c = await db.OpenAsync(ct);
         // One statement per chunk keeps us under SQLite's parameter limit for 1,000-recipient emails.
         foreach (var chunk in wanted.Chunk(500))
@@ -92,6 +139,33 @@ public sealed class SqliteSuppressionStore(SqliteDatabase db) : ISuppressionStor
             while (await r.ReadAsync(ct)) found[r.GetString(0)] = r.GetString(1);
         }
         return found;
+    }
+
+    /// <summary>The user's whole list, loaded on first use; null when it is too long to cache.</summary>
+    private async Task<ConcurrentDictionary<string, string>?> CachedReasonsAsync(string userId, CancellationToken ct)
+    {
+        var list = _cache.GetOrAdd(userId, _ => new CachedList());
+        if (list.Reasons is { } loaded) return loaded;
+        if (list.TooLong) return null;
+        await list.Gate.WaitAsync(ct);
+        try
+        {
+            if (list.Reasons is null && !list.TooLong)
+            {
+                var reasons = new ConcurrentDictionary<string, string>(StringComparer.Ordinal);
+                await using var c = await db.OpenAsync(ct);
+                await using var cmd = c.CreateCommand();
+                cmd.CommandText = "SELECT address, reason FROM suppressions WHERE user_id = $u LIMIT $limit";
+                cmd.Parameters.AddWithValue("$u", userId);
+                cmd.Parameters.AddWithValue("$limit", cachedAddressesPerUser + 1);
+                await using (var r = await cmd.ExecuteReaderAsync(ct))
+                    while (await r.ReadAsync(ct)) reasons[r.GetString(0)] = r.GetString(1);
+                if (reasons.Count > cachedAddressesPerUser) list.TooLong = true;
+                else list.Reasons = reasons;
+            }
+            return list.Reasons;
+        }
+        finally { list.Gate.Release(); }
     }
 
     private async Task<IReadOnlyList<Suppression>> QueryAsync(string where, int limit, Action<SqliteCommand> bind, CancellationToken ct)
