@@ -301,6 +301,8 @@ public sealed class SqliteConfigurationTests
         var journal = config.GetConfig(SqlitePersistence.JournalPluginId);
         Assert.Equal(typeof(SqliteJournal), Type.GetType(journal.GetString("class")));
         Assert.Equal("akka.actor.default-dispatcher", journal.GetString("plugin-dispatcher"));
+        // One writer process per file: no replay filter (a child actor per recovery otherwise).
+        Assert.Equal("off", journal.GetString("replay-filter.mode"));
         var snapshots = config.GetConfig(SqlitePersistence.SnapshotStorePluginId);
         Assert.Equal(typeof(SqliteSnapshotStore), Type.GetType(snapshots.GetString("class")));
 
