@@ -197,16 +197,16 @@ public class EmailActorTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
-    public void An_idle_actor_asks_its_parent_to_passivate_it()
+    public void An_idle_actor_leaves_passivation_to_its_parent_and_stops_when_told_Stop()
     {
+        // The manager tracks idleness (EmailManagerActor's sweep): the actor sets no receive timeout of its own.
         var parent = CreateTestProbe();
         var child = parent.ChildActorOf(EmailActor.Props("e1", Deps(Settings.Fast(passivation: TimeSpan.FromMilliseconds(100)))));
         child.Tell(Accept("e1"));
         ExpectMsg<R.EmailAccepted>();
-        var p = parent.ExpectMsg<Passivate>(TimeSpan.FromSeconds(3));
-        Assert.Equal(child, parent.LastSender);
         parent.Watch(child);
-        child.Tell(p.StopMessage, parent.Ref);
+        parent.ExpectNoMsg(TimeSpan.FromMilliseconds(600));   // six timeouts idle: no Passivate, and still alive
+        child.Tell(EmailActor.Stop.Instance, parent.Ref);
         parent.ExpectTerminated(child);
     }
 
@@ -217,12 +217,10 @@ public class EmailActorTests : Akka.TestKit.Xunit2.TestKit
         var child = parent.ChildActorOf(EmailActor.Props("e1", Deps()));
         child.Tell(Accept("e1"));
         ExpectMsg<R.EmailAccepted>();
-        child.Tell(ReceiveTimeout.Instance);
-        var p = parent.ExpectMsg<Passivate>();
         parent.Watch(child);
         // The parent's stop message lands right behind a command whose event is still being persisted.
         for (var i = 0; i < 5; i++) child.Tell(new ApplyProviderEvent("e1", T.Pe($"ev-{i}", ProviderEventKind.Opened, i)));
-        child.Tell(p.StopMessage, parent.Ref);
+        child.Tell(EmailActor.Stop.Instance, parent.Ref);
         for (var i = 0; i < 5; i++) ExpectMsg(new R.ProviderEventApplied("e1", R.ProviderEventResult.Applied));
         parent.ExpectTerminated(child);
         var again = Sys.ActorOf(EmailActor.Props("e1", Deps()));

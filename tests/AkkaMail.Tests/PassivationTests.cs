@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using Akka.Actor;
 using Akka.TestKit;
 using AkkaMail.Actors;
@@ -23,8 +24,9 @@ public class PassivationTests : Akka.TestKit.Xunit2.TestKit
         var views = new ConcurrentQueue<EmailView>();
         var writer = Sys.ActorOf(FakeWriter.Props(views));
         var dispatcher = CreateTestProbe();
-        var deps = new EmailActorDeps(Settings.Fast(passivation: TimeSpan.FromMilliseconds(100)), dispatcher.Ref, writer, new ManualClock(T.T0));
-        var manager = Sys.ActorOf(Props.Create(() => new EmailManagerActor(id => EmailActor.Props(id, deps))));
+        var passivation = TimeSpan.FromMilliseconds(100);
+        var deps = new EmailActorDeps(Settings.Fast(passivation: passivation), dispatcher.Ref, writer, new ManualClock(T.T0));
+        var manager = Sys.ActorOf(Props.Create(() => new EmailManagerActor(id => EmailActor.Props(id, deps), null, passivation)));
 
         manager.Tell(new AcceptEmail("e1", "u1", T.OneRecipient));
         ExpectMsg<R.EmailAccepted>();
@@ -37,7 +39,7 @@ public class PassivationTests : Akka.TestKit.Xunit2.TestKit
             if (b % 2 == 0)
                 AwaitAssert(() => Assert.Equal(0, LiveCount(manager)), TimeSpan.FromSeconds(5));   // certainly restarted by this burst
             else
-                await Task.Delay(80 + 10 * b);   // around the timeout: the burst races the passivation
+                await Task.Delay(80 + 10 * b);   // around the timeout (100 ms, swept every 100 ms): the burst races the passivation
             for (var i = 0; i < burst; i++, sent++)
             {
                 var kind = sent % 2 == 0 ? ProviderEventKind.Opened : ProviderEventKind.Clicked;
@@ -74,7 +76,112 @@ public class PassivationTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(1, LiveCount(manager));
     }
 
+    private IActorRef EmailManager(TimeSpan passivation)
+    {
+        var writer = Sys.ActorOf(FakeWriter.Props(new ConcurrentQueue<EmailView>()));
+        var deps = new EmailActorDeps(Settings.Fast(passivation: passivation), CreateTestProbe().Ref, writer, new ManualClock(T.T0));
+        return Sys.ActorOf(Props.Create(() => new EmailManagerActor(id => EmailActor.Props(id, deps), null, passivation)));
+    }
+
+    private IActorRef ChildOf(IActorRef manager, string emailId) =>
+        Sys.ActorSelection(manager.Path / EmailManagerActor.ChildName(emailId)).ResolveOne(TimeSpan.FromSeconds(3)).Result;
+
+    [Fact]
+    public void An_idle_email_actor_is_stopped_after_the_timeout_and_recovers_its_state_when_next_addressed()
+    {
+        var passivation = TimeSpan.FromMilliseconds(300);
+        var manager = EmailManager(passivation);
+        manager.Tell(new AcceptEmail("e1", "u1", T.OneRecipient));
+        ExpectMsg<R.EmailAccepted>();
+        var first = ChildOf(manager, "e1");
+        Watch(first);
+        var idle = Stopwatch.StartNew();
+        manager.Tell(new ApplyProviderEvent("e1", T.Pe("ev-1", ProviderEventKind.Opened, 1)));
+        ExpectMsg(new R.ProviderEventApplied("e1", R.ProviderEventResult.Applied));
+
+        ExpectTerminated(first, TimeSpan.FromSeconds(10));
+        // Not before the timeout (a little slack for the coarse monotonic clock the manager reads).
+        Assert.True(idle.Elapsed >= passivation - TimeSpan.FromMilliseconds(50), $"stopped after {idle.Elapsed}");
+        Assert.Equal(0, LiveCount(manager));
+
+        manager.Tell(new GetEmailState("e1"));
+        var s = ExpectMsg<EmailState>();
+        Assert.Equal(2, s.Version);
+        Assert.Contains("ev-1", s.SeenProviderEvents);
+        Assert.NotEqual(first, ChildOf(manager, "e1"));   // a new incarnation, recovered from the journal
+        Assert.Equal(1, LiveCount(manager));
+    }
+
+    [Fact]
+    public void An_email_actor_that_keeps_receiving_messages_is_not_passivated()
+    {
+        var passivation = TimeSpan.FromSeconds(1);
+        var manager = EmailManager(passivation);
+        manager.Tell(new AcceptEmail("e1", "u1", T.OneRecipient));
+        ExpectMsg<R.EmailAccepted>();
+        var child = ChildOf(manager, "e1");
+        Watch(child);
+
+        // Three timeouts long, never more than about 100 ms without a message. Were it stopped meanwhile, the
+        // Terminated would come ahead of a state below.
+        var busy = Stopwatch.StartNew();
+        while (busy.Elapsed < passivation * 3)
+        {
+            manager.Tell(new GetEmailState("e1"));
+            ExpectMsg<EmailState>();
+            Thread.Sleep(100);
+        }
+        Assert.Equal(child, ChildOf(manager, "e1"));
+
+        // Left alone, it goes: this test would see a passivation.
+        ExpectTerminated(child, TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public void Messages_arriving_while_an_idle_child_stops_are_delivered_to_its_next_incarnation()
+    {
+        // A child that, told to stop, takes its time: it stops only when released.
+        var incarnations = 0;
+        var observer = TestActor;
+        var manager = Sys.ActorOf(Props.Create(() => new EmailManagerActor(
+            _ => Props.Create(() => new SlowToStopChild(Interlocked.Increment(ref incarnations), observer)),
+            null, TimeSpan.FromMilliseconds(200))));
+        manager.Tell(new Ping("x", "before"));
+        ExpectMsg(("before", 1));
+        ExpectMsg(("stopping", 1), TimeSpan.FromSeconds(10));   // idle: the manager told it to stop
+        var stopping = LastSender;
+
+        for (var i = 0; i < 10; i++) manager.Tell(new Ping("x", $"m{i}"));
+        ExpectNoMsg(TimeSpan.FromMilliseconds(200));   // held by the manager, not given to the stopping child
+        stopping.Tell(SlowToStopChild.Release.Instance);
+
+        var got = ReceiveN(10, TimeSpan.FromSeconds(10)).Cast<(string, int)>().ToList();
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => ($"m{i}", 2)), got);
+    }
+
     private sealed record Ping(string EmailId, string Text) : IWithEmailId;
+
+    private sealed class SlowToStopChild : ReceiveActor
+    {
+        public sealed class Release
+        {
+            public static readonly Release Instance = new();
+        }
+
+        public SlowToStopChild(int incarnation, IActorRef observer)
+        {
+            Receive<Ping>(p => Sender.Tell((p.Text, incarnation)));
+            Receive<EmailActor.Stop>(_ =>
+            {
+                observer.Tell(("stopping", incarnation));
+                Become(() =>
+                {
+                    Receive<Release>(_ => Context.Stop(Self));
+                    Receive<Ping>(p => Sender.Tell(("reached the stopping child: " + p.Text, incarnation)));
+                });
+            });
+        }
+    }
 
     private sealed class ScriptedChild : ReceiveActor
     {

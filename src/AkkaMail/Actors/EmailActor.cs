@@ -51,10 +51,11 @@ public sealed class EmailActor : ReceivePersistentActor
 
         Command<EmailCommands.GetEmailState>(_ => Sender.Tell(_state));
         Command<IEmailCommand>(Handle);
-        // Not a PoisonPill: that is handled ahead of the persistence stash, so it would stop the actor between a
-        // Persist and its handler, losing the reply (and the side effects) of a command already being persisted.
-        // A command is stashed behind the events in flight, so everything before it is finished first.
-        Command<ReceiveTimeout>(_ => Context.Parent.Tell(new Passivate(Stop.Instance)));
+        // Passivation: the manager tells an idle email actor Stop (it tracks idleness itself; the actor sets no
+        // receive timeout, which would reschedule a timer on every message). Not a PoisonPill: that is handled ahead
+        // of the persistence stash, so it would stop the actor between a Persist and its handler, losing the reply
+        // (and the side effects) of a command already being persisted. A command is stashed behind the events in
+        // flight, so everything before it is finished first.
         Command<Stop>(_ => Context.Stop(Self));
         Command<SaveSnapshotSuccess>(s =>
             DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1)));
@@ -67,7 +68,7 @@ public sealed class EmailActor : ReceivePersistentActor
 
     public override Recovery Recovery => _fresh ? Recovery.None : Recovery.Default;
 
-    /// <summary>The stop message of a passivating email actor.</summary>
+    /// <summary>The stop message of a passivating email actor, sent by <see cref="EmailManagerActor"/>.</summary>
     public sealed class Stop
     {
         public static readonly Stop Instance = new();
@@ -77,7 +78,6 @@ public sealed class EmailActor : ReceivePersistentActor
     protected override void PreStart()
     {
         base.PreStart();
-        Context.SetReceiveTimeout(_deps.Settings.PassivationTimeout);
         Observability.AkkaMailMetrics.EmailActorStarted();
     }
 

@@ -84,7 +84,8 @@ public static partial class AkkaMailHosting
                 ? id => EmailActor.FreshProps(id, new EmailActorDeps(settings, dispatcher, writer, clock))
                 : null;
             var manager = system.ActorOf(Props.Create(() => new EmailManagerActor(
-                id => EmailActor.Props(id, new EmailActorDeps(settings, dispatcher, writer, clock)), freshProps)),
+                id => EmailActor.Props(id, new EmailActorDeps(settings, dispatcher, writer, clock)), freshProps,
+                settings.PassivationTimeout)),
                 EmailManagerActor.Name);
             dispatcher = system.ActorOf(Props.Create(() => new DispatcherActor(
                 queue, manager, settings.DispatchBufferSize, settings.DispatchParallelism)), DispatcherActor.Name);
