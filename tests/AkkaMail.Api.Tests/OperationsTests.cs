@@ -1,4 +1,7 @@
 using System.Globalization;
+using AkkaMail.Api;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using System.Net;
 using System.Text.RegularExpressions;
 using Xunit;
@@ -84,5 +87,17 @@ public sealed class MetricsTests : IAsyncLifetime
         Assert.Equal("healthy", body["status"]!.GetValue<string>());
         foreach (var part in new[] { "actor-system", "journal", "read-model", "queue" })
             Assert.Equal("healthy", body["checks"]![part]!["status"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public void The_logger_factory_makes_one_logger_per_category_and_it_still_logs_through_serilog()
+    {
+        var factory = _host.App.Services.GetRequiredService<ILoggerFactory>();
+        Assert.IsType<CachingLoggerFactory>(factory);
+        var a = factory.CreateLogger("AkkaMail.Tests.Category");
+        Assert.Same(a, factory.CreateLogger("AkkaMail.Tests.Category"));
+        Assert.NotSame(a, factory.CreateLogger("AkkaMail.Tests.Other"));
+        Assert.Equal("SerilogLogger", a.GetType().Name);
+        Assert.True(a.IsEnabled(LogLevel.Warning));
     }
 }
