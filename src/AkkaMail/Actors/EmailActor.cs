@@ -17,54 +17,76 @@ public sealed record EmailActorDeps(AkkaMailSettings Settings, IActorRef Dispatc
 /// One email, persistent (<c>email-{id}</c>). Thin: the decisions are <see cref="EmailState"/>'s; this actor
 /// persists what it decides, then does the side effects (dispatch, read model, broadcast), then replies.
 /// </summary>
-public sealed class EmailActor : ReceivePersistentActor
+public sealed class EmailActor : UntypedPersistentActor
 {
     private readonly string _emailId;
+    private readonly string _persistenceId;
     private readonly EmailActorDeps _deps;
-    private readonly ILoggingAdapter _log = Context.GetLogger();
     private EmailState _state;
     private readonly bool _fresh;
 
-    public static Props Props(string emailId, EmailActorDeps deps) => Akka.Actor.Props.Create(() => new EmailActor(emailId, deps));
+    // An actor per email, thousands a second under load: Props with a producer instead of Props.Create(() => new ...),
+    // whose expression tree is built and evaluated (and the constructor invoked by reflection) for every actor.
+    public static Props Props(string emailId, EmailActorDeps deps) => Akka.Actor.Props.CreateBy(new Producer(emailId, deps, false));
 
     /// <summary>
     /// For an id minted just now (no Idempotency-Key): nothing can be in the journal, so the actor skips snapshot
     /// loading and replay (<see cref="Akka.Persistence.Recovery.None"/>). Only its first incarnation: after a
     /// passivation it is created with <see cref="Props(string, EmailActorDeps)"/> and recovers as usual.
     /// </summary>
-    public static Props FreshProps(string emailId, EmailActorDeps deps) =>
-        Akka.Actor.Props.Create(() => new EmailActor(emailId, deps, true));
+    public static Props FreshProps(string emailId, EmailActorDeps deps) => Akka.Actor.Props.CreateBy(new Producer(emailId, deps, true));
+
+    private sealed class Producer(string emailId, EmailActorDeps deps, bool fresh) : IIndirectActorProducer
+    {
+        public Type ActorType => typeof(EmailActor);
+        public ActorBase Produce() => new EmailActor(emailId, deps, fresh);
+        public void Release(ActorBase actor) { }
+    }
 
     public static string PersistenceIdFor(string emailId) => "email-" + emailId;
 
     public EmailActor(string emailId, EmailActorDeps deps) : this(emailId, deps, false) { }
 
+    // An untyped actor (a switch) rather than a ReceivePersistentActor, which builds its handler table anew in
+    // the constructor of every instance.
     public EmailActor(string emailId, EmailActorDeps deps, bool fresh)
     {
         _fresh = fresh;
         _emailId = emailId;
+        _persistenceId = PersistenceIdFor(emailId);
         _deps = deps;
         _state = EmailState.Empty(emailId);
-
-        Recover<SnapshotOffer>(o => _state = (EmailState)o.Snapshot);
-        Recover<IEmailEvent>(e => _state = _state.Apply(e));
-
-        Command<EmailCommands.GetEmailState>(_ => Sender.Tell(_state));
-        Command<IEmailCommand>(Handle);
-        // Passivation: the manager tells an idle email actor Stop (it tracks idleness itself; the actor sets no
-        // receive timeout, which would reschedule a timer on every message). Not a PoisonPill: that is handled ahead
-        // of the persistence stash, so it would stop the actor between a Persist and its handler, losing the reply
-        // (and the side effects) of a command already being persisted. A command is stashed behind the events in
-        // flight, so everything before it is finished first.
-        Command<Stop>(_ => Context.Stop(Self));
-        Command<SaveSnapshotSuccess>(s =>
-            DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1)));
-        Command<SaveSnapshotFailure>(f => _log.Warning(f.Cause, "Email {EmailId}: snapshot failed", _emailId));
-        Command<DeleteSnapshotsSuccess>(_ => { });
-        Command<DeleteSnapshotsFailure>(_ => { });
     }
 
-    public override string PersistenceId => PersistenceIdFor(_emailId);
+    protected override void OnRecover(object message)
+    {
+        switch (message)
+        {
+            case SnapshotOffer o: _state = (EmailState)o.Snapshot; break;
+            case IEmailEvent e: _state = _state.Apply(e); break;
+        }
+    }
+
+    protected override void OnCommand(object message)
+    {
+        switch (message)
+        {
+            case EmailCommands.GetEmailState: Sender.Tell(_state); break;
+            case IEmailCommand command: Handle(command); break;
+            // Passivation: the manager tells an idle email actor Stop (it tracks idleness itself; the actor sets no
+            // receive timeout, which would reschedule a timer on every message). Not a PoisonPill: that is handled
+            // ahead of the persistence stash, so it would stop the actor between a Persist and its handler, losing
+            // the reply (and the side effects) of a command already being persisted. A command is stashed behind the
+            // events in flight, so everything before it is finished first.
+            case Stop: Context.Stop(Self); break;
+            case SaveSnapshotSuccess s: DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1)); break;
+            case SaveSnapshotFailure f: Log.Warning(f.Cause, "Email {EmailId}: snapshot failed", _emailId); break;
+            case DeleteSnapshotsSuccess or DeleteSnapshotsFailure: break;
+            default: Unhandled(message); break;
+        }
+    }
+
+    public override string PersistenceId => _persistenceId;
 
     public override Recovery Recovery => _fresh ? Recovery.None : Recovery.Default;
 
@@ -132,20 +154,20 @@ public sealed class EmailActor : ReceivePersistentActor
         switch (evt)
         {
             case EmailAccepted:
-                _log.Info("Email {EmailId} accepted for {RecipientCount} recipients", _emailId, _state.Recipients.Count);
+                Log.Info("Email {EmailId} accepted for {RecipientCount} recipients", _emailId, _state.Recipients.Count);
                 break;
             case SendRetryScheduled r:
-                _log.Warning("Email {EmailId} attempt {Attempt} failed ({Reason}); retry at {NextAttemptAt}",
+                Log.Warning("Email {EmailId} attempt {Attempt} failed ({Reason}); retry at {NextAttemptAt}",
                     _emailId, r.Attempt, r.Reason, r.NextAttemptAt);
                 break;
             case EmailSent s:
-                _log.Info("Email {EmailId} sent as {ProviderMessageId} (attempt {Attempt})", _emailId, s.ProviderMessageId, s.Attempt);
+                Log.Info("Email {EmailId} sent as {ProviderMessageId} (attempt {Attempt})", _emailId, s.ProviderMessageId, s.Attempt);
                 break;
             case EmailSendFailed f:
-                _log.Warning("Email {EmailId} failed: {Reason}", _emailId, f.Reason);
+                Log.Warning("Email {EmailId} failed: {Reason}", _emailId, f.Reason);
                 break;
             case ProviderEventRecorded p:
-                _log.Debug("Email {EmailId}: {Kind} for {Recipient}", _emailId, p.Event.Kind, p.Event.Recipient);
+                Log.Debug("Email {EmailId}: {Kind} for {Recipient}", _emailId, p.Event.Kind, p.Event.Recipient);
                 break;
         }
     }
