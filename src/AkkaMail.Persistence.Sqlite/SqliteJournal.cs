@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using Akka.Actor;
 using Akka.Configuration;
@@ -28,9 +29,13 @@ public sealed class SqliteJournal : AsyncWriteJournal
     private readonly string _highestSql;
     private SqliteJournalWriter _writer = null!;
 
-    // The last write handed to the writer. The writer commits in queue order, so once it is done every
-    // earlier write is too: ReadHighestSequenceNr waits for it instead of tracking writes per persistence id.
-    private Task _lastWrite = Task.CompletedTask;
+    // Per persistence id, the last write handed to the writer (the writer commits in queue order, so once it is
+    // done every earlier one of that id is too). ReadHighestSequenceNr waits for the id's own writes only: a new
+    // actor (thousands a second: a new email each) must not wait for the commit of everybody else's events.
+    // Completed entries are pruned as the map grows.
+    private readonly ConcurrentDictionary<string, Task> _inFlight = new(StringComparer.Ordinal);
+    private int _pruneAt = MinPruneAt;
+    private const int MinPruneAt = 1024;
 
     public SqliteJournal(Config config)
     {
@@ -102,8 +107,17 @@ public sealed class SqliteJournal : AsyncWriteJournal
         var request = new WriteRequest(rows, rowCount, atomicWrites, results);
         if (!_writer.TryEnqueue(request))
             return Task.FromException<IImmutableList<Exception?>>(new InvalidOperationException("The SQLite journal is stopping."));
-        _lastWrite = request.Completion.Task;
-        return request.Completion.Task;
+        var written = request.Completion.Task;
+        string? previous = null;
+        for (var i = 0; i < rowCount; i++)
+        {
+            var persistenceId = rows[i].PersistenceId;
+            if (persistenceId == previous) continue;
+            _inFlight[persistenceId] = written;
+            previous = persistenceId;
+        }
+        if (_inFlight.Count >= _pruneAt) PruneCompletedWrites();
+        return written;
     }
 
     /// <summary>
@@ -179,8 +193,7 @@ public sealed class SqliteJournal : AsyncWriteJournal
     {
         // Writes of this journal still queued may be the actor's own (a restart while persisting): wait for
         // them, or it would reuse their sequence numbers.
-        var pending = _lastWrite;
-        if (!pending.IsCompleted)
+        if (_inFlight.TryGetValue(persistenceId, out var pending) && !pending.IsCompleted)
         {
             try
             {
@@ -193,6 +206,13 @@ public sealed class SqliteJournal : AsyncWriteJournal
         }
 
         return await Task.Run(() => ReadHighest(persistenceId), cancellationToken).ConfigureAwait(false);
+    }
+
+    private void PruneCompletedWrites()
+    {
+        foreach (var entry in _inFlight)
+            if (entry.Value.IsCompleted) _inFlight.TryRemove(entry);
+        _pruneAt = Math.Max(MinPruneAt, _inFlight.Count * 2);
     }
 
     private long ReadHighest(string persistenceId)

@@ -221,6 +221,30 @@ public sealed class SqliteJournalTests(SqliteDatabaseFixture db, ITestOutputHelp
     }
 
     [Fact]
+    public void A_replay_sent_right_behind_writes_of_its_id_sees_them()
+    {
+        // A persistent actor restarted while its events are still queued must learn their sequence numbers, or it
+        // would reuse them. The journal waits for that id's writes in flight (and only for those: a new id does
+        // not wait for other ids' commits). Writes of 50 other ids queued ahead keep the writer busy.
+        var journal = Akka.Persistence.Persistence.Instance.Apply(Sys).JournalFor(null);
+        var writer = CreateTestProbe();
+        for (var round = 0; round < 20; round++)
+        {
+            var pid = $"behind-{Guid.NewGuid():N}";
+            var writes = Enumerable.Range(0, 50)
+                .Select(i => new AtomicWrite(new Persistent($"x{i}", 1, $"other-{Guid.NewGuid():N}", "", false, ActorRefs.NoSender, "w")))
+                .Concat(Enumerable.Range(1, 5).Select(n => new AtomicWrite(new Persistent($"own{n}", n, pid, "", false, ActorRefs.NoSender, "w"))))
+                .ToArray<IPersistentEnvelope>();
+            journal.Tell(new WriteMessages(writes, writer.Ref, 1));
+            var replayer = CreateTestProbe();
+            journal.Tell(new ReplayMessages(0, long.MaxValue, 0, pid, replayer.Ref));
+            Assert.Equal(5, replayer.ExpectMsg<RecoverySuccess>(TimeSpan.FromSeconds(15)).HighestSequenceNr);
+            writer.ExpectMsg<WriteMessagesSuccessful>(TimeSpan.FromSeconds(15));
+            writer.ReceiveN(55, TimeSpan.FromSeconds(15));
+        }
+    }
+
+    [Fact]
     public async Task Events_and_snapshots_survive_a_new_actor_system_on_the_same_file()
     {
         var config = db.Hocon.WithFallback(ContractConfig.Common);
