@@ -18,17 +18,13 @@ public sealed class SuppressionRecorderActor : ReceiveActor
 
     public SuppressionRecorderActor(ISuppressionStore store)
     {
+        // Nearly every change (accepted, dispatched, sent...) concerns no suppression: those are dropped here,
+        // synchronously, instead of each going through the async handler's suspend-and-resume of the mailbox.
+        Receive<EmailChanged>(changed => SuppressionReason(changed) is null, _ => { });
         ReceiveAsync<EmailChanged>(async changed =>
         {
-            if (changed.Event is not EmailEvents.ProviderEventRecorded { Event: var pe }) return;
-            var reason = pe.Kind switch
-            {
-                ProviderEventKind.PermanentFailure => "bounce" + (pe.Reason is { Length: > 0 } r ? $" ({r})" : ""),
-                ProviderEventKind.Complained => "complaint",
-                ProviderEventKind.Unsubscribed => "unsubscribe",
-                _ => null,
-            };
-            if (reason is null || string.IsNullOrEmpty(changed.UserId)) return;
+            var pe = ((EmailEvents.ProviderEventRecorded)changed.Event).Event;
+            var reason = SuppressionReason(changed)!;
             try
             {
                 await store.AddAsync(changed.UserId, new Suppression(pe.Recipient, reason, pe.OccurredAt, changed.EmailId));
@@ -39,6 +35,20 @@ public sealed class SuppressionRecorderActor : ReceiveActor
                 _log.Error(ex, "Email {EmailId}: could not record suppression of {Recipient}", changed.EmailId, pe.Recipient);
             }
         });
+    }
+
+    /// <summary>Why this change suppresses its recipient, or null if it does not.</summary>
+    private static string? SuppressionReason(EmailChanged changed)
+    {
+        if (changed.Event is not EmailEvents.ProviderEventRecorded { Event: var pe } || string.IsNullOrEmpty(changed.UserId))
+            return null;
+        return pe.Kind switch
+        {
+            ProviderEventKind.PermanentFailure => "bounce" + (pe.Reason is { Length: > 0 } r ? $" ({r})" : ""),
+            ProviderEventKind.Complained => "complaint",
+            ProviderEventKind.Unsubscribed => "unsubscribe",
+            _ => null,
+        };
     }
 
     protected override void PreStart() => Context.System.EventStream.Subscribe(Self, typeof(EmailChanged));
