@@ -186,6 +186,17 @@ public sealed class MailgunFakeFormTests
         Assert.Equal("café", sent.Headers["X-Latin"]);
     }
 
+    [Theory]
+    [InlineData("utf-7")]
+    [InlineData("x-no-such-charset")]
+    public async Task An_unknown_or_refused_charset_is_read_as_utf8_not_a_500(string charset)
+    {
+        var subject = $"Content-Disposition: form-data; name=\"subject\"\r\nContent-Type: text/plain; charset={charset}\r\n\r\nGrüße +AGEAYgBj-";
+        await using var fake = await MailgunFakeServer.StartAsync();
+        var sent = await Accepted(fake, new RawContent(Body(From, To, Text, subject), Multipart).Typed());
+        Assert.Equal("Grüße +AGEAYgBj-", sent.Subject);
+    }
+
     [Fact]
     public async Task The_header_count_limit_counts_distinct_names()
     {

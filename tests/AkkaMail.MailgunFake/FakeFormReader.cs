@@ -314,6 +314,16 @@ internal static class FakeFormReader
         contentType is null || !MediaTypeHeaderValue.TryParse(contentType, out var parsed) ? Encoding.UTF8 : TextEncoding(parsed);
 
     /// <summary>The declared charset, UTF-8 by default; never UTF-7 (unsafe, and ASP.NET refuses it too).</summary>
-    private static Encoding TextEncoding(MediaTypeHeaderValue contentType) =>
-        contentType.Encoding is { CodePage: not 65000 } declared ? declared : Encoding.UTF8;
+    private static Encoding TextEncoding(MediaTypeHeaderValue contentType)
+    {
+        try
+        {
+            return contentType.Encoding is { CodePage: not 65000 } declared ? declared : Encoding.UTF8;
+        }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException)
+        {
+            // A charset .NET does not know or refuses (utf-7 throws here): read as UTF-8, as for no charset.
+            return Encoding.UTF8;
+        }
+    }
 }
