@@ -48,8 +48,7 @@ public sealed class StatusBroadcasterTests : IAsyncDisposable
             new EmailContent("a@example.com", new[] { "b@example.com" }, [], [], null, "subject", "text", null, [],
                 new Dictionary<string, string>(), new Dictionary<string, string>(), []),
             DateTimeOffset.UtcNow);
-        var view = EmailView.Of(EmailState.Empty("e-1").Apply(evt)) with { Version = version };
-        return new PipelineMessages.EmailChanged("e-1", "u-1", "queued", evt, view);
+        return new PipelineMessages.EmailChanged("e-1", "u-1", "queued", evt, version);
     }
 
     [Fact]

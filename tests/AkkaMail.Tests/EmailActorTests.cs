@@ -86,7 +86,9 @@ public class EmailActorTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(new[] { "queued", "queued", "sending", "sent", "sent", "delivered", "opened" }, _views.Select(v => v.Status));
         var published = changes.ReceiveN(7).Cast<EmailChanged>().ToList();
         Assert.All(published, c => Assert.Equal("e1", c.EmailId));
-        Assert.Equal("opened", published[^1].Status);
+        // Each announcement carries the status and version as of its own event.
+        Assert.Equal(Enumerable.Range(1, 7).Select(v => (long)v), published.Select(c => c.Version));
+        Assert.Equal(new[] { "queued", "queued", "sending", "sent", "sent", "delivered", "opened" }, published.Select(c => c.Status));
 
         // Repeats: same POST, redelivered job, duplicate webhook; nothing is persisted again.
         manager.Tell(Accept("e1"));

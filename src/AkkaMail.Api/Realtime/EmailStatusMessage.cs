@@ -22,7 +22,7 @@ public sealed record EmailStatusMessage(
         EventTypeOf(changed.Event),
         changed.Event is ProviderEventRecorded p ? Addresses.Normalize(p.Event.Recipient) : null,
         changed.Event.At,
-        changed.View.Version);
+        changed.Version);
 
     public static string EventTypeOf(IEmailEvent evt) => evt switch
     {

@@ -127,11 +127,12 @@ public sealed class EmailActor : UntypedPersistentActor
         {
             _state = _state.Apply(evt);
             AfterPersisted(evt);
-            // Every persisted event is announced, with the view as of that event (a batch may hold several).
-            var view = EmailView.Of(_state);
-            Context.System.EventStream.Publish(new EmailChanged(_emailId, _state.UserId ?? "", view.Status, evt, view));
+            // Every persisted event is announced, with the status and version as of that event (a batch may hold
+            // several); the read model gets the view after the whole decision.
+            Context.System.EventStream.Publish(new EmailChanged(_emailId, _state.UserId ?? "", _state.Status.ToWire(), evt, _state.Version));
             if (LastSequenceNr % _deps.Settings.SnapshotEvery == 0) SaveSnapshot(_state);
             if (--remaining > 0) return;
+            var view = EmailView.Of(_state);
             // Dispatch on the state after the whole decision: an email accepted and failed at once (every recipient
             // suppressed) has nothing to send.
             if (decision.Events.Any(e => e is EmailAccepted or SendRetryScheduled)

@@ -15,7 +15,7 @@ public static class PipelineMessages
     public sealed record UpsertView(EmailView View, IActorRef? ReplyTo = null, object? Reply = null);
 
     /// <summary>Published on the event stream after an email's change is persisted (feeds real-time clients).</summary>
-    public sealed record EmailChanged(string EmailId, string UserId, string Status, IEmailEvent Event, EmailView View) : IWithEmailId;
+    public sealed record EmailChanged(string EmailId, string UserId, string Status, IEmailEvent Event, long Version) : IWithEmailId;
 
     public sealed record SweepNow(TimeSpan PickupTimeout, DateTimeOffset? LostIfDispatchedBefore = null);
 }
