@@ -61,6 +61,9 @@ public static class MailgunServiceCollectionExtensions
                 AutomaticDecompression = DecompressionMethods.GZip | DecompressionMethods.Deflate,
                 MaxConnectionsPerServer = 64,
             })
-            .SetHandlerLifetime(Timeout.InfiniteTimeSpan);
+            .SetHandlerLifetime(Timeout.InfiniteTimeSpan)
+            // No request logging by the factory: its handlers open a log scope for every call and, at Information,
+            // write four lines per send; callers log the outcome they get from the client.
+            .RemoveAllLoggers();
     }
 }

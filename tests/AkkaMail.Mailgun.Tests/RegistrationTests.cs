@@ -1,6 +1,7 @@
 using AkkaMail.MailgunFake;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace AkkaMail.Mailgun.Tests;
@@ -30,6 +31,41 @@ public class RegistrationTests
         Assert.Equal(new Uri($"{fake.BaseUrl}/v3/mg.bound.test/messages"), client.Endpoint);
         var result = await client.SendAsync(new MailgunMessage { From = "a@mg.bound.test", To = ["b@example.com"], Text = "x" }, default);
         Assert.IsType<MailgunSendResult.Accepted>(result);
+    }
+
+    [Fact]
+    public async Task The_client_writes_no_per_request_logs_of_its_own()
+    {
+        await using var fake = await MailgunFakeServer.StartAsync(new MailgunFakeOptions { Domain = "mg.quiet.test", ApiKey = "key-quiet" });
+        var captured = new CapturingLoggerProvider();
+        var services = new ServiceCollection();
+        services.AddLogging(b => b.AddProvider(captured).SetMinimumLevel(LogLevel.Trace));
+        services.AddMailgunClient(o => { o.BaseUrl = fake.BaseUrl; o.Domain = "mg.quiet.test"; o.ApiKey = "key-quiet"; });
+        await using var provider = services.BuildServiceProvider();
+        var result = await provider.GetRequiredService<MailgunClient>()
+            .SendAsync(new MailgunMessage { From = "a@mg.quiet.test", To = ["b@example.com"], Text = "x" }, default);
+        Assert.IsType<MailgunSendResult.Accepted>(result);
+        // IHttpClientFactory's handlers would log the start and end of every call (and open a scope for each).
+        Assert.DoesNotContain(captured.Categories, c => c.StartsWith("System.Net.Http.HttpClient", StringComparison.Ordinal));
+    }
+
+    private sealed class CapturingLoggerProvider : ILoggerProvider
+    {
+        public System.Collections.Concurrent.ConcurrentBag<string> Categories { get; } = [];
+        public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
+        public void Dispose() { }
+
+        private sealed class Logger(CapturingLoggerProvider owner, string category) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state) where TState : notnull
+            {
+                owner.Categories.Add(category);
+                return null;
+            }
+            public bool IsEnabled(LogLevel logLevel) => true;
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+                owner.Categories.Add(category);
+        }
     }
 
     [Fact]
