@@ -316,6 +316,7 @@ public sealed record EmailState
             EmailSent e => this with
             {
                 Phase = SendPhase.Sent,
+                Content = WithoutBodies(Content),
                 ProviderMessageId = e.ProviderMessageId,
                 Recipients = Recipients,
                 Timeline = Timeline.Add(new TimelineEntry(e.At, "sent", Detail: e.ProviderMessageId)),
@@ -334,12 +335,14 @@ public sealed record EmailState
             EmailSendFailed e => this with
             {
                 Phase = SendPhase.SendFailed,
+                Content = WithoutBodies(Content),
                 FailureReason = e.Reason,
                 Timeline = Timeline.Add(new TimelineEntry(e.At, "failed", Detail: e.Reason)),
             },
             EmailCancelled e => this with
             {
                 Phase = SendPhase.Cancelled,
+                Content = WithoutBodies(Content),
                 Timeline = Timeline.Add(new TimelineEntry(e.At, "cancelled")),
             },
             ProviderEventRecorded e => ApplyProviderEvent(e.Event),
@@ -347,6 +350,16 @@ public sealed record EmailState
         };
         return next with { Version = Version + 1, UpdatedAt = evt.At };
     }
+
+    /// <summary>
+    /// The content once nothing more will be sent: the envelope (addresses, subject, tags, headers) stays, the
+    /// bodies and attachments go. They are in the journal's <see cref="EmailAccepted"/>; kept in every live email
+    /// actor they were most of its memory (real bodies are tens of KB) for as long as the email stays live.
+    /// </summary>
+    private static EmailContent? WithoutBodies(EmailContent? content) =>
+        content is null || (content.Text is null && content.Html is null && content.Attachments.Count == 0)
+            ? content
+            : content with { Text = null, Html = null, Attachments = Array.Empty<EmailAttachment>() };
 
     private EmailState ApplyProviderEvent(ProviderEvent pe)
     {

@@ -24,6 +24,40 @@ public class DomainTests
         Sending().Run(new RecordSendOutcome(Id, 1, new SendOutcome.Permanent("bad address")), T.Ctx(T0.AddSeconds(2)));
     private static EmailState Cancelled() => Queued().Run(new CancelEmail(Id), T.Ctx(T0.AddSeconds(1)));
 
+    // ---------------------------------------------------------------- content after the last send
+
+    [Fact]
+    public void Once_nothing_more_will_be_sent_the_bodies_go_and_the_envelope_stays()
+    {
+        Assert.NotNull(Sending().Content!.Text); // still there while a send may come
+        Assert.NotNull(Retrying().Content!.Text);
+        foreach (var done in new[] { Sent(), Failed(), Cancelled() })
+        {
+            var c = done.Content!;
+            Assert.Null(c.Text);
+            Assert.Null(c.Html);
+            Assert.Empty(c.Attachments);
+            Assert.Equal(Queued().Content!.Subject, c.Subject);
+            Assert.Equal(Queued().Content!.To, c.To);
+            Assert.Equal(Queued().Content!.From, c.From);
+        }
+        // Replaying the events gives the same (recovery equals the live state).
+        var replayed = EmailState.Empty(Id);
+        foreach (var e in SentEvents()) replayed = replayed.Apply(e);
+        Assert.Null(replayed.Content!.Text);
+        Assert.Equal(Sent().Version, replayed.Version);
+    }
+
+    private static IEnumerable<IEmailEvent> SentEvents()
+    {
+        var s = EmailState.Empty(Id);
+        var all = new List<IEmailEvent>();
+        s = s.Run(Accept(), T.Ctx(T0), out _, out var e1); all.AddRange(e1);
+        s = s.Run(new BeginSendAttempt(Id, 1), T.Ctx(T0.AddSeconds(1)), out _, out var e2); all.AddRange(e2);
+        s.Run(new RecordSendOutcome(Id, 1, new SendOutcome.Sent("pm-1")), T.Ctx(T0.AddSeconds(2)), out _, out var e3); all.AddRange(e3);
+        return all;
+    }
+
     // ---------------------------------------------------------------- accept
 
     [Fact]

@@ -70,6 +70,11 @@ public class StoredPayloadTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(5, s.SeenProviderEvents.Count);
         Assert.Equal(11, s.Timeline.Count);
         Assert.Equal(EmailStatus.Sent, s.Status);
-        Assert.Equal(T.Json(SerializerTests.RichState()), T.Json(s));
+        // Stored before sent emails dropped their bodies from the state: they are read as stored, and the rest is
+        // the state the same events give today.
+        Assert.Equal("text body", s.Content!.Text);
+        Assert.Equal("<p>html</p>", s.Content.Html);
+        Assert.Equal(T.Json(SerializerTests.RichState()),
+            T.Json(s with { Content = s.Content with { Text = null, Html = null, Attachments = Array.Empty<EmailAttachment>() } }));
     }
 }
