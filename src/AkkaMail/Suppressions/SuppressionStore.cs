@@ -42,6 +42,8 @@ public sealed class SqliteSuppressionStore(SqliteDatabase db, int cachedAddresse
         public volatile bool TooLong;
     }
 
+    private CachedList CachedListOf(string userId) => _cache.GetOrAdd(userId, static _ => new CachedList());
+
     public async Task InitializeAsync(CancellationToken ct = default)
     {
         SqliteDatabase.EnsureWal(db.Path);
@@ -55,7 +57,7 @@ public sealed class SqliteSuppressionStore(SqliteDatabase db, int cachedAddresse
 
     public async Task AddAsync(string userId, Suppression s, CancellationToken ct = default)
     {
-        var list = _cache.GetOrAdd(userId, _ => new CachedList());
+        var list = CachedListOf(userId);
         await list.Gate.WaitAsync(ct);
         try
         {
@@ -92,7 +94,7 @@ public sealed class SqliteSuppressionStore(SqliteDatabase db, int cachedAddresse
     public async Task<bool> RemoveAsync(string userId, string address, CancellationToken ct = default)
     {
         var normalized = Addresses.Normalize(address);
-        var list = _cache.GetOrAdd(userId, _ => new CachedList());
+        var list = CachedListOf(userId);
         await list.Gate.WaitAsync(ct);
         try
         {
@@ -144,7 +146,7 @@ public sealed class SqliteSuppressionStore(SqliteDatabase db, int cachedAddresse
     /// <summary>The user's whole list, loaded on first use; null when it is too long to cache.</summary>
     private async Task<ConcurrentDictionary<string, string>?> CachedReasonsAsync(string userId, CancellationToken ct)
     {
-        var list = _cache.GetOrAdd(userId, _ => new CachedList());
+        var list = CachedListOf(userId);
         if (list.Reasons is { } loaded) return loaded;
         if (list.TooLong) return null;
         await list.Gate.WaitAsync(ct);
