@@ -53,7 +53,7 @@ Console.WriteLine($"    CPU per email: {e2e.CpuMsPerEmail:0.00} ms (this process
 if (raw is { } r) Console.WriteLine($"ratio end-to-end / raw: {e2e.Rate / r:P1} (target >= 15%, p99 < 50 ms)");
 
 sealed record BenchOptions(int Emails, int Concurrency, string Transport, int LatencyMs, int Parallelism, int Rate,
-    int RawMessages, bool SkipRecovery, int Prefetch, string Uri, string ExtraHocon, bool PostOnly, string Provider = "fake", int Warmup = 2000, string LogLevel = "Warning", int RawRounds = 3)
+    int RawMessages, bool SkipRecovery, int Prefetch, string Uri, string ExtraHocon, bool PostOnly, string Provider = "fake", int Warmup = 2000, string LogLevel = "Warning", int RawRounds = 3, bool Progress = false)
 {
     public static BenchOptions Parse(string[] args)
     {
@@ -68,7 +68,7 @@ sealed record BenchOptions(int Emails, int Concurrency, string Transport, int La
             int.Parse(Get("raw-messages", "20000")), Get("recovery", "none") == "none", int.Parse(Get("prefetch", "256")),
             Environment.GetEnvironmentVariable("RabbitMq__Uri") ?? Get("uri", "amqp://guest:guest@localhost:5672/"),
             Get("hocon", ""), args.Contains("--post-only"), Get("provider", "fake").ToLowerInvariant(),
-            int.Parse(Get("warmup", "2000")), Get("log-level", "Warning"), Math.Max(1, int.Parse(Get("raw-rounds", "3"))));
+            int.Parse(Get("warmup", "2000")), Get("log-level", "Warning"), Math.Max(1, int.Parse(Get("raw-rounds", "3"))), args.Contains("--progress"));
     }
 }
 
@@ -131,14 +131,20 @@ sealed class CountingProvider(TimeSpan latency) : IEmailProvider
     }
 }
 
+sealed class SentEmails
+{
+    public readonly ConcurrentDictionary<string, byte> Ids = new();
+    public int Count;
+}
+
 /// Counts emails whose persisted status became `sent` (the EmailActor publishes every persisted change).
 sealed class SentCounter : ReceiveActor
 {
-    public SentCounter(ConcurrentDictionary<string, byte> sent)
+    public SentCounter(SentEmails sent)
     {
         Receive<PipelineMessages.EmailChanged>(c =>
         {
-            if (c.Status == "sent") sent.TryAdd(c.EmailId, 0);
+            if (c.Status == "sent" && sent.Ids.TryAdd(c.EmailId, 0)) Interlocked.Increment(ref sent.Count);
         });
     }
 }
@@ -196,7 +202,7 @@ static class EndToEnd
             var json = new JsonSerializerOptions(JsonSerializerDefaults.Web);
             var body = new { from = "Bench <bench@example.com>", to = new[] { "someone@example.com" }, subject = "Benchmark", text = new string('x', 700) };
 
-            var sent = new ConcurrentDictionary<string, byte>();
+            var sent = new SentEmails();
             var counter = system.ActorOf(Props.Create(() => new SentCounter(sent)));
             system.EventStream.Subscribe(counter, typeof(PipelineMessages.EmailChanged));
             await Task.Delay(200);
@@ -206,7 +212,7 @@ static class EndToEnd
             // warm-up's are all sent (with a slow provider they would otherwise queue behind them).
             var warmupIds = await PostAll(http, json, body, o.Warmup, o.Concurrency, null);
             var warmupDeadline = Stopwatch.StartNew();
-            while (!o.PostOnly && warmupIds.Any(id => !sent.ContainsKey(id)) && warmupDeadline.Elapsed < TimeSpan.FromMinutes(5))
+            while (!o.PostOnly && warmupIds.Any(id => !sent.Ids.ContainsKey(id)) && warmupDeadline.Elapsed < TimeSpan.FromMinutes(5))
                 await Task.Delay(50);
             await Task.Delay(1000);
 
@@ -214,28 +220,42 @@ static class EndToEnd
             using var sampling = new CancellationTokenSource();
             var sampler = Task.Run(async () =>
             {
+                var tick = 0;
+                var (lastSent, lastCpu, lastGcPause) = (Volatile.Read(ref sent.Count), Process.GetCurrentProcess().TotalProcessorTime, GC.GetTotalPauseDuration());
                 while (!sampling.IsCancellationRequested)
                 {
                     using var p = Process.GetCurrentProcess();
                     peakWs = Math.Max(peakWs, p.WorkingSet64);
                     peakHeap = Math.Max(peakHeap, GC.GetTotalMemory(false));
+                    if (o.Progress && ++tick % 10 == 0)
+                    {
+                        // Per second: emails that became sent, CPU of this process, time the GC paused the process.
+                        var (s, c, g) = (Volatile.Read(ref sent.Count), p.TotalProcessorTime, GC.GetTotalPauseDuration());
+                        Console.WriteLine($"    t={tick / 10,3} s: {s - lastSent,5} sent, CPU {(c - lastCpu).TotalMilliseconds,5:0} ms, GC pauses {(g - lastGcPause).TotalMilliseconds,4:0} ms, heap {GC.GetTotalMemory(false) / 1048576} MB");
+                        (lastSent, lastCpu, lastGcPause) = (s, c, g);
+                    }
                     try { await Task.Delay(100, sampling.Token); } catch (OperationCanceledException) { }
                 }
             });
 
             diagnostics?.Start();
             var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+            var sentBefore = Volatile.Read(ref sent.Count);
             var latencies = new double[o.Emails];
             var sw = Stopwatch.StartNew();
             var ids = await PostAll(http, json, body, o.Emails, o.Concurrency, latencies);
             var postElapsed = sw.Elapsed;
             // Only this run's emails count (the warm-up's may still be finishing).
+            // Waits on the count of sent emails (the warm-up's are all in it already) rather than scanning this
+            // run's ids every few ms: the load generator shares the cores with the service.
             var mine = new HashSet<string>(o.PostOnly ? [] : ids);
-            while (mine.Count(sent.ContainsKey) < mine.Count)
+            var target = sentBefore + mine.Count;
+            while (Volatile.Read(ref sent.Count) < target)
             {
-                if (sw.Elapsed > TimeSpan.FromMinutes(5)) throw new TimeoutException($"{mine.Count(sent.ContainsKey)}/{mine.Count} sent after 5 min");
+                if (sw.Elapsed > TimeSpan.FromMinutes(5)) throw new TimeoutException($"{mine.Count(sent.Ids.ContainsKey)}/{mine.Count} sent after 5 min");
                 await Task.Delay(5);
             }
+            if (mine.Any(id => !sent.Ids.ContainsKey(id))) throw new InvalidOperationException("an email counted as sent is not one of this run's");
             var elapsed = sw.Elapsed;
             var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
             sampling.Cancel();
