@@ -51,6 +51,7 @@ Console.WriteLine($"    API latency (POST, while loaded): p50 {e2e.P50:0.0} ms, 
 Console.WriteLine($"    peak memory (service + load generator process): working set {e2e.PeakWorkingSetMb} MB, GC heap {e2e.PeakHeapMb} MB");
 Console.WriteLine($"    CPU per email: {e2e.CpuMsPerEmail:0.00} ms (this process: service, load generator{(opts.Provider == "fake" ? ", Mailgun fake" : "")}; not the broker); " +
                   $"JIT while measured: {e2e.JitMethods} methods, {e2e.JitMs:0} ms");
+Console.WriteLine($"    allocated per email: {e2e.AllocatedKbPerEmail:0.0} KB (this process); GC while measured: {e2e.Gcs}");
 if (raw is { } r) Console.WriteLine($"ratio end-to-end / raw: {e2e.Rate / r:P1} (target >= 15%, p99 < 50 ms)");
 
 sealed record BenchOptions(int Emails, int Concurrency, string Transport, int LatencyMs, int Parallelism, int Rate,
@@ -152,7 +153,7 @@ sealed class SentCounter : ReceiveActor
 }
 
 sealed record E2EResult(double Rate, TimeSpan Elapsed, double PostRate, double P50, double P95, double P99, double Max,
-    long PeakWorkingSetMb, long PeakHeapMb, TimeSpan Drain = default, double CpuMsPerEmail = 0, long JitMethods = 0, double JitMs = 0);
+    long PeakWorkingSetMb, long PeakHeapMb, TimeSpan Drain = default, double CpuMsPerEmail = 0, long JitMethods = 0, double JitMs = 0, double AllocatedKbPerEmail = 0, string Gcs = "");
 
 static class EndToEnd
 {
@@ -259,6 +260,8 @@ static class EndToEnd
             diagnostics?.Start();
             var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
             var sentBefore = Volatile.Read(ref sent.Count);
+            var allocatedBefore = GC.GetTotalAllocatedBytes();
+            var gcBefore = (Gen0: GC.CollectionCount(0), Gen1: GC.CollectionCount(1), Gen2: GC.CollectionCount(2), Pause: GC.GetTotalPauseDuration());
             var (jitBefore, jitTimeBefore) = (System.Runtime.JitInfo.GetCompiledMethodCount(), System.Runtime.JitInfo.GetCompilationTime());
             var latencies = new double[o.Emails];
             var sw = Stopwatch.StartNew();
@@ -277,6 +280,9 @@ static class EndToEnd
             if (mine.Any(id => !sent.Ids.ContainsKey(id))) throw new InvalidOperationException("an email counted as sent is not one of this run's");
             var elapsed = sw.Elapsed;
             var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
+            var allocatedKb = (GC.GetTotalAllocatedBytes() - allocatedBefore) / 1024.0 / o.Emails;
+            var gcs = $"{GC.CollectionCount(0) - gcBefore.Gen0} GCs ({GC.CollectionCount(1) - gcBefore.Gen1} gen1, {GC.CollectionCount(2) - gcBefore.Gen2} gen2), " +
+                      $"paused {(GC.GetTotalPauseDuration() - gcBefore.Pause).TotalMilliseconds / elapsed.TotalMilliseconds:P1} of the time";
             var jit = (Methods: System.Runtime.JitInfo.GetCompiledMethodCount() - jitBefore, Time: System.Runtime.JitInfo.GetCompilationTime() - jitTimeBefore);
             sampling.Cancel();
             await sampler;
@@ -292,7 +298,7 @@ static class EndToEnd
             double Pct(double p) => latencies[Math.Min(latencies.Length - 1, (int)Math.Ceiling(p * latencies.Length) - 1)];
             return new E2EResult(o.Emails / elapsed.TotalSeconds, elapsed, o.Emails / postElapsed.TotalSeconds,
                 Pct(0.50), Pct(0.95), Pct(0.99), latencies[^1], peakWs / 1048576, peakHeap / 1048576, elapsed - postElapsed,
-                cpu.TotalMilliseconds / o.Emails, jit.Methods, jit.Time.TotalMilliseconds);
+                cpu.TotalMilliseconds / o.Emails, jit.Methods, jit.Time.TotalMilliseconds, allocatedKb, gcs);
         }
         finally
         {
