@@ -51,7 +51,7 @@ Console.WriteLine($"    API latency (POST, while loaded): p50 {e2e.P50:0.0} ms, 
 Console.WriteLine($"    peak memory (service + load generator process): working set {e2e.PeakWorkingSetMb} MB, GC heap {e2e.PeakHeapMb} MB");
 Console.WriteLine($"    CPU per email: {e2e.CpuMsPerEmail:0.00} ms (this process: service, load generator{(opts.Provider == "fake" ? ", Mailgun fake" : "")}; not the broker); " +
                   $"JIT while measured: {e2e.JitMethods} methods, {e2e.JitMs:0} ms");
-Console.WriteLine($"    allocated per email: {e2e.AllocatedKbPerEmail:0.0} KB (this process); GC while measured: {e2e.Gcs}");
+Console.WriteLine($"    allocated per email: {e2e.AllocatedKbPerEmail:0.0} KB (this process); GC while measured: {e2e.Gcs}; {e2e.Threads}");
 if (raw is { } r) Console.WriteLine($"ratio end-to-end / raw: {e2e.Rate / r:P1} (target >= 15%, p99 < 50 ms)");
 
 sealed record BenchOptions(int Emails, int Concurrency, string Transport, int LatencyMs, int Parallelism, int Rate,
@@ -153,7 +153,7 @@ sealed class SentCounter : ReceiveActor
 }
 
 sealed record E2EResult(double Rate, TimeSpan Elapsed, double PostRate, double P50, double P95, double P99, double Max,
-    long PeakWorkingSetMb, long PeakHeapMb, TimeSpan Drain = default, double CpuMsPerEmail = 0, long JitMethods = 0, double JitMs = 0, double AllocatedKbPerEmail = 0, string Gcs = "");
+    long PeakWorkingSetMb, long PeakHeapMb, TimeSpan Drain = default, double CpuMsPerEmail = 0, long JitMethods = 0, double JitMs = 0, double AllocatedKbPerEmail = 0, string Gcs = "", string Threads = "");
 
 static class EndToEnd
 {
@@ -261,6 +261,7 @@ static class EndToEnd
             var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
             var sentBefore = Volatile.Read(ref sent.Count);
             var allocatedBefore = GC.GetTotalAllocatedBytes();
+            var workItemsBefore = ThreadPool.CompletedWorkItemCount;
             var gcBefore = (Gen0: GC.CollectionCount(0), Gen1: GC.CollectionCount(1), Gen2: GC.CollectionCount(2), Pause: GC.GetTotalPauseDuration());
             var (jitBefore, jitTimeBefore) = (System.Runtime.JitInfo.GetCompiledMethodCount(), System.Runtime.JitInfo.GetCompilationTime());
             var latencies = new double[o.Emails];
@@ -281,6 +282,7 @@ static class EndToEnd
             var elapsed = sw.Elapsed;
             var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
             var allocatedKb = (GC.GetTotalAllocatedBytes() - allocatedBefore) / 1024.0 / o.Emails;
+            var threads = $"thread pool: {ThreadPool.ThreadCount} threads, {(ThreadPool.CompletedWorkItemCount - workItemsBefore) / (double)o.Emails:0.0} work items per email";
             var gcs = $"{GC.CollectionCount(0) - gcBefore.Gen0} GCs ({GC.CollectionCount(1) - gcBefore.Gen1} gen1, {GC.CollectionCount(2) - gcBefore.Gen2} gen2), " +
                       $"paused {(GC.GetTotalPauseDuration() - gcBefore.Pause).TotalMilliseconds / elapsed.TotalMilliseconds:P1} of the time";
             var jit = (Methods: System.Runtime.JitInfo.GetCompiledMethodCount() - jitBefore, Time: System.Runtime.JitInfo.GetCompilationTime() - jitTimeBefore);
@@ -298,7 +300,7 @@ static class EndToEnd
             double Pct(double p) => latencies[Math.Min(latencies.Length - 1, (int)Math.Ceiling(p * latencies.Length) - 1)];
             return new E2EResult(o.Emails / elapsed.TotalSeconds, elapsed, o.Emails / postElapsed.TotalSeconds,
                 Pct(0.50), Pct(0.95), Pct(0.99), latencies[^1], peakWs / 1048576, peakHeap / 1048576, elapsed - postElapsed,
-                cpu.TotalMilliseconds / o.Emails, jit.Methods, jit.Time.TotalMilliseconds, allocatedKb, gcs);
+                cpu.TotalMilliseconds / o.Emails, jit.Methods, jit.Time.TotalMilliseconds, allocatedKb, gcs, threads);
         }
         finally
         {
