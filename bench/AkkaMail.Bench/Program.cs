@@ -218,14 +218,13 @@ static class EndToEnd
             // run is then the steady state. `--warmup-rounds 1` gives the old single round.
             for (var round = 1; ; round++)
             {
-                var (jitted, jitTime) = (System.Runtime.JitInfo.GetCompiledMethodCount(), System.Runtime.JitInfo.GetCompilationTime());
+                var jitBeforeRound = JitNow();
                 var warmupIds = await PostAll(http, json, body, o.Warmup, o.Concurrency, null);
                 var warmupDeadline = Stopwatch.StartNew();
                 while (!o.PostOnly && warmupIds.Any(id => !sent.Ids.ContainsKey(id)) && warmupDeadline.Elapsed < TimeSpan.FromMinutes(5))
                     await Task.Delay(50);
                 await Task.Delay(500);
-                jitted = System.Runtime.JitInfo.GetCompiledMethodCount() - jitted;
-                jitTime = System.Runtime.JitInfo.GetCompilationTime() - jitTime;
+                var (jitted, jitTime) = JitNow() - jitBeforeRound;
                 Console.WriteLine($"    warm-up round {round}: {o.Warmup} emails; the JIT compiled {jitted} methods in {jitTime.TotalMilliseconds:0} ms");
                 if (jitted < o.WarmupJitQuiet || round >= o.WarmupRounds) break;
             }
@@ -237,7 +236,7 @@ static class EndToEnd
             {
                 var tick = 0;
                 var (lastSent, lastCpu, lastGcPause) = (Volatile.Read(ref sent.Count), Process.GetCurrentProcess().TotalProcessorTime, GC.GetTotalPauseDuration());
-                var (lastJitted, lastJitTime) = (System.Runtime.JitInfo.GetCompiledMethodCount(), System.Runtime.JitInfo.GetCompilationTime());
+                var lastJit = JitNow();
                 while (!sampling.IsCancellationRequested)
                 {
                     using var p = Process.GetCurrentProcess();
@@ -248,10 +247,11 @@ static class EndToEnd
                         // Per second: emails that became sent, CPU of this process, time the GC paused the process,
                         // methods the JIT compiled (tiering up) and the time it spent.
                         var (s, c, g) = (Volatile.Read(ref sent.Count), p.TotalProcessorTime, GC.GetTotalPauseDuration());
-                        var (j, jt) = (System.Runtime.JitInfo.GetCompiledMethodCount(), System.Runtime.JitInfo.GetCompilationTime());
+                        var j = JitNow();
+                        var (jitted, jitTime) = j - lastJit;
                         Console.WriteLine($"    t={tick / 10,3} s: {s - lastSent,5} sent, CPU {(c - lastCpu).TotalMilliseconds,5:0} ms, GC pauses {(g - lastGcPause).TotalMilliseconds,4:0} ms, " +
-                                          $"JIT {j - lastJitted,4} methods {(jt - lastJitTime).TotalMilliseconds,4:0} ms, heap {GC.GetTotalMemory(false) / 1048576} MB");
-                        (lastSent, lastCpu, lastGcPause, lastJitted, lastJitTime) = (s, c, g, j, jt);
+                                          $"JIT {jitted,4} methods {jitTime.TotalMilliseconds,4:0} ms, heap {GC.GetTotalMemory(false) / 1048576} MB");
+                        (lastSent, lastCpu, lastGcPause, lastJit) = (s, c, g, j);
                     }
                     try { await Task.Delay(100, sampling.Token); } catch (OperationCanceledException) { }
                 }
@@ -263,14 +263,14 @@ static class EndToEnd
             var allocatedBefore = GC.GetTotalAllocatedBytes();
             var workItemsBefore = ThreadPool.CompletedWorkItemCount;
             var gcBefore = (Gen0: GC.CollectionCount(0), Gen1: GC.CollectionCount(1), Gen2: GC.CollectionCount(2), Pause: GC.GetTotalPauseDuration());
-            var (jitBefore, jitTimeBefore) = (System.Runtime.JitInfo.GetCompiledMethodCount(), System.Runtime.JitInfo.GetCompilationTime());
+            var jitBefore = JitNow();
             var latencies = new double[o.Emails];
             var sw = Stopwatch.StartNew();
             var ids = await PostAll(http, json, body, o.Emails, o.Concurrency, latencies);
             var postElapsed = sw.Elapsed;
-            // Only this run's emails count (the warm-up's may still be finishing).
-            // Waits on the count of sent emails (the warm-up's are all in it already) rather than scanning this
-            // run's ids every few ms: the load generator shares the cores with the service.
+            // Waits on the count of sent emails (the warm-up's are all in it already; checked below that this run's
+            // are the ones counted) rather than scanning this run's ids every few ms: the load generator shares the
+            // cores with the service.
             var mine = new HashSet<string>(o.PostOnly ? [] : ids);
             var target = sentBefore + mine.Count;
             while (Volatile.Read(ref sent.Count) < target)
@@ -285,7 +285,7 @@ static class EndToEnd
             var threads = $"thread pool: {ThreadPool.ThreadCount} threads, {(ThreadPool.CompletedWorkItemCount - workItemsBefore) / (double)o.Emails:0.0} work items per email";
             var gcs = $"{GC.CollectionCount(0) - gcBefore.Gen0} GCs ({GC.CollectionCount(1) - gcBefore.Gen1} gen1, {GC.CollectionCount(2) - gcBefore.Gen2} gen2), " +
                       $"paused {(GC.GetTotalPauseDuration() - gcBefore.Pause).TotalMilliseconds / elapsed.TotalMilliseconds:P1} of the time";
-            var jit = (Methods: System.Runtime.JitInfo.GetCompiledMethodCount() - jitBefore, Time: System.Runtime.JitInfo.GetCompilationTime() - jitTimeBefore);
+            var jit = JitNow() - jitBefore;
             sampling.Cancel();
             await sampler;
 
@@ -310,6 +310,14 @@ static class EndToEnd
             try { Directory.Delete(dataPath, true); } catch (IOException) { }
             if (o.Transport == "rabbitmq") await DeleteQueues(o.Uri, prefix);
         }
+    }
+
+    /// <summary>What the JIT has compiled in this process so far: methods, and the time it took.</summary>
+    private static JitWork JitNow() => new(System.Runtime.JitInfo.GetCompiledMethodCount(), System.Runtime.JitInfo.GetCompilationTime());
+
+    private readonly record struct JitWork(long Methods, TimeSpan Time)
+    {
+        public static JitWork operator -(JitWork a, JitWork b) => new(a.Methods - b.Methods, a.Time - b.Time);
     }
 
     private static async Task<List<string>> PostAll(HttpClient http, JsonSerializerOptions json, object body, int count,
