@@ -94,7 +94,22 @@ public sealed record EmailState
                 case SendPhase.Cancelled: return EmailStatus.Cancelled;
                 case SendPhase.SendFailed: return EmailStatus.Failed;
             }
-            var heard = Recipients.Values.Any(r => r.Status is > RecipientStatus.Pending and not RecipientStatus.Suppressed || !r.Engagements.IsEmpty);
+            // One pass over the recipients without LINQ: the status is read for every persisted event (the
+            // announcement, the read-model view), thousands of times a second under load.
+            // Suppressed recipients count as failed: the message will never reach them.
+            bool heard = false, allFailed = true, allDelivered = true, anyFailed = false, anyClicked = false, anyOpened = false;
+            var count = 0;
+            foreach (var (_, r) in Recipients)
+            {
+                count++;
+                heard |= r.Status is > RecipientStatus.Pending and not RecipientStatus.Suppressed || !r.Engagements.IsEmpty;
+                var failed = r.Status is RecipientStatus.Failed or RecipientStatus.Suppressed;
+                allFailed &= failed;
+                anyFailed |= failed;
+                allDelivered &= r.Status >= RecipientStatus.Delivered;
+                anyClicked |= r.Clicks > 0;
+                anyOpened |= r.Opens > 0;
+            }
             if (Phase != SendPhase.Sent && !heard)
             {
                 return Phase switch
@@ -105,15 +120,12 @@ public sealed record EmailState
                     _ => EmailStatus.Queued,
                 };
             }
-            var all = Recipients.Values.ToList();
-            // Suppressed recipients count as failed: the message will never reach them.
-            static bool Failed(RecipientState r) => r.Status is RecipientStatus.Failed or RecipientStatus.Suppressed;
-            if (all.Count > 0 && all.All(Failed)) return EmailStatus.Failed;
-            if (all.Count > 0 && all.All(r => r.Status >= RecipientStatus.Delivered))
+            if (count > 0 && allFailed) return EmailStatus.Failed;
+            if (count > 0 && allDelivered)
             {
-                if (all.Any(Failed)) return EmailStatus.PartiallyFailed;
-                if (all.Any(r => r.Clicks > 0)) return EmailStatus.Clicked;
-                if (all.Any(r => r.Opens > 0)) return EmailStatus.Opened;
+                if (anyFailed) return EmailStatus.PartiallyFailed;
+                if (anyClicked) return EmailStatus.Clicked;
+                if (anyOpened) return EmailStatus.Opened;
                 return EmailStatus.Delivered;
             }
             return EmailStatus.Sent;
