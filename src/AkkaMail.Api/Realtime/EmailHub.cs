@@ -12,9 +12,21 @@ namespace AkkaMail.Api.Realtime;
 /// an admin may watch any email.
 /// </summary>
 [Authorize(AuthenticationSchemes = ApiKeyAuthenticationHandler.SchemeName)]
-public sealed class EmailHub(IEmailReadStore store) : Hub
+public sealed class EmailHub(IEmailReadStore store, HubConnections connections) : Hub
 {
     public const string Path = "/hubs/emails";
+
+    public override Task OnConnectedAsync()
+    {
+        connections.Opened();
+        return base.OnConnectedAsync();
+    }
+
+    public override Task OnDisconnectedAsync(Exception? exception)
+    {
+        connections.Closed();
+        return base.OnDisconnectedAsync(exception);
+    }
 
     public static string EmailGroup(string emailId) => $"email:{emailId}";
     public static string UserGroup(string userId) => $"user:{userId}";

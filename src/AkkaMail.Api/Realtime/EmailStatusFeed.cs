@@ -13,20 +13,22 @@ public sealed class EmailStatusFeed
     public const int BufferSize = 1024;
 
     private readonly ConcurrentDictionary<Subscription, byte> _subscribers = new();
+    private int _count;   // the dictionary's Count (and IsEmpty, when empty) takes all of its locks; read on every change
 
     /// <summary>Receives the messages of <paramref name="userId"/>'s emails, or of one email when <paramref name="emailId"/> is set.</summary>
     public Subscription Subscribe(string userId, string? emailId)
     {
         var s = new Subscription(this, userId, emailId);
-        _subscribers[s] = 0;
+        if (_subscribers.TryAdd(s, 0)) Interlocked.Increment(ref _count);
         return s;
     }
 
-    public int Count => _subscribers.Count;
+    public int Count => Volatile.Read(ref _count);
 
     public void Publish(string userId, EmailStatusMessage message)
     {
-        foreach (var s in _subscribers.Keys)
+        // Enumerating the dictionary itself: its Keys property takes every lock and copies them, on each change.
+        foreach (var (s, _) in _subscribers)
         {
             if (s.EmailId is not null ? s.EmailId != message.EmailId : s.UserId != userId) continue;
             if (!s.Writer.TryWrite(message)) s.Writer.TryComplete(new ChannelClosedException("the client fell too far behind"));
@@ -57,7 +59,7 @@ public sealed class EmailStatusFeed
 
         public void Dispose()
         {
-            _feed._subscribers.TryRemove(this, out _);
+            if (_feed._subscribers.TryRemove(this, out _)) Interlocked.Decrement(ref _feed._count);
             _channel.Writer.TryComplete();
         }
     }

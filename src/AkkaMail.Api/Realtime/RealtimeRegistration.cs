@@ -14,6 +14,7 @@ public static class RealtimeRegistration
     {
         services.AddSignalR();
         services.AddSingleton<EmailStatusFeed>();
+        services.AddSingleton<HubConnections>();
         return services;
     }
 
@@ -22,9 +23,10 @@ public static class RealtimeRegistration
     {
         var hub = sp.GetRequiredService<IHubContext<EmailHub>>();
         var feed = sp.GetRequiredService<EmailStatusFeed>();
+        var connections = sp.GetRequiredService<HubConnections>();
         return builder.WithActors((system, registry, _) =>
         {
-            var broadcaster = system.ActorOf(Props.Create(() => new StatusBroadcasterActor(hub, feed)), StatusBroadcasterActor.Name);
+            var broadcaster = system.ActorOf(Props.Create(() => new StatusBroadcasterActor(hub, feed, connections)), StatusBroadcasterActor.Name);
             registry.Register<StatusBroadcasterActor>(broadcaster);
         });
     }

@@ -21,15 +21,17 @@ public sealed class StatusBroadcasterActor : ReceiveActor, IWithUnboundedStash
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly IHubContext<EmailHub> _hub;
     private readonly EmailStatusFeed _feed;
+    private readonly HubConnections _connections;
 
     public IStash Stash { get; set; } = null!;
 
     private sealed record PushDone(PipelineMessages.EmailChanged Changed, Exception? Error);
 
-    public StatusBroadcasterActor(IHubContext<EmailHub> hub, EmailStatusFeed feed)
+    public StatusBroadcasterActor(IHubContext<EmailHub> hub, EmailStatusFeed feed, HubConnections connections)
     {
         _hub = hub;
         _feed = feed;
+        _connections = connections;
         Become(Idle);
     }
 
@@ -42,8 +44,12 @@ public sealed class StatusBroadcasterActor : ReceiveActor, IWithUnboundedStash
     {
         Receive<PipelineMessages.EmailChanged>(changed =>
         {
+            // Nobody watching (the usual case for a service fed by other services): nothing to build or send.
+            var hubOpen = _connections.Open > 0;
+            if (!hubOpen && _feed.Count == 0) return;
             var message = EmailStatusMessage.From(changed);
             _feed.Publish(changed.UserId, message);
+            if (!hubOpen) return;
             var cts = new CancellationTokenSource();
             Task push;
             try
