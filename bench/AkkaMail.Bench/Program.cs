@@ -29,7 +29,7 @@ if (opts.RawMessages > 0 && opts.Transport == "rabbitmq")
     // One round of (a) varies by 20-40 % on this machine (9,000-15,000 msg/s back to back): the median of a few
     // rounds is the yardstick, and every round is printed.
     var rounds = new List<double>();
-    for (var i = 0; i < opts.RawRounds; i++) rounds.Add(await RawRabbit.RunAsync(opts.Uri, opts.RawMessages));
+    for (var i = 0; i < opts.RawRounds; i++) rounds.Add(await RawRabbit.RunAsync(opts.Uri, opts.RawMessages, opts.RawRate, opts.RawBurst));
     raw = rounds.Order().ElementAt(rounds.Count / 2);
     Console.WriteLine($"(a) raw RabbitMQ.Client publish-with-confirms + consume-with-ack: {raw:0} msg/s ({opts.RawMessages} x 1 KB persistent; " +
                       $"median of {rounds.Count} rounds: {string.Join(", ", rounds.Select(r => r.ToString("0")))})");
@@ -55,7 +55,7 @@ Console.WriteLine($"    allocated per email: {e2e.AllocatedKbPerEmail:0.0} KB (t
 if (raw is { } r) Console.WriteLine($"ratio end-to-end / raw: {e2e.Rate / r:P1} (target >= 15%, p99 < 50 ms)");
 
 sealed record BenchOptions(int Emails, int Concurrency, string Transport, int LatencyMs, int Parallelism, int Rate,
-    int RawMessages, bool SkipRecovery, int Prefetch, string Uri, string ExtraHocon, bool PostOnly, string Provider = "fake", int Warmup = 2000, string LogLevel = "Warning", int RawRounds = 3, bool Progress = false, int WarmupRounds = 6, int WarmupJitQuiet = 200)
+    int RawMessages, bool SkipRecovery, int Prefetch, string Uri, string ExtraHocon, bool PostOnly, string Provider = "fake", int Warmup = 2000, string LogLevel = "Warning", int RawRounds = 3, bool Progress = false, int WarmupRounds = 6, int WarmupJitQuiet = 200, int RawRate = 0, int RawBurst = 1)
 {
     public static BenchOptions Parse(string[] args)
     {
@@ -71,14 +71,17 @@ sealed record BenchOptions(int Emails, int Concurrency, string Transport, int La
             Environment.GetEnvironmentVariable("RabbitMq__Uri") ?? Get("uri", "amqp://guest:guest@localhost:5672/"),
             Get("hocon", ""), args.Contains("--post-only"), Get("provider", "fake").ToLowerInvariant(),
             int.Parse(Get("warmup", "2000")), Get("log-level", "Warning"), Math.Max(1, int.Parse(Get("raw-rounds", "3"))), args.Contains("--progress"),
-            int.Parse(Get("warmup-rounds", "6")), int.Parse(Get("warmup-jit-quiet", "200")));
+            int.Parse(Get("warmup-rounds", "6")), int.Parse(Get("warmup-jit-quiet", "200")), int.Parse(Get("raw-rate", "0")), Math.Max(1, int.Parse(Get("raw-burst", "1"))));
     }
 }
 
 static class RawRabbit
 {
     /// Publisher (confirms, 500 in flight) and consumer (prefetch 500, one ack per message) at once, like the service.
-    public static async Task<double> RunAsync(string uri, int count)
+    /// <param name="rate">Messages per second to publish at (0: as fast as confirms allow); the broker's CPU per
+    /// message depends on it (it batches less at lower rates), which `--raw-rate` lets one measure.</param>
+    /// <param name="burst">With a rate: publish this many back to back, then wait (the same average rate, burstier).</param>
+    public static async Task<double> RunAsync(string uri, int count, int rate = 0, int burst = 1)
     {
         var queue = "bench-raw-" + Guid.NewGuid().ToString("N")[..8];
         var factory = new ConnectionFactory { Uri = new Uri(uri), ClientProvidedName = "bench-raw" };
@@ -106,6 +109,8 @@ static class RawRabbit
             var inFlight = new List<Task>(500);
             for (var i = 0; i < count; i++)
             {
+                if (rate > 0 && i % burst == 0 && TimeSpan.FromSeconds((double)i / rate) - sw.Elapsed is { TotalMilliseconds: > 2 } ahead)
+                    await Task.Delay(ahead);
                 inFlight.Add(pub.BasicPublishAsync("", queue, false, props, body).AsTask());
                 if (inFlight.Count == 500)
                 {
