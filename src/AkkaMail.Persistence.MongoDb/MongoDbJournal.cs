@@ -249,6 +249,27 @@ public sealed class MongoDbJournal : AsyncWriteJournal
         }
     }
 
+    /// <summary>
+    /// A recovery that asks for nothing at all, <c>new Recovery(SnapshotSelectionCriteria.None, toSequenceNr: 0,
+    /// replayMax: 0)</c>, declares its persistence id new (an id minted just now): the journal answers highest
+    /// sequence number 0 at once, without a database read, unless it has writes of that id in flight. Akka's
+    /// <see cref="Recovery.None"/> (replay max unbounded) still reads the highest sequence number. A wrong
+    /// declaration fails loudly: the id's first write collides with its existing sequence number 1 on the
+    /// unique key and is reported as a write failure; nothing is overwritten.
+    /// </summary>
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        if (message is ReplayMessages { Max: 0, ToSequenceNr: 0 } replay && !HasWritesInFlight(replay.PersistenceId))
+        {
+            replay.PersistentActor.Tell(new RecoverySuccess(0));
+            return true;
+        }
+        return base.AroundReceive(receive, message);
+    }
+
+    private bool HasWritesInFlight(string persistenceId) =>
+        _pendingWrites.TryGetValue(persistenceId, out var pending) && !pending.IsCompleted;
+
     public override async Task<long> ReadHighestSequenceNrAsync(
         string persistenceId, long fromSequenceNr, CancellationToken cancellationToken)
     {

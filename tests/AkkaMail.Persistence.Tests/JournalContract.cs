@@ -263,8 +263,17 @@ public abstract class JournalContract : Akka.TestKit.Xunit2.TestKit
     {
         SkipIfUnavailable();
         WriteFive();
+        ExpectDuplicateWriteRefused(Event("dup-3", 3));
+
+        var (replayed, highest) = Replay(1, long.MaxValue, long.MaxValue);
+        Assert.Equal(new[] { "a-1", "a-2", "a-3", "a-4", "a-5" }, replayed.Select(p => (string)p.Payload));
+        Assert.Equal(5, highest);
+    }
+
+    private void ExpectDuplicateWriteRefused(Persistent duplicate)
+    {
         var probe = CreateTestProbe();
-        Journal.Tell(new WriteMessages(new IPersistentEnvelope[] { new AtomicWrite(Event("dup-3", 3)) }, probe.Ref, ActorInstanceId));
+        Journal.Tell(new WriteMessages(new IPersistentEnvelope[] { new AtomicWrite(duplicate) }, probe.Ref, ActorInstanceId));
 
         // A backend may reject the AtomicWrite (Successful + Rejected) or fail the batch (Failed + Failure).
         var first = probe.ExpectMsg<object>();
@@ -273,16 +282,44 @@ public abstract class JournalContract : Akka.TestKit.Xunit2.TestKit
         switch (second)
         {
             case WriteMessageRejected r:
-                Assert.Equal(3, r.Persistent.SequenceNr);
+                Assert.Equal(duplicate.SequenceNr, r.Persistent.SequenceNr);
                 break;
             case WriteMessageFailure f:
-                Assert.Equal(3, f.Persistent.SequenceNr);
+                Assert.Equal(duplicate.SequenceNr, f.Persistent.SequenceNr);
                 break;
             default:
                 Assert.Fail($"expected a rejection or failure of the duplicate write, got {second}");
                 break;
         }
+    }
 
+    // new Recovery(SnapshotSelectionCriteria.None, toSequenceNr: 0, replayMax: 0): the recovery of an id minted just now.
+    [SkippableFact]
+    public void A_recovery_asking_for_nothing_of_a_new_id_answers_highest_zero_and_its_writes_start_at_one()
+    {
+        SkipIfUnavailable();
+        var pid = $"new-{Guid.NewGuid():N}";
+        var (replayed, highest) = Replay(1, 0, 0, pid);
+        Assert.Empty(replayed);
+        Assert.Equal(0, highest);
+
+        var probe = CreateTestProbe();
+        Journal.Tell(new WriteMessages(new IPersistentEnvelope[] { new AtomicWrite(Event("n-1", 1, pid)) }, probe.Ref, ActorInstanceId));
+        probe.ExpectMsg<WriteMessagesSuccessful>();
+        probe.ExpectMsg<WriteMessageSuccess>(m => m.Persistent.SequenceNr == 1);
+        Assert.Equal(new[] { "n-1" }, Replay(1, long.MaxValue, long.MaxValue, pid).Replayed.Select(p => (string)p.Payload));
+    }
+
+    [SkippableFact]
+    public void A_recovery_asking_for_nothing_is_trusted_to_mean_a_new_id_and_a_wrong_one_fails_at_its_first_write()
+    {
+        SkipIfUnavailable();
+        WriteFive();
+        // Answered without a read: a journal that read would say 5.
+        Assert.Equal(0, Replay(1, 0, 0).Highest);
+
+        // The actor would now write sequence number 1 again: refused, nothing overwritten.
+        ExpectDuplicateWriteRefused(Event("again-1", 1));
         var (replayed, highest) = Replay(1, long.MaxValue, long.MaxValue);
         Assert.Equal(new[] { "a-1", "a-2", "a-3", "a-4", "a-5" }, replayed.Select(p => (string)p.Payload));
         Assert.Equal(5, highest);

@@ -31,7 +31,7 @@ public sealed class EmailActor : UntypedPersistentActor
 
     /// <summary>
     /// For an id minted just now (no Idempotency-Key): nothing can be in the journal, so the actor skips snapshot
-    /// loading and replay (<see cref="Akka.Persistence.Recovery.None"/>). Only its first incarnation: after a
+    /// loading, replay and the journal's read of its highest sequence number (<see cref="NewIdRecovery"/>). Only its first incarnation: after a
     /// passivation it is created with <see cref="Props(string, EmailActorDeps)"/> and recovers as usual.
     /// </summary>
     public static Props FreshProps(string emailId, EmailActorDeps deps) => Akka.Actor.Props.CreateBy(new Producer(emailId, deps, true));
@@ -88,7 +88,14 @@ public sealed class EmailActor : UntypedPersistentActor
 
     public override string PersistenceId => _persistenceId;
 
-    public override Recovery Recovery => _fresh ? Recovery.None : Recovery.Default;
+    public override Recovery Recovery => _fresh ? NewIdRecovery : Recovery.Default;
+
+    /// <summary>
+    /// Recovers nothing: no snapshot, no events, and (replay max 0) not even the highest sequence number, which our
+    /// journals (SQLite, MongoDB) then answer as 0 without reading; Akka's <see cref="Recovery.None"/> still reads
+    /// it. Other journals read it as usual.
+    /// </summary>
+    private static readonly Recovery NewIdRecovery = new(SnapshotSelectionCriteria.None, toSequenceNr: 0, replayMax: 0);
 
     /// <summary>The stop message of a passivating email actor, sent by <see cref="EmailManagerActor"/>.</summary>
     public sealed class Stop
