@@ -35,13 +35,22 @@ public sealed class SqliteBackend : IStoreBackend
 
     private SqliteDatabase NewDatabase() => new(Path.Combine(_dir, $"db-{Interlocked.Increment(ref _n)}.db"));
 
-    public IEmailReadStore NewEmailReadStore() => new SqliteEmailReadStore(NewDatabase());
+    private readonly List<IDisposable> _stores = new();
+
+    public IEmailReadStore NewEmailReadStore()
+    {
+        var store = new SqliteEmailReadStore(NewDatabase());
+        lock (_stores) _stores.Add(store);
+        return store;
+    }
+
     public IUserStore NewUserStore() => new SqliteUserStore(NewDatabase());
     public ISuppressionStore NewSuppressionStore() => new SqliteSuppressionStore(NewDatabase());
     public IWebhookTokenStore NewWebhookTokenStore(TimeProvider clock) => new SqliteWebhookTokenStore(NewDatabase(), clock);
 
     public void Dispose()
     {
+        lock (_stores) _stores.ForEach(s => s.Dispose());
         SqliteConnection.ClearAllPools();
         try { Directory.Delete(_dir, recursive: true); }
         catch (IOException) { /* best effort */ }

@@ -29,7 +29,8 @@ public static class StoreRegistration
         else
         {
             var readDb = new SqliteDatabase(options.ReadModelPath);
-            services.AddSingleton<IEmailReadStore>(new SqliteEmailReadStore(readDb));
+            // A factory, so that the container disposes it (it keeps a connection open for its writes).
+            services.AddSingleton<IEmailReadStore>(_ => new SqliteEmailReadStore(readDb));
             services.AddSingleton<IUserStore>(new SqliteUserStore(readDb));
             services.AddSingleton<ISuppressionStore>(new SqliteSuppressionStore(readDb));
             // The SQLite webhook token store is registered with the Mailgun webhooks (ProviderRegistration).

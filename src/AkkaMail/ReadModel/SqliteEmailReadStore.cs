@@ -7,7 +7,7 @@ namespace AkkaMail.ReadModel;
 /// <summary>
 /// The read model in a SQLite file: one row per email, the view as JSON plus the columns we filter on.
 /// </summary>
-public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore
+public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, IDisposable
 {
     private static readonly string[] UnsettledPhases = { "Queued", "Scheduled", "Sending", "RetryWaiting" };
 
@@ -35,47 +35,106 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore
             """, ct);
     }
 
+    // Upserts go through one connection and one prepared statement kept for the store's lifetime: the writer sends
+    // a batch every few milliseconds, and opening, preparing (compiling the upsert) and disposing per batch cost
+    // more than writing a small batch. One batch at a time (the lock); a failed batch drops the connection, the
+    // next one opens a fresh one.
+    private readonly SemaphoreSlim _upsertLock = new(1, 1);
+    private Upsert? _upsert;
+    private bool _disposed;
+
+    private sealed class Upsert : IDisposable
+    {
+        public readonly SqliteConnection Connection;
+        public readonly SqliteCommand Command;
+        public readonly SqliteParameter Id, User, Status, Phase, Created, Pmid, Recipients, Tags, Version, Doc;
+
+        public Upsert(SqliteConnection connection)
+        {
+            Connection = connection;
+            Command = connection.CreateCommand();
+            Command.CommandText = """
+                INSERT INTO emails (id, user_id, status, phase, created_at, provider_message_id, recipients, tags, version, doc)
+                VALUES ($id, $user, $status, $phase, $created, $pmid, $recipients, $tags, $version, $doc)
+                ON CONFLICT(id) DO UPDATE SET
+                    status = excluded.status, phase = excluded.phase, provider_message_id = excluded.provider_message_id,
+                    version = excluded.version, doc = excluded.doc
+                WHERE excluded.version > emails.version;
+                """;
+            Id = Command.Parameters.Add("$id", SqliteType.Text);
+            User = Command.Parameters.Add("$user", SqliteType.Text);
+            Status = Command.Parameters.Add("$status", SqliteType.Text);
+            Phase = Command.Parameters.Add("$phase", SqliteType.Text);
+            Created = Command.Parameters.Add("$created", SqliteType.Integer);
+            Pmid = Command.Parameters.Add("$pmid", SqliteType.Text);
+            Recipients = Command.Parameters.Add("$recipients", SqliteType.Text);
+            Tags = Command.Parameters.Add("$tags", SqliteType.Text);
+            Version = Command.Parameters.Add("$version", SqliteType.Integer);
+            Doc = Command.Parameters.Add("$doc", SqliteType.Text);
+            Command.Prepare();
+        }
+
+        public void Dispose()
+        {
+            Command.Dispose();
+            Connection.Dispose();
+        }
+    }
+
     public async Task UpsertAsync(IReadOnlyCollection<EmailView> views, CancellationToken ct = default)
     {
         if (views.Count == 0) return;
-        await using var c = await db.OpenAsync(ct);
-        await using var tx = (SqliteTransaction)await c.BeginTransactionAsync(ct);
-        await using var cmd = c.CreateCommand();
-        cmd.Transaction = tx;
-        cmd.CommandText = """
-            INSERT INTO emails (id, user_id, status, phase, created_at, provider_message_id, recipients, tags, version, doc)
-            VALUES ($id, $user, $status, $phase, $created, $pmid, $recipients, $tags, $version, $doc)
-            ON CONFLICT(id) DO UPDATE SET
-                status = excluded.status, phase = excluded.phase, provider_message_id = excluded.provider_message_id,
-                version = excluded.version, doc = excluded.doc
-            WHERE excluded.version > emails.version;
-            """;
-        var pId = cmd.Parameters.Add("$id", SqliteType.Text);
-        var pUser = cmd.Parameters.Add("$user", SqliteType.Text);
-        var pStatus = cmd.Parameters.Add("$status", SqliteType.Text);
-        var pPhase = cmd.Parameters.Add("$phase", SqliteType.Text);
-        var pCreated = cmd.Parameters.Add("$created", SqliteType.Integer);
-        var pPmid = cmd.Parameters.Add("$pmid", SqliteType.Text);
-        var pRecipients = cmd.Parameters.Add("$recipients", SqliteType.Text);
-        var pTags = cmd.Parameters.Add("$tags", SqliteType.Text);
-        var pVersion = cmd.Parameters.Add("$version", SqliteType.Integer);
-        var pDoc = cmd.Parameters.Add("$doc", SqliteType.Text);
-        await cmd.PrepareAsync(ct);
-        foreach (var v in views)
+        await _upsertLock.WaitAsync(ct);
+        try
         {
-            pId.Value = v.Id;
-            pUser.Value = v.UserId;
-            pStatus.Value = v.Status;
-            pPhase.Value = v.Phase;
-            pCreated.Value = v.CreatedAt.ToUnixTimeMilliseconds();
-            pPmid.Value = (object?)v.ProviderMessageId ?? DBNull.Value;
-            pRecipients.Value = Delimited(v.Recipients.Select(r => r.Address));
-            pTags.Value = Delimited(v.Tags);
-            pVersion.Value = v.Version;
-            pDoc.Value = JsonSerializer.Serialize(v, EmailEventSerializer.Json);
-            await cmd.ExecuteNonQueryAsync(ct);
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            var u = _upsert ??= new Upsert(await db.OpenAsync(ct));
+            try
+            {
+                using var tx = u.Connection.BeginTransaction();
+                u.Command.Transaction = tx;
+                foreach (var v in views)
+                {
+                    u.Id.Value = v.Id;
+                    u.User.Value = v.UserId;
+                    u.Status.Value = v.Status;
+                    u.Phase.Value = v.Phase;
+                    u.Created.Value = v.CreatedAt.ToUnixTimeMilliseconds();
+                    u.Pmid.Value = (object?)v.ProviderMessageId ?? DBNull.Value;
+                    u.Recipients.Value = Delimited(v.Recipients.Select(r => r.Address));
+                    u.Tags.Value = Delimited(v.Tags);
+                    u.Version.Value = v.Version;
+                    u.Doc.Value = JsonSerializer.Serialize(v, EmailEventSerializer.Json);
+                    u.Command.ExecuteNonQuery();
+                }
+                tx.Commit();
+            }
+            catch
+            {
+                _upsert = null;
+                u.Dispose();
+                throw;
+            }
         }
-        await tx.CommitAsync(ct);
+        finally
+        {
+            _upsertLock.Release();
+        }
+    }
+
+    public void Dispose()
+    {
+        _upsertLock.Wait();
+        try
+        {
+            _disposed = true;
+            _upsert?.Dispose();
+            _upsert = null;
+        }
+        finally
+        {
+            _upsertLock.Release();
+        }
     }
 
     /// <summary>"|a|b|": a value matches with instr(column, '|' || value || '|'), no LIKE escaping needed.</summary>
