@@ -70,32 +70,106 @@ public sealed class SqliteJournal : AsyncWriteJournal
     }
 
     /// <summary>
-    /// A recovery that asks for nothing at all, <c>new Recovery(SnapshotSelectionCriteria.None, toSequenceNr: 0,
+    /// Two messages are handled here rather than by <see cref="AsyncWriteJournal"/>:
+    /// <list type="bullet">
+    /// <item><see cref="WriteMessages"/>: see <see cref="WriteAndAnswer"/>.</item>
+    /// <item>A recovery that asks for nothing at all, <c>new Recovery(SnapshotSelectionCriteria.None, toSequenceNr: 0,
     /// replayMax: 0)</c>, declares its persistence id new (an id minted just now): the journal answers highest
     /// sequence number 0 at once, without a database read, unless it has writes of that id in flight. Akka's
     /// <see cref="Recovery.None"/> (replay max unbounded) still reads the highest sequence number. A wrong
     /// declaration fails loudly: the id's first write collides with its existing sequence number 1 on the
-    /// unique key and is reported as a write failure; nothing is overwritten.
+    /// unique key and is reported as a write failure; nothing is overwritten.</item>
+    /// </list>
     /// </summary>
     protected override bool AroundReceive(Receive receive, object message)
     {
-        if (message is ReplayMessages { Max: 0, ToSequenceNr: 0 } replay && !HasWritesInFlight(replay.PersistenceId))
+        switch (message)
         {
-            replay.PersistentActor.Tell(new RecoverySuccess(0));
-            return true;
+            case WriteMessages write:
+                WriteAndAnswer(write);
+                return true;
+            case ReplayMessages { Max: 0, ToSequenceNr: 0 } replay when !HasWritesInFlight(replay.PersistenceId):
+                replay.PersistentActor.Tell(new RecoverySuccess(0));
+                return true;
+            default:
+                return base.AroundReceive(receive, message);
         }
-        return base.AroundReceive(receive, message);
     }
 
     private bool HasWritesInFlight(string persistenceId) =>
         _inFlight.TryGetValue(persistenceId, out var pending) && !pending.IsCompleted;
 
+    /// <summary>
+    /// A persistent actor's write, answered as <see cref="AsyncWriteJournal"/> answers it (WriteMessagesSuccessful or
+    /// WriteMessagesFailed, then per event WriteMessageSuccess / WriteMessageRejected / WriteMessageFailure with the
+    /// event's sender, LoopMessageSuccess for a deferred message), but sent by the writer's thread right after the
+    /// commit. AsyncWriteJournal would complete a task, continue on the thread pool, and pass every answer through
+    /// its resequencer actor, which puts answers back in the order of the writes: our single writer commits and
+    /// answers in that order already. Three hops and a circuit breaker (with a timer per write) less for every
+    /// persist. There is no call timeout: a write is answered when the writer is done with it.
+    /// </summary>
+    private void WriteAndAnswer(WriteMessages message)
+    {
+        var self = Self;
+        AtomicWrite[] prepared;
+        try
+        {
+            // Event adapters, and the senders left out of what is stored.
+            prepared = PreparePersistentBatch(message.Messages).ToArray();
+        }
+        catch (Exception e)
+        {
+            Answer(message, self, ImmutableArray.CreateRange(message.Messages.OfType<AtomicWrite>().Select(_ => (Exception?)e)), null);
+            return;
+        }
+        var (request, results, error) = StartWrite(prepared, (written, failure) => Answer(message, self, written.Results, failure));
+        if (request is null) Answer(message, self, results, error);
+    }
+
+    private static void Answer(WriteMessages message, IActorRef journal, IImmutableList<Exception?>? rejections, Exception? failure)
+    {
+        var actor = message.PersistentActor;
+        var instance = message.ActorInstanceId;
+        var atomicWrites = 0;
+        foreach (var envelope in message.Messages)
+            if (envelope is AtomicWrite) atomicWrites++;
+        actor.Tell(failure is null ? WriteMessagesSuccessful.Instance : new WriteMessagesFailed(failure, atomicWrites), journal);
+        var i = 0;
+        foreach (var envelope in message.Messages)
+        {
+            if (envelope is not AtomicWrite write)
+            {
+                actor.Tell(new LoopMessageSuccess(envelope.Payload, instance), envelope.Sender);
+                continue;
+            }
+            var rejection = failure is null ? rejections?[i] : null;
+            i++;
+            foreach (var persistent in (IImmutableList<IPersistentRepresentation>)write.Payload)
+            {
+                object answer = failure is not null ? new WriteMessageFailure(persistent, failure, instance)
+                    : rejection is not null ? new WriteMessageRejected(persistent, rejection, instance)
+                    : new WriteMessageSuccess(persistent, instance);
+                actor.Tell(answer, persistent.Sender);
+            }
+        }
+    }
+
     protected override Task<IImmutableList<Exception?>> WriteMessagesAsync(
         IEnumerable<AtomicWrite> messages, CancellationToken cancellationToken)
     {
-        // Called on the actor's thread. Serialize here: a payload that cannot be serialized rejects its
-        // AtomicWrite only (its slot in the result), the rest goes to the writer.
-        var writes = messages as IReadOnlyList<AtomicWrite> ?? messages.ToArray();
+        var (request, results, error) = StartWrite(messages as IReadOnlyList<AtomicWrite> ?? messages.ToArray(), null);
+        if (error is not null) return Task.FromException<IImmutableList<Exception?>>(error);
+        return request?.Completion.Task ?? Task.FromResult(results!);
+    }
+
+    /// <summary>
+    /// Serializes the writes (on the actor's thread: a payload that cannot be serialized rejects its AtomicWrite
+    /// only, its slot in the results) and queues the rest for the writer. Returns the queued request, or, when
+    /// nothing was queued, the results (every write rejected) or the error (the journal is stopping).
+    /// </summary>
+    private (WriteRequest? Request, IImmutableList<Exception?>? Results, Exception? Error) StartWrite(
+        IReadOnlyList<AtomicWrite> writes, Action<WriteRequest, Exception?>? done)
+    {
         var eventCount = 0;
         for (var i = 0; i < writes.Count; i++)
             eventCount += ((IImmutableList<IPersistentRepresentation>)writes[i].Payload).Count;
@@ -123,11 +197,11 @@ public sealed class SqliteJournal : AsyncWriteJournal
         }
 
         IImmutableList<Exception?>? results = rejections is null ? null : ImmutableArray.Create(rejections);
-        if (rowCount == 0) return Task.FromResult(results!);
+        if (rowCount == 0) return (null, results, null);
 
-        var request = new WriteRequest(rows, rowCount, atomicWrites, results);
+        var request = new WriteRequest(rows, rowCount, atomicWrites, results) { Done = done };
         if (!_writer.TryEnqueue(request))
-            return Task.FromException<IImmutableList<Exception?>>(new InvalidOperationException("The SQLite journal is stopping."));
+            return (null, null, new InvalidOperationException("The SQLite journal is stopping."));
         var written = request.Completion.Task;
         string? previous = null;
         for (var i = 0; i < rowCount; i++)
@@ -138,7 +212,7 @@ public sealed class SqliteJournal : AsyncWriteJournal
             previous = persistenceId;
         }
         if (_inFlight.Count >= _pruneAt) PruneCompletedWrites();
-        return written;
+        return (request, null, null);
     }
 
     /// <summary>

@@ -35,6 +35,31 @@ internal sealed class WriteRequest(JournalRow[] rows, int rowCount, int atomicWr
 
     public readonly TaskCompletionSource<IImmutableList<Exception?>> Completion =
         new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// Called on the writer's thread right after <see cref="Completion"/> is completed, with the failure or null:
+    /// the journal answers the persistent actor from here, without a hop through the thread pool. Set before the
+    /// request is queued. Must not throw (what it throws is dropped).
+    /// </summary>
+    public Action<WriteRequest, Exception?>? Done;
+
+    public void Succeed()
+    {
+        Completion.TrySetResult(Results!);
+        Notify(null);
+    }
+
+    public void Fail(Exception e)
+    {
+        Completion.TrySetException(e);
+        Notify(e);
+    }
+
+    private void Notify(Exception? failure)
+    {
+        try { Done?.Invoke(this, failure); }
+        catch (Exception) { /* an answer that cannot be sent: the actor's own timeouts cover it */ }
+    }
 }
 
 /// <summary>Deletes a persistence id's events up to a sequence number, keeping its highest sequence number.</summary>
@@ -231,11 +256,11 @@ internal sealed class SqliteJournalWriter : IDisposable
 
         if (batchFailure is null)
         {
-            for (var i = 0; i < batch.Count; i++) batch[i].Completion.TrySetResult(batch[i].Results!);
+            for (var i = 0; i < batch.Count; i++) batch[i].Succeed();
         }
         else if (batch.Count == 1)
         {
-            batch[0].Completion.TrySetException(Describe(batchFailure, batch[0]));
+            batch[0].Fail(Describe(batchFailure, batch[0]));
         }
         else
         {
@@ -259,10 +284,10 @@ internal sealed class SqliteJournalWriter : IDisposable
         }
         catch (Exception e)
         {
-            request.Completion.TrySetException(Describe(e, request));
+            request.Fail(Describe(e, request));
             return;
         }
-        request.Completion.TrySetResult(request.Results!);
+        request.Succeed();
     }
 
     private void Insert(WriteRequest request)
@@ -325,7 +350,7 @@ internal sealed class SqliteJournalWriter : IDisposable
 
     private static void FailAll(List<WriteRequest> batch, Exception e)
     {
-        foreach (var request in batch) request.Completion.TrySetException(e);
+        foreach (var request in batch) request.Fail(e);
         batch.Clear();
     }
 
@@ -333,7 +358,7 @@ internal sealed class SqliteJournalWriter : IDisposable
     {
         switch (request)
         {
-            case WriteRequest w: w.Completion.TrySetException(e); break;
+            case WriteRequest w: w.Fail(e); break;
             case DeleteRequest d: d.Completion.TrySetException(e); break;
         }
     }

@@ -293,6 +293,36 @@ public abstract class JournalContract : Akka.TestKit.Xunit2.TestKit
         }
     }
 
+    /// <summary>Persists, defers and persists again in one command: the journal gets one batch holding a deferred message.</summary>
+    private sealed class DeferringActor(string persistenceId, IActorRef probe) : UntypedPersistentActor
+    {
+        public override string PersistenceId => persistenceId;
+
+        protected override void OnRecover(object message) { }
+
+        protected override void OnCommand(object message)
+        {
+            Persist($"{message}-1", e => probe.Tell((e, Sender)));
+            DeferAsync($"{message}-deferred", d => probe.Tell((d, Sender)));
+            Persist($"{message}-2", e => probe.Tell((e, Sender)));
+        }
+    }
+
+    [SkippableFact]
+    public void A_persistent_actor_gets_its_persists_and_deferred_messages_back_in_order_with_their_sender()
+    {
+        SkipIfUnavailable();
+        var probe = CreateTestProbe();
+        var sender = CreateTestProbe();
+        var actor = Sys.ActorOf(Props.Create(() => new DeferringActor(Pid, probe.Ref)));
+        actor.Tell("x", sender.Ref);
+        actor.Tell("y", sender.Ref);
+        foreach (var expected in new[] { "x-1", "x-deferred", "x-2", "y-1", "y-deferred", "y-2" })
+            probe.ExpectMsg<(string, IActorRef)>(m => m.Item1 == expected && m.Item2.Equals(sender.Ref));
+        Assert.Equal(new[] { "x-1", "x-2", "y-1", "y-2" },
+            Replay(1, long.MaxValue, long.MaxValue).Replayed.Select(p => (string)p.Payload));
+    }
+
     // new Recovery(SnapshotSelectionCriteria.None, toSequenceNr: 0, replayMax: 0): the recovery of an id minted just now.
     [SkippableFact]
     public void A_recovery_asking_for_nothing_of_a_new_id_answers_highest_zero_and_its_writes_start_at_one()
