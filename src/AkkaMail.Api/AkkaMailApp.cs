@@ -90,7 +90,6 @@ public static class AkkaMailApp
             akka.WithPersistenceBackend(options, builder.Configuration);
             akka.WithEmailPipeline(sp);
             akka.WithSuppressionRecorder(sp);
-            akka.WithMetricsRecorder();
             akka.WithStatusBroadcaster(sp);
         });
 

@@ -136,7 +136,7 @@ public sealed class EmailActor : UntypedPersistentActor
             AfterPersisted(evt);
             // Every persisted event is announced, with the status and version as of that event (a batch may hold
             // several); the read model gets the view after the whole decision.
-            Context.System.EventStream.Publish(new EmailChanged(_emailId, _state.UserId ?? "", _state.Status.ToWire(), evt, _state.Version));
+            Context.System.EventStream.Publish(EmailChanged.Of(_emailId, _state.UserId ?? "", _state.Status.ToWire(), evt, _state.Version));
             if (LastSequenceNr % _deps.Settings.SnapshotEvery == 0) SaveSnapshot(_state);
             if (--remaining > 0) return;
             var view = EmailView.Of(_state);
@@ -159,6 +159,7 @@ public sealed class EmailActor : UntypedPersistentActor
 
     private void AfterPersisted(IEmailEvent evt)
     {
+        Observability.EmailEventMetrics.Record(evt);
         switch (evt)
         {
             case EmailAccepted:

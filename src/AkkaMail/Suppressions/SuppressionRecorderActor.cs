@@ -18,7 +18,7 @@ public sealed class SuppressionRecorderActor : ReceiveActor
 
     public SuppressionRecorderActor(ISuppressionStore store)
     {
-        // Nearly every change (accepted, dispatched, sent...) concerns no suppression: those are dropped here,
+        // Most provider events (delivered, opened, clicked...) concern no suppression: those are dropped here,
         // synchronously, instead of each going through the async handler's suspend-and-resume of the mailbox.
         Receive<EmailChanged>(changed => SuppressionReason(changed) is null, _ => { });
         ReceiveAsync<EmailChanged>(async changed =>
@@ -51,7 +51,8 @@ public sealed class SuppressionRecorderActor : ReceiveActor
         };
     }
 
-    protected override void PreStart() => Context.System.EventStream.Subscribe(Self, typeof(EmailChanged));
+    // Provider events only (their own type on the event stream): accepted, dispatched, sent... never reach this actor.
+    protected override void PreStart() => Context.System.EventStream.Subscribe(Self, typeof(EmailProviderEventChanged));
 }
 
 public static class SuppressionHosting

@@ -1,0 +1,46 @@
+using AkkaMail.Domain;
+using static AkkaMail.Domain.EmailEvents;
+
+namespace AkkaMail.Observability;
+
+/// <summary>
+/// Counts persisted email events, called by the email actor once an event is persisted, so the counters follow the
+/// journal, not intentions. (It was an actor subscribed to the event stream: a message per event, four events per
+/// email, for a counter increment that is thread-safe anyway.)
+/// </summary>
+public static class EmailEventMetrics
+{
+    public static void Record(IEmailEvent evt)
+    {
+        switch (evt)
+        {
+            case EmailAccepted:
+                AkkaMailMetrics.EmailsAccepted.Add(1);
+                break;
+            case EmailDispatched:
+                AkkaMailMetrics.EmailsDispatched.Add(1);
+                break;
+            case EmailSent:
+                AkkaMailMetrics.EmailsSent.Add(1);
+                break;
+            case SendRetryScheduled:
+                AkkaMailMetrics.Retries.Add(1);
+                break;
+            case EmailSendFailed f:
+                AkkaMailMetrics.EmailsFailed.Add(1, new KeyValuePair<string, object?>("reason", FailureReason(f.Reason)));
+                break;
+            case ProviderEventRecorded p:
+                AkkaMailMetrics.ProviderEvents.Add(1, new KeyValuePair<string, object?>("type", p.Event.Kind.ToWire()));
+                if (p.Event.Kind == ProviderEventKind.Delivered) AkkaMailMetrics.RecipientsDelivered.Add(1);
+                if (p.Event.Kind == ProviderEventKind.PermanentFailure)
+                    AkkaMailMetrics.RecipientsFailed.Add(1, new KeyValuePair<string, object?>("reason", p.Event.Reason ?? "unknown"));
+                break;
+        }
+    }
+
+    /// <summary>A small, bounded set of label values (the reason text itself is unbounded).</summary>
+    private static string FailureReason(string reason) =>
+        reason.StartsWith("gave up after", StringComparison.Ordinal) ? "attempts_exhausted"
+        : reason.Contains("suppression", StringComparison.Ordinal) ? "suppressed"
+        : "rejected";
+}
