@@ -70,7 +70,9 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
             Recipients = Command.Parameters.Add("$recipients", SqliteType.Text);
             Tags = Command.Parameters.Add("$tags", SqliteType.Text);
             Version = Command.Parameters.Add("$version", SqliteType.Integer);
-            Doc = Command.Parameters.Add("$doc", SqliteType.Text);
+            // The view as UTF-8 JSON, stored as a BLOB: serialized straight to bytes, no UTF-16 string and no second
+            // conversion to UTF-8 for SQLite (~5 KB less garbage per view). Rows written before as TEXT read the same.
+            Doc = Command.Parameters.Add("$doc", SqliteType.Blob);
             Command.Prepare();
         }
 
@@ -104,7 +106,7 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
                     u.Recipients.Value = Delimited(v.Recipients.Select(r => r.Address));
                     u.Tags.Value = Delimited(v.Tags);
                     u.Version.Value = v.Version;
-                    u.Doc.Value = JsonSerializer.Serialize(v, EmailEventSerializer.Json);
+                    u.Doc.Value = JsonSerializer.SerializeToUtf8Bytes(v, EmailEventSerializer.Json);
                     u.Command.ExecuteNonQuery();
                 }
                 tx.Commit();
@@ -166,7 +168,7 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
         var items = new List<(EmailView View, long Created, string Id)>();
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
-            items.Add((JsonSerializer.Deserialize<EmailView>(r.GetString(0), EmailEventSerializer.Json)!, r.GetInt64(1), r.GetString(2)));
+            items.Add((ReadView(r, 0), r.GetInt64(1), r.GetString(2)));
         var more = items.Count > q.Limit;
         if (more) items.RemoveAt(items.Count - 1);
         return new EmailPage(items.Select(i => i.View).ToList(), more ? new ListPosition(items[^1].Created, items[^1].Id) : null);
@@ -178,10 +180,13 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
         await using var cmd = c.CreateCommand();
         cmd.CommandText = "SELECT doc FROM emails WHERE id = $id";
         cmd.Parameters.AddWithValue("$id", id);
-        return await cmd.ExecuteScalarAsync(ct) is string doc
-            ? JsonSerializer.Deserialize<EmailView>(doc, EmailEventSerializer.Json)
-            : null;
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        return await r.ReadAsync(ct) ? ReadView(r, 0) : null;
     }
+
+    /// <summary>The view in a doc column: UTF-8 JSON, a BLOB (or TEXT, as written before; SQLite hands out its UTF-8 bytes alike).</summary>
+    private static EmailView ReadView(SqliteDataReader r, int ordinal) =>
+        JsonSerializer.Deserialize<EmailView>(r.GetFieldValue<byte[]>(ordinal), EmailEventSerializer.Json)!;
 
     public async Task<string?> FindIdByProviderMessageIdAsync(string providerMessageId, CancellationToken ct = default)
     {

@@ -1,0 +1,55 @@
+using System.Text.Json;
+using AkkaMail.ReadModel;
+using Microsoft.Data.Sqlite;
+using Xunit;
+
+namespace AkkaMail.Stores.Tests;
+
+/// <summary>How the SQLite read model stores a view: UTF-8 JSON in a BLOB; rows written as TEXT before read the same.</summary>
+public sealed class SqliteEmailReadStoreTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), $"akkamail-readmodel-{Guid.NewGuid():N}");
+
+    public SqliteEmailReadStoreTests() => Directory.CreateDirectory(_dir);
+
+    public void Dispose()
+    {
+        SqliteConnection.ClearAllPools();
+        try { Directory.Delete(_dir, recursive: true); }
+        catch (IOException) { /* best effort */ }
+    }
+
+    private async Task<string> DocTypeAsync(SqliteDatabase db, string id)
+    {
+        await using var c = await db.OpenAsync();
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT typeof(doc) FROM emails WHERE id = $id";
+        cmd.Parameters.AddWithValue("$id", id);
+        return (string)(await cmd.ExecuteScalarAsync())!;
+    }
+
+    [Fact]
+    public async Task A_view_is_stored_as_UTF8_JSON_in_a_blob_and_a_view_stored_as_text_reads_the_same()
+    {
+        var db = new SqliteDatabase(Path.Combine(_dir, "read.db"));
+        using var store = new SqliteEmailReadStore(db);
+        await store.InitializeAsync();
+        var view = EmailReadStoreContract.View("em_blob", tags: ["ünïcode ✓"]);
+        await store.UpsertAsync([view]);
+        Assert.Equal("blob", await DocTypeAsync(db, "em_blob"));
+
+        // As an earlier version wrote it.
+        await using (var c = await db.OpenAsync())
+            await SqliteDatabase.ExecAsync(c, "UPDATE emails SET doc = CAST(doc AS TEXT) WHERE id = 'em_blob'");
+        Assert.Equal("text", await DocTypeAsync(db, "em_blob"));
+
+        var expected = JsonSerializer.Serialize(view);
+        Assert.Equal(expected, JsonSerializer.Serialize(await store.GetAsync("em_blob")));
+        var page = await store.ListAsync(new EmailQuery("usr_a", 10));
+        Assert.Equal(expected, JsonSerializer.Serialize(Assert.Single(page.Items)));
+
+        // The next change of that email is written as a blob again.
+        await store.UpsertAsync([view with { Version = 2 }]);
+        Assert.Equal("blob", await DocTypeAsync(db, "em_blob"));
+    }
+}
