@@ -160,22 +160,24 @@ public sealed class EmailActor : UntypedPersistentActor
     private void AfterPersisted(IEmailEvent evt)
     {
         Observability.EmailEventMetrics.Record(evt);
+        // The levels of the frequent ones are checked first: their arguments would be boxed into an array for every
+        // event even when the level is off.
         switch (evt)
         {
-            case EmailAccepted:
+            case EmailAccepted when Log.IsInfoEnabled:
                 Log.Info("Email {EmailId} accepted for {RecipientCount} recipients", _emailId, _state.Recipients.Count);
                 break;
             case SendRetryScheduled r:
                 Log.Warning("Email {EmailId} attempt {Attempt} failed ({Reason}); retry at {NextAttemptAt}",
                     _emailId, r.Attempt, r.Reason, r.NextAttemptAt);
                 break;
-            case EmailSent s:
+            case EmailSent s when Log.IsInfoEnabled:
                 Log.Info("Email {EmailId} sent as {ProviderMessageId} (attempt {Attempt})", _emailId, s.ProviderMessageId, s.Attempt);
                 break;
             case EmailSendFailed f:
                 Log.Warning("Email {EmailId} failed: {Reason}", _emailId, f.Reason);
                 break;
-            case ProviderEventRecorded p:
+            case ProviderEventRecorded p when Log.IsDebugEnabled:
                 Log.Debug("Email {EmailId}: {Kind} for {Recipient}", _emailId, p.Event.Kind, p.Event.Recipient);
                 break;
         }
