@@ -90,7 +90,7 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
         try
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            var u = _upsert ??= new Upsert(await db.OpenAsync(ct));
+            var u = _upsert ??= await OpenUpsertAsync(ct);
             try
             {
                 using var tx = u.Connection.BeginTransaction();
@@ -121,6 +121,20 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
         finally
         {
             _upsertLock.Release();
+        }
+    }
+
+    private async Task<Upsert> OpenUpsertAsync(CancellationToken ct)
+    {
+        var connection = await db.OpenAsync(ct);
+        try
+        {
+            return new Upsert(connection);
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
         }
     }
 
