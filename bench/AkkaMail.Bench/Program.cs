@@ -50,12 +50,12 @@ if (measureRaw)
 if (opts.PostOnly)
 {
     Console.WriteLine($"(b') API accept path only (--post-only: the sender is not awaited; use --rate 1 to keep it idle): " +
-                      $"{e2e.PostRate:0} POSTs/s, recovery of new emails {(opts.SkipRecovery ? "skipped (Recovery.None)" : "default")}");
+                      $"{e2e.PostRate:0} POSTs/s, recovery of new emails {(opts.SkipRecovery ? "skipped" : "default")}");
     Console.WriteLine($"    API latency: p50 {e2e.P50:0.0} ms, p95 {e2e.P95:0.0} ms, p99 {e2e.P99:0.0} ms, max {e2e.Max:0.0} ms");
     Console.WriteLine($"    CPU per email: {e2e.CpuMsPerEmail:0.00} ms; allocated per email: {e2e.AllocatedKbPerEmail:0.0} KB; GC: {e2e.Gcs}; {e2e.Threads}");
     return;
 }
-Console.WriteLine($"(b) service end to end ({opts.Transport}, provider {(opts.Provider == "fake" ? "Mailgun fake" : "stub")} latency {opts.LatencyMs} ms, parallelism {opts.Parallelism}, rate limit {opts.Rate}/s, recovery of new emails {(opts.SkipRecovery ? "skipped (Recovery.None)" : "default")}): " +
+Console.WriteLine($"(b) service end to end ({opts.Transport}, provider {(opts.Provider == "fake" ? "Mailgun fake" : "stub")} latency {opts.LatencyMs} ms, parallelism {opts.Parallelism}, rate limit {opts.Rate}/s, recovery of new emails {(opts.SkipRecovery ? "skipped" : "default")}): " +
                   $"{e2e.Rate:0} emails/s ({opts.Emails} emails, all sent in {e2e.Elapsed.TotalSeconds:0.00} s)");
 Console.WriteLine($"    accepted: {e2e.PostRate:0} POSTs/s; time to drain after the last POST: {e2e.Drain.TotalSeconds:0.00} s");
 Console.WriteLine($"    API latency (POST, while loaded): p50 {e2e.P50:0.0} ms, p95 {e2e.P95:0.0} ms, p99 {e2e.P99:0.0} ms, max {e2e.Max:0.0} ms");
