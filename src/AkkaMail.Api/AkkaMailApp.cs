@@ -87,6 +87,7 @@ public static class AkkaMailApp
                 l.ClearLoggers();
                 l.AddLogger<SerilogLogger>();
             });
+            akka.WithSchedulerStarted();
             akka.WithPersistenceBackend(options, builder.Configuration);
             akka.WithEmailPipeline(sp);
             akka.WithSuppressionRecorder(sp);
