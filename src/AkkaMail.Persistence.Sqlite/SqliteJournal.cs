@@ -154,6 +154,8 @@ public sealed class SqliteJournal : AsyncWriteJournal
         }
     }
 
+    // AsyncWriteJournal's write path, which WriteAndAnswer replaces for every WriteMessages this actor receives;
+    // kept complete (the same StartWrite) because the base class requires it.
     protected override Task<IImmutableList<Exception?>> WriteMessagesAsync(
         IEnumerable<AtomicWrite> messages, CancellationToken cancellationToken)
     {
