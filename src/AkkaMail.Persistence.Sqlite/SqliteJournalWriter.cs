@@ -96,6 +96,7 @@ internal sealed class SqliteJournalWriter : IDisposable
         _pPayload, _pTags, _pWriterUuid;
     private readonly SqliteCommand _recordHighest;
     private readonly SqliteCommand _delete;
+    private readonly SqliteJournalNotifications _notifications;
     private Thread? _thread;
 
     private long _transactions;
@@ -105,6 +106,7 @@ internal sealed class SqliteJournalWriter : IDisposable
     public SqliteJournalWriter(SqliteJournalSettings settings)
     {
         _settings = settings;
+        _notifications = SqliteJournalNotifications.For(settings.ConnectionString);
         _connection = new SqliteConnection(settings.ConnectionString);
         try
         {
@@ -248,6 +250,7 @@ internal sealed class SqliteJournalWriter : IDisposable
                 tx.Commit();
             }
             Interlocked.Increment(ref _transactions);
+            NotifyCommitted();
         }
         catch (Exception e)
         {
@@ -281,6 +284,7 @@ internal sealed class SqliteJournalWriter : IDisposable
                 tx.Commit();
             }
             Interlocked.Increment(ref _transactions);
+            NotifyCommitted();
         }
         catch (Exception e)
         {
@@ -288,6 +292,23 @@ internal sealed class SqliteJournalWriter : IDisposable
             return;
         }
         request.Succeed();
+    }
+
+    /// <summary>
+    /// Tells live queries of this process that rows were committed, with the highest ordering committed: the
+    /// rowid of the transaction's last insert (sqlite3_last_insert_rowid, no SQL statement). Called right after a
+    /// commit of inserts; never throws (see <see cref="SqliteJournalNotifications.Committed"/>).
+    /// </summary>
+    private void NotifyCommitted()
+    {
+        try
+        {
+            _notifications.Committed(SQLitePCL.raw.sqlite3_last_insert_rowid(_connection.Handle));
+        }
+        catch (Exception)
+        {
+            // a notification is an optimisation: live queries poll anyway
+        }
     }
 
     private void Insert(WriteRequest request)
