@@ -46,6 +46,11 @@ public static class AkkaMailApp
         if (string.IsNullOrWhiteSpace(builder.Configuration["urls"])) builder.WebHost.UseUrls(DefaultUrl);
         var options = builder.Configuration.GetSection(AkkaMailOptions.Section).Get<AkkaMailOptions>() ?? new AkkaMailOptions();
         Directory.CreateDirectory(options.DataPath);
+        // Held while the service runs (disposed with the container): the rebuild verb refuses to run beside it.
+        var dataLock = Operations.DataFolderLock.TryAcquire(options.DataPath)
+            ?? throw new InvalidOperationException(
+                $"Another AkkaMail process (the service, or a read-model rebuild) is using {Path.GetFullPath(options.DataPath)}.");
+        builder.Services.AddSingleton(_ => dataLock);
 
         var hocon = AkkaMailHosting.LoadHocon(options.ResolveHoconPath());
         if (!string.IsNullOrWhiteSpace(options.HoconOverrides))
@@ -90,7 +95,7 @@ public static class AkkaMailApp
             akka.WithSchedulerStarted();
             akka.WithPersistenceBackend(options, builder.Configuration);
             akka.WithEmailPipeline(sp);
-            akka.WithSuppressionRecorder(sp);
+            akka.WithReadSide(sp);
             akka.WithStatusBroadcaster(sp);
         });
 
@@ -110,6 +115,7 @@ public static class AkkaMailApp
         configure?.Invoke(builder);
         var app = builder.Build();
 
+        app.Services.GetRequiredService<Operations.DataFolderLock>(); // resolved, so that the container disposes it
         await InitializeStoresAsync(app, options);
 
         app.UseExceptionHandler(err => err.Run(async ctx =>

@@ -1,5 +1,9 @@
 using AkkaMail.Api;
+using AkkaMail.Api.Operations;
 using Serilog;
+
+if (args.Contains(ReadModelRebuild.Verb))
+    return await ReadModelRebuild.RunAsync(args, Console.Out);
 
 Log.Logger = new LoggerConfiguration().WriteTo.Console().CreateBootstrapLogger();
 try

@@ -75,6 +75,18 @@ public sealed class MailgunWebhookVerifier
             : WebhookVerification.Replayed;
     }
 
+    /// <summary>Was this (verified) signature's token seen before, and is it still remembered? Checked before applying
+    /// its event; the token is remembered with <see cref="RememberAsync"/> only after.</summary>
+    public ValueTask<bool> IsReplayAsync(MailgunSignature signature, IWebhookTokenStore tokens, CancellationToken ct = default) =>
+        tokens.IsKnownAsync(signature.Token, ct);
+
+    /// <summary>Remembers a verified signature's token until its timestamp goes stale (once its event is applied).</summary>
+    public async ValueTask RememberAsync(MailgunSignature signature, IWebhookTokenStore tokens, CancellationToken ct = default)
+    {
+        TryParseTimestamp(signature.Timestamp, out var when);
+        await tokens.TryRememberAsync(signature.Token, when + Tolerance, ct).ConfigureAwait(false);
+    }
+
     /// <summary>Lower-case hex HMAC-SHA256 of timestamp + token: what Mailgun puts in <c>signature.signature</c>.</summary>
     public static string ComputeSignature(string signingKey, string timestamp, string token)
     {

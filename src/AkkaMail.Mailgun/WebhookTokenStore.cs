@@ -1,8 +1,16 @@
 namespace AkkaMail.Mailgun;
 
-/// <summary>Remembers webhook tokens to reject replays. A database-backed implementation can replace the in-memory one.</summary>
+/// <summary>
+/// Remembers webhook tokens to reject replays. A database-backed implementation can replace the in-memory one.
+/// A token is remembered only once its event is applied (<see cref="IsKnownAsync"/> first, then the event, then
+/// <see cref="TryRememberAsync"/>): a crash between the two leaves the token unknown, so the provider's retry is
+/// applied (and deduplicated by its event id) instead of being refused as a replay.
+/// </summary>
 public interface IWebhookTokenStore
 {
+    /// <summary>Is <paramref name="token"/> remembered and not yet expired?</summary>
+    ValueTask<bool> IsKnownAsync(string token, CancellationToken ct);
+
     /// <summary>Remembers <paramref name="token"/> until <paramref name="expiresAt"/>; false when it was already remembered (a replay).</summary>
     ValueTask<bool> TryRememberAsync(string token, DateTimeOffset expiresAt, CancellationToken ct);
 
@@ -48,6 +56,13 @@ public sealed class InMemoryWebhookTokenStore : IWebhookTokenStore
             _byExpiry.Enqueue(token, expiresAt);
             return ValueTask.FromResult(true);
         }
+    }
+
+    public ValueTask<bool> IsKnownAsync(string token, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(token);
+        var now = _clock.GetUtcNow();
+        lock (_gate) return ValueTask.FromResult(_tokens.TryGetValue(token, out var expires) && expires > now);
     }
 
     public ValueTask ForgetAsync(string token, CancellationToken ct)

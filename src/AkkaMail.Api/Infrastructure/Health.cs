@@ -3,6 +3,8 @@ using Akka.Actor;
 using Akka.Hosting;
 using Akka.Persistence;
 using AkkaMail.Actors;
+using AkkaMail.Configuration;
+using AkkaMail.Hosting;
 using AkkaMail.Observability;
 using AkkaMail.ReadModel;
 using AkkaMail.Sending;
@@ -88,12 +90,19 @@ public static class Health
         }, ct);
     }
 
-    private sealed class ReadModelCheck(IEmailReadStore store) : IHealthCheck
+    /// <summary>The read model answers, and its projection follows the journal within <c>read-model.max-lag</c>.</summary>
+    private sealed class ReadModelCheck(StoreRegistration.EmailReadStoreBackend backend, AkkaMail.Projections.ProjectionProgress progress,
+        AkkaMail.Projections.JournalHead head, AkkaMailSettings settings, TimeProvider clock) : IHealthCheck
     {
         public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken ct = default) => Guard(async token =>
         {
-            await store.GetAsync("health-probe", token);
-            return HealthCheckResult.Healthy("answers");
+            await backend.Store.GetAsync("health-probe", token);
+            if (!progress.Started) return HealthCheckResult.Unhealthy("answers; its projection has not started");
+            var highest = await head.HighestOrderingAsync(token) ?? 0;
+            var (events, seconds) = AkkaMail.Projections.JournalHead.Lag(progress, highest, clock.GetUtcNow());
+            var detail = $"answers; projection at {progress.Offset} of {highest} ({events} events, {seconds:0.###} s behind)" +
+                (progress.LastFailure is { } f && progress.LastFailureAt > progress.LastBatchAt ? $"; last failure: {f.Message}" : "");
+            return seconds > settings.ReadSideMaxLag.TotalSeconds ? HealthCheckResult.Unhealthy(detail) : HealthCheckResult.Healthy(detail);
         }, ct);
     }
 

@@ -19,7 +19,7 @@ namespace AkkaMail.Api;
 /// token was processed the first time; retrying it can never succeed, so we tell Mailgun to stop rather than have it
 /// retry for hours (an attacker replaying a captured request gains nothing either way).</item>
 /// <item>413 — body over <see cref="MaxBodyBytes"/>.</item>
-/// <item>503 — the email's actor did not answer in time; the token is forgotten so Mailgun's retry is accepted.</item>
+/// <item>503 — the email's actor did not answer in time; the token is not remembered, so Mailgun's retry is accepted.</item>
 /// </list>
 /// Never 500 on any body.
 /// </summary>
@@ -134,20 +134,20 @@ public static class MailgunWebhookEndpoints
             return NotAcceptable(u.Reason);
         }
 
-        // The replay guard comes last among the checks, so only authentic, usable events use up their token.
+        // The replay guard comes last among the checks. A token is remembered only once its event is applied (below):
+        // a crash in between leaves it unknown, so Mailgun's retry is applied (and deduplicated by event id), not
+        // refused as a replay. Two copies arriving at once may both pass here; the event id makes the second a duplicate.
         var tokens = services.GetRequiredService<IWebhookTokenStore>();
-        var remembered = await verifier.VerifyAndRememberAsync(signature, tokens, ct);
-        if (remembered == WebhookVerification.Replayed)
+        if (await verifier.IsReplayAsync(signature, tokens, ct))
         {
             log.LogWarning("Mailgun webhook rejected (406): token replayed (event {EventId})", evt.Id);
             return NotAcceptable("This webhook's token was seen before (replay).");
         }
-        if (remembered != WebhookVerification.Valid)
-            return Unauthorized("The signature is no longer valid.");
 
         if (mapping is MailgunEventMapper.Mapping.Untracked untracked)
         {
             log.LogInformation("Mailgun webhook ignored: event {EventId}: {Reason}", evt.Id, untracked.Reason);
+            await RememberQuietlyAsync(verifier, signature, tokens, log, evt.Id);
             return Results.Ok(new WebhookAnswer("ignored", untracked.Reason));
         }
 
@@ -159,12 +159,14 @@ public static class MailgunWebhookEndpoints
         }
         catch (Exception e)
         {
-            // Not the body's fault (actor timeout, shutdown): let Mailgun retry, and do not count the retry as a replay.
+            // Not the body's fault (actor timeout, read model behind, shutdown): let Mailgun retry. The token was not
+            // remembered, so the retry is accepted.
             log.LogWarning(e, "Mailgun webhook: event {EventId} for email {EmailId} could not be applied; answering 503", evt.Id, tracked.EmailId);
-            try { await tokens.ForgetAsync(signature.Token, CancellationToken.None); }
-            catch (Exception forget) { log.LogWarning(forget, "Mailgun webhook: could not forget token of event {EventId}", evt.Id); }
             return Problem(StatusCodes.Status503ServiceUnavailable, "Busy", ProblemTypes.Unavailable, "The event could not be applied now; retry later.");
         }
+
+        // The event is in the journal (or was before, or is about no email of ours): now the token counts as seen.
+        await RememberQuietlyAsync(verifier, signature, tokens, log, evt.Id);
 
         switch (result)
         {
@@ -178,6 +180,14 @@ public static class MailgunWebhookEndpoints
                     evt.Id, evt.EventType, tracked.EmailId, evt.MessageId);
                 return Results.Ok(new WebhookAnswer("ignored", "unknown email"));
         }
+    }
+
+    /// <summary>Remembers the token; a failure only weakens replay detection (the event id still deduplicates).</summary>
+    private static async Task RememberQuietlyAsync(MailgunWebhookVerifier verifier, MailgunSignature signature, IWebhookTokenStore tokens,
+        ILogger log, string? eventId)
+    {
+        try { await verifier.RememberAsync(signature, tokens, CancellationToken.None); }
+        catch (Exception e) { log.LogWarning(e, "Mailgun webhook: could not remember the token of event {EventId}; a replay would be deduplicated by its id", eventId); }
     }
 
     private static IResult Unauthorized(string detail) =>

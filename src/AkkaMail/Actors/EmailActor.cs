@@ -3,6 +3,7 @@ using Akka.Event;
 using Akka.Persistence;
 using AkkaMail.Configuration;
 using AkkaMail.Domain;
+using AkkaMail.Projections;
 using AkkaMail.ReadModel;
 using AkkaMail.Sending;
 using static AkkaMail.Actors.PipelineMessages;
@@ -11,11 +12,14 @@ using static AkkaMail.Domain.EmailEvents;
 namespace AkkaMail.Actors;
 
 /// <summary>What an email actor talks to besides its parent.</summary>
-public sealed record EmailActorDeps(AkkaMailSettings Settings, IActorRef Dispatcher, IActorRef ReadModelWriter, TimeProvider Clock);
+/// <param name="ReadSide">The read-side projection's progress: a change that suppresses an address is answered only
+/// once the projection has stored it (null: answered at once, as in actor tests without a read side).</param>
+public sealed record EmailActorDeps(AkkaMailSettings Settings, IActorRef Dispatcher, ProjectionProgress? ReadSide, TimeProvider Clock);
 
 /// <summary>
 /// One email, persistent (<c>email-{id}</c>). Thin: the decisions are <see cref="EmailState"/>'s; this actor
-/// persists what it decides, then does the side effects (dispatch, read model, broadcast), then replies.
+/// persists what it decides, then does the side effects (dispatch, broadcast), then replies. It writes no other
+/// store: the read model and the suppression lists are projections of the journal (<see cref="EmailReadSideProjection"/>).
 /// </summary>
 public sealed class EmailActor : UntypedPersistentActor
 {
@@ -24,6 +28,9 @@ public sealed class EmailActor : UntypedPersistentActor
     private readonly EmailActorDeps _deps;
     private EmailState _state;
     private readonly bool _fresh;
+    // The projection of this email's last suppressing change, until stored: later answers wait for it too, so that
+    // no answer about this email runs ahead of the suppression list.
+    private Task _suppressionProjected = Task.CompletedTask;
 
     // An actor per email, thousands a second under load: Props with a producer instead of Props.Create(() => new ...),
     // whose expression tree is built and evaluated (and the constructor invoked by reflection) for every actor.
@@ -126,35 +133,56 @@ public sealed class EmailActor : UntypedPersistentActor
         if (decision.Events.Count == 0)
         {
             if (decision.Reply is EmailReplies.Dispatch d) Dispatch(d.Attempt, d.Delay);
-            sender.Tell(decision.Reply);
+            // A retried POST (same Idempotency-Key) of an email accepted but never handed to the queue (a crash
+            // between the persist and the dispatch): hand it over now rather than wait for the sweep.
+            else if (command is EmailCommands.AcceptEmail && decision.Reply is EmailReplies.EmailAccepted
+                     && _state.Phase is SendPhase.Queued && !_state.Dispatched)
+                Dispatch(_state.Attempt, _state.DispatchDelay(_deps.Clock.GetUtcNow()));
+            Reply(sender, decision.Reply);
             return;
         }
+        // A change that suppresses an address is answered once the suppression list has it (the next POST to that
+        // address must find it). Registered before the persist: the projection may pass the event before the
+        // persist callback runs.
+        if (_deps.ReadSide is { } readSide && decision.Events.Any(SuppressionRules.Suppresses))
+            _suppressionProjected = readSide.WhenProjected(_persistenceId, LastSequenceNr + decision.Events.Count);
         var remaining = decision.Events.Count;
         PersistAll(decision.Events, evt =>
         {
             _state = _state.Apply(evt);
             AfterPersisted(evt);
             // Every persisted event is announced, with the status and version as of that event (a batch may hold
-            // several); the read model gets the view after the whole decision.
+            // several).
             Context.System.EventStream.Publish(EmailChanged.Of(_emailId, _state.UserId ?? "", _state.Status.ToWire(), evt, _state.Version));
             if (LastSequenceNr % _deps.Settings.SnapshotEvery == 0) SaveSnapshot(_state);
             if (--remaining > 0) return;
-            var view = EmailView.Of(_state);
             // Dispatch on the state after the whole decision: an email accepted and failed at once (every recipient
             // suppressed) has nothing to send.
             if (decision.Events.Any(e => e is EmailAccepted or SendRetryScheduled)
                 && _state.Phase is SendPhase.Queued or SendPhase.Scheduled or SendPhase.RetryWaiting)
                 Dispatch(_state.Attempt, _state.DispatchDelay(_deps.Clock.GetUtcNow()));
-            // A new email is answered only once the read model has it, so that a GET right after the 202 finds it
-            // (whatever else the decision persisted with the acceptance).
-            if (decision.Events[0] is EmailAccepted)
-                _deps.ReadModelWriter.Tell(new UpsertView(view, sender, decision.Reply));
-            else
-            {
-                _deps.ReadModelWriter.Tell(new UpsertView(view));
-                sender.Tell(decision.Reply);
-            }
+            Reply(sender, decision.Reply);
         });
+    }
+
+    /// <summary>Answers at once, or once this email's last suppressing change is projected.</summary>
+    private void Reply(IActorRef sender, object reply)
+    {
+        if (_suppressionProjected.IsCompleted) sender.Tell(reply);
+        else _suppressionProjected.PipeTo(sender, success: () => reply);
+    }
+
+    protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
+    {
+        // The actor stops: nobody waits for the projection of what was not persisted.
+        if (!_suppressionProjected.IsCompleted) _deps.ReadSide?.Cancel(_persistenceId);
+        base.OnPersistFailure(cause, @event, sequenceNr);
+    }
+
+    protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
+    {
+        if (!_suppressionProjected.IsCompleted) _deps.ReadSide?.Cancel(_persistenceId);
+        base.OnPersistRejected(cause, @event, sequenceNr);
     }
 
     private void AfterPersisted(IEmailEvent evt)

@@ -21,15 +21,21 @@ public sealed class SweeperActor : ReceiveActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     /// <param name="clock">The email actors' clock: "dispatched before this start" compares with their dispatch times.</param>
+    /// <param name="readSideCaughtUp">Completes once the read model (whose unsettled index the sweep reads) has caught
+    /// up with the journal as it was at start: the start-up sweep waits for it, or it would miss the emails accepted
+    /// just before a crash whose views were not yet projected.</param>
     public SweeperActor(IEmailReadStore store, IActorRef emailManager, TimeSpan interval, TimeSpan pickupTimeout,
-        TimeSpan startupPickupTimeout, int batchSize, bool startupLosesQueuedJobs = false, TimeProvider? clock = null)
+        TimeSpan startupPickupTimeout, int batchSize, bool startupLosesQueuedJobs = false, TimeProvider? clock = null,
+        Func<Task>? readSideCaughtUp = null)
     {
         var startedAt = (clock ?? TimeProvider.System).GetUtcNow();
         Receive<SweepNow>(s =>
         {
             if (_running) return;
             _running = true;
-            SweepAsync(store, emailManager, s, batchSize).PipeTo(Self);
+            var caughtUp = readSideCaughtUp;
+            readSideCaughtUp = null; // only the first sweep waits
+            SweepAsync(store, emailManager, s, batchSize, caughtUp).PipeTo(Self);
         });
         Receive<int>(count =>
         {
@@ -47,8 +53,9 @@ public sealed class SweeperActor : ReceiveActor, IWithTimers
         Timers.StartPeriodicTimer("sweep", new SweepNow(pickupTimeout), interval);
     }
 
-    private static async Task<int> SweepAsync(IEmailReadStore store, IActorRef manager, SweepNow sweep, int batchSize)
+    private static async Task<int> SweepAsync(IEmailReadStore store, IActorRef manager, SweepNow sweep, int batchSize, Func<Task>? caughtUp)
     {
+        if (caughtUp is not null) await caughtUp();
         var count = 0;
         string? after = null;
         while (true)

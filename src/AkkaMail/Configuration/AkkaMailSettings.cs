@@ -22,7 +22,15 @@ public sealed record AkkaMailSettings
     public TimeSpan AskTimeout { get; init; } = TimeSpan.FromSeconds(10);
     public int ReadModelBatchSize { get; init; } = 500;
     public TimeSpan ReadModelBatchWindow { get; init; } = TimeSpan.FromMilliseconds(10);
-    public TimeSpan ReadModelBackgroundWindow { get; init; } = TimeSpan.FromMilliseconds(100);
+    public int ReadSideCachedStates { get; init; } = 10_000;
+    public TimeSpan ReadSideMinBackoff { get; init; } = TimeSpan.FromMilliseconds(200);
+    public TimeSpan ReadSideMaxBackoff { get; init; } = TimeSpan.FromSeconds(10);
+    public TimeSpan ReadSideCatchUpWait { get; init; } = TimeSpan.FromSeconds(5);
+    public TimeSpan ReadSideMaxLag { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>The read-side projection's loop settings.</summary>
+    public Projections.ProjectionSettings ReadSideProjection =>
+        new(ReadModelBatchSize, ReadModelBatchWindow, ReadSideMinBackoff, ReadSideMaxBackoff);
     public TimeSpan SandboxDeliveryDelay { get; init; } = TimeSpan.FromMilliseconds(200);
     public TimeSpan WebhookTimestampTolerance { get; init; } = TimeSpan.FromMinutes(5);
     public TimeSpan ShutdownDrainTimeout { get; init; } = TimeSpan.FromSeconds(20);
@@ -54,7 +62,11 @@ public sealed record AkkaMailSettings
             AskTimeout = c.GetTimeSpan("ask-timeout", d.AskTimeout),
             ReadModelBatchSize = c.GetInt("read-model.batch-size", d.ReadModelBatchSize),
             ReadModelBatchWindow = c.GetTimeSpan("read-model.batch-window", d.ReadModelBatchWindow),
-            ReadModelBackgroundWindow = c.GetTimeSpan("read-model.background-window", d.ReadModelBackgroundWindow),
+            ReadSideCachedStates = c.GetInt("read-model.cached-states", d.ReadSideCachedStates),
+            ReadSideMinBackoff = c.GetTimeSpan("read-model.min-backoff", d.ReadSideMinBackoff),
+            ReadSideMaxBackoff = c.GetTimeSpan("read-model.max-backoff", d.ReadSideMaxBackoff),
+            ReadSideCatchUpWait = c.GetTimeSpan("read-model.catch-up-wait", d.ReadSideCatchUpWait),
+            ReadSideMaxLag = c.GetTimeSpan("read-model.max-lag", d.ReadSideMaxLag),
             SandboxDeliveryDelay = c.GetTimeSpan("sandbox.delivery-delay", d.SandboxDeliveryDelay),
             WebhookTimestampTolerance = c.GetTimeSpan("webhooks.timestamp-tolerance", d.WebhookTimestampTolerance),
             ShutdownDrainTimeout = c.GetTimeSpan("shutdown.drain-timeout", d.ShutdownDrainTimeout),

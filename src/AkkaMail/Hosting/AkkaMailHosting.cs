@@ -57,8 +57,9 @@ public static partial class AkkaMailHosting
             system => new EmailEventSerializer(system));
 
     /// <summary>
-    /// The email pipeline: manager and email actors, dispatcher, sender stream, read-model writer, dispatch sweep.
-    /// Its dependencies come from DI: settings, send queue, provider, read store, clock.
+    /// The email pipeline: manager and email actors, dispatcher, sender stream, dispatch sweep. Its dependencies come
+    /// from DI: settings, send queue, provider, read store, the read side's progress, clock. The read side itself (the
+    /// projection feeding the read model and the suppression lists) is <see cref="ReadSideHosting.WithReadSide"/>.
     /// </summary>
     public static AkkaConfigurationBuilder WithEmailPipeline(this AkkaConfigurationBuilder builder, IServiceProvider sp)
     {
@@ -67,6 +68,8 @@ public static partial class AkkaMailHosting
         // Every provider call is measured (latency histogram, in-flight gauge).
         var provider = new Observability.MeasuredEmailProvider(sp.GetRequiredService<Providers.IEmailProvider>());
         var store = sp.GetRequiredService<IEmailReadStore>();
+        var readSide = sp.GetRequiredService<Projections.ProjectionProgress>();
+        var head = sp.GetRequiredService<Projections.JournalHead>();
         var clock = sp.GetService<TimeProvider>() ?? TimeProvider.System;
         builder.WithEmailSerialization();
         // The drain runs in this phase: give it the drain deadline and a little more.
@@ -74,17 +77,14 @@ public static partial class AkkaMailHosting
             HoconAddMode.Prepend);
         return builder.WithActors((system, registry, _) =>
         {
-            var writer = system.ActorOf(Props.Create(() =>
-                new ReadModelWriterActor(store, settings.ReadModelBatchSize, settings.ReadModelBatchWindow,
-                    settings.ReadModelBackgroundWindow)), ReadModelWriterActor.Name);
             IActorRef dispatcher = ActorRefs.Nobody;
             // Email actors are only created once messages flow, after the dispatcher below exists.
             // A new email (id minted by the API) skips recovery: there is nothing in the journal for it yet.
             Func<string, Props>? freshProps = settings.SkipRecoveryOfNewEmails
-                ? id => EmailActor.FreshProps(id, new EmailActorDeps(settings, dispatcher, writer, clock))
+                ? id => EmailActor.FreshProps(id, new EmailActorDeps(settings, dispatcher, readSide, clock))
                 : null;
             var manager = system.ActorOf(Props.Create(() => new EmailManagerActor(
-                id => EmailActor.Props(id, new EmailActorDeps(settings, dispatcher, writer, clock)), freshProps,
+                id => EmailActor.Props(id, new EmailActorDeps(settings, dispatcher, readSide, clock)), freshProps,
                 settings.PassivationTimeout)),
                 EmailManagerActor.Name);
             dispatcher = system.ActorOf(Props.Create(() => new DispatcherActor(
@@ -93,25 +93,28 @@ public static partial class AkkaMailHosting
                 SendConsumerActor.Name);
             var sweeper = system.ActorOf(Props.Create(() => new SweeperActor(store, manager, settings.SweepInterval,
                 settings.SweepPickupTimeout, settings.SweepPickupTimeout, settings.SweepBatchSize,
-                startupLosesQueuedJobs: !queue.IsDurable, clock: clock)), SweeperActor.Name);
+                !queue.IsDurable, clock, () => CaughtUpWithStartAsync(readSide, head))), SweeperActor.Name);
             registry.Register<EmailManagerActor>(manager);
             registry.Register<DispatcherActor>(dispatcher);
-            registry.Register<ReadModelWriterActor>(writer);
             registry.Register<SendConsumerActor>(consumer);
             // Graceful shutdown (SIGTERM, host stop): before the actors stop, the sender takes no new deliveries and
-            // finishes those in flight — provider answer persisted, delivery acked — within the drain deadline, and
-            // the read model writes what it holds.
+            // finishes those in flight — provider answer persisted, delivery acked — within the drain deadline.
             // What does not finish in time stays unacked (RabbitMQ redelivers it) or is found by the start-up sweep.
             CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseServiceRequestsDone, "drain-sender", async () =>
             {
                 try { await consumer.Ask<SendConsumerActor.Drained>(SendConsumerActor.Drain.Instance, settings.ShutdownDrainTimeout); }
                 catch (AskTimeoutException) { system.Log.Warning("Sender did not drain within {0}", settings.ShutdownDrainTimeout); }
-                // Then the views of what the drain settled (and any held back) reach the read model before it stops.
-                try { await writer.Ask<ReadModelWriterActor.Flushed>(ReadModelWriterActor.Flush.Instance, TimeSpan.FromSeconds(5)); }
-                catch (AskTimeoutException) { system.Log.Warning("Read model not flushed within 5 s; the next change of each email rewrites its view"); }
                 return Akka.Done.Instance;
             });
             registry.Register<SweeperActor>(sweeper);
         });
+    }
+
+    /// <summary>Completes once the read side has projected everything the journal held when this was called.</summary>
+    public static async Task CaughtUpWithStartAsync(Projections.ProjectionProgress progress, Projections.JournalHead head)
+    {
+        while (!head.Known) await Task.Delay(50);
+        var target = await head.HighestOrderingAsync() ?? 0;
+        await progress.WhenReached(target);
     }
 }

@@ -1,5 +1,10 @@
+using Akka.Actor;
 using Akka.Hosting;
+using AkkaMail.Actors;
+using AkkaMail.Configuration;
+using AkkaMail.Domain;
 using AkkaMail.Persistence.MongoDb;
+using AkkaMail.Projections;
 using AkkaMail.ReadModel;
 using AkkaMail.Stores.MongoDb;
 using AkkaMail.Suppressions;
@@ -35,6 +40,31 @@ public static class StoreRegistration
             services.AddSingleton<ISuppressionStore>(new SqliteSuppressionStore(readDb));
             // The SQLite webhook token store is registered with the Mailgun webhooks (ProviderRegistration).
         }
+        // The read model's backend is written by the read-side projection; the API reads it through a decorator that
+        // never answers older than the journal (JournalConsistentEmailReadStore).
+        var readBackend = services.Last(d => d.ServiceType == typeof(IEmailReadStore));
+        services.Remove(readBackend);
+        services.AddSingleton(sp => new EmailReadStoreBackend(
+            (IEmailReadStore)(readBackend.ImplementationInstance ?? readBackend.ImplementationFactory!(sp))));
+        services.AddSingleton<IEmailProjectionStore>(sp => (IEmailProjectionStore)sp.GetRequiredService<EmailReadStoreBackend>().Store);
+        services.AddSingleton(sp => new ProjectionProgress(ReadModel.EmailReadSideProjection.Name, sp.GetService<TimeProvider>()));
+        services.AddSingleton<JournalHead>();
+        services.AddSingleton<IEmailReadStore>(sp =>
+        {
+            var settings = sp.GetRequiredService<AkkaMailSettings>();
+            return new JournalConsistentEmailReadStore(
+                sp.GetRequiredService<EmailReadStoreBackend>().Store,
+                sp.GetRequiredService<ProjectionProgress>(),
+                sp.GetRequiredService<JournalHead>(),
+                async (id, ct) =>
+                {
+                    var manager = await sp.GetRequiredService<IRequiredActor<EmailManagerActor>>().GetAsync(ct);
+                    try { return await manager.Ask<EmailState>(new EmailCommands.GetEmailState(id), settings.AskTimeout, ct); }
+                    catch (AskTimeoutException) { return null; }
+                },
+                settings.ReadSideCatchUpWait);
+        });
+
         // Whatever the backend, API-key lookups are cached briefly (revocation forgets them at once).
         var backend = services.Last(d => d.ServiceType == typeof(IUserStore));
         services.Remove(backend);
@@ -43,6 +73,9 @@ public static class StoreRegistration
             sp.GetService<TimeProvider>() ?? TimeProvider.System));
         return services;
     }
+
+    /// <summary>The read model's storage (SQLite or MongoDB), as registered by the backend.</summary>
+    public sealed record EmailReadStoreBackend(IEmailReadStore Store);
 
     /// <summary>The journal and snapshot store on the same backend as the stores.</summary>
     public static AkkaConfigurationBuilder WithPersistenceBackend(this AkkaConfigurationBuilder akka, AkkaMailOptions options, IConfiguration configuration) =>

@@ -35,8 +35,15 @@ public static class AkkaMailMetrics
     {
         Meter.CreateObservableGauge("akkamail.provider.calls.in_flight", () => Interlocked.Read(ref _providerCallsInFlight), "{call}", "Provider calls in progress.");
         Meter.CreateObservableGauge("akkamail.email_actors.live", () => Interlocked.Read(ref _liveEmailActors), "{actor}", "Email actors in memory (not passivated).");
+        Meter.CreateObservableGauge("akkamail.read_side.lag.events", () => ReadSideLag?.Invoke().Events ?? 0, "{event}",
+            "Journal events the read-side projection (read model, suppressions) has not stored yet.");
+        Meter.CreateObservableGauge("akkamail.read_side.lag.seconds", () => ReadSideLag?.Invoke().Seconds ?? 0, "s",
+            "While the read-side projection is behind: age of the newest event it has stored.");
         Meter.CreateObservableGauge("akkamail.queue.depth", () => QueueDepth?.Invoke() ?? 0, "{job}", "Send jobs waiting in the in-process queue (RabbitMQ: see the broker).");
     }
+
+    /// <summary>The read side's lag, set by its hosting.</summary>
+    public static Func<(long Events, double Seconds)>? ReadSideLag { get; set; }
 
     public static void EmailActorStarted() => Interlocked.Increment(ref _liveEmailActors);
     public static void EmailActorStopped() => Interlocked.Decrement(ref _liveEmailActors);

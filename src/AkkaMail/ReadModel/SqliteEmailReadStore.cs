@@ -7,7 +7,7 @@ namespace AkkaMail.ReadModel;
 /// <summary>
 /// The read model in a SQLite file: one row per email, the view as JSON plus the columns we filter on.
 /// </summary>
-public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, IDisposable
+public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, IEmailProjectionStore, IDisposable
 {
     private static readonly string[] UnsettledPhases = { "Queued", "Scheduled", "Sending", "RetryWaiting" };
 
@@ -32,7 +32,12 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
             CREATE INDEX IF NOT EXISTS ix_emails_status ON emails(status);
             CREATE INDEX IF NOT EXISTS ix_emails_phase ON emails(phase, id);
             CREATE INDEX IF NOT EXISTS ix_emails_provider_message_id ON emails(provider_message_id);
-            """, ct);
+            CREATE TABLE IF NOT EXISTS projection_offsets (
+                name TEXT PRIMARY KEY,
+                offset INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL
+            );
+            """ + Suppressions.SqliteSuppressionStore.Schema, ct);
     }
 
     // Upserts go through one connection and one prepared statement kept for the store's lifetime: the writer sends
@@ -74,18 +79,55 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
             // conversion to UTF-8 for SQLite (~5 KB less garbage per view). Rows written before as TEXT read the same.
             Doc = Command.Parameters.Add("$doc", SqliteType.Blob);
             Command.Prepare();
+
+            // A suppression is kept as first recorded, and not re-added over a lift newer than its event.
+            Suppress = connection.CreateCommand();
+            Suppress.CommandText = """
+                INSERT INTO suppressions (user_id, address, reason, created_at, email_id)
+                SELECT $u, $a, $r, $t, $e
+                WHERE NOT EXISTS (SELECT 1 FROM suppression_lifts WHERE user_id = $u AND address = $a AND lifted_at >= $t)
+                ON CONFLICT(user_id, address) DO NOTHING;
+                """;
+            SUser = Suppress.Parameters.Add("$u", SqliteType.Text);
+            SAddress = Suppress.Parameters.Add("$a", SqliteType.Text);
+            SReason = Suppress.Parameters.Add("$r", SqliteType.Text);
+            SCreated = Suppress.Parameters.Add("$t", SqliteType.Integer);
+            SEmail = Suppress.Parameters.Add("$e", SqliteType.Text);
+            Suppress.Prepare();
+
+            SaveOffset = connection.CreateCommand();
+            SaveOffset.CommandText = """
+                INSERT INTO projection_offsets (name, offset, updated_at) VALUES ($n, $o, $t)
+                ON CONFLICT(name) DO UPDATE SET offset = excluded.offset, updated_at = excluded.updated_at;
+                """;
+            OName = SaveOffset.Parameters.Add("$n", SqliteType.Text);
+            OOffset = SaveOffset.Parameters.Add("$o", SqliteType.Integer);
+            OTime = SaveOffset.Parameters.Add("$t", SqliteType.Integer);
+            SaveOffset.Prepare();
         }
+
+        public readonly SqliteCommand Suppress, SaveOffset;
+        public readonly SqliteParameter SUser, SAddress, SReason, SCreated, SEmail, OName, OOffset, OTime;
 
         public void Dispose()
         {
             Command.Dispose();
+            Suppress.Dispose();
+            SaveOffset.Dispose();
             Connection.Dispose();
         }
     }
 
-    public async Task UpsertAsync(IReadOnlyCollection<EmailView> views, CancellationToken ct = default)
+    public Task UpsertAsync(IReadOnlyCollection<EmailView> views, CancellationToken ct = default) =>
+        views.Count == 0 ? Task.CompletedTask : WriteAsync(views, Array.Empty<ProjectedSuppression>(), null, 0, ct);
+
+    public Task StoreAsync(string projection, IReadOnlyCollection<EmailView> views, IReadOnlyCollection<ProjectedSuppression> suppressions,
+        long offset, CancellationToken ct = default) => WriteAsync(views, suppressions, projection, offset, ct);
+
+    /// <summary>Views, suppressions and (with a projection name) the offset, in one transaction.</summary>
+    private async Task WriteAsync(IReadOnlyCollection<EmailView> views, IReadOnlyCollection<ProjectedSuppression> suppressions,
+        string? projection, long offset, CancellationToken ct)
     {
-        if (views.Count == 0) return;
         await _upsertLock.WaitAsync(ct);
         try
         {
@@ -109,6 +151,27 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
                     u.Doc.Value = JsonSerializer.SerializeToUtf8Bytes(v, EmailEventSerializer.Json);
                     u.Command.ExecuteNonQuery();
                 }
+                if (suppressions.Count > 0)
+                {
+                    u.Suppress.Transaction = tx;
+                    foreach (var (userId, s) in suppressions)
+                    {
+                        u.SUser.Value = userId;
+                        u.SAddress.Value = Domain.Addresses.Normalize(s.Address);
+                        u.SReason.Value = s.Reason;
+                        u.SCreated.Value = s.CreatedAt.ToUnixTimeMilliseconds();
+                        u.SEmail.Value = (object?)s.EmailId ?? DBNull.Value;
+                        u.Suppress.ExecuteNonQuery();
+                    }
+                }
+                if (projection is not null)
+                {
+                    u.SaveOffset.Transaction = tx;
+                    u.OName.Value = projection;
+                    u.OOffset.Value = offset;
+                    u.OTime.Value = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+                    u.SaveOffset.ExecuteNonQuery();
+                }
                 tx.Commit();
             }
             catch
@@ -122,6 +185,24 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
         {
             _upsertLock.Release();
         }
+    }
+
+    public async Task<long> LoadOffsetAsync(string projection, CancellationToken ct = default)
+    {
+        await using var c = await db.OpenAsync(ct);
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT offset FROM projection_offsets WHERE name = $n";
+        cmd.Parameters.AddWithValue("$n", projection);
+        return await cmd.ExecuteScalarAsync(ct) is long offset ? offset : 0;
+    }
+
+    public async Task ResetAsync(string projection, CancellationToken ct = default)
+    {
+        await using var c = await db.OpenAsync(ct);
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "BEGIN; DELETE FROM emails; DELETE FROM suppressions; DELETE FROM projection_offsets WHERE name = $n; COMMIT;";
+        cmd.Parameters.AddWithValue("$n", projection);
+        await cmd.ExecuteNonQueryAsync(ct);
     }
 
     private async Task<Upsert> OpenUpsertAsync(CancellationToken ct)

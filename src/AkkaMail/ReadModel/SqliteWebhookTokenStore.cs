@@ -59,6 +59,18 @@ public sealed class SqliteWebhookTokenStore(SqliteDatabase db, TimeProvider cloc
         return await cmd.ExecuteNonQueryAsync(ct) == 1;
     }
 
+    public async ValueTask<bool> IsKnownAsync(string token, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(token);
+        await InitializeAsync(ct);
+        await using var c = await db.OpenAsync(ct);
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT 1 FROM webhook_tokens WHERE token = $token AND expires_at > $now";
+        cmd.Parameters.AddWithValue("$token", token);
+        cmd.Parameters.AddWithValue("$now", clock.GetUtcNow().ToUnixTimeMilliseconds());
+        return await cmd.ExecuteScalarAsync(ct) is not null;
+    }
+
     public async ValueTask ForgetAsync(string token, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(token);

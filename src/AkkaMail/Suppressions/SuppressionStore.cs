@@ -20,6 +20,9 @@ public interface ISuppressionStore
     Task<IReadOnlyList<Suppression>> ListAsync(string userId, int limit, string? after, CancellationToken ct = default);
     /// <summary>Which of these addresses are suppressed for the user, with the reason.</summary>
     Task<IReadOnlyDictionary<string, string>> FindAsync(string userId, IEnumerable<string> addresses, CancellationToken ct = default);
+    /// <summary>The read-side projection added suppressions of this user behind the store's back (same database,
+    /// its own transaction): forget anything cached about the user.</summary>
+    Task RefreshAsync(string userId, CancellationToken ct = default) => Task.CompletedTask;
 }
 
 /// <summary>
@@ -44,15 +47,37 @@ public sealed class SqliteSuppressionStore(SqliteDatabase db, int cachedAddresse
 
     private CachedList CachedListOf(string userId) => _cache.GetOrAdd(userId, static _ => new CachedList());
 
+    /// <summary>
+    /// The suppressions (written by the read-side projection, deleted by a lift) and the lifts: a lift is kept so
+    /// that replaying the journal (a projection batch handed over again, a rebuild) does not bring back a suppression
+    /// the user lifted after its event.
+    /// </summary>
+    public const string Schema = """
+        CREATE TABLE IF NOT EXISTS suppressions (
+            user_id TEXT NOT NULL, address TEXT NOT NULL, reason TEXT NOT NULL, created_at INTEGER NOT NULL,
+            email_id TEXT NULL, PRIMARY KEY (user_id, address));
+        CREATE TABLE IF NOT EXISTS suppression_lifts (
+            user_id TEXT NOT NULL, address TEXT NOT NULL, lifted_at INTEGER NOT NULL, PRIMARY KEY (user_id, address));
+        """;
+
     public async Task InitializeAsync(CancellationToken ct = default)
     {
         SqliteDatabase.EnsureWal(db.Path);
         await using var c = await db.OpenAsync(ct);
-        await SqliteDatabase.ExecAsync(c, """
-            CREATE TABLE IF NOT EXISTS suppressions (
-                user_id TEXT NOT NULL, address TEXT NOT NULL, reason TEXT NOT NULL, created_at INTEGER NOT NULL,
-                email_id TEXT NULL, PRIMARY KEY (user_id, address));
-            """, ct);
+        await SqliteDatabase.ExecAsync(c, Schema, ct);
+    }
+
+    public async Task RefreshAsync(string userId, CancellationToken ct = default)
+    {
+        var list = CachedListOf(userId);
+        // Under the gate: a load in progress may have read the table before the projection's commit.
+        await list.Gate.WaitAsync(ct);
+        try
+        {
+            list.Reasons = null;
+            list.TooLong = false;
+        }
+        finally { list.Gate.Release(); }
     }
 
     public async Task AddAsync(string userId, Suppression s, CancellationToken ct = default)
@@ -100,10 +125,19 @@ public sealed class SqliteSuppressionStore(SqliteDatabase db, int cachedAddresse
         {
             await using var c = await db.OpenAsync(ct);
             await using var cmd = c.CreateCommand();
+            await using var tx = (SqliteTransaction)await c.BeginTransactionAsync(ct);
+            cmd.Transaction = tx;
             cmd.CommandText = "DELETE FROM suppressions WHERE user_id = $u AND address = $a";
             cmd.Parameters.AddWithValue("$u", userId);
             cmd.Parameters.AddWithValue("$a", normalized);
             var removed = await cmd.ExecuteNonQueryAsync(ct) > 0;
+            cmd.CommandText = """
+                INSERT INTO suppression_lifts (user_id, address, lifted_at) VALUES ($u, $a, $t)
+                ON CONFLICT(user_id, address) DO UPDATE SET lifted_at = excluded.lifted_at
+                """;
+            cmd.Parameters.AddWithValue("$t", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+            await cmd.ExecuteNonQueryAsync(ct);
+            await tx.CommitAsync(ct);
             list.Reasons?.TryRemove(normalized, out _);
             return removed;
         }

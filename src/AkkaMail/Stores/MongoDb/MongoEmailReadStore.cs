@@ -11,7 +11,7 @@ namespace AkkaMail.Stores.MongoDb;
 /// or higher version exists the filter misses, the upsert's insert hits the unique <c>_id</c>, and that duplicate-key
 /// error means "a newer view is already stored" (after one retry, which settles a race of two first inserts).
 /// </summary>
-public sealed class MongoEmailReadStore(IMongoDatabase database, string collectionName = MongoEmailReadStore.DefaultCollection) : IEmailReadStore
+public sealed class MongoEmailReadStore(IMongoDatabase database, string collectionName = MongoEmailReadStore.DefaultCollection) : IEmailReadStore, IEmailProjectionStore
 {
     public const string DefaultCollection = "emails";
 
@@ -37,6 +37,44 @@ public sealed class MongoEmailReadStore(IMongoDatabase database, string collecti
 
     /// <summary>Creates the indexes (idempotent). The id index is MongoDB's own unique <c>_id</c>.</summary>
     public Task InitializeAsync(CancellationToken ct = default) => _emails.Indexes.CreateManyAsync(Indexes, ct);
+
+    /// <summary>Offsets of the projections that write here: <c>{_id: name, Offset, UpdatedAt}</c>.</summary>
+    public const string OffsetsCollection = "projection_offsets";
+
+    private IMongoCollection<BsonDocument> Offsets => database.GetCollection<BsonDocument>(OffsetsCollection);
+
+    public async Task<long> LoadOffsetAsync(string projection, CancellationToken ct = default)
+    {
+        var doc = await Offsets.Find(new BsonDocument("_id", projection)).FirstOrDefaultAsync(ct);
+        return doc?["Offset"].ToInt64() ?? 0;
+    }
+
+    /// <summary>
+    /// No transaction: version-guarded view upserts and <c>$setOnInsert</c> suppressions are idempotent, so the
+    /// offset written last makes a crash between them re-apply the batch harmlessly.
+    /// </summary>
+    public async Task StoreAsync(string projection, IReadOnlyCollection<EmailView> views, IReadOnlyCollection<ProjectedSuppression> suppressions,
+        long offset, CancellationToken ct = default)
+    {
+        await UpsertAsync(views, ct);
+        if (suppressions.Count > 0)
+        {
+            var store = new MongoSuppressionStore(database);
+            foreach (var (userId, s) in suppressions)
+                if (!await store.LiftedSinceAsync(userId, s.Address, s.CreatedAt, ct))
+                    await store.AddAsync(userId, s, ct);
+        }
+        await Offsets.UpdateOneAsync(new BsonDocument("_id", projection),
+            new BsonDocument("$set", new BsonDocument { { "Offset", offset }, { "UpdatedAt", DateTime.UtcNow } }),
+            new UpdateOptions { IsUpsert = true }, ct);
+    }
+
+    public async Task ResetAsync(string projection, CancellationToken ct = default)
+    {
+        await _emails.DeleteManyAsync(FilterDefinition<BsonDocument>.Empty, ct);
+        await database.GetCollection<BsonDocument>(MongoSuppressionStore.CollectionName).DeleteManyAsync(FilterDefinition<BsonDocument>.Empty, ct);
+        await Offsets.DeleteOneAsync(new BsonDocument("_id", projection), ct);
+    }
 
     public async Task UpsertAsync(IReadOnlyCollection<EmailView> views, CancellationToken ct = default)
     {

@@ -66,8 +66,23 @@ public sealed class MongoSuppressionStore(IMongoDatabase database) : ISuppressio
         return doc is null ? null : FromBson(doc);
     }
 
-    public async Task<bool> RemoveAsync(string userId, string address, CancellationToken ct = default) =>
-        (await _suppressions.DeleteOneAsync(new BsonDocument("_id", Key(userId, address)), ct)).DeletedCount > 0;
+    /// <summary>Lifts, kept so that a replay of the journal does not bring back a suppression lifted after its event:
+    /// <c>{_id: {UserId, Address}, LiftedAt}</c>.</summary>
+    public const string LiftsCollectionName = "suppression_lifts";
+
+    private IMongoCollection<BsonDocument> Lifts => database.GetCollection<BsonDocument>(LiftsCollectionName);
+
+    public async Task<bool> RemoveAsync(string userId, string address, CancellationToken ct = default)
+    {
+        await Lifts.UpdateOneAsync(new BsonDocument("_id", Key(userId, address)),
+            new BsonDocument("$set", new BsonDocument("LiftedAt", DateTime.UtcNow)), new UpdateOptions { IsUpsert = true }, ct);
+        return (await _suppressions.DeleteOneAsync(new BsonDocument("_id", Key(userId, address)), ct)).DeletedCount > 0;
+    }
+
+    /// <summary>Was the address lifted at or after <paramref name="at"/>?</summary>
+    public async Task<bool> LiftedSinceAsync(string userId, string address, DateTimeOffset at, CancellationToken ct = default) =>
+        await Lifts.Find(new BsonDocument { { "_id", Key(userId, address) }, { "LiftedAt", new BsonDocument("$gte", at.UtcDateTime) } })
+            .AnyAsync(ct);
 
     public async Task<IReadOnlyList<Suppression>> ListAsync(string userId, int limit, string? after, CancellationToken ct = default)
     {

@@ -55,6 +55,16 @@ public sealed class MongoWebhookTokenStore(IMongoDatabase database, TimeProvider
         }
     }
 
+    public async ValueTask<bool> IsKnownAsync(string token, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(token);
+        await InitializeAsync(ct);
+        return await _tokens.Find(new BsonDocument
+        {
+            { "_id", token }, { "ExpiresAt", new BsonDocument("$gt", EmailDocumentMapper.Date(clock.GetUtcNow())) },
+        }).AnyAsync(ct);
+    }
+
     public async ValueTask ForgetAsync(string token, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(token);

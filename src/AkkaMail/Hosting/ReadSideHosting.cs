@@ -1,0 +1,90 @@
+using Akka;
+using Akka.Actor;
+using Akka.Hosting;
+using Akka.Persistence.Query;
+using Akka.Streams;
+using Akka.Streams.Dsl;
+using AkkaMail.Configuration;
+using AkkaMail.Persistence.Sqlite;
+using AkkaMail.Projections;
+using AkkaMail.ReadModel;
+using AkkaMail.Suppressions;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace AkkaMail.Hosting;
+
+/// <summary>The queries the read side needs, on whichever journal the service runs (SQLite or MongoDB).</summary>
+public sealed class JournalQueries
+{
+    private readonly IAllEventsQuery _live;
+    private readonly ICurrentAllEventsQuery _current;
+    private readonly ICurrentEventsByPersistenceIdQuery _byPersistenceId;
+    private readonly Func<CancellationToken, Task<long>> _highest;
+    private readonly IMaterializer _materializer;
+
+    private JournalQueries(IReadJournal journal, Func<CancellationToken, Task<long>> highest, IMaterializer materializer)
+    {
+        _live = (IAllEventsQuery)journal;
+        _current = (ICurrentAllEventsQuery)journal;
+        _byPersistenceId = (ICurrentEventsByPersistenceIdQuery)journal;
+        _highest = highest;
+        _materializer = materializer;
+    }
+
+    public static JournalQueries For(ActorSystem system, bool mongoDb)
+    {
+        var query = PersistenceQuery.Get(system);
+        var materializer = system.Materializer();
+        if (mongoDb)
+        {
+            throw new NotSupportedException("MONGO-READ-JOURNAL-PENDING");
+        }
+        var sqlite = query.ReadJournalFor<SqliteReadJournal>(SqliteReadJournal.Identifier);
+        return new JournalQueries(sqlite, sqlite.HighestOrderingAsync, materializer);
+    }
+
+    /// <summary>Every event after <paramref name="offset"/>, then live.</summary>
+    public Source<EventEnvelope, NotUsed> AllEventsAfter(long offset) => _live.AllEvents(Offset.Sequence(offset));
+
+    /// <summary>Every event after <paramref name="offset"/> up to the journal's head at the start of the query.</summary>
+    public Source<EventEnvelope, NotUsed> CurrentEventsAfter(long offset) => _current.CurrentAllEvents(Offset.Sequence(offset));
+
+    /// <summary>A persistence id's events 1..<paramref name="toSequenceNr"/>.</summary>
+    public async Task<IReadOnlyList<object>> EventsUpToAsync(string persistenceId, long toSequenceNr) =>
+        await _byPersistenceId.CurrentEventsByPersistenceId(persistenceId, 1, toSequenceNr)
+            .Select(e => e.Event)
+            .RunWith(Sink.Seq<object>(), _materializer);
+
+    public Task<long> HighestOrderingAsync(CancellationToken ct = default) => _highest(ct);
+}
+
+public static class ReadSideHosting
+{
+    public const string RunnerName = "read-side-projection";
+
+    /// <summary>
+    /// The read side: one projection of the journal's email events into the read model (views and their indexes)
+    /// and the suppression lists, resuming from its stored offset; and the journal's head, for knowing how far
+    /// behind it is.
+    /// </summary>
+    public static AkkaConfigurationBuilder WithReadSide(this AkkaConfigurationBuilder builder, IServiceProvider sp)
+    {
+        var options = sp.GetRequiredService<AkkaMailOptions>();
+        var settings = sp.GetRequiredService<AkkaMailSettings>();
+        var projectionStore = sp.GetRequiredService<IEmailProjectionStore>();
+        var suppressions = sp.GetRequiredService<ISuppressionStore>();
+        var progress = sp.GetRequiredService<ProjectionProgress>();
+        var head = sp.GetRequiredService<JournalHead>();
+        return builder.WithActors((system, registry, _) =>
+        {
+            var journal = JournalQueries.For(system, StoreRegistration.IsMongoDb(options));
+            head.Use(journal.HighestOrderingAsync);
+            var clock = sp.GetService<TimeProvider>() ?? TimeProvider.System;
+            Observability.AkkaMailMetrics.ReadSideLag = () => JournalHead.Lag(progress, head.LastKnown, clock.GetUtcNow());
+            var handler = new EmailReadSideProjection(projectionStore, suppressions, journal.EventsUpToAsync, settings.ReadSideCachedStates);
+            var runner = system.ActorOf(ProjectionRunnerActor.Props(handler, journal.AllEventsAfter, progress, settings.ReadSideProjection),
+                RunnerName);
+            registry.Register<ProjectionRunnerActor>(runner);
+        });
+    }
+}

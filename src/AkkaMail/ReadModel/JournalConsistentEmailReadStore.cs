@@ -1,0 +1,71 @@
+using AkkaMail.Domain;
+using AkkaMail.Projections;
+
+namespace AkkaMail.ReadModel;
+
+/// <summary>
+/// The read model as the API reads it: never older than the journal. The views are a projection that may be behind
+/// (by milliseconds under load, by more right after a start). While it is behind the journal's head, an email is
+/// read from its actor (which holds exactly what it last answered) instead; a message-id lookup that finds nothing
+/// waits for the projection to catch up before it says "unknown".
+/// </summary>
+/// <param name="askState">Asks the email's actor for its state (null if it did not answer).</param>
+/// <param name="catchUpWait">How long a message-id lookup waits for the projection before giving up (the caller
+/// answers 503, and the provider retries).</param>
+public sealed class JournalConsistentEmailReadStore(
+    IEmailReadStore inner,
+    ProjectionProgress progress,
+    JournalHead head,
+    Func<string, CancellationToken, Task<EmailState?>> askState,
+    TimeSpan catchUpWait) : IEmailReadStore
+{
+    public IEmailReadStore Inner => inner;
+
+    /// <summary>Reads served by the email's actor because the projection was behind.</summary>
+    public long ActorReads => Interlocked.Read(ref _actorReads);
+    private long _actorReads;
+
+    public Task InitializeAsync(CancellationToken ct = default) => inner.InitializeAsync(ct);
+
+    public Task UpsertAsync(IReadOnlyCollection<EmailView> views, CancellationToken ct = default) => inner.UpsertAsync(views, ct);
+
+    public async Task<EmailView?> GetAsync(string id, CancellationToken ct = default)
+    {
+        var behind = await BehindAsync(ct);
+        if (behind is null) return await inner.GetAsync(id, ct);
+        Interlocked.Increment(ref _actorReads);
+        var state = await askState(id, ct);
+        if (state is null) return await inner.GetAsync(id, ct); // no answer in time: the projection's view is the best we have
+        return state.Exists ? EmailView.Of(state) : null;
+    }
+
+    public async Task<string?> FindIdByProviderMessageIdAsync(string providerMessageId, CancellationToken ct = default)
+    {
+        if (await inner.FindIdByProviderMessageIdAsync(providerMessageId, ct) is { } id) return id;
+        if (await BehindAsync(ct) is not { } target) return null;
+        // The send that produced this message id may be in the journal and not yet in the index.
+        try { await progress.WhenReached(target).WaitAsync(catchUpWait, ct); }
+        catch (TimeoutException)
+        {
+            throw new ReadModelBehindException(
+                $"The read model is behind the journal (at {progress.Offset} of {target}); the message id cannot be resolved yet.");
+        }
+        return await inner.FindIdByProviderMessageIdAsync(providerMessageId, ct);
+    }
+
+    public Task<EmailPage> ListAsync(EmailQuery query, CancellationToken ct = default) => inner.ListAsync(query, ct);
+
+    public Task<IReadOnlyList<string>> FindUnsettledAsync(int limit, string? afterId, CancellationToken ct = default) =>
+        inner.FindUnsettledAsync(limit, afterId, ct);
+
+    /// <summary>The journal's head when the projection is behind it (or not started), else null.</summary>
+    private async Task<long?> BehindAsync(CancellationToken ct)
+    {
+        var highest = await head.HighestOrderingAsync(ct);
+        if (highest is null) return progress.Started ? null : long.MaxValue;
+        return progress.Offset >= highest ? null : highest;
+    }
+}
+
+/// <summary>The read model cannot answer yet: it is behind the journal for longer than the caller may wait.</summary>
+public sealed class ReadModelBehindException(string message) : Exception(message);
