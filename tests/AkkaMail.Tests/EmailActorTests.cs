@@ -17,7 +17,7 @@ namespace AkkaMail.Tests;
 /// <summary>An email's life in its persistent actor: replies, side effects, recovery, snapshots, passivation.</summary>
 public class EmailActorTests : Akka.TestKit.Xunit2.TestKit
 {
-    private readonly ConcurrentQueue<EmailView> _views = new();
+    private readonly ConcurrentQueue<EmailChanged> _views = new();
     private readonly TestProbe _dispatcher;
     private readonly IActorRef _writer;
     private readonly ManualClock _clock = new(T.T0);
@@ -25,10 +25,10 @@ public class EmailActorTests : Akka.TestKit.Xunit2.TestKit
     public EmailActorTests() : base(T.Hocon)
     {
         _dispatcher = CreateTestProbe();
-        _writer = Sys.ActorOf(FakeWriter.Props(_views));
+        _writer = ChangeRecorders.Start(Sys, _views);
     }
 
-    private EmailActorDeps Deps(AkkaMailSettings? settings = null) => new(settings ?? Settings.Fast(), _dispatcher.Ref, _writer, _clock);
+    private EmailActorDeps Deps(AkkaMailSettings? settings = null) => new(settings ?? Settings.Fast(), _dispatcher.Ref, null, _clock);
 
     private IActorRef Manager(AkkaMailSettings? settings = null)
     {
@@ -230,20 +230,63 @@ public class EmailActorTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
-    public void An_email_whose_recipients_are_all_suppressed_is_answered_after_its_view_is_stored_and_never_dispatched()
+    public void An_email_whose_recipients_are_all_suppressed_is_answered_failed_and_never_dispatched()
     {
-        var writer = CreateTestProbe();
-        var actor = Sys.ActorOf(EmailActor.Props("e1", new EmailActorDeps(Settings.Fast(), _dispatcher.Ref, writer.Ref, _clock)));
+        var actor = Sys.ActorOf(EmailActor.Props("e1", Deps()));
         var suppressed = new Dictionary<string, string> { ["ann@example.com"] = "bounced", ["bob@example.com"] = "complained" };
         actor.Tell(Accept("e1") with { Suppressed = suppressed });
-        // The 202 waits for the read model, as for every new email: a GET right after it must find the email.
-        var upsert = writer.ExpectMsg<UpsertView>();
-        Assert.Equal(TestActor, upsert.ReplyTo);
-        Assert.Equal(new R.EmailAccepted("e1", EmailStatus.Failed, Existing: false), upsert.Reply);
-        Assert.Equal("failed", upsert.View.Status);
-        ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+        // Answered once persisted: a GET right after reads the actor while the read-side projection is behind.
+        ExpectMsg(new R.EmailAccepted("e1", EmailStatus.Failed, Existing: false));
+        Assert.Equal("failed", StateOf(actor, "e1").Status.ToWire());
         // Failed at acceptance: there is nothing to send.
         _dispatcher.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+    }
+
+    [Fact]
+    public void A_retried_accept_of_an_email_never_handed_to_the_queue_dispatches_it()
+    {
+        // The first accept was persisted but its dispatch was lost (a crash between the two): the journal has the
+        // acceptance, no EmailDispatched.
+        var actor = Sys.ActorOf(EmailActor.Props("e1", Deps()));
+        actor.Tell(Accept("e1"));
+        ExpectMsg<R.EmailAccepted>();
+        Assert.Equal(new SendJob("e1", 1), _dispatcher.ExpectMsg<DispatchJob>().Job);
+        // The client retries the same POST (same Idempotency-Key, same id): the email is handed over again.
+        actor.Tell(Accept("e1"));
+        Assert.True(ExpectMsg<R.EmailAccepted>().Existing);
+        Assert.Equal(new SendJob("e1", 1), _dispatcher.ExpectMsg<DispatchJob>().Job);
+        // Once the queue has it, a retried POST only answers.
+        actor.Tell(new MarkDispatched("e1", 1));
+        ExpectMsg<R.NothingToDo>();
+        actor.Tell(Accept("e1"));
+        ExpectMsg<R.EmailAccepted>();
+        _dispatcher.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+    }
+
+    [Fact]
+    public void A_bounce_is_answered_only_once_the_read_side_has_projected_it()
+    {
+        var readSide = new AkkaMail.Projections.ProjectionProgress("test");
+        var actor = Sys.ActorOf(EmailActor.Props("e1", new EmailActorDeps(Settings.Fast(), _dispatcher.Ref, readSide, _clock)));
+        actor.Tell(Accept("e1"));
+        ExpectMsg<R.EmailAccepted>();
+        actor.Tell(new BeginSendAttempt("e1", 1));
+        ExpectMsg<R.SendApproved>();
+        actor.Tell(new RecordSendOutcome("e1", 1, new SendOutcome.Sent("<m1@mg>")));
+        ExpectMsg<R.OutcomeRecorded>();
+        // A delivery suppresses nothing: answered at once.
+        actor.Tell(new ApplyProviderEvent("e1", T.Pe("ev1", ProviderEventKind.Delivered, 1, "ann@example.com")));
+        ExpectMsg(new R.ProviderEventApplied("e1", R.ProviderEventResult.Applied));
+        // A permanent failure suppresses its recipient: no answer until the projection has stored the event.
+        actor.Tell(new ApplyProviderEvent("e1", T.Pe("ev2", ProviderEventKind.PermanentFailure, 2, "bob@example.com")));
+        ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+        // Meanwhile a later command about this email waits behind it too.
+        actor.Tell(new ApplyProviderEvent("e1", T.Pe("ev2", ProviderEventKind.PermanentFailure, 2, "bob@example.com")));
+        ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+        var seq = StateOf(actor, "e1").Version;
+        readSide.Stored(42, new[] { (EmailActor.PersistenceIdFor("e1"), seq) }, null);
+        ExpectMsg(new R.ProviderEventApplied("e1", R.ProviderEventResult.Applied));
+        ExpectMsg(new R.ProviderEventApplied("e1", R.ProviderEventResult.Duplicate));
     }
 
     [Fact]

@@ -21,11 +21,11 @@ public class PassivationTests : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public async Task A_stream_of_provider_events_across_passivations_is_applied_in_full()
     {
-        var views = new ConcurrentQueue<EmailView>();
-        var writer = Sys.ActorOf(FakeWriter.Props(views));
+        var views = new ConcurrentQueue<AkkaMail.Actors.PipelineMessages.EmailChanged>();
+        var writer = ChangeRecorders.Start(Sys, views);
         var dispatcher = CreateTestProbe();
         var passivation = TimeSpan.FromMilliseconds(100);
-        var deps = new EmailActorDeps(Settings.Fast(passivation: passivation), dispatcher.Ref, writer, new ManualClock(T.T0));
+        var deps = new EmailActorDeps(Settings.Fast(passivation: passivation), dispatcher.Ref, null, new ManualClock(T.T0));
         var manager = Sys.ActorOf(Props.Create(() => new EmailManagerActor(id => EmailActor.Props(id, deps), null, passivation)));
 
         manager.Tell(new AcceptEmail("e1", "u1", T.OneRecipient));
@@ -78,8 +78,8 @@ public class PassivationTests : Akka.TestKit.Xunit2.TestKit
 
     private IActorRef EmailManager(TimeSpan passivation)
     {
-        var writer = Sys.ActorOf(FakeWriter.Props(new ConcurrentQueue<EmailView>()));
-        var deps = new EmailActorDeps(Settings.Fast(passivation: passivation), CreateTestProbe().Ref, writer, new ManualClock(T.T0));
+        var writer = ChangeRecorders.Start(Sys, new ConcurrentQueue<AkkaMail.Actors.PipelineMessages.EmailChanged>());
+        var deps = new EmailActorDeps(Settings.Fast(passivation: passivation), CreateTestProbe().Ref, null, new ManualClock(T.T0));
         return Sys.ActorOf(Props.Create(() => new EmailManagerActor(id => EmailActor.Props(id, deps), null, passivation)));
     }
 

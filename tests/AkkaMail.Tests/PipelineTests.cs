@@ -37,14 +37,14 @@ public class PipelineTests : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public async Task An_email_goes_from_accept_to_delivered_through_the_real_pipeline()
     {
-        var views = new ConcurrentQueue<EmailView>();
-        var writer = Sys.ActorOf(FakeWriter.Props(views));
+        var views = new ConcurrentQueue<EmailChanged>();
+        var writer = ChangeRecorders.Start(Sys, views);
         var queue = new InProcSendQueue(100);
         var provider = new SendConsumerTests.StubProvider { Answer = e => new SendOutcome.Sent($"pm-{e.EmailId}") };
         var settings = Settings.Fast();
         IActorRef dispatcher = ActorRefs.Nobody;
         var manager = Sys.ActorOf(Props.Create(() => new EmailManagerActor(
-            id => EmailActor.Props(id, new EmailActorDeps(settings, dispatcher, writer, TimeProvider.System)))));
+            id => EmailActor.Props(id, new EmailActorDeps(settings, dispatcher, null, TimeProvider.System)))));
         dispatcher = Sys.ActorOf(Props.Create(() => new DispatcherActor(queue, manager, 100, 4)));
         Sys.ActorOf(Props.Create(() => new SendConsumerActor(queue, provider, manager, settings)));
 
@@ -68,7 +68,7 @@ public class PipelineTests : Akka.TestKit.Xunit2.TestKit
         ReceiveN(ids.Count);
         foreach (var id in ids)
             Assert.Equal(EmailStatus.Delivered, (await manager.Ask<EmailState>(new GetEmailState(id), TimeSpan.FromSeconds(3))).Status);
-        AwaitAssert(() => Assert.All(ids, id => Assert.Contains(views, v => v.Id == id && v.Status == "delivered")));
+        AwaitAssert(() => Assert.All(ids, id => Assert.Contains(views, v => v.EmailId == id && v.Status == "delivered")));
         await queue.DisposeAsync();
     }
 

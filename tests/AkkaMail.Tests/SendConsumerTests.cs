@@ -19,7 +19,7 @@ namespace AkkaMail.Tests;
 /// <summary>The sender stream: queue → may I? → provider → record the outcome → ack.</summary>
 public class SendConsumerTests : Akka.TestKit.Xunit2.TestKit
 {
-    private readonly ConcurrentQueue<EmailView> _views = new();
+    private readonly ConcurrentQueue<EmailChanged> _views = new();
     private readonly TestProbe _dispatcher;
     private readonly TrackingQueue _queue = new(new InProcSendQueue(100));
     private readonly StubProvider _provider = new();
@@ -29,9 +29,9 @@ public class SendConsumerTests : Akka.TestKit.Xunit2.TestKit
     public SendConsumerTests() : base(T.Hocon)
     {
         _dispatcher = CreateTestProbe();
-        var writer = Sys.ActorOf(FakeWriter.Props(_views));
+        var writer = ChangeRecorders.Start(Sys, _views);
         var settings = Settings.Fast() with { Retry = T.Policy with { MaxAttempts = 2 } };
-        var deps = new EmailActorDeps(settings, _dispatcher.Ref, writer, _clock);
+        var deps = new EmailActorDeps(settings, _dispatcher.Ref, null, _clock);
         _manager = Sys.ActorOf(Props.Create(() => new EmailManagerActor(id => EmailActor.Props(id, deps))));
         Sys.ActorOf(Props.Create(() => new SendConsumerActor(_queue, _provider, _manager, settings)));
         var manager = _manager;

@@ -15,12 +15,12 @@ namespace AkkaMail.Tests;
 /// <summary>The journal is the truth: an email accepted but never dispatched is found and dispatched again.</summary>
 public class SweepTests : Akka.TestKit.Xunit2.TestKit
 {
-    private readonly ConcurrentQueue<EmailView> _views = new();
+    private readonly ConcurrentQueue<EmailChanged> _views = new();
     private readonly IActorRef _writer;
 
-    public SweepTests() : base(T.Hocon) => _writer = Sys.ActorOf(FakeWriter.Props(_views));
+    public SweepTests() : base(T.Hocon) => _writer = ChangeRecorders.Start(Sys, _views);
 
-    private EmailActorDeps Deps(TestProbe dispatcher) => new(Settings.Fast(), dispatcher.Ref, _writer, new ManualClock(T.T0));
+    private EmailActorDeps Deps(TestProbe dispatcher) => new(Settings.Fast(), dispatcher.Ref, null, new ManualClock(T.T0));
 
     private IActorRef Manager(TestProbe dispatcher)
     {

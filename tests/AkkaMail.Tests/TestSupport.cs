@@ -78,19 +78,21 @@ public sealed class ManualClock(DateTimeOffset now) : TimeProvider
     public override DateTimeOffset GetUtcNow() => Now;
 }
 
-/// <summary>Stands in for the read-model writer: records views, tells whoever asked to be told.</summary>
-public sealed class FakeWriter : ReceiveActor
+/// <summary>Records every email change published after a persist (what real-time clients and the read side see).</summary>
+public sealed class ChangeRecorder : ReceiveActor
 {
-    public FakeWriter(ConcurrentQueue<EmailView> views)
-    {
-        Receive<UpsertView>(u =>
-        {
-            views.Enqueue(u.View);
-            if (u.ReplyTo is not null && u.Reply is not null) u.ReplyTo.Tell(u.Reply);
-        });
-    }
+    public ChangeRecorder(ConcurrentQueue<EmailChanged> changes) => Receive<EmailChanged>(changes.Enqueue);
+}
 
-    public static Props Props(ConcurrentQueue<EmailView> views) => Akka.Actor.Props.Create(() => new FakeWriter(views));
+public static class ChangeRecorders
+{
+    /// <summary>Subscribed before it returns, so that no change published afterwards is missed.</summary>
+    public static IActorRef Start(ActorSystem system, ConcurrentQueue<EmailChanged> changes)
+    {
+        var recorder = system.ActorOf(Akka.Actor.Props.Create(() => new ChangeRecorder(changes)));
+        system.EventStream.Subscribe(recorder, typeof(EmailChanged));
+        return recorder;
+    }
 }
 
 public static class Settings

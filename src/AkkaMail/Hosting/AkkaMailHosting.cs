@@ -113,8 +113,21 @@ public static partial class AkkaMailHosting
     /// <summary>Completes once the read side has projected everything the journal held when this was called.</summary>
     public static async Task CaughtUpWithStartAsync(Projections.ProjectionProgress progress, Projections.JournalHead head)
     {
-        while (!head.Known) await Task.Delay(50);
-        var target = await head.HighestOrderingAsync() ?? 0;
-        await progress.WhenReached(target);
+        while (true)
+        {
+            try
+            {
+                if (await head.HighestOrderingAsync() is { } target)
+                {
+                    await progress.WhenReached(target);
+                    return;
+                }
+            }
+            catch (Exception)
+            {
+                // The journal is not reachable yet (starting, or its store is down): ask again.
+            }
+            await Task.Delay(100);
+        }
     }
 }
