@@ -150,7 +150,33 @@ public sealed class SqliteReadJournal :
             $"SqliteReadJournal takes Sequence or NoOffset offsets, not {offset.GetType().Name}.", nameof(offset)),
     };
 
-    private SqliteConnection Open() => SqliteSchema.Open(_settings.Journal.ConnectionString, forWriting: false);
+    private readonly object _initLock = new();
+    private volatile bool _initialized;
+
+    /// <summary>
+    /// A pooled read connection. The first one creates the tables (CREATE TABLE IF NOT EXISTS) when the write
+    /// plugin's auto-initialize is on, as the journal would: a query may start before the journal's first write.
+    /// </summary>
+    private SqliteConnection Open()
+    {
+        var connectionString = _settings.Journal.ConnectionString;
+        if (!_initialized && _settings.Journal.AutoInitialize)
+        {
+            lock (_initLock)
+            {
+                if (!_initialized)
+                {
+                    SqliteSchema.EnsureWal(connectionString);
+                    using var connection = SqliteSchema.Open(connectionString);
+                    using var command = connection.CreateCommand();
+                    command.CommandText = SqliteSchema.JournalTables(_settings.Journal.TableName, _settings.Journal.MetadataTableName);
+                    command.ExecuteNonQuery();
+                    _initialized = true;
+                }
+            }
+        }
+        return SqliteSchema.Open(connectionString, forWriting: false);
+    }
 
     private long MaxOrdering(SqliteConnection connection, SqliteTransaction? transaction = null)
     {

@@ -1,0 +1,58 @@
+using Akka.Persistence.Query;
+using AkkaMail.Persistence.MongoDb;
+using AkkaMail.Persistence.Sqlite;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace AkkaMail.Persistence.Tests;
+
+/// <summary>The read journal contract on SQLite, a database file per test (removed after it).</summary>
+public sealed class SqliteReadJournalContract : ReadJournalContract
+{
+    private readonly SqliteDatabaseFixture _db;
+
+    public SqliteReadJournalContract(ITestOutputHelper output) : this(new SqliteDatabaseFixture(), output)
+    {
+    }
+
+    private SqliteReadJournalContract(SqliteDatabaseFixture db, ITestOutputHelper output)
+        : base(db.Hocon, SqliteReadJournal.Identifier, output) => _db = db;
+
+    protected override IReadJournal ReadJournal =>
+        PersistenceQuery.Get(Sys).ReadJournalFor<SqliteReadJournal>(SqliteReadJournal.Identifier);
+
+    protected override Task<long> HighestOrderingAsync() =>
+        PersistenceQuery.Get(Sys).ReadJournalFor<SqliteReadJournal>(SqliteReadJournal.Identifier).HighestOrderingAsync();
+
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        if (disposing) _db.Dispose();
+    }
+}
+/// <summary>The read journal contract on MongoDB (a database per test), when <c>AKKAMAIL_TEST_MONGODB</c> is set.</summary>
+public sealed class MongoDbReadJournalContract : ReadJournalContract
+{
+    private readonly MongoDbDatabaseFixture _db;
+
+    public MongoDbReadJournalContract(ITestOutputHelper output) : this(new MongoDbDatabaseFixture(), output)
+    {
+    }
+
+    private MongoDbReadJournalContract(MongoDbDatabaseFixture db, ITestOutputHelper output)
+        : base(db.Hocon, MongoDbReadJournal.Identifier, output) => _db = db;
+
+    protected override void SkipIfUnavailable() => Skip.IfNot(_db.IsAvailable, MongoDbDatabaseFixture.SkipReason);
+
+    protected override IReadJournal ReadJournal =>
+        PersistenceQuery.Get(Sys).ReadJournalFor<MongoDbReadJournal>(MongoDbReadJournal.Identifier);
+
+    protected override Task<long> HighestOrderingAsync() =>
+        PersistenceQuery.Get(Sys).ReadJournalFor<MongoDbReadJournal>(MongoDbReadJournal.Identifier).HighestOrderingAsync();
+
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        if (disposing) _db.Dispose();
+    }
+}
