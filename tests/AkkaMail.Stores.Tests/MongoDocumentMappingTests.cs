@@ -156,7 +156,8 @@ public sealed class MongoDocumentMappingTests
         services.AddStores(new AkkaMailOptions { Store = "MongoDB", MongoDatabase = "mail" },
             Config(("ConnectionStrings:MongoDb", "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=100")));
         using var sp = services.BuildServiceProvider();
-        Assert.IsType<MongoEmailReadStore>(sp.GetRequiredService<IEmailReadStore>());
+        Assert.IsType<MongoEmailReadStore>(sp.GetRequiredService<StoreRegistration.EmailReadStoreBackend>().Store);
+        Assert.IsType<JournalConsistentEmailReadStore>(sp.GetRequiredService<IEmailReadStore>());
         Assert.IsType<MongoUserStore>(Assert.IsType<CachingUserStore>(sp.GetRequiredService<IUserStore>()).Inner);
         Assert.IsType<MongoSuppressionStore>(sp.GetRequiredService<ISuppressionStore>());
         Assert.IsType<MongoWebhookTokenStore>(sp.GetRequiredService<IWebhookTokenStore>());
@@ -170,7 +171,7 @@ public sealed class MongoDocumentMappingTests
         var services = new ServiceCollection();
         services.AddStores(new AkkaMailOptions { DataPath = dir }, Config());
         using var sp = services.BuildServiceProvider();
-        Assert.IsType<SqliteEmailReadStore>(sp.GetRequiredService<IEmailReadStore>());
+        Assert.IsType<SqliteEmailReadStore>(sp.GetRequiredService<StoreRegistration.EmailReadStoreBackend>().Store);
         Assert.IsType<SqliteUserStore>(Assert.IsType<CachingUserStore>(sp.GetRequiredService<IUserStore>()).Inner);
         Assert.IsType<SqliteSuppressionStore>(sp.GetRequiredService<ISuppressionStore>());
         Assert.False(StoreRegistration.IsMongoDb(new AkkaMailOptions()));

@@ -5,6 +5,7 @@ using Akka.Persistence.Query;
 using Akka.Streams;
 using Akka.Streams.Dsl;
 using AkkaMail.Configuration;
+using AkkaMail.Persistence.MongoDb;
 using AkkaMail.Persistence.Sqlite;
 using AkkaMail.Projections;
 using AkkaMail.ReadModel;
@@ -37,7 +38,8 @@ public sealed class JournalQueries
         var materializer = system.Materializer();
         if (mongoDb)
         {
-            throw new NotSupportedException("MONGO-READ-JOURNAL-PENDING");
+            var mongo = query.ReadJournalFor<MongoDbReadJournal>(MongoDbReadJournal.Identifier);
+            return new JournalQueries(mongo, mongo.HighestOrderingAsync, materializer);
         }
         var sqlite = query.ReadJournalFor<SqliteReadJournal>(SqliteReadJournal.Identifier);
         return new JournalQueries(sqlite, sqlite.HighestOrderingAsync, materializer);

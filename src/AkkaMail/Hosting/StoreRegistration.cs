@@ -51,7 +51,7 @@ public static class StoreRegistration
         services.AddSingleton<JournalHead>();
         services.AddSingleton<IEmailReadStore>(sp =>
         {
-            var settings = sp.GetRequiredService<AkkaMailSettings>();
+            var settings = sp.GetService<AkkaMailSettings>() ?? new AkkaMailSettings();
             return new JournalConsistentEmailReadStore(
                 sp.GetRequiredService<EmailReadStoreBackend>().Store,
                 sp.GetRequiredService<ProjectionProgress>(),

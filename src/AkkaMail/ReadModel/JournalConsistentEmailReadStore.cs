@@ -6,8 +6,8 @@ namespace AkkaMail.ReadModel;
 /// <summary>
 /// The read model as the API reads it: never older than the journal. The views are a projection that may be behind
 /// (by milliseconds under load, by more right after a start). While it is behind the journal's head, an email is
-/// read from its actor (which holds exactly what it last answered) instead; a message-id lookup that finds nothing
-/// waits for the projection to catch up before it says "unknown".
+/// read from its actor (which holds exactly what it last answered) instead; a list, and a message-id lookup that
+/// finds nothing, wait for the projection to catch up with the head as it was when they were asked.
 /// </summary>
 /// <param name="askState">Asks the email's actor for its state (null if it did not answer).</param>
 /// <param name="catchUpWait">How long a message-id lookup waits for the projection before giving up (the caller
@@ -53,7 +53,17 @@ public sealed class JournalConsistentEmailReadStore(
         return await inner.FindIdByProviderMessageIdAsync(providerMessageId, ct);
     }
 
-    public Task<EmailPage> ListAsync(EmailQuery query, CancellationToken ct = default) => inner.ListAsync(query, ct);
+    /// <summary>A list reflects at least what the journal held when it was asked for: it waits (up to the catch-up
+    /// wait) for the projection to get there. Past that wait it answers from the read model as it is.</summary>
+    public async Task<EmailPage> ListAsync(EmailQuery query, CancellationToken ct = default)
+    {
+        if (await BehindAsync(ct) is { } target)
+        {
+            try { await progress.WhenReached(target).WaitAsync(catchUpWait, ct); }
+            catch (TimeoutException) { }
+        }
+        return await inner.ListAsync(query, ct);
+    }
 
     public Task<IReadOnlyList<string>> FindUnsettledAsync(int limit, string? afterId, CancellationToken ct = default) =>
         inner.FindUnsettledAsync(limit, afterId, ct);
