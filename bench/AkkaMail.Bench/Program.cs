@@ -53,6 +53,7 @@ if (opts.PostOnly)
                       $"{e2e.PostRate:0} POSTs/s, recovery of new emails {(opts.SkipRecovery ? "skipped" : "default")}");
     Console.WriteLine($"    API latency: p50 {e2e.P50:0.0} ms, p95 {e2e.P95:0.0} ms, p99 {e2e.P99:0.0} ms, max {e2e.Max:0.0} ms");
     Console.WriteLine($"    CPU per email: {e2e.CpuMsPerEmail:0.00} ms; allocated per email: {e2e.AllocatedKbPerEmail:0.0} KB; GC: {e2e.Gcs}; {e2e.Threads}");
+    Console.WriteLine($"    {e2e.ReadSideLag}");
     return;
 }
 Console.WriteLine($"(b) service end to end ({opts.Transport}, provider {(opts.Provider == "fake" ? "Mailgun fake" : "stub")} latency {opts.LatencyMs} ms, parallelism {opts.Parallelism}, rate limit {opts.Rate}/s, recovery of new emails {(opts.SkipRecovery ? "skipped" : "default")}): " +
@@ -63,6 +64,7 @@ Console.WriteLine($"    peak memory (service + load generator process): working 
 Console.WriteLine($"    CPU per email: {e2e.CpuMsPerEmail:0.00} ms (this process: service, load generator{(opts.Provider == "fake" ? ", Mailgun fake" : "")}; not the broker); " +
                   $"JIT while measured: {e2e.JitMethods} methods, {e2e.JitMs:0} ms");
 Console.WriteLine($"    allocated per email: {e2e.AllocatedKbPerEmail:0.0} KB (this process); GC while measured: {e2e.Gcs}; {e2e.Threads}");
+Console.WriteLine($"    {e2e.ReadSideLag}");
 if (raw is { } r) Console.WriteLine($"ratio end-to-end / raw: {e2e.Rate / r:P1} (target >= 15%, p99 < 50 ms)");
 
 sealed record BenchOptions(int Emails, int Concurrency, string Transport, int LatencyMs, int Parallelism, int Rate,
@@ -169,7 +171,7 @@ sealed class SentCounter : ReceiveActor
 }
 
 sealed record E2EResult(double Rate, TimeSpan Elapsed, double PostRate, double P50, double P95, double P99, double Max,
-    long PeakWorkingSetMb, long PeakHeapMb, TimeSpan Drain = default, double CpuMsPerEmail = 0, long JitMethods = 0, double JitMs = 0, double AllocatedKbPerEmail = 0, string Gcs = "", string Threads = "");
+    long PeakWorkingSetMb, long PeakHeapMb, TimeSpan Drain = default, double CpuMsPerEmail = 0, long JitMethods = 0, double JitMs = 0, double AllocatedKbPerEmail = 0, string Gcs = "", string Threads = "", string ReadSideLag = "");
 
 static class EndToEnd
 {
@@ -247,6 +249,11 @@ static class EndToEnd
             await Task.Delay(500);
 
             long peakWs = 0, peakHeap = 0;
+            // The read side's lag behind the journal while loaded, sampled every 100 ms (events; age of the newest
+            // projected event while behind).
+            var readSide = app.Services.GetRequiredService<AkkaMail.Projections.ProjectionProgress>();
+            var journalHead = app.Services.GetRequiredService<AkkaMail.Projections.JournalHead>();
+            var lagSamples = new List<(long Events, double Seconds)>();
             using var sampling = new CancellationTokenSource();
             var sampler = Task.Run(async () =>
             {
@@ -258,6 +265,8 @@ static class EndToEnd
                     using var p = Process.GetCurrentProcess();
                     peakWs = Math.Max(peakWs, p.WorkingSet64);
                     peakHeap = Math.Max(peakHeap, GC.GetTotalMemory(false));
+                    var head = await journalHead.HighestOrderingAsync() ?? 0;
+                    lagSamples.Add(AkkaMail.Projections.JournalHead.Lag(readSide, head, DateTimeOffset.UtcNow));
                     if (o.Progress && ++tick % 10 == 0)
                     {
                         // Per second: emails that became sent, CPU of this process, time the GC paused the process,
@@ -312,11 +321,17 @@ static class EndToEnd
                 if (status != "sent") throw new InvalidOperationException($"email {id} is {status}");
             }
 
+            var lagSeconds = lagSamples.Select(l => l.Seconds).Order().ToArray();
+            var lagEvents = lagSamples.Select(l => (double)l.Events).Order().ToArray();
+            static double P(double[] sorted, double p) => sorted.Length == 0 ? 0 : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];
+            var readSideLag = $"read-side lag while loaded ({lagSamples.Count} samples): p50 {P(lagSeconds, 0.5) * 1000:0} ms / p99 {P(lagSeconds, 0.99) * 1000:0} ms, " +
+                              $"{P(lagEvents, 0.5):0} / {P(lagEvents, 0.99):0} events behind";
+
             Array.Sort(latencies);
             double Pct(double p) => latencies[Math.Min(latencies.Length - 1, (int)Math.Ceiling(p * latencies.Length) - 1)];
             return new E2EResult(o.Emails / elapsed.TotalSeconds, elapsed, o.Emails / postElapsed.TotalSeconds,
                 Pct(0.50), Pct(0.95), Pct(0.99), latencies[^1], peakWs / 1048576, peakHeap / 1048576, elapsed - postElapsed,
-                cpu.TotalMilliseconds / o.Emails, jit.Methods, jit.Time.TotalMilliseconds, allocatedKb, gcs, threads);
+                cpu.TotalMilliseconds / o.Emails, jit.Methods, jit.Time.TotalMilliseconds, allocatedKb, gcs, threads, readSideLag);
         }
         finally
         {
