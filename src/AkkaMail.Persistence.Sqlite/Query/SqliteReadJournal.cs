@@ -1,3 +1,4 @@
+using AkkaMail.Persistence.Query;
 using Akka;
 using Akka.Actor;
 using Akka.Configuration;

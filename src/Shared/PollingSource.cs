@@ -1,8 +1,9 @@
+// Compiled into both persistence libraries (linked by their .csproj), so that each ships alone without a shared assembly.
 using Akka;
 using Akka.Streams;
 using Akka.Streams.Stage;
 
-namespace AkkaMail.Persistence.Sqlite;
+namespace AkkaMail.Persistence.Query;
 
 /// <summary>The result of one query of a <see cref="PollingSource{T}"/>.</summary>
 /// <param name="Items">The elements read, in stream order.</param>
