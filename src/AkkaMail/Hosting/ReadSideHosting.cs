@@ -42,7 +42,10 @@ public sealed class JournalQueries
             return new JournalQueries(mongo, mongo.HighestOrderingAsync, materializer);
         }
         var sqlite = query.ReadJournalFor<SqliteReadJournal>(SqliteReadJournal.Identifier);
-        return new JournalQueries(sqlite, sqlite.HighestOrderingAsync, materializer);
+        // The journal's only writer is in this process: once it has committed, it knows the head without a query.
+        return new JournalQueries(sqlite, ct => sqlite.LastCommittedOrdering is var last and >= 0
+            ? Task.FromResult(last)
+            : sqlite.HighestOrderingAsync(ct), materializer);
     }
 
     /// <summary>Every event after <paramref name="offset"/>, then live.</summary>
