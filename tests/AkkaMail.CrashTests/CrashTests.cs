@@ -164,8 +164,18 @@ public sealed class CrashTests(ITestOutputHelper output)
         var settleBudget = TimeSpan.FromSeconds(45);
         var unsettled = new ConcurrentDictionary<string, string>(acceptedIds.Select(id => KeyValuePair.Create(id, "?")));
         var settleStart = clock.Elapsed;
-        while (!unsettled.IsEmpty && clock.Elapsed - settleStart < settleBudget)
+        // A service that makes no progress for this long is stuck, not slow (sweeps every 2 s, attempt timeout 5 s):
+        // giving up early keeps a failing run short.
+        var stuckAfter = TimeSpan.FromSeconds(20);
+        var lastProgress = clock.Elapsed;
+        var lastCount = unsettled.Count;
+        while (!unsettled.IsEmpty && clock.Elapsed - settleStart < settleBudget && clock.Elapsed - lastProgress < stuckAfter)
         {
+            if (unsettled.Count < lastCount || pump.Pending > 0)
+            {
+                lastCount = unsettled.Count;
+                lastProgress = clock.Elapsed;
+            }
             await Parallel.ForEachAsync(unsettled.Keys.ToArray(), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (id, ct) =>
             {
                 try
@@ -183,7 +193,7 @@ public sealed class CrashTests(ITestOutputHelper output)
         var allSettled = unsettled.IsEmpty;
         Log(allSettled
             ? $"all {acceptedIds.Length} accepted emails settled {settledAfterLastRestart.TotalSeconds:0.0}s after the last restart ({(clock.Elapsed - loadEnd).TotalSeconds:0.0}s after the load)"
-            : $"NOT settled after {settleBudget.TotalSeconds}s: {unsettled.Count} emails: " +
+            : $"NOT settled after {(clock.Elapsed - settleStart).TotalSeconds:0}s (budget {settleBudget.TotalSeconds:0}s, or {stuckAfter.TotalSeconds:0}s without progress): {unsettled.Count} emails: " +
               string.Join(", ", unsettled.Values.GroupBy(v => v).Select(g => $"{g.Key}={g.Count()}")));
 
         // Webhooks still being played (duplicates' events) finish before the final look.
@@ -237,6 +247,8 @@ public sealed class CrashTests(ITestOutputHelper output)
         var notSettled = acceptedIds.Except(notFound).Where(id => !Settled.Contains(final[id].Status ?? "")).ToList();
         var neverSent = acceptedIds.Where(id => sends.GetValueOrDefault(id) == 0).ToList();
         var lost = notFound.Union(notSettled).Union(neverSent).ToList();
+        // Of those, the ones whose journal is not settled either: lost for good, not only invisible to GET.
+        var lostInJournal = lost.Where(id => !journal.Emails.TryGetValue(id, out var s) || !Settled.Contains(s.Status.ToWire())).ToList();
         var duplicated = acceptedIds.Where(id => sends.GetValueOrDefault(id) > 1).ToList();
         var extraSends = duplicated.Sum(id => sends[id] - 1);
         var wrongFate = acceptedIds.Except(lost).Where(id => final[id].Status != (planById[id].Bounce ? "failed" : "delivered")).ToList();
@@ -258,6 +270,7 @@ public sealed class CrashTests(ITestOutputHelper output)
         Examples("accepted (202) but GET is not 200", notFound);
         Examples("accepted but not settled", notSettled);
         Examples("accepted but never sent to the fake", neverSent);
+        Examples("lost and not settled in the journal either", lostInJournal);
         Examples("GET status differs from the journal's recovered status", mismatched);
         Examples("read model version behind the journal (info)", behind);
         Examples("settled with another fate than planned (info)", wrongFate);
@@ -269,7 +282,7 @@ public sealed class CrashTests(ITestOutputHelper output)
 
         var summary = $"SUMMARY transport={transport} seed={seed} emails={total} accepted={acceptedIds.Length} kills={kills.Count} " +
                       $"settle={(allSettled ? $"{settledAfterLastRestart.TotalSeconds:0.0}s" : $"NOT within {settleBudget.TotalSeconds:0}s ({unsettled.Count} left)")} after last restart | " +
-                      $"lost={lost.Count} (GET!=200: {notFound.Count}, unsettled: {notSettled.Count}, never sent: {neverSent.Count}) " +
+                      $"lost={lost.Count} (GET!=200: {notFound.Count}, unsettled: {notSettled.Count}, never sent: {neverSent.Count}; unsettled in the journal too: {lostInJournal.Count}) " +
                       $"journal-mismatch={mismatched.Count} (not in journal: {notInJournal.Count}) readmodel-behind={behind.Count} " +
                       $"missing-suppressions={missingSuppressions.Count}/{bouncedOk.Count} duplicate-sends={extraSends} ({duplicated.Count} emails) " +
                       $"wrong-fate={wrongFate.Count} unexpected-answers={unexpected.Count} webhooks-pending={pendingWebhooks} webhook-retries={pump.NonOkAnswers} " +
@@ -278,7 +291,7 @@ public sealed class CrashTests(ITestOutputHelper output)
 
         var failures = new List<string>();
         if (acceptedIds.Length != total || !unexpected.IsEmpty) failures.Add($"{total - acceptedIds.Length} emails never got a 202, {unexpected.Count} unexpected answers");
-        if (lost.Count > 0) failures.Add($"(a) {lost.Count} accepted emails lost (GET!=200: {notFound.Count}, not settled: {notSettled.Count}, never sent: {neverSent.Count})");
+        if (lost.Count > 0) failures.Add($"(a) {lost.Count} accepted emails lost (GET!=200: {notFound.Count}, not settled: {notSettled.Count}, never sent: {neverSent.Count}; of them {lostInJournal.Count} not settled in the journal either)");
         if (mismatched.Count > 0) failures.Add($"(b) {mismatched.Count} emails whose GET status differs from the state their journal recovers to");
         if (missingSuppressions.Count > 0) failures.Add($"(c) {missingSuppressions.Count} bounced addresses missing from the suppression list");
         Assert.True(failures.Count == 0, string.Join("; ", failures) + Environment.NewLine + summary);

@@ -109,6 +109,9 @@ public sealed class ServiceProcess : IAsyncDisposable
         _process = null;
     }
 
+    /// <summary>Lines (expected warnings) not copied to the test output; still kept in <see cref="Log"/>.</summary>
+    public Func<string, bool>? Ignore { get; set; }
+
     /// <summary>Stop copying the service's output to the test output (e.g. once the test is about to end).</summary>
     public void Quiet() => _quiet = true;
 
@@ -120,7 +123,7 @@ public sealed class ServiceProcess : IAsyncDisposable
         var text = $"[svc#{incarnation}] {line}";
         _log.Enqueue(text);
         // Warnings and errors only (LogLevel=Warning); bounded so a noisy run does not drown the report.
-        if (!_quiet && _log.Count <= 200) WriteLine(text);
+        if (!_quiet && _log.Count <= 200 && Ignore?.Invoke(line) != true) WriteLine(text);
     }
 
     private void WriteLine(string text)
