@@ -94,6 +94,16 @@ public sealed class ServiceProcess : IAsyncDisposable
         throw new InvalidOperationException($"the service was not ready within {limit} (exited: {_process?.HasExited}); last output:{Environment.NewLine}{tail}");
     }
 
+    /// <summary>SIGKILL at once, from whatever thread (e.g. the very moment an answer arrived); <see cref="KillAsync"/> then waits.</summary>
+    public void KillNow()
+    {
+        try
+        {
+            if (_process is { HasExited: false } p) p.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException) { /* already gone */ }
+    }
+
     /// <summary>SIGKILL, the whole process tree; waits until it is gone.</summary>
     public async Task KillAsync()
     {

@@ -39,6 +39,8 @@ public sealed class WebhookPump : IAsyncDisposable
     /// <summary>Every event that got its final answer.</summary>
     public IReadOnlyList<Posted> PostedEvents => _posted.ToArray();
     public long NonOkAnswers;
+    /// <summary>Called (on the pump's thread) as soon as an event got its final answer.</summary>
+    public Action<Posted>? OnPosted { get; set; }
 
     public async Task WaitIdleAsync(TimeSpan within)
     {
@@ -92,8 +94,10 @@ public sealed class WebhookPump : IAsyncDisposable
                     finally { _parallel.Release(); }
                     if (delivery.StatusCode is 200 or 406)
                     {
-                        _posted.Enqueue(new Posted(message.MessageId, emailId ?? "", recipient, evt.EventType + (evt.Severity is { } s ? "/" + s : ""),
-                            attempt, delivery.StatusCode.Value, DateTimeOffset.UtcNow));
+                        var posted = new Posted(message.MessageId, emailId ?? "", recipient, evt.EventType + (evt.Severity is { } s ? "/" + s : ""),
+                            attempt, delivery.StatusCode.Value, DateTimeOffset.UtcNow);
+                        _posted.Enqueue(posted);
+                        OnPosted?.Invoke(posted);
                         break;
                     }
                     Interlocked.Increment(ref NonOkAnswers);
