@@ -192,7 +192,7 @@ public sealed class CrashTests(ITestOutputHelper output)
         var settleStart = clock.Elapsed;
         // A service that makes no progress for this long is stuck, not slow (sweeps every 2 s, attempt timeout 5 s):
         // giving up early keeps a failing run short.
-        var stuckAfter = TimeSpan.FromSeconds(20);
+        var stuckAfter = TimeSpan.FromSeconds(15);
         var lastProgress = clock.Elapsed;
         var lastCount = unsettled.Count;
         while (!unsettled.IsEmpty && clock.Elapsed - settleStart < settleBudget && clock.Elapsed - lastProgress < stuckAfter)
