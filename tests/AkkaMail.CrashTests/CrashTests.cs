@@ -308,7 +308,13 @@ public sealed class CrashTests(ITestOutputHelper output)
         Examples("settled with another fate than planned (info)", wrongFate);
         Examples("sent to the fake more than once (info)", duplicated);
         if (missingSuppressions.Count > 0)
-            Log($"bounced (webhook answered 200: {bouncedOk.Count}, failed for good in the journal: {bouncedInJournal.Count}) but not on the suppression list: {missingSuppressions.Count}, e.g. {string.Join(", ", missingSuppressions.Take(8))}");
+            Log($"bounced (webhook answered 200: {bouncedOk.Count}, failed for good in the journal: {bouncedInJournal.Count}) but not on the suppression list: {missingSuppressions.Count}, e.g.:");
+        foreach (var a in missingSuppressions.Take(8))
+        {
+            var answered = posted.Where(p => p.Event == "failed/permanent" && p.Recipient.Equals(a, StringComparison.OrdinalIgnoreCase))
+                .Select(p => $"{p.At.UtcDateTime:HH:mm:ss.fff} (attempt {p.Attempts})");
+            Log($"  {a}: bounce answered 200 at {string.Join(", ", answered)}");
+        }
         foreach (var u in unexpected.Take(10)) Log("unexpected answer: " + u);
         if (rabbitLeft is not null) Log("RabbitMQ ready messages left: " + string.Join(", ", rabbitLeft.Where(kv => kv.Value > 0).Select(kv => $"{kv.Key}={kv.Value}")));
 
