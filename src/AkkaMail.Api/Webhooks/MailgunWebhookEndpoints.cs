@@ -113,7 +113,7 @@ public static class MailgunWebhookEndpoints
             log.LogInformation("Mailgun webhook refused (401): signature {Verification}", verification);
             return Unauthorized(verification switch
             {
-                WebhookVerification.Stale => $"The signature timestamp is more than {verifier.Tolerance} away from now.",
+                WebhookVerification.Stale => $"The signature timestamp is more than {verifier.Tolerance} old, or more than {verifier.MaxClockSkew} ahead of now.",
                 WebhookVerification.Malformed => "The signature block is malformed.",
                 _ => "The signature does not match.",
             });

@@ -32,7 +32,7 @@ public sealed record AkkaMailSettings
     public Projections.ProjectionSettings ReadSideProjection =>
         new(ReadModelBatchSize, ReadModelBatchWindow, ReadSideMinBackoff, ReadSideMaxBackoff);
     public TimeSpan SandboxDeliveryDelay { get; init; } = TimeSpan.FromMilliseconds(200);
-    public TimeSpan WebhookTimestampTolerance { get; init; } = TimeSpan.FromMinutes(5);
+    public TimeSpan WebhookTimestampTolerance { get; init; } = Mailgun.MailgunWebhookVerifier.DefaultTolerance;
     public TimeSpan ShutdownDrainTimeout { get; init; } = TimeSpan.FromSeconds(20);
 
     public static AkkaMailSettings FromConfig(Config root)
