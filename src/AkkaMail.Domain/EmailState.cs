@@ -245,11 +245,20 @@ public sealed record EmailState
     private Decision DecideProviderEvent(ApplyProviderEvent c, DecisionContext ctx)
     {
         if (!Exists) return Decision.Only(new R.ProviderEventApplied(c.EmailId, R.ProviderEventResult.UnknownEmail));
+        // A webhook may be routed by the email id it carries (Mailgun's user-variables), and Mailgun signs only the
+        // timestamp and token, not the event: an altered body could name any email whose id is known. When both the
+        // event and the email know the provider's message id, they must agree.
+        if (ProviderMessageId is { } ours && c.Event.ProviderMessageId is { } theirs && !SameMessageId(ours, theirs))
+            return Decision.Only(new R.ProviderEventApplied(EmailId, R.ProviderEventResult.MessageIdMismatch));
         if (SeenProviderEvents.Contains(c.Event.EventId))
             return Decision.Only(new R.ProviderEventApplied(EmailId, R.ProviderEventResult.Duplicate));
         return new Decision(new IEmailEvent[] { new ProviderEventRecorded(EmailId, c.Event, ctx.Now) },
             new R.ProviderEventApplied(EmailId, R.ProviderEventResult.Applied));
     }
+
+    /// <summary>Message ids compared without the angle brackets the send response has and webhooks do not.</summary>
+    public static bool SameMessageId(string a, string b) =>
+        a.AsSpan().Trim().Trim("<>").Equals(b.AsSpan().Trim().Trim("<>"), StringComparison.OrdinalIgnoreCase);
 
     private Decision DecideCancel(CancelEmail c, DecisionContext ctx)
     {
