@@ -228,18 +228,32 @@ public sealed record EmailState
             case SendOutcome.Permanent p:
                 return new Decision(new IEmailEvent[] { new EmailSendFailed(EmailId, c.Attempt, p.Reason, ctx.Now) },
                     new R.OutcomeRecorded(EmailId, R.NextStep.Done));
-            case SendOutcome.Transient t when c.Attempt >= ctx.RetryPolicy.MaxAttempts:
+            case SendOutcome.Transient t when ctx.RetryPolicy.IsLastAttempt(c.Attempt):
                 var reason = $"gave up after {c.Attempt} attempts: {t.Reason}";
                 return new Decision(new IEmailEvent[] { new EmailSendFailed(EmailId, c.Attempt, reason, ctx.Now) },
                     new R.OutcomeRecorded(EmailId, R.NextStep.DeadLetter));
+            case SendOutcome.Transient t when RetryDeadline(ctx.RetryPolicy) is { } deadline && ctx.Now >= deadline:
+                var late = $"gave up after {c.Attempt} attempts, the retry deadline ({ctx.RetryPolicy.Deadline}) passed: {t.Reason}";
+                return new Decision(new IEmailEvent[] { new EmailSendFailed(EmailId, c.Attempt, late, ctx.Now) },
+                    new R.OutcomeRecorded(EmailId, R.NextStep.DeadLetter));
             case SendOutcome.Transient t:
                 var delay = ctx.RetryPolicy.BackoffBefore(c.Attempt + 1, ctx.Random01, t.RetryAfter);
+                // The last retry is made at the deadline, not skipped because the backoff would overshoot it.
+                if (RetryDeadline(ctx.RetryPolicy) is { } until && ctx.Now + delay > until) delay = until - ctx.Now;
                 var evt = new SendRetryScheduled(EmailId, c.Attempt, t.Reason, ctx.Now + delay, ctx.Now);
                 return new Decision(new IEmailEvent[] { evt },
                     new R.OutcomeRecorded(EmailId, R.NextStep.Retry, c.Attempt + 1, delay));
             default:
                 throw new ArgumentOutOfRangeException(nameof(c), c.Outcome.GetType().Name, "unknown outcome");
         }
+    }
+
+    /// <summary>When retries stop: the policy's deadline after the email was due (accepted, or its later sendAt).</summary>
+    private DateTimeOffset? RetryDeadline(RetryPolicy policy)
+    {
+        if (policy.Deadline is not { } d || d <= TimeSpan.Zero || AcceptedAt is not { } accepted) return null;
+        var dueSince = SendAt is { } at && at > accepted ? at : accepted;
+        return dueSince + d;
     }
 
     private Decision DecideProviderEvent(ApplyProviderEvent c, DecisionContext ctx)
