@@ -45,7 +45,7 @@ public static class AkkaMailApp
         // Loopback port 5080 unless told otherwise (--urls, ASPNETCORE_URLS or "Urls" in configuration).
         if (string.IsNullOrWhiteSpace(builder.Configuration["urls"])) builder.WebHost.UseUrls(DefaultUrl);
         var options = builder.Configuration.GetSection(AkkaMailOptions.Section).Get<AkkaMailOptions>() ?? new AkkaMailOptions();
-        Directory.CreateDirectory(options.DataPath);
+        AkkaMail.Hosting.PrivateFiles.CreateDirectory(options.DataPath);
         // Held while the service runs (disposed with the container): the rebuild verb refuses to run beside it.
         var dataLock = Operations.DataFolderLock.TryAcquire(options.DataPath)
             ?? throw new InvalidOperationException(
@@ -162,8 +162,10 @@ public static class AkkaMailApp
         if (await users.AnyUserAsync()) return;
         var admin = await users.CreateUserAsync("admin", isAdmin: true, defaultFrom: null);
         var path = Path.GetFullPath(options.AdminKeyPath);
-        await File.WriteAllTextAsync(path, admin.ApiKey + Environment.NewLine);
-        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        // 0600 from its creation: no moment in which another user could read it.
+        await using (var file = AkkaMail.Hosting.PrivateFiles.Open(path, FileMode.Create, FileAccess.Write, FileShare.None))
+        await using (var writer = new StreamWriter(file))
+            await writer.WriteAsync(admin.ApiKey + Environment.NewLine);
         app.Logger.LogWarning("Created the admin user and its API key in {AdminKeyPath} (first start with an empty store)", path);
     }
 }

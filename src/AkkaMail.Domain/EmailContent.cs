@@ -25,15 +25,57 @@ public sealed record EmailAttachment(string FileName, string ContentType, string
 public static class Addresses
 {
     /// <summary>
-    /// The bare, lower-cased address of "Name &lt;a@b&gt;" or "a@b": the key under which a recipient's fate is
-    /// kept, since the provider reports recipients without display names.
+    /// The bare, lower-cased addr-spec of "Name &lt;a@b&gt;", "a@b" or "a@b (Comment)": the key under which a recipient's
+    /// fate and a suppression are kept, since the provider reports recipients without display names or comments.
+    /// RFC 5322 comments (parenthesised, nestable, outside quoted strings) are dropped, then the angle-addr is taken
+    /// when there is one, and whitespace outside quoted strings removed: for every address the API accepts, what
+    /// MimeKit's parsed <c>MailboxAddress.Address</c> is, lower-cased.
     /// </summary>
     public static string Normalize(string address)
     {
-        var s = address.Trim();
+        var s = address.IndexOf('(') >= 0 ? WithoutComments(address) : address;
+        s = s.Trim();
         var lt = s.LastIndexOf('<');
         var gt = s.LastIndexOf('>');
         if (lt >= 0 && gt > lt) s = s[(lt + 1)..gt];
-        return s.Trim().ToLowerInvariant();
+        s = s.Trim();
+        if (s.IndexOf(' ') >= 0 || s.IndexOf('\t') >= 0) s = WithoutUnquotedWhitespace(s);
+        return s.ToLowerInvariant();
+    }
+
+    private static string WithoutComments(string s)
+    {
+        var b = new System.Text.StringBuilder(s.Length);
+        int depth = 0;
+        var quoted = false;
+        for (var i = 0; i < s.Length; i++)
+        {
+            var c = s[i];
+            if (c == '\\' && (quoted || depth > 0) && i + 1 < s.Length)
+            {
+                if (depth == 0) b.Append(c).Append(s[i + 1]);
+                i++;
+            }
+            else if (depth == 0 && c == '"') { quoted = !quoted; b.Append(c); }
+            else if (!quoted && c == '(') depth++;
+            else if (!quoted && c == ')' && depth > 0) depth--;
+            else if (depth == 0) b.Append(c);
+        }
+        return b.ToString();
+    }
+
+    private static string WithoutUnquotedWhitespace(string s)
+    {
+        var b = new System.Text.StringBuilder(s.Length);
+        var quoted = false;
+        for (var i = 0; i < s.Length; i++)
+        {
+            var c = s[i];
+            if (quoted && c == '\\' && i + 1 < s.Length) { b.Append(c).Append(s[++i]); continue; }
+            if (c == '"') quoted = !quoted;
+            if (!quoted && c is ' ' or '\t') continue;
+            b.Append(c);
+        }
+        return b.ToString();
     }
 }

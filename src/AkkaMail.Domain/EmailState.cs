@@ -228,12 +228,18 @@ public sealed record EmailState
             case SendOutcome.Permanent p:
                 return new Decision(new IEmailEvent[] { new EmailSendFailed(EmailId, c.Attempt, p.Reason, ctx.Now) },
                     new R.OutcomeRecorded(EmailId, R.NextStep.Done));
-            case SendOutcome.Transient t when c.Attempt >= ctx.RetryPolicy.MaxAttempts:
+            case SendOutcome.Transient t when ctx.RetryPolicy.IsLastAttempt(c.Attempt):
                 var reason = $"gave up after {c.Attempt} attempts: {t.Reason}";
                 return new Decision(new IEmailEvent[] { new EmailSendFailed(EmailId, c.Attempt, reason, ctx.Now) },
                     new R.OutcomeRecorded(EmailId, R.NextStep.DeadLetter));
+            case SendOutcome.Transient t when RetryDeadline(ctx.RetryPolicy) is { } deadline && ctx.Now >= deadline:
+                var late = $"gave up after {c.Attempt} attempts, the retry deadline ({ctx.RetryPolicy.Deadline}) passed: {t.Reason}";
+                return new Decision(new IEmailEvent[] { new EmailSendFailed(EmailId, c.Attempt, late, ctx.Now) },
+                    new R.OutcomeRecorded(EmailId, R.NextStep.DeadLetter));
             case SendOutcome.Transient t:
                 var delay = ctx.RetryPolicy.BackoffBefore(c.Attempt + 1, ctx.Random01, t.RetryAfter);
+                // The last retry is made at the deadline, not skipped because the backoff would overshoot it.
+                if (RetryDeadline(ctx.RetryPolicy) is { } until && ctx.Now + delay > until) delay = until - ctx.Now;
                 var evt = new SendRetryScheduled(EmailId, c.Attempt, t.Reason, ctx.Now + delay, ctx.Now);
                 return new Decision(new IEmailEvent[] { evt },
                     new R.OutcomeRecorded(EmailId, R.NextStep.Retry, c.Attempt + 1, delay));
@@ -242,14 +248,31 @@ public sealed record EmailState
         }
     }
 
+    /// <summary>When retries stop: the policy's deadline after the email was due (accepted, or its later sendAt).</summary>
+    private DateTimeOffset? RetryDeadline(RetryPolicy policy)
+    {
+        if (policy.Deadline is not { } d || d <= TimeSpan.Zero || AcceptedAt is not { } accepted) return null;
+        var dueSince = SendAt is { } at && at > accepted ? at : accepted;
+        return dueSince + d;
+    }
+
     private Decision DecideProviderEvent(ApplyProviderEvent c, DecisionContext ctx)
     {
         if (!Exists) return Decision.Only(new R.ProviderEventApplied(c.EmailId, R.ProviderEventResult.UnknownEmail));
+        // A webhook may be routed by the email id it carries (Mailgun's user-variables), and Mailgun signs only the
+        // timestamp and token, not the event: an altered body could name any email whose id is known. When both the
+        // event and the email know the provider's message id, they must agree.
+        if (ProviderMessageId is { } ours && c.Event.ProviderMessageId is { } theirs && !SameMessageId(ours, theirs))
+            return Decision.Only(new R.ProviderEventApplied(EmailId, R.ProviderEventResult.MessageIdMismatch));
         if (SeenProviderEvents.Contains(c.Event.EventId))
             return Decision.Only(new R.ProviderEventApplied(EmailId, R.ProviderEventResult.Duplicate));
         return new Decision(new IEmailEvent[] { new ProviderEventRecorded(EmailId, c.Event, ctx.Now) },
             new R.ProviderEventApplied(EmailId, R.ProviderEventResult.Applied));
     }
+
+    /// <summary>Message ids compared without the angle brackets the send response has and webhooks do not.</summary>
+    public static bool SameMessageId(string a, string b) =>
+        a.AsSpan().Trim().Trim("<>").Equals(b.AsSpan().Trim().Trim("<>"), StringComparison.OrdinalIgnoreCase);
 
     private Decision DecideCancel(CancelEmail c, DecisionContext ctx)
     {

@@ -92,7 +92,9 @@ public static class EmailReplies
     public enum NextStep { Done, Retry, DeadLetter, Ignored }
     public sealed record OutcomeRecorded(string EmailId, NextStep Next, int NextAttempt = 0, TimeSpan Delay = default);
 
-    public enum ProviderEventResult { Applied, Duplicate, UnknownEmail }
+    /// <summary><see cref="ProviderEventResult.MessageIdMismatch"/>: the event names a provider message id other than
+    /// the email's (an altered or misrouted event); refused, nothing recorded.</summary>
+    public enum ProviderEventResult { Applied, Duplicate, UnknownEmail, MessageIdMismatch }
     public sealed record ProviderEventApplied(string EmailId, ProviderEventResult Result);
 
     public sealed record Cancelled(string EmailId);

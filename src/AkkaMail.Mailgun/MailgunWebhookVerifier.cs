@@ -10,7 +10,8 @@ public enum WebhookVerification
     Valid,
     /// <summary>The HMAC does not match: wrong key or tampered timestamp/token/signature.</summary>
     BadSignature,
-    /// <summary>Correctly signed but the timestamp is further than the tolerance from now (either direction).</summary>
+    /// <summary>Correctly signed but the timestamp is older than the tolerance, or further ahead of now than the
+    /// allowed clock skew.</summary>
     Stale,
     /// <summary>Missing or ill-formed timestamp, token or signature.</summary>
     Malformed,
@@ -19,10 +20,21 @@ public enum WebhookVerification
 }
 
 /// <summary>Checks Mailgun's webhook signature: hex(HMAC-SHA256(signing key, timestamp + token)), compared in
-/// constant time, plus a freshness window around the injected clock.</summary>
+/// constant time, plus a freshness window around the injected clock: a signature may be up to <see cref="Tolerance"/>
+/// old, and at most <see cref="MaxClockSkew"/> ahead of our clock.</summary>
 public sealed class MailgunWebhookVerifier
 {
-    public static readonly TimeSpan DefaultTolerance = TimeSpan.FromMinutes(5);
+    /// <summary>
+    /// 9 hours. Mailgun retries a webhook it could not deliver after about 5 min, 10 min, 15 min, 1 h, 2 h and 4 h
+    /// (about 7.5 h after the first try, 8 h as Mailgun puts it) and every retry carries the ORIGINAL signature block
+    /// (timestamp, token): a window shorter than the schedule refuses the retries as stale and loses their events.
+    /// 9 h covers the schedule with room for delivery delays. Replay protection does not rest on the window alone:
+    /// a token is remembered for the whole window once its event is applied, and events are deduplicated by id.
+    /// </summary>
+    public static readonly TimeSpan DefaultTolerance = TimeSpan.FromHours(9);
+    /// <summary>How far a signature's timestamp may be ahead of our clock (the two clocks' skew): Mailgun never
+    /// signs in the future, so a long window that way would only serve a forger. The tolerance if that is shorter.</summary>
+    public static readonly TimeSpan DefaultMaxClockSkew = TimeSpan.FromMinutes(5);
     private const int MaxTokenLength = 512;
     private readonly byte[] _key;
     private readonly TimeProvider _clock;
@@ -35,11 +47,16 @@ public sealed class MailgunWebhookVerifier
         _key = Encoding.UTF8.GetBytes(signingKey);
         _clock = clock;
         Tolerance = tolerance;
+        MaxClockSkew = tolerance < DefaultMaxClockSkew ? tolerance : DefaultMaxClockSkew;
     }
 
     public MailgunWebhookVerifier(string signingKey) : this(signingKey, TimeProvider.System, DefaultTolerance) { }
 
+    /// <summary>How old a signature may be (its timestamp before now).</summary>
     public TimeSpan Tolerance { get; }
+
+    /// <summary>How far ahead of now a signature's timestamp may be.</summary>
+    public TimeSpan MaxClockSkew { get; }
 
     public WebhookVerification Verify(MailgunSignature signature) =>
         Verify(signature.Timestamp, signature.Token, signature.Signature);
@@ -59,7 +76,7 @@ public sealed class MailgunWebhookVerifier
         if (!CryptographicOperations.FixedTimeEquals(expected, given)) return WebhookVerification.BadSignature;
 
         var age = _clock.GetUtcNow() - when;
-        return age.Duration() > Tolerance ? WebhookVerification.Stale : WebhookVerification.Valid;
+        return age > Tolerance || -age > MaxClockSkew ? WebhookVerification.Stale : WebhookVerification.Valid;
     }
 
     /// <summary>Verifies, then remembers the token in <paramref name="tokens"/> until the timestamp goes stale;
@@ -80,7 +97,8 @@ public sealed class MailgunWebhookVerifier
     public ValueTask<bool> IsReplayAsync(MailgunSignature signature, IWebhookTokenStore tokens, CancellationToken ct = default) =>
         tokens.IsKnownAsync(signature.Token, ct);
 
-    /// <summary>Remembers a verified signature's token until its timestamp goes stale (once its event is applied).</summary>
+    /// <summary>Remembers a verified signature's token until its timestamp goes stale (once its event is applied):
+    /// timestamp + <see cref="Tolerance"/>, so for as long as the signature itself would be accepted.</summary>
     public async ValueTask RememberAsync(MailgunSignature signature, IWebhookTokenStore tokens, CancellationToken ct = default)
     {
         TryParseTimestamp(signature.Timestamp, out var when);

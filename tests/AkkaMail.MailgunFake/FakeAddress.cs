@@ -26,10 +26,10 @@ public static class FakeAddress
         if (last.Length > 0) yield return last;
     }
 
-    /// <summary>The bare address of "Name &lt;addr&gt;" or "addr", or null when it does not look like one.</summary>
+    /// <summary>The bare address of "Name &lt;addr&gt;", "addr" or "addr (Comment)", or null when it does not look like one.</summary>
     public static string? Bare(string value)
     {
-        var s = value.Trim();
+        var s = WithoutComments(value).Trim();
         var lt = s.LastIndexOf('<');
         if (lt >= 0)
         {
@@ -41,5 +41,22 @@ public static class FakeAddress
         if (at <= 0 || at == s.Length - 1) return null;
         foreach (var c in s) if (char.IsWhiteSpace(c) || c is '<' or '>' or ',') return null;
         return s;
+    }
+
+    /// <summary>Drops RFC 5322 comments: parenthesised (nestable) text outside quoted strings.</summary>
+    private static string WithoutComments(string value)
+    {
+        if (value.IndexOf('(') < 0) return value;
+        var b = new System.Text.StringBuilder(value.Length);
+        var depth = 0;
+        var quoted = false;
+        foreach (var c in value)
+        {
+            if (depth == 0 && c == '"') { quoted = !quoted; b.Append(c); }
+            else if (!quoted && c == '(') depth++;
+            else if (!quoted && c == ')' && depth > 0) depth--;
+            else if (depth == 0) b.Append(c);
+        }
+        return b.ToString();
     }
 }

@@ -17,7 +17,7 @@ public class DomainTests
 
     private static EmailState Queued() => EmailState.Empty(Id).Run(Accept(), T.Ctx(T0));
     private static EmailState Sending(DateTimeOffset? at = null) => Queued().Run(new BeginSendAttempt(Id, 1), T.Ctx(at ?? T0.AddSeconds(1)));
-    private static EmailState Sent() => Sending().Run(new RecordSendOutcome(Id, 1, new SendOutcome.Sent("pm-1")), T.Ctx(T0.AddSeconds(2)));
+    private static EmailState Sent() => Sending().Run(new RecordSendOutcome(Id, 1, new SendOutcome.Sent("pmid-1")), T.Ctx(T0.AddSeconds(2)));
     private static EmailState Retrying() =>
         Sending().Run(new RecordSendOutcome(Id, 1, new SendOutcome.Transient("busy")), T.Ctx(T0.AddSeconds(2)));
     private static EmailState Failed() =>
@@ -54,7 +54,7 @@ public class DomainTests
         var all = new List<IEmailEvent>();
         s = s.Run(Accept(), T.Ctx(T0), out _, out var e1); all.AddRange(e1);
         s = s.Run(new BeginSendAttempt(Id, 1), T.Ctx(T0.AddSeconds(1)), out _, out var e2); all.AddRange(e2);
-        s.Run(new RecordSendOutcome(Id, 1, new SendOutcome.Sent("pm-1")), T.Ctx(T0.AddSeconds(2)), out _, out var e3); all.AddRange(e3);
+        s.Run(new RecordSendOutcome(Id, 1, new SendOutcome.Sent("pmid-1")), T.Ctx(T0.AddSeconds(2)), out _, out var e3); all.AddRange(e3);
         return all;
     }
 
@@ -182,12 +182,12 @@ public class DomainTests
     [Fact]
     public void Outcome_sent_records_the_provider_message_id()
     {
-        var s = Sending().Run(new RecordSendOutcome(Id, 1, new SendOutcome.Sent("pm-1")), T.Ctx(T0.AddSeconds(2)), out var reply, out var events);
+        var s = Sending().Run(new RecordSendOutcome(Id, 1, new SendOutcome.Sent("pmid-1")), T.Ctx(T0.AddSeconds(2)), out var reply, out var events);
         Assert.IsType<EmailSent>(Assert.Single(events));
         Assert.Equal(new R.OutcomeRecorded(Id, R.NextStep.Done), reply);
         Assert.Equal(SendPhase.Sent, s.Phase);
         Assert.Equal(EmailStatus.Sent, s.Status);
-        Assert.Equal("pm-1", s.ProviderMessageId);
+        Assert.Equal("pmid-1", s.ProviderMessageId);
     }
 
     [Theory]
@@ -439,7 +439,7 @@ public class DomainTests
         var s = Sending().Run(new ApplyProviderEvent(Id, T.Pe("ev-1", ProviderEventKind.Delivered, 1, "a@example.com")), T.Ctx(T0.AddMinutes(1)));
         Assert.Equal("pmid-1", s.ProviderMessageId);
         Assert.Equal(EmailStatus.Sent, s.Status);
-        s = s.Run(new RecordSendOutcome(Id, 1, new SendOutcome.Sent("pm-ours")), T.Ctx(T0.AddMinutes(1)));
+        s = s.Run(new RecordSendOutcome(Id, 1, new SendOutcome.Sent("<pmid-1>")), T.Ctx(T0.AddMinutes(1)));
         s = s.Run(new ApplyProviderEvent(Id, T.Pe("ev-2", ProviderEventKind.Delivered, 1, "b@example.com")), T.Ctx(T0.AddMinutes(1)));
         Assert.Equal(EmailStatus.Delivered, s.Status);
     }

@@ -56,7 +56,7 @@ public class EmailActorTests : Akka.TestKit.Xunit2.TestKit
         _clock.Now = T.T0.AddSeconds(1);
         target.Tell(new BeginSendAttempt(id, 1));
         Assert.Equal(1, ExpectMsg<R.SendApproved>().Attempt);
-        target.Tell(new RecordSendOutcome(id, 1, new SendOutcome.Sent("pm-1")));
+        target.Tell(new RecordSendOutcome(id, 1, new SendOutcome.Sent("pmid-1")));
         ExpectMsg(new R.OutcomeRecorded(id, R.NextStep.Done));
         for (var i = 0; i < providerEvents; i++)
         {
@@ -78,7 +78,7 @@ public class EmailActorTests : Akka.TestKit.Xunit2.TestKit
         var s = StateOf(manager, "e1");
         Assert.Equal(EmailStatus.Opened, s.Status);
         Assert.Equal(SendPhase.Sent, s.Phase);
-        Assert.Equal("pm-1", s.ProviderMessageId);
+        Assert.Equal("pmid-1", s.ProviderMessageId);
         Assert.Equal(7, s.Version);   // accepted, dispatched, started, sent, 3 provider events
         // The view was written before the 202 and after every change, in version order.
         AwaitAssert(() => Assert.Equal(7, _views.Count));
@@ -272,7 +272,7 @@ public class EmailActorTests : Akka.TestKit.Xunit2.TestKit
         ExpectMsg<R.EmailAccepted>();
         actor.Tell(new BeginSendAttempt("e1", 1));
         ExpectMsg<R.SendApproved>();
-        actor.Tell(new RecordSendOutcome("e1", 1, new SendOutcome.Sent("<m1@mg>")));
+        actor.Tell(new RecordSendOutcome("e1", 1, new SendOutcome.Sent("<pmid-1>")));
         ExpectMsg<R.OutcomeRecorded>();
         // A delivery suppresses nothing: answered at once.
         actor.Tell(new ApplyProviderEvent("e1", T.Pe("ev1", ProviderEventKind.Delivered, 1, "ann@example.com")));

@@ -64,7 +64,7 @@ public class PipelineTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(ids, provider.Calls.Select(c => c.EmailId).Order());   // each exactly once
 
         foreach (var id in ids)
-            manager.Tell(new ApplyProviderEvent(id, T.Pe($"dlv-{id}", ProviderEventKind.Delivered, 1)));
+            manager.Tell(new ApplyProviderEvent(id, T.Pe($"dlv-{id}", ProviderEventKind.Delivered, 1, messageId: $"pm-{id}")));
         ReceiveN(ids.Count);
         foreach (var id in ids)
             Assert.Equal(EmailStatus.Delivered, (await manager.Ask<EmailState>(new GetEmailState(id), TimeSpan.FromSeconds(3))).Status);

@@ -49,11 +49,11 @@ public class SerializerTests : Akka.TestKit.Xunit2.TestKit
         s = s.Run(new RecordSendOutcome(id, 1, new SendOutcome.Transient("busy")), T.Ctx(T.T0));
         s = s.Run(new BeginSendAttempt(id, 2), T.Ctx(T.T0.AddMinutes(1)));
         s = s.Run(new RecordSendOutcome(id, 2, new SendOutcome.Sent("pm-1")), T.Ctx(T.T0.AddMinutes(1)));
-        s = s.Run(new ApplyProviderEvent(id, T.Pe("d1", ProviderEventKind.Delivered, 2, "ann@example.com", code: 250)), T.Ctx(T.T0.AddMinutes(2)));
-        s = s.Run(new ApplyProviderEvent(id, T.Pe("o1", ProviderEventKind.Opened, 3, "ann@example.com")), T.Ctx(T.T0.AddMinutes(3)));
-        s = s.Run(new ApplyProviderEvent(id, T.Pe("c1", ProviderEventKind.Clicked, 4, "ann@example.com", url: "https://x.io")), T.Ctx(T.T0.AddMinutes(4)));
-        s = s.Run(new ApplyProviderEvent(id, T.Pe("f1", ProviderEventKind.PermanentFailure, 4, "ab@example.com", reason: "bounce", code: 550)), T.Ctx(T.T0.AddMinutes(4)));
-        s = s.Run(new ApplyProviderEvent(id, T.Pe("u1", ProviderEventKind.Unsubscribed, 5, "ann@example.com")), T.Ctx(T.T0.AddMinutes(5)));
+        s = s.Run(new ApplyProviderEvent(id, T.Pe("d1", ProviderEventKind.Delivered, 2, "ann@example.com", code: 250, messageId: "pm-1")), T.Ctx(T.T0.AddMinutes(2)));
+        s = s.Run(new ApplyProviderEvent(id, T.Pe("o1", ProviderEventKind.Opened, 3, "ann@example.com", messageId: "pm-1")), T.Ctx(T.T0.AddMinutes(3)));
+        s = s.Run(new ApplyProviderEvent(id, T.Pe("c1", ProviderEventKind.Clicked, 4, "ann@example.com", url: "https://x.io", messageId: "pm-1")), T.Ctx(T.T0.AddMinutes(4)));
+        s = s.Run(new ApplyProviderEvent(id, T.Pe("f1", ProviderEventKind.PermanentFailure, 4, "ab@example.com", reason: "bounce", code: 550, messageId: "pm-1")), T.Ctx(T.T0.AddMinutes(4)));
+        s = s.Run(new ApplyProviderEvent(id, T.Pe("u1", ProviderEventKind.Unsubscribed, 5, "ann@example.com", messageId: "pm-1")), T.Ctx(T.T0.AddMinutes(5)));
         return s;
     }
 
@@ -102,8 +102,8 @@ public class SerializerTests : Akka.TestKit.Xunit2.TestKit
         Assert.Same(StringComparer.Ordinal, back.Recipients.KeyComparer);
         Assert.Equal(s.SeenProviderEvents.OrderBy(x => x, StringComparer.Ordinal), back.SeenProviderEvents.OrderBy(x => x, StringComparer.Ordinal));
         // The recovered state keeps deciding like the original.
-        var d1 = s.Decide(new ApplyProviderEvent("e1", T.Pe("z", ProviderEventKind.Delivered, 9, "zz@example.com")), T.Ctx(T.T0.AddHours(1)));
-        var d2 = back.Decide(new ApplyProviderEvent("e1", T.Pe("z", ProviderEventKind.Delivered, 9, "zz@example.com")), T.Ctx(T.T0.AddHours(1)));
+        var d1 = s.Decide(new ApplyProviderEvent("e1", T.Pe("z", ProviderEventKind.Delivered, 9, "zz@example.com", messageId: "pm-1")), T.Ctx(T.T0.AddHours(1)));
+        var d2 = back.Decide(new ApplyProviderEvent("e1", T.Pe("z", ProviderEventKind.Delivered, 9, "zz@example.com", messageId: "pm-1")), T.Ctx(T.T0.AddHours(1)));
         Assert.Equal(T.Json(s.Apply(d1.Events[0])), T.Json(back.Apply(d2.Events[0])));
         Assert.Equal(T.Json(s.Apply(d1.Events[0]).Recipients.Keys), T.Json(back.Apply(d2.Events[0]).Recipients.Keys));
     }

@@ -63,7 +63,7 @@ public sealed class SqliteRecoveryTests : Akka.TestKit.Xunit2.TestKit
         ExpectMsg<R.OutcomeRecorded>();
         actor.Tell(new BeginSendAttempt("e1", 2));
         ExpectMsg<R.SendApproved>();
-        actor.Tell(new RecordSendOutcome("e1", 2, new SendOutcome.Sent("pm-1")));
+        actor.Tell(new RecordSendOutcome("e1", 2, new SendOutcome.Sent("pmid-1")));
         ExpectMsg<R.OutcomeRecorded>();
         var kinds = new[] { ProviderEventKind.Accepted, ProviderEventKind.Delivered, ProviderEventKind.Opened, ProviderEventKind.Clicked,
             ProviderEventKind.TemporaryFailure, ProviderEventKind.PermanentFailure, ProviderEventKind.Complained, ProviderEventKind.Unsubscribed };

@@ -30,8 +30,8 @@ public static class T
     public static string Json(object o) => JsonSerializer.Serialize(o, o.GetType(), EmailEventSerializer.Json);
 
     public static ProviderEvent Pe(string id, ProviderEventKind kind, int minute, string recipient = "rcpt@example.com",
-        string? url = null, string? reason = null, int? code = null) =>
-        new(id, kind, recipient, T0.AddMinutes(minute), "pmid-1", reason, code, null, url);
+        string? url = null, string? reason = null, int? code = null, string? messageId = "pmid-1") =>
+        new(id, kind, recipient, T0.AddMinutes(minute), messageId, reason, code, null, url);
 
     public const string Hocon = """
         akka.loglevel = WARNING

@@ -69,6 +69,7 @@ public static partial class EmailValidation
         }
 
         if (string.IsNullOrWhiteSpace(r.From)) Add("from", "is required");
+        else if (ControlCharacter(r.From, allowTab: false) is { } fromControl) Add("from", fromControl);
         else if (!IsAddress(r.From)) Add("from", $"'{Clip(r.From)}' is not a valid email address");
 
         var to = CheckAddressList("to", r.To, required: true, Add);
@@ -77,11 +78,13 @@ public static partial class EmailValidation
         if (to.Count + cc.Count + bcc.Count > MaxRecipients)
             Add("to", $"at most {MaxRecipients} recipients in all (to, cc and bcc)");
 
-        if (r.ReplyTo is not null && !IsAddress(r.ReplyTo)) Add("replyTo", $"'{Clip(r.ReplyTo)}' is not a valid email address");
+        if (r.ReplyTo is not null && ControlCharacter(r.ReplyTo, allowTab: false) is { } replyToControl) Add("replyTo", replyToControl);
+        else if (r.ReplyTo is not null && !IsAddress(r.ReplyTo)) Add("replyTo", $"'{Clip(r.ReplyTo)}' is not a valid email address");
 
         if (string.IsNullOrWhiteSpace(r.Subject)) Add("subject", "is required");
         else if (r.Subject.Length > MaxSubjectLength) Add("subject", $"at most {MaxSubjectLength} characters");
         else if (r.Subject.Contains('\r') || r.Subject.Contains('\n')) Add("subject", "must be one line");
+        else if (ControlCharacter(r.Subject, allowTab: true) is { } subjectControl) Add("subject", subjectControl);
 
         if (string.IsNullOrEmpty(r.Text) && string.IsNullOrEmpty(r.Html)) Add("text", "text or html is required");
 
@@ -107,6 +110,7 @@ public static partial class EmailValidation
                 if (!HeaderName().IsMatch(k)) Add($"headers.{Clip(k, 40)}", "is not a valid header name");
                 else if (ReservedHeaders.Contains(k)) Add($"headers.{k}", "is set by AkkaMail from the request's fields");
                 else if (v is null || v.Contains('\r') || v.Contains('\n') || v.Length > 998) Add($"headers.{k}", "must be one line of at most 998 characters");
+                else if (ControlCharacter(v, allowTab: true) is { } headerControl) Add($"headers.{k}", headerControl);
                 else headers[k] = v;
             }
         }
@@ -133,7 +137,8 @@ public static partial class EmailValidation
                 var a = r.Attachments[i];
                 var f = $"attachments[{i}]";
                 if (a is null) { Add(f, "must be an object"); continue; }
-                if (string.IsNullOrWhiteSpace(a.FileName) || a.FileName.Length > 255 || a.FileName.IndexOfAny(new[] { '/', '\\', '\r', '\n', '\0' }) >= 0)
+                if (string.IsNullOrWhiteSpace(a.FileName) || a.FileName.Length > 255 || a.FileName.IndexOfAny(new[] { '/', '\\', '\r', '\n', '\0' }) >= 0
+                    || ControlCharacter(a.FileName, allowTab: false) is not null)
                     Add($"{f}.fileName", "is required: a plain file name of at most 255 characters");
                 var contentType = string.IsNullOrWhiteSpace(a.ContentType) ? "application/octet-stream" : a.ContentType;
                 if (!ContentType.TryParse(contentType, out _)) Add($"{f}.contentType", "is not a valid MIME type");
@@ -166,10 +171,28 @@ public static partial class EmailValidation
         for (var i = 0; i < list.Count; i++)
         {
             var a = list[i];
-            if (a is null || !IsAddress(a)) add($"{field}[{i}]", $"'{Clip(a)}' is not a valid email address");
+            if (a is not null && ControlCharacter(a, allowTab: false) is { } control) add($"{field}[{i}]", control);
+            else if (a is null || !IsAddress(a)) add($"{field}[{i}]", $"'{Clip(a)}' is not a valid email address");
             else ok.Add(a.Trim());
         }
         return ok;
+    }
+
+    /// <summary>
+    /// Why <paramref name="s"/> is refused for a control character, or null: C0 controls (NUL, VT, FF, ESC…; TAB only
+    /// where <paramref name="allowTab"/>: it is folding white space in a subject or header value), DEL, C1 controls
+    /// (U+0080-U+009F, NEL U+0085 among them) and the Unicode line and paragraph separators U+2028, U+2029. Mail
+    /// software treats several of them as line breaks or string ends: in a header they forge or cut fields.
+    /// </summary>
+    public static string? ControlCharacter(string s, bool allowTab)
+    {
+        foreach (var c in s)
+        {
+            if (c == '\t' && allowTab) continue;
+            if (c < 0x20 || c is >= '\u007f' and <= '\u009f' or '\u2028' or '\u2029')
+                return $"must not contain control characters (U+{(int)c:X4})";
+        }
+        return null;
     }
 
     /// <summary>An RFC 5322 mailbox ("a@b.c" or "Name &lt;a@b.c&gt;"), one only, with a domain.</summary>

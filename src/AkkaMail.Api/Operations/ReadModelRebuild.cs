@@ -25,7 +25,7 @@ public static class ReadModelRebuild
     {
         var builder = Host.CreateApplicationBuilder(args.Where(a => a != Verb).ToArray());
         var options = builder.Configuration.GetSection(AkkaMailOptions.Section).Get<AkkaMailOptions>() ?? new AkkaMailOptions();
-        Directory.CreateDirectory(options.DataPath);
+        AkkaMail.Hosting.PrivateFiles.CreateDirectory(options.DataPath);
         using var dataLock = DataFolderLock.TryAcquire(options.DataPath);
         if (dataLock is null)
         {
@@ -114,8 +114,8 @@ public sealed class DataFolderLock : IDisposable
     {
         try
         {
-            return new DataFolderLock(new FileStream(Path.Combine(dataPath, FileName), FileMode.OpenOrCreate, FileAccess.ReadWrite,
-                FileShare.None, 1, FileOptions.None));
+            return new DataFolderLock(AkkaMail.Hosting.PrivateFiles.Open(Path.Combine(dataPath, FileName), FileMode.OpenOrCreate, FileAccess.ReadWrite,
+                FileShare.None));
         }
         catch (IOException)
         {

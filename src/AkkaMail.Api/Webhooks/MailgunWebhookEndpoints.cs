@@ -15,7 +15,9 @@ namespace AkkaMail.Api;
 /// <item>200 — applied, a duplicate, or deliberately ignored (unknown email, event type we do not track).</item>
 /// <item>401 — missing, malformed or wrong signature, stale timestamp, or no signing key configured: if that is our
 /// misconfiguration (wrong key, clock), Mailgun's retries succeed once it is fixed.</item>
-/// <item>406 — authentic but never acceptable: malformed <c>event-data</c>, or a token seen before (a replay). A replayed
+/// <item>406 — authentic but never acceptable: malformed <c>event-data</c>, an event whose message id is not the one of
+/// the email its <c>user-variables.email-id</c> names (Mailgun signs only timestamp + token: the body may have been
+/// altered), or a token seen before (a replay). A replayed
 /// token was processed the first time; retrying it can never succeed, so we tell Mailgun to stop rather than have it
 /// retry for hours (an attacker replaying a captured request gains nothing either way).</item>
 /// <item>413 — body over <see cref="MaxBodyBytes"/>.</item>
@@ -113,7 +115,7 @@ public static class MailgunWebhookEndpoints
             log.LogInformation("Mailgun webhook refused (401): signature {Verification}", verification);
             return Unauthorized(verification switch
             {
-                WebhookVerification.Stale => $"The signature timestamp is more than {verifier.Tolerance} away from now.",
+                WebhookVerification.Stale => $"The signature timestamp is more than {verifier.Tolerance} old, or more than {verifier.MaxClockSkew} ahead of now.",
                 WebhookVerification.Malformed => "The signature block is malformed.",
                 _ => "The signature does not match.",
             });
@@ -175,6 +177,10 @@ public static class MailgunWebhookEndpoints
                 return Results.Ok(new WebhookAnswer("applied"));
             case EmailReplies.ProviderEventResult.Duplicate:
                 return Results.Ok(new WebhookAnswer("duplicate", "This event was applied before."));
+            case EmailReplies.ProviderEventResult.MessageIdMismatch:
+                log.LogWarning("Mailgun webhook rejected (406): event {EventId} names message {MessageId}, which is not email {EmailId}'s",
+                    evt.Id, evt.MessageId, tracked.EmailId);
+                return NotAcceptable("The event's message id is not the message id of the email it names.");
             default:
                 log.LogInformation("Mailgun webhook ignored: event {EventId} ({EventType}) is about an unknown email (email-id {EmailId}, message-id {MessageId})",
                     evt.Id, evt.EventType, tracked.EmailId, evt.MessageId);

@@ -32,7 +32,7 @@ public sealed record AkkaMailSettings
     public Projections.ProjectionSettings ReadSideProjection =>
         new(ReadModelBatchSize, ReadModelBatchWindow, ReadSideMinBackoff, ReadSideMaxBackoff);
     public TimeSpan SandboxDeliveryDelay { get; init; } = TimeSpan.FromMilliseconds(200);
-    public TimeSpan WebhookTimestampTolerance { get; init; } = TimeSpan.FromMinutes(5);
+    public TimeSpan WebhookTimestampTolerance { get; init; } = Mailgun.MailgunWebhookVerifier.DefaultTolerance;
     public TimeSpan ShutdownDrainTimeout { get; init; } = TimeSpan.FromSeconds(20);
 
     public static AkkaMailSettings FromConfig(Config root)
@@ -52,7 +52,8 @@ public sealed record AkkaMailSettings
                 c.GetInt("retry.max-attempts", d.Retry.MaxAttempts),
                 c.GetTimeSpan("retry.min-backoff", d.Retry.MinBackoff),
                 c.GetTimeSpan("retry.max-backoff", d.Retry.MaxBackoff),
-                c.GetDouble("retry.jitter", d.Retry.Jitter)),
+                c.GetDouble("retry.jitter", d.Retry.Jitter),
+                c.GetTimeSpan("retry.deadline", d.Retry.Deadline ?? TimeSpan.Zero) is { } deadline && deadline > TimeSpan.Zero ? deadline : null),
             PassivationTimeout = c.GetTimeSpan("email.passivation-timeout", d.PassivationTimeout),
             SnapshotEvery = c.GetInt("email.snapshot-every", d.SnapshotEvery),
             SkipRecoveryOfNewEmails = c.GetBoolean("email.skip-recovery-of-new-emails", d.SkipRecoveryOfNewEmails),

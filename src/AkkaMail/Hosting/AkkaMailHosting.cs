@@ -47,7 +47,8 @@ public static partial class AkkaMailHosting
     /// </summary>
     public static AkkaConfigurationBuilder WithSqlitePersistence(this AkkaConfigurationBuilder builder, string databasePath)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(databasePath))!);
+        PrivateFiles.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(databasePath))!);
+        PrivateFiles.EnsureFile(Path.GetFullPath(databasePath));
         return builder.WithSqliteJournal($"Data Source={Path.GetFullPath(databasePath)}");
     }
 

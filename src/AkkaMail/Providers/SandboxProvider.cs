@@ -17,10 +17,11 @@ public sealed class SandboxProvider(
     {
         var messageId = $"{email.EmailId}.{email.Attempt}@sandbox.akkamail.local";
         var mime = MimeBuilder.Build(email, messageId);
-        Directory.CreateDirectory(outboxPath);
+        Hosting.PrivateFiles.CreateDirectory(outboxPath);
         var path = Path.Combine(outboxPath, $"{email.EmailId}.eml");
         var tmp = path + ".tmp";
-        await mime.WriteToAsync(tmp, ct);
+        await using (var file = Hosting.PrivateFiles.Open(tmp, FileMode.Create, FileAccess.Write))
+            await mime.WriteToAsync(file, ct);
         File.Move(tmp, path, overwrite: true);
         _ = ReportAsync(email, messageId);
         return new SendOutcome.Sent(messageId);

@@ -40,7 +40,8 @@ public sealed class SqliteDatabase
     /// <summary>WAL lets readers run beside the writer; it is a property of the file, so set once.</summary>
     public static void EnsureWal(string path)
     {
-        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
+        Hosting.PrivateFiles.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
+        Hosting.PrivateFiles.EnsureFile(System.IO.Path.GetFullPath(path));
         using var c = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
         c.Open();
         using var cmd = c.CreateCommand();
