@@ -237,7 +237,7 @@ public sealed class SqliteJournal : AsyncWriteJournal
         var timestamp = persistent.Timestamp != 0 ? persistent.Timestamp : DateTime.UtcNow.Ticks;
         return new JournalRow(
             persistent.PersistenceId, persistent.SequenceNr, timestamp, manifest, serializer.Identifier, bytes, tags,
-            persistent.WriterGuid ?? string.Empty);
+            persistent.WriterGuid ?? string.Empty, payload);
     }
 
     /// <summary>Tags as <c>;a;b;</c> (see <see cref="SqliteSchema.JournalTables"/>); null when there are none.</summary>

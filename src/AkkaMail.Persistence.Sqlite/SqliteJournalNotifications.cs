@@ -3,6 +3,9 @@ using Microsoft.Data.Sqlite;
 
 namespace AkkaMail.Persistence.Sqlite;
 
+/// <summary>An event committed by this process's journal writer: its ordering, and the payload object itself.</summary>
+internal readonly record struct RecentEvent(long Ordering, string PersistenceId, long SequenceNr, long Timestamp, object? Event, string? Tags);
+
 /// <summary>
 /// In-process commit notifications of one SQLite database file: the journal's writer signals every successful
 /// commit with the highest ordering it committed, and live queries of <see cref="SqliteReadJournal"/> on the
@@ -72,11 +75,104 @@ public sealed class SqliteJournalNotifications
     }
 
     /// <summary>
-    /// Called by the writer after each commit. Cheap (no allocation: a read of the copy-on-write listener array,
-    /// a compare-and-swap), never blocks, never throws.
+    /// How many of the newest committed events are kept in memory: a live query of this process that has read up to
+    /// just before them reads them from here (the very payload objects that were persisted, so payloads must be
+    /// immutable, as Akka.Persistence assumes) instead of querying and deserializing them. A query further behind
+    /// reads the table until it reaches them.
     /// </summary>
-    internal void Committed(long highestOrdering)
+    public const int RecentCapacity = 4096;
+
+    private readonly RecentEvent[] _recent = new RecentEvent[RecentCapacity];
+    private int _recentStart;
+    private int _recentCount;
+
+    /// <summary>
+    /// The committed events after <paramref name="ordering"/>, in order and without a gap, up to
+    /// <paramref name="limit"/>, if the tail holds the event right after it (else false: read the table). An empty
+    /// list is never returned: with nothing newer in memory, the table is read.
+    /// </summary>
+    internal bool TryReadRecent(long ordering, int limit, List<RecentEvent> into)
     {
+        lock (_recent)
+        {
+            if (_recentCount == 0) return false;
+            var newest = _recent[(_recentStart + _recentCount - 1) % RecentCapacity].Ordering;
+            // Nothing newer in memory: the table decides (a periodic poll; another process may have written).
+            if (ordering >= newest) return false;
+            // Binary search for ordering + 1 (orderings ascend through the ring).
+            int lo = 0, hi = _recentCount - 1, found = -1;
+            while (lo <= hi)
+            {
+                var mid = (lo + hi) >> 1;
+                var at = _recent[(_recentStart + mid) % RecentCapacity].Ordering;
+                if (at == ordering + 1) { found = mid; break; }
+                if (at < ordering + 1) lo = mid + 1; else hi = mid - 1;
+            }
+            if (found < 0) return false;
+            var expected = ordering + 1;
+            for (var i = found; i < _recentCount && into.Count < limit; i++)
+            {
+                var e = _recent[(_recentStart + i) % RecentCapacity];
+                // A gap: rows not committed by this process (another writer) or deleted: the table has the truth.
+                if (e.Ordering != expected) break;
+                into.Add(e);
+                expected++;
+            }
+            return true;
+        }
+    }
+
+    /// <summary>Empties the tail (events were deleted: the table is the truth again).</summary>
+    internal void ForgetRecent()
+    {
+        lock (_recent)
+        {
+            Array.Clear(_recent);
+            _recentStart = 0;
+            _recentCount = 0;
+        }
+    }
+
+    private void Remember(List<RecentEvent> committed)
+    {
+        lock (_recent)
+        {
+            foreach (var e in committed)
+            {
+                if (e.Event is null) continue;
+                if (_recentCount > 0 && e.Ordering <= _recent[(_recentStart + _recentCount - 1) % RecentCapacity].Ordering)
+                {
+                    // Out of order (a second writer of this file in this process): keep no tail rather than a wrong one.
+                    Array.Clear(_recent);
+                    _recentStart = 0;
+                    _recentCount = 0;
+                }
+                if (_recentCount == RecentCapacity)
+                {
+                    _recent[_recentStart] = e;
+                    _recentStart = (_recentStart + 1) % RecentCapacity;
+                }
+                else
+                {
+                    _recent[(_recentStart + _recentCount) % RecentCapacity] = e;
+                    _recentCount++;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Called by the writer after each commit, with the events it committed. Never blocks for long (a short lock to
+    /// append to the tail), never throws.
+    /// </summary>
+    internal void Committed(long highestOrdering, List<RecentEvent>? committed = null)
+    {
+        if (committed is { Count: > 0 })
+        {
+            try { Remember(committed); }
+            catch (Exception) { ForgetRecent(); }
+        }
+
         var last = Volatile.Read(ref _lastCommittedOrdering);
         while (highestOrdering > last)
         {

@@ -4,7 +4,8 @@ using Microsoft.Data.Sqlite;
 
 namespace AkkaMail.Persistence.Sqlite;
 
-/// <summary>One event, serialized, ready to insert.</summary>
+/// <summary>One event, serialized, ready to insert; <paramref name="Event"/> is the (unwrapped) payload object itself,
+/// kept for the recent-commit tail that live queries of this process read (<see cref="SqliteJournalNotifications"/>).</summary>
 internal readonly record struct JournalRow(
     string PersistenceId,
     long SequenceNr,
@@ -13,7 +14,8 @@ internal readonly record struct JournalRow(
     int SerializerId,
     byte[] Payload,
     string? Tags,
-    string WriterUuid);
+    string WriterUuid,
+    object? Event = null);
 
 /// <summary>Work for the writer loop; completed (after commit) through <see cref="Completion"/>.</summary>
 internal abstract class WriterRequest
@@ -101,6 +103,8 @@ internal sealed class SqliteJournalWriter : IDisposable
 
     private long _transactions;
     private long _isolatedRetries;
+    // The rows of the transaction being committed, with their orderings: handed to the recent-commit tail once committed.
+    private readonly List<RecentEvent> _committing = new(64);
 
     /// <summary>Opens the writer connection (and creates the tables when auto-initialize is on).</summary>
     public SqliteJournalWriter(SqliteJournalSettings settings)
@@ -243,6 +247,7 @@ internal sealed class SqliteJournalWriter : IDisposable
         Exception? batchFailure = null;
         try
         {
+            _committing.Clear();
             using (var tx = _connection.BeginTransaction())
             {
                 _insert.Transaction = tx;
@@ -277,6 +282,7 @@ internal sealed class SqliteJournalWriter : IDisposable
     {
         try
         {
+            _committing.Clear();
             using (var tx = _connection.BeginTransaction())
             {
                 _insert.Transaction = tx;
@@ -303,7 +309,7 @@ internal sealed class SqliteJournalWriter : IDisposable
     {
         try
         {
-            _notifications.Committed(SQLitePCL.raw.sqlite3_last_insert_rowid(_connection.Handle));
+            _notifications.Committed(SQLitePCL.raw.sqlite3_last_insert_rowid(_connection.Handle), _committing);
         }
         catch (Exception)
         {
@@ -326,6 +332,8 @@ internal sealed class SqliteJournalWriter : IDisposable
             _pTags.Value = (object?)row.Tags ?? DBNull.Value;
             _pWriterUuid.Value = row.WriterUuid;
             _insert.ExecuteNonQuery();
+            _committing.Add(new RecentEvent(SQLitePCL.raw.sqlite3_last_insert_rowid(_connection.Handle), row.PersistenceId,
+                row.SequenceNr, row.Timestamp, row.Event, row.Tags));
         }
     }
 
@@ -345,6 +353,8 @@ internal sealed class SqliteJournalWriter : IDisposable
                 tx.Commit();
             }
             Interlocked.Increment(ref _transactions);
+            // Deleted events must not be served from the recent-commit tail any more.
+            _notifications.ForgetRecent();
         }
         catch (Exception e)
         {

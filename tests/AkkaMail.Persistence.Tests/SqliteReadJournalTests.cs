@@ -66,6 +66,39 @@ public sealed class SqliteReadJournalTests : Akka.TestKit.Xunit2.TestKit
         Assert.Contains(_db.Path, settings.Journal.ConnectionString);
     }
 
+    private sealed record Payload(string Name);
+
+    [Fact]
+    public async Task A_live_query_that_has_caught_up_reads_this_process_s_commits_from_memory_and_the_table_after_a_delete()
+    {
+        Write("m", 1, new Payload("m-1"));
+        var queue = ReadJournal.AllEvents(Offset.NoOffset()).RunWith(Sink.Queue<EventEnvelope>(), Sys.Materializer());
+        // Written before the query ran: read from the table (a deserialized copy).
+        var first = await Within(queue, WakeUpWithin);
+        Assert.Equal(new Payload("m-1"), first.Event);
+
+        // Committed while the query is caught up: the very object that was persisted, not a copy from the table.
+        var second = new Payload("m-2");
+        Write("m", 2, second);
+        var envelope = await Within(queue, WakeUpWithin);
+        Assert.Same(second, envelope.Event);
+        Assert.Equal(2, envelope.SequenceNr);
+
+        // A delete empties the tail, and a new query reads the table: the deleted event is gone, the rest are copies.
+        var probe = CreateTestProbe();
+        Akka.Persistence.Persistence.Instance.Apply(Sys).JournalFor(null).Tell(new DeleteMessagesTo("m", 1, probe.Ref));
+        probe.ExpectMsg<DeleteMessagesSuccess>();
+        var third = new Payload("m-3");
+        Write("m", 3, third);
+        Assert.Same(third, (await Within(queue, WakeUpWithin)).Event);
+        var fresh = ReadJournal.AllEvents(Offset.NoOffset()).RunWith(Sink.Queue<EventEnvelope>(), Sys.Materializer());
+        envelope = await Within(fresh, WakeUpWithin);
+        Assert.Equal(2, envelope.SequenceNr);
+        Assert.Equal(second, envelope.Event);
+        Assert.NotSame(second, envelope.Event);
+        Assert.Equal(3, (await Within(fresh, WakeUpWithin)).SequenceNr);
+    }
+
     [Fact]
     public async Task A_live_query_is_woken_by_a_commit_long_before_refresh_interval()
     {

@@ -213,8 +213,27 @@ public sealed class SqliteReadJournal :
         private long _cursor = from;
         private long _bound = -1;
 
+        private readonly List<RecentEvent> _recent = new();
+
         public Task<PollResult<EventEnvelope>> FetchAsync(CancellationToken cancellationToken) =>
-            Task.Run(Fetch, cancellationToken);
+            FetchRecent() is { } recent ? Task.FromResult(recent) : Task.Run(Fetch, cancellationToken);
+
+        /// <summary>A live query of all events that has caught up reads what this process commits from memory.</summary>
+        private PollResult<EventEnvelope>? FetchRecent()
+        {
+            if (!live || tag is not null) return null;
+            _recent.Clear();
+            var limit = journal._settings.MaxBufferSize;
+            if (!journal._notifications.TryReadRecent(_cursor, limit, _recent)) return null;
+            if (_recent.Count == 0) return new([], false, false);
+            var envelopes = new List<EventEnvelope>(_recent.Count);
+            foreach (var e in _recent)
+                envelopes.Add(new EventEnvelope(new Sequence(e.Ordering), e.PersistenceId, e.SequenceNr, e.Event!, e.Timestamp,
+                    e.Tags is null ? [] : e.Tags.Split(';', StringSplitOptions.RemoveEmptyEntries)));
+            _cursor = _recent[^1].Ordering;
+            _recent.Clear();
+            return new(envelopes, envelopes.Count == limit, false);
+        }
 
         private PollResult<EventEnvelope> Fetch()
         {
