@@ -98,8 +98,8 @@ public static class Health
         {
             await backend.Store.GetAsync("health-probe", token);
             if (!progress.Started) return HealthCheckResult.Unhealthy("answers; its projection has not started");
-            var highest = await head.HighestOrderingAsync(token) ?? 0;
-            var (events, seconds) = AkkaMail.Projections.JournalHead.Lag(progress, highest, clock.GetUtcNow());
+            var (events, seconds) = await head.LagAsync(progress, clock.GetUtcNow(), token);
+            var highest = progress.Offset + events;
             var detail = $"answers; projection at {progress.Offset} of {highest} ({events} events, {seconds:0.###} s behind)" +
                 (progress.LastFailure is { } f && progress.LastFailureAt > progress.LastBatchAt ? $"; last failure: {f.Message}" : "");
             return seconds > settings.ReadSideMaxLag.TotalSeconds ? HealthCheckResult.Unhealthy(detail) : HealthCheckResult.Healthy(detail);

@@ -110,6 +110,18 @@ public sealed class MongoDbReadJournal :
         return doc is not null && doc.TryGetValue(JournalFields.Ordering, out var o) ? o.ToInt64() : 0L;
     }
 
+    /// <summary>The stored timestamp of the first event after <paramref name="ordering"/>, or null if there is none
+    /// (a projection's lag: the age of the oldest event it has not yet projected).</summary>
+    public async Task<long?> TimestampAfterAsync(long ordering, CancellationToken ct = default)
+    {
+        var doc = await _journal.Find(Builders<BsonDocument>.Filter.Gt(JournalFields.Ordering, ordering))
+            .Sort(Builders<BsonDocument>.Sort.Ascending(JournalFields.Ordering))
+            .Project(Builders<BsonDocument>.Projection.Include(JournalFields.Timestamp).Exclude(JournalFields.Id))
+            .Limit(1)
+            .FirstOrDefaultAsync(ct).ConfigureAwait(false);
+        return doc is not null && doc.TryGetValue(JournalFields.Timestamp, out var t) ? t.ToInt64() : null;
+    }
+
     /// <summary>The Ordering counter: every ordering up to it has been reserved (0 before the first write).</summary>
     private async Task<long> ReservedOrderingAsync(CancellationToken ct)
     {

@@ -99,6 +99,23 @@ public sealed class SqliteReadJournal :
             return MaxOrdering(connection);
         }, ct);
 
+    /// <summary>The stored timestamp of the first event after <paramref name="ordering"/>, or null if there is none
+    /// (a projection's lag: the age of the oldest event it has not yet projected). From memory when this process
+    /// committed it recently.</summary>
+    public Task<long?> TimestampAfterAsync(long ordering, CancellationToken ct = default)
+    {
+        var recent = new List<RecentEvent>(1);
+        if (_notifications.TryReadRecent(ordering, 1, recent) && recent.Count == 1) return Task.FromResult<long?>(recent[0].Timestamp);
+        return Task.Run(() =>
+        {
+            using var connection = Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = $"SELECT timestamp FROM {_table} WHERE ordering > $o ORDER BY ordering LIMIT 1;";
+            command.Parameters.Add("$o", SqliteType.Integer).Value = ordering;
+            return command.ExecuteScalar() is long t ? (long?)t : null;
+        }, ct);
+    }
+
     public Source<EventEnvelope, NotUsed> AllEvents(Offset offset) =>
         Events("AllEvents", () => new OrderingQuery(this, null, FromOffset(offset), live: true), live: true);
 

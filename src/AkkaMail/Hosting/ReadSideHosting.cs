@@ -21,10 +21,13 @@ public sealed class JournalQueries
     private readonly ICurrentAllEventsQuery _current;
     private readonly ICurrentEventsByPersistenceIdQuery _byPersistenceId;
     private readonly Func<CancellationToken, Task<long>> _highest;
+    private readonly Func<long, CancellationToken, Task<long?>> _timestampAfter;
     private readonly IMaterializer _materializer;
 
-    private JournalQueries(IReadJournal journal, Func<CancellationToken, Task<long>> highest, IMaterializer materializer)
+    private JournalQueries(IReadJournal journal, Func<CancellationToken, Task<long>> highest,
+        Func<long, CancellationToken, Task<long?>> timestampAfter, IMaterializer materializer)
     {
+        _timestampAfter = timestampAfter;
         _live = (IAllEventsQuery)journal;
         _current = (ICurrentAllEventsQuery)journal;
         _byPersistenceId = (ICurrentEventsByPersistenceIdQuery)journal;
@@ -39,13 +42,13 @@ public sealed class JournalQueries
         if (mongoDb)
         {
             var mongo = query.ReadJournalFor<MongoDbReadJournal>(MongoDbReadJournal.Identifier);
-            return new JournalQueries(mongo, mongo.HighestOrderingAsync, materializer);
+            return new JournalQueries(mongo, mongo.HighestOrderingAsync, mongo.TimestampAfterAsync, materializer);
         }
         var sqlite = query.ReadJournalFor<SqliteReadJournal>(SqliteReadJournal.Identifier);
         // The journal's only writer is in this process: once it has committed, it knows the head without a query.
         return new JournalQueries(sqlite, ct => sqlite.LastCommittedOrdering is var last and >= 0
             ? Task.FromResult(last)
-            : sqlite.HighestOrderingAsync(ct), materializer);
+            : sqlite.HighestOrderingAsync(ct), sqlite.TimestampAfterAsync, materializer);
     }
 
     /// <summary>Every event after <paramref name="offset"/>, then live.</summary>
@@ -61,6 +64,10 @@ public sealed class JournalQueries
             .RunWith(Sink.Seq<object>(), _materializer);
 
     public Task<long> HighestOrderingAsync(CancellationToken ct = default) => _highest(ct);
+
+    /// <summary>When the first event after <paramref name="ordering"/> was written, or null if there is none.</summary>
+    public async Task<DateTimeOffset?> WrittenAfterAsync(long ordering, CancellationToken ct = default) =>
+        await _timestampAfter(ordering, ct) is { } ticks ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
 }
 
 public static class ReadSideHosting
@@ -83,9 +90,12 @@ public static class ReadSideHosting
         return builder.WithActors((system, registry, _) =>
         {
             var journal = JournalQueries.For(system, StoreRegistration.IsMongoDb(options));
-            head.Use(journal.HighestOrderingAsync);
+            head.Use(journal.HighestOrderingAsync, journal.WrittenAfterAsync);
             var clock = sp.GetService<TimeProvider>() ?? TimeProvider.System;
-            Observability.AkkaMailMetrics.ReadSideLag = () => JournalHead.Lag(progress, head.LastKnown, clock.GetUtcNow());
+            // The lag gauges read the last measurement; measured every 5 s (a head read and at most one row).
+            Observability.AkkaMailMetrics.ReadSideLag = () => head.LastLag;
+            system.Scheduler.Advanced.ScheduleRepeatedly(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5), () =>
+                head.LagAsync(progress, clock.GetUtcNow()).ContinueWith(static t => t.Exception, TaskContinuationOptions.OnlyOnFaulted));
             var handler = new EmailReadSideProjection(projectionStore, suppressions, journal.EventsUpToAsync, settings.ReadSideCachedStates);
             var runner = system.ActorOf(ProjectionRunnerActor.Props(handler, journal.AllEventsAfter, progress, settings.ReadSideProjection),
                 RunnerName);

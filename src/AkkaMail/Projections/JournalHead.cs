@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace AkkaMail.Projections;
 
 /// <summary>
@@ -7,8 +9,14 @@ namespace AkkaMail.Projections;
 public sealed class JournalHead
 {
     private volatile Func<CancellationToken, Task<long>>? _highestOrdering;
+    private volatile Func<long, CancellationToken, Task<DateTimeOffset?>>? _writtenAfter;
 
-    public void Use(Func<CancellationToken, Task<long>> highestOrdering) => _highestOrdering = highestOrdering;
+    /// <param name="writtenAfter">When the first event after an ordering was written (null: none).</param>
+    public void Use(Func<CancellationToken, Task<long>> highestOrdering, Func<long, CancellationToken, Task<DateTimeOffset?>>? writtenAfter = null)
+    {
+        _writtenAfter = writtenAfter;
+        _highestOrdering = highestOrdering;
+    }
 
     public bool Known => _highestOrdering is not null;
 
@@ -16,23 +24,24 @@ public sealed class JournalHead
     public async Task<long?> HighestOrderingAsync(CancellationToken ct = default)
     {
         if (_highestOrdering is not { } f) return null;
-        var highest = await f(ct);
-        if (highest > Interlocked.Read(ref _lastKnown)) Interlocked.Exchange(ref _lastKnown, highest);
-        return highest;
+        return await f(ct);
     }
 
-    private long _lastKnown;
+    /// <summary>How far <paramref name="progress"/> is behind the journal: events, and the age of the oldest event it has
+    /// not stored yet (0 when caught up). Last measured by <see cref="LagAsync"/>, for gauges, which cannot wait.</summary>
+    public (long Events, double Seconds) LastLag => _lastLag.Value;
+    private volatile StrongBox<(long, double)> _lastLag = new((0, 0));
 
-    /// <summary>The newest ordering seen by the last <see cref="HighestOrderingAsync"/> (for gauges, which cannot wait).</summary>
-    public long LastKnown => Interlocked.Read(ref _lastKnown);
-
-    /// <summary>How far <paramref name="progress"/> is behind the journal: events, and the age of the newest event it
-    /// stored while it is behind (0 when caught up).</summary>
-    public static (long Events, double Seconds) Lag(ProjectionProgress progress, long head, DateTimeOffset now)
+    /// <inheritdoc cref="LastLag"/>
+    public async Task<(long Events, double Seconds)> LagAsync(ProjectionProgress progress, DateTimeOffset now, CancellationToken ct = default)
     {
-        var events = Math.Max(0, head - Math.Max(0, progress.Offset));
-        if (events == 0) return (0, 0);
-        var since = progress.LastEventTimestamp ?? progress.LastBatchAt;
-        return (events, since is { } t ? Math.Max(0, (now - t).TotalSeconds) : 0);
+        var offset = Math.Max(0, progress.Offset);
+        var head = await HighestOrderingAsync(ct) ?? offset;
+        var events = Math.Max(0, head - offset);
+        var seconds = 0.0;
+        if (events > 0 && _writtenAfter is { } writtenAfter && await writtenAfter(offset, ct) is { } oldest)
+            seconds = Math.Max(0, (now - oldest).TotalSeconds);
+        _lastLag = new StrongBox<(long, double)>((events, seconds));
+        return (events, seconds);
     }
 }
