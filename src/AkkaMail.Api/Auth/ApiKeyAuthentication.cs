@@ -16,6 +16,8 @@ public sealed class ApiKeyAuthenticationHandler(
 {
     public const string SchemeName = "ApiKey";
     public const string AdminClaim = "akkamail:admin";
+    /// <summary>The authorization policy of the admin key's endpoints (no key: 401; another key: 403).</summary>
+    public const string AdminPolicy = "admin";
 
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
