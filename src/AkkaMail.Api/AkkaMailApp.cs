@@ -102,7 +102,9 @@ public static class AkkaMailApp
         builder.Services.AddProblemDetails();
         builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
-        builder.Services.AddAuthorization();
+        builder.Services.AddAuthorization(o => o.AddPolicy(ApiKeyAuthenticationHandler.AdminPolicy, p => p
+            .RequireAuthenticatedUser()
+            .RequireClaim(ApiKeyAuthenticationHandler.AdminClaim, "true")));
         builder.Services.AddSendRateLimit(builder.Configuration);
         builder.Services.AddOpenApi();
         builder.Services.AddReadinessChecks();
@@ -139,15 +141,20 @@ public static class AkkaMailApp
         app.UseAuthorization();
         app.UseRateLimiter();
 
-        app.MapHealth();
-        app.MapPrometheusScrapingEndpoint("/metrics");
+        // The operator's surfaces: the admin key only, unless AkkaMail:PublicOperations (a scraper on a private network).
+        void OperatorOnly(IEndpointConventionBuilder endpoint)
+        {
+            if (!options.PublicOperations) endpoint.RequireAuthorization(ApiKeyAuthenticationHandler.AdminPolicy);
+        }
+        app.MapHealth(options.PublicOperations);
+        OperatorOnly(app.MapPrometheusScrapingEndpoint("/metrics"));
         app.MapMailgunWebhooks();
         var api = app.MapGroup("/api").RequireAuthorization();
         api.MapEmailEndpoints();
         api.MapUserEndpoints();
         api.MapSuppressionEndpoints();
-        app.MapOpenApi();
-        app.MapScalarApiReference("/docs", o => o.WithTitle("AkkaMail API"));
+        OperatorOnly(app.MapOpenApi());
+        OperatorOnly(app.MapScalarApiReference("/docs", o => o.WithTitle("AkkaMail API")));
         app.MapRealtime();
         return app;
     }

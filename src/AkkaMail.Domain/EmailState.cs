@@ -282,6 +282,20 @@ public sealed record EmailState
         return new Decision(new IEmailEvent[] { new EmailCancelled(EmailId, ctx.Now) }, new R.Cancelled(EmailId));
     }
 
+    /// <summary>
+    /// The sweep's decision. <paramref name="handedOverAt"/>: when the email's actor last handed the job of the current
+    /// attempt to the dispatcher (kept in its memory, never persisted). A hand-over whose publish is not yet confirmed
+    /// (the broker is down, the dispatcher retries) is in progress, not lost: it is not due again until the pickup
+    /// timeout has passed since it, or every sweep of an outage would queue another copy.
+    /// </summary>
+    public Decision DecideSweep(SweepDispatch c, DecisionContext ctx, DateTimeOffset? handedOverAt)
+    {
+        if (Phase is SendPhase.Queued or SendPhase.Scheduled or SendPhase.RetryWaiting
+            && handedOverAt is { } handedOver && ctx.Now - handedOver < c.PickupTimeout)
+            return Decision.Only(new R.NothingToDo(EmailId));
+        return DecideSweep(c, ctx);
+    }
+
     private Decision DecideSweep(SweepDispatch c, DecisionContext ctx)
     {
         // A dispatched job becomes visible to the sender when it was (last) queued or when it falls due, whichever
@@ -304,6 +318,19 @@ public sealed record EmailState
         };
         return Decision.Only(due ? new R.Dispatch(EmailId, Attempt, DispatchDelay(ctx.Now)) : new R.NothingToDo(EmailId));
     }
+
+    /// <summary>
+    /// Whether a queued job for <paramref name="attempt"/> is redundant: <see cref="BeginSendAttempt"/> would deny it
+    /// for good (no such email; sent, failed or cancelled; another attempt is current; this one is in flight). A job
+    /// that is only early (scheduled for later) is not redundant. Pure and free of events: the sender asks it before
+    /// the provider's rate limit, so a redundant job costs no send token.
+    /// </summary>
+    public bool IsRedundantJob(int attempt, DecisionContext ctx) => !Exists || attempt != Attempt || Phase switch
+    {
+        SendPhase.Queued or SendPhase.RetryWaiting or SendPhase.Scheduled => false,
+        SendPhase.Sending => !(ctx.Now - AttemptStartedAt > ctx.AttemptTimeout),
+        _ => true,
+    };
 
     /// <summary>How long the job for the current attempt should wait in the queue before it may be sent.</summary>
     public TimeSpan DispatchDelay(DateTimeOffset now)

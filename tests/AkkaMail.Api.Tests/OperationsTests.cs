@@ -38,7 +38,7 @@ public sealed class MetricsTests : IAsyncLifetime
     {
         using var client = _host.AdminClient();
         using var anon = _host.Client();
-        var before = await ScrapeAsync(anon);
+        var before = await ScrapeAsync(client);
         const int n = 5;
         var ids = new List<string>();
         for (var i = 0; i < n; i++)
@@ -53,7 +53,7 @@ public sealed class MetricsTests : IAsyncLifetime
         var deadline = DateTime.UtcNow.AddSeconds(5);
         do
         {
-            after = await ScrapeAsync(anon);
+            after = await ScrapeAsync(client);
             if (Sum(after, "akkamail_recipients_delivered_total") - Sum(before, "akkamail_recipients_delivered_total") >= n
                 && Sum(after, "akkamail_emails_dispatched_total") - Sum(before, "akkamail_emails_dispatched_total") >= n) break;
             await Task.Delay(100);
@@ -79,9 +79,10 @@ public sealed class MetricsTests : IAsyncLifetime
     public async Task Health_live_and_ready_answer_with_each_part()
     {
         using var anon = _host.Client();
+        using var admin = _host.AdminClient();
         var live = await anon.GetAsync("/health/live");
         Assert.Equal(HttpStatusCode.OK, live.StatusCode);
-        var ready = await anon.GetAsync("/health/ready");
+        var ready = await admin.GetAsync("/health/ready");
         Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
         var body = await ready.ReadJsonAsync();
         Assert.Equal("healthy", body["status"]!.GetValue<string>());
@@ -99,5 +100,98 @@ public sealed class MetricsTests : IAsyncLifetime
         Assert.NotSame(a, factory.CreateLogger("AkkaMail.Tests.Other"));
         Assert.Equal("SerilogLogger", a.GetType().Name);
         Assert.True(a.IsEnabled(LogLevel.Warning));
+    }
+}
+
+/// <summary>
+/// #16, item 8: the operator's surfaces (metrics, OpenAPI document, docs page, readiness details) need the admin key,
+/// unless AkkaMail:PublicOperations is set; /health/live stays open, and /health/ready answers its status alone without a key.
+/// </summary>
+public sealed class OperationsAccessTests : IAsyncLifetime
+{
+    // "/docs/": Scalar redirects "/docs" there, and HttpClient drops the Authorization header on a redirect.
+    private static readonly string[] Surfaces = { "/metrics", "/openapi/v1.json", "/docs", "/docs/" };
+    private ServiceHost _host = null!;
+
+    public async Task InitializeAsync() => _host = await ServiceHost.StartAsync();
+    public async Task DisposeAsync() => await _host.DisposeAsync();
+
+    private async Task<HttpClient> UserClientAsync()
+    {
+        using var admin = _host.AdminClient();
+        var created = await admin.PostJsonAsync("/api/users", new { name = "someone" });
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        return _host.Client((await created.ReadJsonAsync())["apiKey"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Metrics_openapi_and_docs_need_the_admin_key()
+    {
+        using var anon = _host.Client();
+        using var admin = _host.AdminClient();
+        using var user = await UserClientAsync();
+        using var wrong = _host.Client("am_not-a-key");
+        foreach (var path in Surfaces)
+        {
+            var none = await anon.GetAsync(path);
+            Assert.True(HttpStatusCode.Unauthorized == none.StatusCode, $"{path} without a key: {(int)none.StatusCode}");
+            Assert.DoesNotContain("/api/emails", await none.Content.ReadAsStringAsync());
+            Assert.True(HttpStatusCode.Unauthorized == (await wrong.GetAsync(path)).StatusCode, $"{path} with a wrong key");
+            var other = await user.GetAsync(path);
+            Assert.True(HttpStatusCode.Forbidden == other.StatusCode, $"{path} with a user's key: {(int)other.StatusCode}");
+            Assert.DoesNotContain("/api/emails", await other.Content.ReadAsStringAsync());
+            if (path == "/docs") continue;
+            var ok = await admin.GetAsync(path);
+            Assert.True(HttpStatusCode.OK == ok.StatusCode, $"{path} with the admin key: {(int)ok.StatusCode}");
+        }
+        Assert.NotNull((await (await admin.GetAsync("/openapi/v1.json")).ReadJsonAsync())["paths"]!["/api/emails"]);
+        Assert.Contains("akkamail_", await admin.GetStringAsync("/metrics"));
+    }
+
+    [Fact]
+    public async Task Readiness_without_a_key_is_the_status_alone_and_its_details_need_the_admin_key()
+    {
+        using var anon = _host.Client();
+        using var admin = _host.AdminClient();
+        using var user = await UserClientAsync();
+        Assert.Equal(HttpStatusCode.OK, (await anon.GetAsync("/health/live")).StatusCode);
+
+        var bare = await anon.GetAsync("/health/ready");
+        Assert.Equal(HttpStatusCode.OK, bare.StatusCode);
+        var body = (await bare.ReadJsonAsync()).AsObject();
+        Assert.Equal("healthy", body["status"]!.GetValue<string>());
+        Assert.Equal(new[] { "status" }, body.Select(p => p.Key).ToArray());
+
+        Assert.Equal(HttpStatusCode.Forbidden, (await user.GetAsync("/health/ready")).StatusCode);
+
+        var full = await admin.GetAsync("/health/ready");
+        Assert.Equal(HttpStatusCode.OK, full.StatusCode);
+        var details = await full.ReadJsonAsync();
+        Assert.Equal("healthy", details["status"]!.GetValue<string>());
+        Assert.Contains("events,", details["checks"]!["read-model"]!["detail"]!.GetValue<string>());
+    }
+}
+
+/// <summary>With AkkaMail:PublicOperations=true (a scraper on a private network) the operator's surfaces answer without a key.</summary>
+public sealed class PublicOperationsTests : IAsyncLifetime
+{
+    private ServiceHost _host = null!;
+
+    public async Task InitializeAsync() => _host = await ServiceHost.StartAsync(extraArgs: new[] { "--AkkaMail:PublicOperations=true" });
+    public async Task DisposeAsync() => await _host.DisposeAsync();
+
+    [Fact]
+    public async Task Metrics_openapi_docs_and_readiness_details_are_open()
+    {
+        using var anon = _host.Client();
+        foreach (var path in new[] { "/metrics", "/openapi/v1.json", "/docs", "/health/live" })
+        {
+            var r = await anon.GetAsync(path);
+            Assert.True(HttpStatusCode.OK == r.StatusCode, $"{path}: {(int)r.StatusCode}");
+        }
+        var ready = await (await anon.GetAsync("/health/ready")).ReadJsonAsync();
+        Assert.Equal("healthy", ready["checks"]!["queue"]!["status"]!.GetValue<string>());
+        // The API itself still needs a key.
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anon.GetAsync("/api/emails")).StatusCode);
     }
 }

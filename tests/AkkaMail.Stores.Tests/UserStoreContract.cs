@@ -28,11 +28,12 @@ public abstract class UserStoreContract(IStoreBackend backend)
         Assert.Equal("alice", created.Name);
 
         var expected = new UserIdentity(created.UserId, "alice", false, "Alice <alice@example.com>");
-        Assert.Equal(expected, await store.AuthenticateAsync(created.ApiKey));
+        // Authenticating tells which key it was (a revocation names it, to end the connections it opened).
+        Assert.Equal(expected with { KeyId = created.KeyId }, await store.AuthenticateAsync(created.ApiKey));
         Assert.Equal(expected, await store.GetUserAsync(created.UserId));
 
         var admin = await store.CreateUserAsync("root", isAdmin: true, defaultFrom: null);
-        Assert.Equal(new UserIdentity(admin.UserId, "root", true, null), await store.AuthenticateAsync(admin.ApiKey));
+        Assert.Equal(new UserIdentity(admin.UserId, "root", true, null) { KeyId = admin.KeyId }, await store.AuthenticateAsync(admin.ApiKey));
         Assert.NotEqual(created.UserId, admin.UserId);
     }
 
@@ -57,6 +58,7 @@ public abstract class UserStoreContract(IStoreBackend backend)
         var second = await store.CreateKeyAsync(alice.UserId);
         Assert.NotNull(second);
         Assert.Equal(alice.UserId, (await store.AuthenticateAsync(second!.ApiKey))?.UserId);
+        Assert.Equal(second.KeyId, (await store.AuthenticateAsync(second.ApiKey))?.KeyId);
 
         var bob = await store.CreateUserAsync("bob", false, null);
         Assert.False(await store.RevokeKeyAsync(bob.UserId, alice.KeyId)); // not bob's key

@@ -346,6 +346,55 @@ public class DomainTests
     }
 
     [Fact]
+    public void Sweep_leaves_a_hand_over_in_progress_alone_until_the_timeout_since_it()
+    {
+        var timeout = TimeSpan.FromMinutes(5);
+        object SweepHandedOver(EmailState s, DateTimeOffset now, DateTimeOffset? handedOverAt, DateTimeOffset? lost = null) =>
+            s.DecideSweep(new SweepDispatch(Id, timeout, lost), T.Ctx(now), handedOverAt).Reply;
+
+        // Handed to the dispatcher at T0, never confirmed (the publish hangs): not due before T0 + timeout.
+        Assert.IsType<R.NothingToDo>(SweepHandedOver(Queued(), T0.AddMinutes(1), T0));
+        Assert.IsType<R.NothingToDo>(SweepHandedOver(Queued(), T0.AddMinutes(4.9), T0));
+        Assert.Equal(new R.Dispatch(Id, 1, TimeSpan.Zero), SweepHandedOver(Queued(), T0.AddMinutes(5.1), T0));
+        // Without it (another incarnation of the actor), the journal alone decides: never confirmed, so due.
+        Assert.Equal(new R.Dispatch(Id, 1, TimeSpan.Zero), SweepHandedOver(Queued(), T0.AddMinutes(1), null));
+        // Handed over again after a confirmed but old dispatch: the new hand-over counts.
+        var old = Queued().Run(new MarkDispatched(Id, 1), T.Ctx(T0));
+        Assert.IsType<R.NothingToDo>(SweepHandedOver(old, T0.AddMinutes(7), T0.AddMinutes(6)));
+        // A hand-over by this incarnation, after the restart, is not in the lost queue.
+        Assert.IsType<R.NothingToDo>(SweepHandedOver(old, T0.AddMinutes(7), T0.AddMinutes(6), lost: T0.AddMinutes(5)));
+        // A retry's hand-over likewise; an email past the queue ignores it.
+        Assert.IsType<R.NothingToDo>(SweepHandedOver(Retrying(), T0.AddMinutes(30), T0.AddMinutes(29)));
+        Assert.IsType<R.NothingToDo>(SweepHandedOver(Sent(), T0.AddMinutes(30), null));
+    }
+
+    [Fact]
+    public void A_job_is_redundant_exactly_when_its_attempt_would_be_denied_for_good()
+    {
+        var ctx = T.Ctx(T0.AddSeconds(5));
+        Assert.False(Queued().IsRedundantJob(1, ctx));
+        Assert.True(Queued().IsRedundantJob(2, ctx));                 // not the current attempt
+        Assert.True(Sending().IsRedundantJob(1, ctx));                // in flight
+        Assert.False(Sending().IsRedundantJob(1, T.Ctx(T0.AddHours(1))));  // in flight too long: the process died mid-call
+        Assert.True(Sent().IsRedundantJob(1, ctx));
+        Assert.True(Failed().IsRedundantJob(Failed().Attempt, ctx));
+        Assert.True(Cancelled().IsRedundantJob(1, ctx));
+        Assert.True(EmailState.Empty(Id).IsRedundantJob(1, ctx));
+        var retrying = Retrying();
+        Assert.True(retrying.IsRedundantJob(1, ctx));
+        Assert.False(retrying.IsRedundantJob(2, ctx));                // the current attempt
+        var scheduled = EmailState.Empty(Id).Run(Accept(sendAt: T0.AddHours(1)), T.Ctx(T0));
+        Assert.False(scheduled.IsRedundantJob(1, ctx));
+        // The same verdicts as BeginSendAttempt's, on every state above.
+        foreach (var (s, attempt) in new[] { (Queued(), 1), (Queued(), 2), (Sending(), 1), (Sent(), 1), (Cancelled(), 1), (retrying, 1), (retrying, 2) })
+        {
+            var reply = s.Decide(new BeginSendAttempt(Id, attempt), ctx).Reply;
+            var deniedForGood = reply is R.SendDenied d && d.Reason != "scheduled for later";
+            Assert.Equal(deniedForGood, s.IsRedundantJob(attempt, ctx));
+        }
+    }
+
+    [Fact]
     public void Sweep_after_a_restart_redispatches_jobs_the_lost_in_process_queue_held_due_or_not()
     {
         var timeout = TimeSpan.FromMinutes(5);

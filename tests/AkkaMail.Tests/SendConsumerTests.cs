@@ -140,6 +140,25 @@ public class SendConsumerTests : Akka.TestKit.Xunit2.TestKit
         Assert.Contains("connection refused", StateOf("e1").FailureReason);
     }
 
+    [Fact]
+    public async Task Copies_of_a_sent_job_and_a_superseded_attempt_are_acked_and_dropped_without_a_send()
+    {
+        _provider.Answer = _ => new SendOutcome.Sent("pm-1");
+        var job = Accept("e1");
+        await _queue.EnqueueAsync(job, TimeSpan.Zero);
+        AwaitAssert(() => Assert.Single(_queue.Acks));
+        var version = StateOf("e1").Version;
+
+        // Copies of the job (the sweep's, a redelivery) and one of an attempt that is not current.
+        await _queue.EnqueueAsync(job, TimeSpan.Zero);
+        await _queue.EnqueueAsync(job, TimeSpan.Zero);
+        await _queue.EnqueueAsync(new SendJob("e1", 7), TimeSpan.Zero);
+        AwaitAssert(() => Assert.Equal(4, _queue.Acks.Count));
+        Assert.Single(_provider.Calls);
+        Assert.Equal(version, StateOf("e1").Version);
+        Assert.Empty(_queue.Nacks);
+    }
+
     public sealed class StubProvider : IEmailProvider
     {
         public Func<OutgoingEmail, SendOutcome> Answer { get; set; } = _ => new SendOutcome.Sent("pm");
@@ -182,5 +201,67 @@ public class SendConsumerTests : Akka.TestKit.Xunit2.TestKit
                 await d.Nack(requeue);
             },
         });
+    }
+}
+
+/// <summary>
+/// #16, item 5 (b): a redundant job (its email already sent, failed or cancelled, or its attempt superseded) is dropped
+/// before the provider's rate limit: it takes no send token, so the real sends behind it are not held up.
+/// </summary>
+public class SendConsumerThrottleTests : Akka.TestKit.Xunit2.TestKit
+{
+    private readonly TestProbe _dispatcher;
+    private readonly SendConsumerTests.TrackingQueue _queue = new(new InProcSendQueue(100));
+    private readonly SendConsumerTests.StubProvider _provider = new();
+    private readonly IActorRef _manager;
+
+    public SendConsumerThrottleTests() : base(T.Hocon)
+    {
+        _dispatcher = CreateTestProbe();
+        // One send a second, a burst of one: every job that passes the throttle after the first waits a second.
+        var settings = Settings.Fast() with { ProviderRatePerSecond = 1, ProviderRateBurst = 1 };
+        var deps = new EmailActorDeps(settings, _dispatcher.Ref, null, TimeProvider.System);
+        _manager = Sys.ActorOf(Props.Create(() => new EmailManagerActor(id => EmailActor.Props(id, deps))));
+        Sys.ActorOf(Props.Create(() => new SendConsumerActor(_queue, _provider, _manager, settings, TimeProvider.System)));
+    }
+
+    protected override void AfterAll()
+    {
+        _queue.DisposeAsync().AsTask().Wait();
+        base.AfterAll();
+    }
+
+    private SendJob Accept(string id)
+    {
+        _manager.Tell(new AcceptEmail(id, "u1", T.OneRecipient));
+        ExpectMsg<R.EmailAccepted>();
+        return _dispatcher.ExpectMsg<DispatchJob>().Job;
+    }
+
+    [Fact]
+    public async Task Ten_redundant_jobs_take_no_send_token_and_the_real_one_behind_them_goes_at_once()
+    {
+        // Redundant: one email cancelled before its job arrived, one whose attempt is not current.
+        var cancelled = Accept("cancelled");
+        _manager.Tell(new CancelEmail("cancelled"));
+        ExpectMsg<R.Cancelled>();
+        var other = Accept("other");
+        var jobs = Enumerable.Range(0, 8).Select(_ => cancelled).Append(new SendJob("other", 2)).Append(new SendJob("other", 3)).ToList();
+        var real = Accept("real");
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        foreach (var j in jobs) await _queue.EnqueueAsync(j, TimeSpan.Zero);
+        await _queue.EnqueueAsync(real, TimeSpan.Zero);
+
+        // Through a throttle they would have taken ten tokens: the real send would wait ~9 s behind them.
+        AwaitAssert(() => Assert.Single(_provider.Calls), TimeSpan.FromSeconds(3));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(3), $"the real send went {clock.ElapsedMilliseconds} ms after its job was queued");
+        Assert.Equal("real", _provider.Calls.Single().EmailId);
+        AwaitAssert(() => Assert.Equal(11, _queue.Acks.Count), TimeSpan.FromSeconds(3));
+        Assert.Equal(10, _queue.Acks.Count(a => a.EmailId != "real"));
+
+        // The current attempt of "other" is not redundant: it goes, taking the next token (a second later).
+        await _queue.EnqueueAsync(other, TimeSpan.Zero);
+        AwaitAssert(() => Assert.Equal(2, _provider.Calls.Count), TimeSpan.FromSeconds(5));
     }
 }

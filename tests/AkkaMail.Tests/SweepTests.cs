@@ -86,6 +86,68 @@ public class SweepTests : Akka.TestKit.Xunit2.TestKit
         dispatcher.ExpectMsg<DispatchJob>(TimeSpan.FromSeconds(3));   // nobody confirmed it: swept again
     }
 
+    /// <summary>
+    /// #16, item 5 (a): during a broker outage the dispatcher's publish hangs, unconfirmed. Sweeps until the pickup
+    /// timeout has passed since the hand-over leave the email alone (each used to queue another copy); after it, the
+    /// sweep hands it over once more, and that hand-over gets its own timeout.
+    /// </summary>
+    [Fact]
+    public void Sweeps_leave_a_hand_over_whose_publish_hangs_alone_until_the_pickup_timeout()
+    {
+        var pickup = TimeSpan.FromMinutes(5);
+        var clock = new ManualClock(T.T0);
+        var queue = new HangingQueue();
+        var dispatcher = Sys.ActorOf(Props.Create(() => new DispatcherActor(queue, ActorRefs.Nobody, 100, 16)));
+        var deps = new EmailActorDeps(Settings.Fast(), dispatcher, null, clock);
+        var manager = Sys.ActorOf(Props.Create(() => new EmailManagerActor(id => EmailActor.Props(id, deps))));
+
+        manager.Tell(new AcceptEmail("e1", "u1", T.OneRecipient));
+        ExpectMsg<R.EmailAccepted>();
+        AwaitAssert(() => Assert.Equal(1, queue.Publishes));   // handed over at T0; the broker never confirms
+
+        foreach (var after in new[] { TimeSpan.Zero, TimeSpan.FromSeconds(30), TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(4.9) })
+        {
+            clock.Now = T.T0 + after;
+            manager.Tell(new SweepDispatch("e1", pickup));
+            ExpectMsg<R.NothingToDo>();
+        }
+        manager.Tell(new GetEmailState("e1"));
+        Assert.False(ExpectMsg<EmailState>().Dispatched);
+        Thread.Sleep(200);
+        Assert.Equal(1, queue.Publishes);
+
+        // The pickup timeout since the hand-over has passed: lost, handed over again.
+        clock.Now = T.T0 + pickup + TimeSpan.FromSeconds(1);
+        manager.Tell(new SweepDispatch("e1", pickup));
+        ExpectMsg(new R.Dispatch("e1", 1, TimeSpan.Zero));
+        AwaitAssert(() => Assert.Equal(2, queue.Publishes));
+        // ... and that hand-over is left alone for its own timeout.
+        clock.Now = T.T0 + pickup + TimeSpan.FromMinutes(2);
+        manager.Tell(new SweepDispatch("e1", pickup));
+        ExpectMsg<R.NothingToDo>();
+        Thread.Sleep(200);
+        Assert.Equal(2, queue.Publishes);
+    }
+
+    /// <summary>A send queue whose publishes never complete (a broker that is down: no confirm ever comes).</summary>
+    private sealed class HangingQueue : ISendQueue
+    {
+        private int _publishes;
+        public int Publishes => Volatile.Read(ref _publishes);
+        public string Name => "hanging";
+        public bool IsDurable => true;
+
+        public Task EnqueueAsync(SendJob job, TimeSpan delay, CancellationToken ct = default)
+        {
+            Interlocked.Increment(ref _publishes);
+            return new TaskCompletionSource().Task;
+        }
+
+        public Task DeadLetterAsync(SendJob job, string reason, CancellationToken ct = default) => Task.CompletedTask;
+        public Akka.Streams.Dsl.Source<SendJobDelivery, Akka.NotUsed> Deliveries() => Akka.Streams.Dsl.Source.Never<SendJobDelivery>();
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+
     /// <summary>A read store that knows only the unsettled ids (a proxy, so that it keeps compiling as the
     /// interface grows).</summary>
     public class StubReadStore : System.Reflection.DispatchProxy

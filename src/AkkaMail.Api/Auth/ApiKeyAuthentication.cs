@@ -16,6 +16,10 @@ public sealed class ApiKeyAuthenticationHandler(
 {
     public const string SchemeName = "ApiKey";
     public const string AdminClaim = "akkamail:admin";
+    /// <summary>The id of the key that authenticated the request (what a revocation names).</summary>
+    public const string KeyIdClaim = "akkamail:key";
+    /// <summary>The authorization policy of the admin key's endpoints (no key: 401; another key: 403).</summary>
+    public const string AdminPolicy = "admin";
 
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
@@ -30,6 +34,7 @@ public sealed class ApiKeyAuthenticationHandler(
             new(ClaimTypes.Name, user.Name),
         };
         if (user.IsAdmin) claims.Add(new Claim(AdminClaim, "true"));
+        if (user.KeyId is not null) claims.Add(new Claim(KeyIdClaim, user.KeyId));
         var principal = new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName));
         return AuthenticateResult.Success(new AuthenticationTicket(principal, SchemeName));
     }
@@ -67,6 +72,9 @@ public static class ClaimsPrincipalExtensions
 {
     public static string UserId(this ClaimsPrincipal p) =>
         p.FindFirstValue(ClaimTypes.NameIdentifier) ?? throw new InvalidOperationException("not authenticated");
+
+    /// <summary>The id of the API key the caller authenticated with.</summary>
+    public static string? KeyId(this ClaimsPrincipal p) => p.FindFirstValue(ApiKeyAuthenticationHandler.KeyIdClaim);
 
     public static bool IsAdmin(this ClaimsPrincipal p) => p.HasClaim(ApiKeyAuthenticationHandler.AdminClaim, "true");
 }

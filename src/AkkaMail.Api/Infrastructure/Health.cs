@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Hosting;
 using Akka.Persistence;
 using AkkaMail.Actors;
+using AkkaMail.Api.Auth;
 using AkkaMail.Configuration;
 using AkkaMail.Hosting;
 using AkkaMail.Observability;
@@ -14,8 +15,10 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 namespace AkkaMail.Api;
 
 /// <summary>
-/// /health/live: the process answers. /health/ready: the journal, the read model and the send queue answer and
-/// the actor system runs; 503 naming the failing part otherwise.
+/// /health/live: the process answers (no key). /health/ready: the journal, the read model and the send queue answer and
+/// the actor system runs; 503 otherwise. Without a key it answers the overall status alone (a load balancer's probe);
+/// with the admin key (or when <c>AkkaMail:PublicOperations</c> is set) each part's status and detail, naming the failing
+/// ones (the details name hosts and errors); with another key, 403.
 /// </summary>
 public static class Health
 {
@@ -31,15 +34,32 @@ public static class Health
         return services;
     }
 
-    public static WebApplication MapHealth(this WebApplication app)
+    public static WebApplication MapHealth(this WebApplication app, bool publicDetails)
     {
-        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = WriteAsync }).AllowAnonymous();
-        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready"), ResponseWriter = WriteAsync })
-            .AllowAnonymous();
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = WriteStatusAsync }).AllowAnonymous();
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions
+        {
+            Predicate = c => c.Tags.Contains("ready"),
+            ResponseWriter = (http, report) =>
+                publicDetails || http.User.IsAdmin() ? WriteDetailsAsync(http, report)
+                : http.User.Identity?.IsAuthenticated == true ? WriteForbiddenAsync(http)
+                : WriteStatusAsync(http, report),
+        }).AllowAnonymous();
         return app;
     }
 
-    private static Task WriteAsync(HttpContext http, HealthReport report)
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    private static Task WriteStatusAsync(HttpContext http, HealthReport report)
+    {
+        http.Response.ContentType = "application/json";
+        return http.Response.WriteAsync(JsonSerializer.Serialize(new { status = report.Status.ToString().ToLowerInvariant() }, Json));
+    }
+
+    private static Task WriteForbiddenAsync(HttpContext http) =>
+        Problems.Forbidden("Only the admin key reads the readiness details; without a key, the overall status alone.").ExecuteAsync(http);
+
+    private static Task WriteDetailsAsync(HttpContext http, HealthReport report)
     {
         http.Response.ContentType = "application/json";
         var body = new
@@ -53,7 +73,7 @@ public static class Health
                 ms = (int)e.Value.Duration.TotalMilliseconds,
             }),
         };
-        return http.Response.WriteAsync(JsonSerializer.Serialize(body, new JsonSerializerOptions(JsonSerializerDefaults.Web)));
+        return http.Response.WriteAsync(JsonSerializer.Serialize(body, Json));
     }
 
     private static async Task<HealthCheckResult> Guard(Func<CancellationToken, Task<HealthCheckResult>> probe, CancellationToken ct)

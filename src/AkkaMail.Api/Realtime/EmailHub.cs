@@ -9,22 +9,27 @@ namespace AkkaMail.Api.Realtime;
 /// <c>/hubs/emails</c>: pushes <c>emailStatus</c> messages (<see cref="EmailStatusMessage"/>) after every persisted
 /// change of the emails a connection subscribed to. Authenticated with an API key (<c>access_token</c> in the
 /// query string, since browsers cannot set headers on WebSockets). A user may watch only their own emails;
-/// an admin may watch any email.
+/// an admin may watch any email. Revoking the connection's key ends it at once (<see cref="KeyConnections"/>).
 /// </summary>
 [Authorize(AuthenticationSchemes = ApiKeyAuthenticationHandler.SchemeName)]
-public sealed class EmailHub(IEmailReadStore store, HubConnections connections) : Hub
+public sealed class EmailHub(IEmailReadStore store, HubConnections connections, KeyConnections keys) : Hub
 {
     public const string Path = "/hubs/emails";
+    private const string KeyRegistration = "akkamail:key-registration";
 
     public override Task OnConnectedAsync()
     {
         connections.Opened();
+        // Revoking the key that opened the connection aborts it (the context outlives this transient hub instance).
+        if (Context.User?.KeyId() is { } keyId)
+            Context.Items[KeyRegistration] = keys.Register(Context.User!.UserId(), keyId, Context.Abort);
         return base.OnConnectedAsync();
     }
 
     public override Task OnDisconnectedAsync(Exception? exception)
     {
         connections.Closed();
+        if (Context.Items.TryGetValue(KeyRegistration, out var registration)) (registration as IDisposable)?.Dispose();
         return base.OnDisconnectedAsync(exception);
     }
 

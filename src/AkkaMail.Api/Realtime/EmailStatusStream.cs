@@ -12,6 +12,7 @@ namespace AkkaMail.Api.Realtime;
 /// <c>emailStatus</c> messages as the hub, for the caller's emails or one email (the caller's; any, for an admin),
 /// a comment line every <see cref="HeartbeatInterval"/> so that proxies keep the connection open. Each event's
 /// <c>id</c> is <c>{emailId}:{version}</c>; after a reconnect, GET /api/emails/{id} tells what was missed.
+/// Revoking the stream's key ends it at once (<see cref="KeyConnections"/>): the response completes.
 /// </summary>
 public static class EmailStatusStream
 {
@@ -20,15 +21,21 @@ public static class EmailStatusStream
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    public static async Task<IResult> StreamAsync(HttpContext http, IEmailReadStore store, EmailStatusFeed feed, string? id = null)
+    public static async Task<IResult> StreamAsync(HttpContext http, IEmailReadStore store, EmailStatusFeed feed, KeyConnections keys,
+        string? id = null)
     {
-        var ct = http.RequestAborted;
         if (id is not null)
         {
-            var view = id.Length <= 64 ? await store.GetAsync(id, ct) : null;
+            var view = id.Length <= 64 ? await store.GetAsync(id, http.RequestAborted) : null;
             if (view is null || (view.UserId != http.User.UserId() && !http.User.IsAdmin())) return Problems.NotFound("email", id);
         }
 
+        // Ends when the client goes, or when the key that opened the stream is revoked.
+        using var ended = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
+        var ct = ended.Token;
+        using var registration = http.User.KeyId() is { } keyId
+            ? keys.Register(http.User.UserId(), keyId, () => _ = ended.CancelAsync())
+            : null;
         using var subscription = feed.Subscribe(http.User.UserId(), string.IsNullOrEmpty(id) ? null : id);
         http.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
         http.Response.ContentType = "text/event-stream";

@@ -15,6 +15,7 @@ public static class RealtimeRegistration
         services.AddSignalR();
         services.AddSingleton<EmailStatusFeed>();
         services.AddSingleton<HubConnections>();
+        services.AddSingleton<KeyConnections>();
         return services;
     }
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using AkkaMail.Api.Auth;
+using AkkaMail.Api.Realtime;
 using AkkaMail.Users;
 
 namespace AkkaMail.Api.Users;
@@ -16,7 +17,7 @@ public static class UserEndpoints
         api.MapPost("/users", CreateAsync).WithName("CreateUser").WithSummary("Create a user (admin key only); its API key is shown once.");
         api.MapGet("/users/me", MeAsync).WithName("GetMe").WithSummary("The user whose key made the request.");
         api.MapPost("/users/{id}/keys", CreateKeyAsync).WithName("CreateKey").WithSummary("Issue another API key (admin, or the user itself).");
-        api.MapDelete("/users/{id}/keys/{keyId}", RevokeKeyAsync).WithName("RevokeKey").WithSummary("Revoke a key; it is refused at once.");
+        api.MapDelete("/users/{id}/keys/{keyId}", RevokeKeyAsync).WithName("RevokeKey").WithSummary("Revoke a key; it is refused at once, and the real-time connections it opened are closed.");
         return api;
     }
 
@@ -52,9 +53,12 @@ public static class UserEndpoints
             : Results.Created($"/api/users/{id}/keys/{key.KeyId}", new CreatedKeyResponse(id, key.KeyId, key.ApiKey));
     }
 
-    private static async Task<IResult> RevokeKeyAsync(string id, string keyId, HttpContext http, IUserStore users)
+    private static async Task<IResult> RevokeKeyAsync(string id, string keyId, HttpContext http, IUserStore users, KeyConnections connections)
     {
         if (!http.User.IsAdmin() && id != http.User.UserId()) return Problems.NotFound("user", id);
-        return await users.RevokeKeyAsync(id, keyId, http.RequestAborted) ? Results.NoContent() : Problems.NotFound("key", keyId);
+        if (!await users.RevokeKeyAsync(id, keyId, http.RequestAborted)) return Problems.NotFound("key", keyId);
+        // Its requests are refused from now on; its open hub connections and event streams end now.
+        connections.Revoke(id, keyId);
+        return Results.NoContent();
     }
 }

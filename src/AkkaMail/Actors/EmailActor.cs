@@ -31,6 +31,10 @@ public sealed class EmailActor : UntypedPersistentActor
     // The projection of this email's last suppressing change, until stored: later answers wait for it too, so that
     // no answer about this email runs ahead of the suppression list.
     private Task _suppressionProjected = Task.CompletedTask;
+    // When this actor last handed a job to the dispatcher, and for which attempt (memory only): until the queue confirms
+    // it (MarkDispatched) the hand-over is in progress, and the sweep leaves it alone for the pickup timeout, even
+    // while the publish hangs on a broker outage.
+    private (int Attempt, DateTimeOffset At)? _handedOver;
 
     // An actor per email, thousands a second under load: Props with a producer instead of Props.Create(() => new ...),
     // whose expression tree is built and evaluated (and the constructor invoked by reflection) for every actor.
@@ -128,7 +132,9 @@ public sealed class EmailActor : UntypedPersistentActor
 
     private void Handle(IEmailCommand command)
     {
-        var decision = _state.Decide(command, NewContext());
+        var decision = command is EmailCommands.SweepDispatch sweep
+            ? _state.DecideSweep(sweep, NewContext(), _handedOver is { } h && h.Attempt == _state.Attempt ? h.At : null)
+            : _state.Decide(command, NewContext());
         var sender = Sender;
         if (decision.Events.Count == 0)
         {
@@ -211,6 +217,9 @@ public sealed class EmailActor : UntypedPersistentActor
         }
     }
 
-    private void Dispatch(int attempt, TimeSpan delay) =>
+    private void Dispatch(int attempt, TimeSpan delay)
+    {
+        _handedOver = (attempt, _deps.Clock.GetUtcNow());
         _deps.Dispatcher.Tell(new DispatchJob(new SendJob(_emailId, attempt), delay));
+    }
 }

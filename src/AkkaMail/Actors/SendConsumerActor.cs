@@ -12,9 +12,11 @@ using R = AkkaMail.Domain.EmailReplies;
 namespace AkkaMail.Actors;
 
 /// <summary>
-/// Runs the sender stream: deliveries from the send queue → throttle to the provider's rate →
-/// up to <c>parallelism</c> at once: ask the email actor whether the attempt may go, call the provider, have the
-/// actor persist the outcome, and only then ack the delivery. A failure nacks it back onto the queue.
+/// Runs the sender stream: deliveries from the send queue → drop the redundant ones (a look at the email actor's
+/// state in memory: already sent, failed or cancelled, another attempt current, this one in flight; acked, no send
+/// token spent) → throttle to the provider's rate → up to <c>parallelism</c> at once: ask the email actor whether the
+/// attempt may go (it persists the start), call the provider, have the actor persist the outcome, and only then ack the
+/// delivery. A failure nacks it back onto the queue.
 /// </summary>
 public sealed class SendConsumerActor : ReceiveActor, IWithTimers
 {
@@ -97,6 +99,11 @@ public sealed class SendConsumerActor : ReceiveActor, IWithTimers
         _streamRunning = true;
         var (intake, done) = _queue.Deliveries()
             .ViaMaterialized(KillSwitches.Single<SendJobDelivery>(), Keep.Right)
+            // Before the throttle: a copy of a job (a redelivery, a sweep's re-dispatch) must not wait for, nor take,
+            // a token of the provider's rate that a real send needs. Only a look: approval stays with the actor below.
+            .SelectAsyncUnordered(_settings.SendParallelism, PreCheckAsync)
+            .Where(c => c.Go)
+            .Select(c => c.Delivery)
             .Throttle(_settings.ProviderRatePerSecond, TimeSpan.FromSeconds(1), _settings.ProviderRateBurst, ThrottleMode.Shaping)
             .SelectAsyncUnordered(_settings.SendParallelism, ProcessAsync)
             .ToMaterialized(Sink.Ignore<Done>(), Keep.Both)
@@ -111,6 +118,36 @@ public sealed class SendConsumerActor : ReceiveActor, IWithTimers
         var delay = state.DispatchDelay(_clock.GetUtcNow());
         _log.Debug("Email {EmailId}: attempt {Attempt} arrived {Delay} early; queued again", job.EmailId, job.Attempt, delay);
         await _queue.EnqueueAsync(job, delay > TimeSpan.Zero ? delay : TimeSpan.FromSeconds(1));
+    }
+
+    /// <summary>Acks and drops a redundant job (<see cref="EmailState.IsRedundantJob"/>); lets every other one through,
+    /// and any it could not judge (the actor's state is only looked at here).</summary>
+    private async Task<(SendJobDelivery Delivery, bool Go)> PreCheckAsync(SendJobDelivery delivery)
+    {
+        var job = delivery.Job;
+        EmailState state;
+        try
+        {
+            state = await _emailManager.Ask<EmailState>(new EmailCommands.GetEmailState(job.EmailId), _settings.AskTimeout);
+        }
+        catch (Exception ex)
+        {
+            _log.Debug("Email {EmailId}: could not pre-check attempt {Attempt} ({Error}); sent on", job.EmailId, job.Attempt, ex.Message);
+            return (delivery, true);
+        }
+        if (!state.IsRedundantJob(job.Attempt, new DecisionContext(_clock.GetUtcNow(), _settings.Retry, _settings.AttemptTimeout)))
+            return (delivery, true);
+        if (_log.IsDebugEnabled)
+            _log.Debug("Email {EmailId}: job for attempt {Attempt} dropped before the rate limit: the email is {Status} (attempt {Current})",
+                job.EmailId, job.Attempt, state.Status.ToWire(), state.Attempt);
+        // Settled here, whatever happens: a delivery is acked or nacked once at most.
+        try { await delivery.Ack(); }
+        catch (Exception ex)
+        {
+            _log.Warning(ex, "Email {EmailId}: could not ack a redundant job for attempt {Attempt}; the queue will redeliver it",
+                job.EmailId, job.Attempt);
+        }
+        return (delivery, false);
     }
 
     private async Task<Done> ProcessAsync(SendJobDelivery delivery)

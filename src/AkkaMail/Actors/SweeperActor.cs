@@ -9,7 +9,8 @@ namespace AkkaMail.Actors;
 /// <summary>
 /// The dispatch sweep: at start-up and then on an interval, asks every email whose send is unsettled to check
 /// itself (<see cref="EmailCommands.SweepDispatch"/>): one accepted but never queued, or queued and never picked
-/// up within the timeout, dispatches itself again. The queue may lose a job; the journal never does.
+/// up within the timeout, dispatches itself again; a hand-over whose publish is still pending counts from when the email's
+/// actor handed it over. The queue may lose a job; the journal never does.
 /// </summary>
 public sealed class SweeperActor : ReceiveActor, IWithTimers
 {

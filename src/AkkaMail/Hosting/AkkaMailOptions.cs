@@ -31,6 +31,10 @@ public sealed class AkkaMailOptions
     /// <summary>Extra HOCON that takes precedence over the file (tests and one-off runs).</summary>
     public string? HoconOverrides { get; set; }
 
+    /// <summary>When true, <c>/metrics</c>, <c>/docs</c>, <c>/openapi/v1.json</c> and the details of <c>/health/ready</c> answer
+    /// without a key (for a scraper on a private network). Default false: they need the admin API key.</summary>
+    public bool PublicOperations { get; set; }
+
     /// <summary>Minimum level of the console log: Verbose, Debug, Information, Warning, Error.</summary>
     public string LogLevel { get; set; } = "Information";
 

@@ -5,7 +5,12 @@ using Microsoft.Data.Sqlite;
 
 namespace AkkaMail.Users;
 
-public sealed record UserIdentity(string UserId, string Name, bool IsAdmin, string? DefaultFrom);
+public sealed record UserIdentity(string UserId, string Name, bool IsAdmin, string? DefaultFrom)
+{
+    /// <summary>The key that authenticated the caller (set by <see cref="IUserStore.AuthenticateAsync"/>; null from
+    /// <see cref="IUserStore.GetUserAsync"/>): what a revocation names, so the connections it opened can be ended.</summary>
+    public string? KeyId { get; init; }
+}
 
 public sealed record CreatedUser(string UserId, string Name, string KeyId, string ApiKey);
 
@@ -19,6 +24,7 @@ public interface IUserStore
     Task InitializeAsync(CancellationToken ct = default);
     Task<bool> AnyUserAsync(CancellationToken ct = default);
     Task<CreatedUser> CreateUserAsync(string name, bool isAdmin, string? defaultFrom, CancellationToken ct = default);
+    /// <summary>The user of an unrevoked key, with <see cref="UserIdentity.KeyId"/> set; null for any other string.</summary>
     Task<UserIdentity?> AuthenticateAsync(string apiKey, CancellationToken ct = default);
     Task<UserIdentity?> GetUserAsync(string userId, CancellationToken ct = default);
     /// <summary>A new key for an existing user; null when there is no such user.</summary>
@@ -150,12 +156,15 @@ public sealed class SqliteUserStore(SqliteDatabase db) : IUserStore
         await using var c = await db.OpenAsync(ct);
         await using var cmd = c.CreateCommand();
         cmd.CommandText = """
-            SELECT u.id, u.name, u.is_admin, u.default_from FROM api_keys k JOIN users u ON u.id = k.user_id
+            SELECT u.id, u.name, u.is_admin, u.default_from, k.id FROM api_keys k JOIN users u ON u.id = k.user_id
             WHERE k.key_hash = $h AND k.revoked_at IS NULL
             """;
         cmd.Parameters.AddWithValue("$h", ApiKeys.Hash(apiKey));
         await using var r = await cmd.ExecuteReaderAsync(ct);
         if (!await r.ReadAsync(ct)) return null;
-        return new UserIdentity(r.GetString(0), r.GetString(1), r.GetInt64(2) == 1, r.IsDBNull(3) ? null : r.GetString(3));
+        return new UserIdentity(r.GetString(0), r.GetString(1), r.GetInt64(2) == 1, r.IsDBNull(3) ? null : r.GetString(3))
+        {
+            KeyId = r.GetString(4),
+        };
     }
 }

@@ -94,6 +94,6 @@ public sealed class MongoUserStore(IMongoDatabase database) : IUserStore
         // Looked up by hash: the database compares hashes, never keys.
         var key = await _keys.Find(new BsonDocument { { "KeyHash", ApiKeys.Hash(apiKey) }, { "RevokedAt", BsonNull.Value } })
             .FirstOrDefaultAsync(ct);
-        return key is null ? null : await GetUserAsync(key["UserId"].AsString, ct);
+        return key is null ? null : await GetUserAsync(key["UserId"].AsString, ct) is { } user ? user with { KeyId = key["_id"].AsString } : null;
     }
 }
