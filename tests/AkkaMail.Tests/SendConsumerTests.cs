@@ -220,9 +220,10 @@ public class SendConsumerThrottleTests : Akka.TestKit.Xunit2.TestKit
         _dispatcher = CreateTestProbe();
         // One send a second, a burst of one: every job that passes the throttle after the first waits a second.
         var settings = Settings.Fast() with { ProviderRatePerSecond = 1, ProviderRateBurst = 1 };
-        var deps = new EmailActorDeps(settings, _dispatcher.Ref, null, TimeProvider.System);
+        var live = new LiveEmailStates();
+        var deps = new EmailActorDeps(settings, _dispatcher.Ref, null, TimeProvider.System, live);
         _manager = Sys.ActorOf(Props.Create(() => new EmailManagerActor(id => EmailActor.Props(id, deps))));
-        Sys.ActorOf(Props.Create(() => new SendConsumerActor(_queue, _provider, _manager, settings, TimeProvider.System)));
+        Sys.ActorOf(Props.Create(() => new SendConsumerActor(_queue, _provider, _manager, settings, TimeProvider.System, live)));
     }
 
     protected override void AfterAll()

@@ -14,7 +14,9 @@ namespace AkkaMail.Actors;
 /// <summary>What an email actor talks to besides its parent.</summary>
 /// <param name="ReadSide">The read-side projection's progress: a change that suppresses an address is answered only
 /// once the projection has stored it (null: answered at once, as in actor tests without a read side).</param>
-public sealed record EmailActorDeps(AkkaMailSettings Settings, IActorRef Dispatcher, ProjectionProgress? ReadSide, TimeProvider Clock);
+/// <param name="Live">Where the actor publishes its current state for the sender's look before the rate limit (null: nowhere).</param>
+public sealed record EmailActorDeps(AkkaMailSettings Settings, IActorRef Dispatcher, ProjectionProgress? ReadSide, TimeProvider Clock,
+    LiveEmailStates? Live = null);
 
 /// <summary>
 /// One email, persistent (<c>email-{id}</c>). Thin: the decisions are <see cref="EmailState"/>'s; this actor
@@ -75,6 +77,7 @@ public sealed class EmailActor : UntypedPersistentActor
         {
             case SnapshotOffer o: _state = (EmailState)o.Snapshot; break;
             case IEmailEvent e: _state = _state.Apply(e); break;
+            case RecoveryCompleted when _state.Exists: _deps.Live?.Publish(_emailId, _state); break;
         }
     }
 
@@ -123,6 +126,7 @@ public sealed class EmailActor : UntypedPersistentActor
 
     protected override void PostStop()
     {
+        _deps.Live?.Withdraw(_emailId);
         Observability.AkkaMailMetrics.EmailActorStopped();
         base.PostStop();
     }
@@ -156,6 +160,7 @@ public sealed class EmailActor : UntypedPersistentActor
         PersistAll(decision.Events, evt =>
         {
             _state = _state.Apply(evt);
+            _deps.Live?.Publish(_emailId, _state);
             AfterPersisted(evt);
             // Every persisted event is announced, with the status and version as of that event (a batch may hold
             // several).

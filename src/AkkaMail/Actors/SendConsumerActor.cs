@@ -46,11 +46,14 @@ public sealed class SendConsumerActor : ReceiveActor, IWithTimers
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
+    private readonly LiveEmailStates? _live;
 
     /// <param name="clock">The email actors' clock (an early job's remaining wait is computed with it).</param>
+    /// <param name="live">The email actors' published states, looked at before the rate limit (null: no look).</param>
     public SendConsumerActor(ISendQueue queue, IEmailProvider provider, IActorRef emailManager, AkkaMailSettings settings,
-        TimeProvider? clock = null)
+        TimeProvider? clock = null, LiveEmailStates? live = null)
     {
+        _live = live;
         _clock = clock ?? TimeProvider.System;
         _queue = queue;
         _provider = provider;
@@ -101,9 +104,7 @@ public sealed class SendConsumerActor : ReceiveActor, IWithTimers
             .ViaMaterialized(KillSwitches.Single<SendJobDelivery>(), Keep.Right)
             // Before the throttle: a copy of a job (a redelivery, a sweep's re-dispatch) must not wait for, nor take,
             // a token of the provider's rate that a real send needs. Only a look: approval stays with the actor below.
-            .SelectAsyncUnordered(_settings.SendParallelism, PreCheckAsync)
-            .Where(c => c.Go)
-            .Select(c => c.Delivery)
+            .Where(NotRedundant)
             .Throttle(_settings.ProviderRatePerSecond, TimeSpan.FromSeconds(1), _settings.ProviderRateBurst, ThrottleMode.Shaping)
             .SelectAsyncUnordered(_settings.SendParallelism, ProcessAsync)
             .ToMaterialized(Sink.Ignore<Done>(), Keep.Both)
@@ -120,34 +121,33 @@ public sealed class SendConsumerActor : ReceiveActor, IWithTimers
         await _queue.EnqueueAsync(job, delay > TimeSpan.Zero ? delay : TimeSpan.FromSeconds(1));
     }
 
-    /// <summary>Acks and drops a redundant job (<see cref="EmailState.IsRedundantJob"/>); lets every other one through,
-    /// and any it could not judge (the actor's state is only looked at here).</summary>
-    private async Task<(SendJobDelivery Delivery, bool Go)> PreCheckAsync(SendJobDelivery delivery)
+    /// <summary>
+    /// False for a redundant job (<see cref="EmailState.IsRedundantJob"/> on the state its actor last published), which
+    /// is acked and dropped here; true for every other one, and for any whose email is not in memory (its actor judges
+    /// it after the rate limit, as always). A synchronous look at an immutable state: no message, no allocation.
+    /// </summary>
+    private bool NotRedundant(SendJobDelivery delivery)
     {
         var job = delivery.Job;
-        EmailState state;
-        try
-        {
-            state = await _emailManager.Ask<EmailState>(new EmailCommands.GetEmailState(job.EmailId), _settings.AskTimeout);
-        }
-        catch (Exception ex)
-        {
-            _log.Debug("Email {EmailId}: could not pre-check attempt {Attempt} ({Error}); sent on", job.EmailId, job.Attempt, ex.Message);
-            return (delivery, true);
-        }
+        if (_live is null || !_live.TryGet(job.EmailId, out var state)) return true;
         if (!state.IsRedundantJob(job.Attempt, new DecisionContext(_clock.GetUtcNow(), _settings.Retry, _settings.AttemptTimeout)))
-            return (delivery, true);
+            return true;
         if (_log.IsDebugEnabled)
             _log.Debug("Email {EmailId}: job for attempt {Attempt} dropped before the rate limit: the email is {Status} (attempt {Current})",
                 job.EmailId, job.Attempt, state.Status.ToWire(), state.Attempt);
         // Settled here, whatever happens: a delivery is acked or nacked once at most.
+        _ = AckRedundantAsync(delivery);
+        return false;
+    }
+
+    private async Task AckRedundantAsync(SendJobDelivery delivery)
+    {
         try { await delivery.Ack(); }
         catch (Exception ex)
         {
             _log.Warning(ex, "Email {EmailId}: could not ack a redundant job for attempt {Attempt}; the queue will redeliver it",
-                job.EmailId, job.Attempt);
+                delivery.Job.EmailId, delivery.Job.Attempt);
         }
-        return (delivery, false);
     }
 
     private async Task<Done> ProcessAsync(SendJobDelivery delivery)

@@ -79,18 +79,19 @@ public static partial class AkkaMailHosting
         return builder.WithActors((system, registry, _) =>
         {
             IActorRef dispatcher = ActorRefs.Nobody;
+            var live = new LiveEmailStates();
             // Email actors are only created once messages flow, after the dispatcher below exists.
             // A new email (id minted by the API) skips recovery: there is nothing in the journal for it yet.
             Func<string, Props>? freshProps = settings.SkipRecoveryOfNewEmails
-                ? id => EmailActor.FreshProps(id, new EmailActorDeps(settings, dispatcher, readSide, clock))
+                ? id => EmailActor.FreshProps(id, new EmailActorDeps(settings, dispatcher, readSide, clock, live))
                 : null;
             var manager = system.ActorOf(Props.Create(() => new EmailManagerActor(
-                id => EmailActor.Props(id, new EmailActorDeps(settings, dispatcher, readSide, clock)), freshProps,
+                id => EmailActor.Props(id, new EmailActorDeps(settings, dispatcher, readSide, clock, live)), freshProps,
                 settings.PassivationTimeout)),
                 EmailManagerActor.Name);
             dispatcher = system.ActorOf(Props.Create(() => new DispatcherActor(
                 queue, manager, settings.DispatchBufferSize, settings.DispatchParallelism)), DispatcherActor.Name);
-            var consumer = system.ActorOf(Props.Create(() => new SendConsumerActor(queue, provider, manager, settings, clock)),
+            var consumer = system.ActorOf(Props.Create(() => new SendConsumerActor(queue, provider, manager, settings, clock, live)),
                 SendConsumerActor.Name);
             var sweeper = system.ActorOf(Props.Create(() => new SweeperActor(store, manager, settings.SweepInterval,
                 settings.SweepPickupTimeout, settings.SweepPickupTimeout, settings.SweepBatchSize,
