@@ -71,6 +71,8 @@ public static class AkkaMailApp
         // Stopping (SIGTERM) waits for the sender to drain: the host must allow that long, and a little more.
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.ShutdownDrainTimeout + TimeSpan.FromSeconds(15));
         builder.Services.AddSingleton(TimeProvider.System);
+        // Email actors publish their states here: the sender and the read side look at them.
+        builder.Services.AddSingleton<AkkaMail.Actors.LiveEmailStates>();
         builder.Services.AddStores(options, builder.Configuration);
         builder.Services.AddSendQueue(options, settings, builder.Configuration);
         builder.Services.AddEmailProvider(options, settings, builder.Configuration);

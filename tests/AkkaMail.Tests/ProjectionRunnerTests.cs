@@ -210,4 +210,27 @@ public sealed class ProjectionRunnerTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(T.Json(EmailView.Of(Folded("a"))), T.Json(store.Views["a"]));
         Assert.Equal(1, projection.StatesRebuilt);
     }
+
+    [Fact]
+    public async Task A_live_email_is_taken_from_its_actor_s_published_state_without_folding_the_journal()
+    {
+        var store = new MemoryProjectionStore();
+        var journal = Envelopes("a");
+        var live = new AkkaMail.Actors.LiveEmailStates();
+        var projection = new EmailReadSideProjection(store, new NoSuppressionStore(),
+            (_, _) => throw new InvalidOperationException("a live email is never folded from the journal"), live: live);
+        var life = Life("a");
+        // The actor is past the first three events when the projection reads them: its state is stored as it is.
+        live.Publish("a", life.Take(3).Aggregate(EmailState.Empty("a"), (s, e) => s.Apply(e)));
+        await projection.HandleAsync(journal.Take(2).ToList(), 2, default);
+        Assert.Equal(3, store.Views["a"].Version);
+        // The projection was woken by a commit before the actor applied the event: applied to the actor's state.
+        await projection.HandleAsync(journal.Skip(2).Take(2).ToList(), 4, default);
+        Assert.Equal(4, store.Views["a"].Version);
+        // The rest, the actor caught up: the view is the actor's, the bounce still suppresses.
+        live.Publish("a", Folded("a"));
+        await projection.HandleAsync(journal.Skip(4).ToList(), 6, default);
+        Assert.Equal(T.Json(EmailView.Of(Folded("a"))), T.Json(store.Views["a"]));
+        Assert.Single(store.Suppressions);
+    }
 }

@@ -79,7 +79,7 @@ public static partial class AkkaMailHosting
         return builder.WithActors((system, registry, _) =>
         {
             IActorRef dispatcher = ActorRefs.Nobody;
-            var live = new LiveEmailStates();
+            var live = sp.GetService<LiveEmailStates>() ?? new LiveEmailStates();
             // Email actors are only created once messages flow, after the dispatcher below exists.
             // A new email (id minted by the API) skips recovery: there is nothing in the journal for it yet.
             Func<string, Props>? freshProps = settings.SkipRecoveryOfNewEmails

@@ -36,11 +36,15 @@ public interface IEmailProjectionStore
 /// recovers with, so a view is exactly what the actor would answer after the same events. States are cached (bounded);
 /// an email not in the cache is folded from its events in the journal up to the event at hand.
 /// </summary>
+/// <param name="live">The states live email actors publish: an email whose actor is in memory is taken from there (no
+/// fold, no cached copy); its state may already include later events, which are in the journal too, and views are
+/// version-guarded, so a later batch never stores an older view.</param>
 public sealed class EmailReadSideProjection(
     IEmailProjectionStore store,
     ISuppressionStore suppressions,
     Func<string, long, Task<IReadOnlyList<object>>> eventsUpTo,
-    int cachedStates = 10_000) : IProjectionHandler
+    int cachedStates = 10_000,
+    Actors.LiveEmailStates? live = null) : IProjectionHandler
 {
     public const string Name = "email-read-side";
 
@@ -54,12 +58,29 @@ public sealed class EmailReadSideProjection(
     public async Task HandleAsync(IReadOnlyList<EventEnvelope> batch, long offset, CancellationToken ct)
     {
         var touched = new Dictionary<string, EmailState>(StringComparer.Ordinal);
+        HashSet<string>? fromActors = null;
         List<ProjectedSuppression>? suppressed = null;
         foreach (var envelope in batch)
         {
             if (envelope.Event is not IEmailEvent evt) continue;
             var id = evt.EmailId;
             if (!touched.TryGetValue(id, out var state) && !_states.TryGetValue(id, out state!)) state = null;
+            if (live is not null && live.TryGet(id, out var current))
+            {
+                (fromActors ??= new(StringComparer.Ordinal)).Add(id);
+                if (current.Version >= envelope.SequenceNr)
+                {
+                    // The actor is already past this event (it persisted it, then published its state).
+                    touched[id] = state is not null && state.Version > current.Version ? state : current;
+                    if (evt is EmailEvents.ProviderEventRecorded { Event: var livePe } && !string.IsNullOrEmpty(current.UserId)
+                        && SuppressionRules.ReasonFor(livePe) is { } liveReason)
+                        (suppressed ??= new()).Add(new ProjectedSuppression(current.UserId!, new Suppression(livePe.Recipient, liveReason, livePe.OccurredAt, id)));
+                    continue;
+                }
+                // Committed, but the actor has not applied it yet (the projection was woken by the commit): its state
+                // is the best base to apply the event to.
+                if (state is null || state.Version < current.Version) state = current;
+            }
             if (state is null || state.Version < envelope.SequenceNr - 1)
                 state = await FoldAsync(envelope.PersistenceId, id, envelope.SequenceNr - 1);
             // Already in this state: a batch handed over again after a crash between its store and the offset.
@@ -76,7 +97,13 @@ public sealed class EmailReadSideProjection(
         await store.StoreAsync(Name, views, (IReadOnlyCollection<ProjectedSuppression>?)suppressed ?? Array.Empty<ProjectedSuppression>(), offset, ct);
 
         // Only once stored: after a failure the batch comes again and must find the states as they were before it.
-        foreach (var (id, state) in touched) Remember(id, state);
+        // States taken from live actors are not copied into the cache (their actors hold them); a cached fold of such
+        // an email is dropped, being older.
+        foreach (var (id, state) in touched)
+        {
+            if (fromActors?.Contains(id) == true) _states.Remove(id);
+            else Remember(id, state);
+        }
         if (suppressed is not null)
             foreach (var user in suppressed.Select(s => s.UserId).Distinct())
                 await suppressions.RefreshAsync(user, ct);
