@@ -284,7 +284,7 @@ public class EmailActorTests : Akka.TestKit.Xunit2.TestKit
         actor.Tell(new ApplyProviderEvent("e1", T.Pe("ev2", ProviderEventKind.PermanentFailure, 2, "bob@example.com")));
         ExpectNoMsg(TimeSpan.FromMilliseconds(100));
         var seq = StateOf(actor, "e1").Version;
-        readSide.Stored(42, new[] { (EmailActor.PersistenceIdFor("e1"), seq) }, null);
+        readSide.Stored(42, new[] { (EmailActor.PersistenceIdFor("e1"), seq) });
         ExpectMsg(new R.ProviderEventApplied("e1", R.ProviderEventResult.Applied));
         ExpectMsg(new R.ProviderEventApplied("e1", R.ProviderEventResult.Duplicate));
     }

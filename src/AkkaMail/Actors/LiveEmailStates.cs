@@ -18,6 +18,4 @@ public sealed class LiveEmailStates
     public void Withdraw(string emailId) => _states.TryRemove(emailId, out _);
 
     public bool TryGet(string emailId, out EmailState state) => _states.TryGetValue(emailId, out state!);
-
-    public int Count => _states.Count;
 }

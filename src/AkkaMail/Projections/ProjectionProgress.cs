@@ -12,7 +12,6 @@ public sealed class ProjectionProgress(string name, TimeProvider? clock = null)
     private readonly TimeProvider _clock = clock ?? TimeProvider.System;
     private long _offset = -1;
     private long _eventsProjected;
-    private long _lastEventTicks;
     private long _lastBatchTicks;
     private volatile Exception? _lastFailure;
     private long _lastFailureTicks;
@@ -29,9 +28,6 @@ public sealed class ProjectionProgress(string name, TimeProvider? clock = null)
 
     /// <summary>Events projected by this process.</summary>
     public long EventsProjected => Interlocked.Read(ref _eventsProjected);
-
-    /// <summary>When the last projected event was written to the journal (its stored timestamp).</summary>
-    public DateTimeOffset? LastEventTimestamp => Ticks(ref _lastEventTicks);
 
     /// <summary>When the runner last stored a batch.</summary>
     public DateTimeOffset? LastBatchAt => Ticks(ref _lastBatchTicks);
@@ -91,10 +87,9 @@ public sealed class ProjectionProgress(string name, TimeProvider? clock = null)
     public void Loaded(long offset) => Advance(offset);
 
     /// <summary>Called by the runner after a batch and its offset are stored.</summary>
-    public void Stored(long offset, IReadOnlyList<(string PersistenceId, long SequenceNr)> events, DateTimeOffset? lastEventTimestamp)
+    public void Stored(long offset, IReadOnlyList<(string PersistenceId, long SequenceNr)> events)
     {
         Interlocked.Add(ref _eventsProjected, events.Count);
-        if (lastEventTimestamp is { } ts) Interlocked.Exchange(ref _lastEventTicks, ts.UtcTicks);
         Interlocked.Exchange(ref _lastBatchTicks, _clock.GetUtcNow().UtcTicks);
         if (!_eventWaiters.IsEmpty)
             foreach (var (pid, seq) in events)

@@ -62,7 +62,7 @@ public static class ProjectionStream
                 }
                 var done = new (string, long)[batch.Count];
                 for (var i = 0; i < batch.Count; i++) done[i] = (batch[i].PersistenceId, batch[i].SequenceNr);
-                progress.Stored(offset, done, new DateTimeOffset(batch[^1].Timestamp, TimeSpan.Zero));
+                progress.Stored(offset, done);
                 return offset;
             });
 

@@ -72,9 +72,7 @@ public sealed class EmailReadSideProjection(
                 {
                     // The actor is already past this event (it persisted it, then published its state).
                     touched[id] = state is not null && state.Version > current.Version ? state : current;
-                    if (evt is EmailEvents.ProviderEventRecorded { Event: var livePe } && !string.IsNullOrEmpty(current.UserId)
-                        && SuppressionRules.ReasonFor(livePe) is { } liveReason)
-                        (suppressed ??= new()).Add(new ProjectedSuppression(current.UserId!, new Suppression(livePe.Recipient, liveReason, livePe.OccurredAt, id)));
+                    if (SuppressionRules.Of(evt, current.UserId) is { } fromLive) (suppressed ??= new()).Add(fromLive);
                     continue;
                 }
                 // Committed, but the actor has not applied it yet (the projection was woken by the commit): its state
@@ -87,9 +85,7 @@ public sealed class EmailReadSideProjection(
             if (state.Version >= envelope.SequenceNr) continue;
             state = state.Apply(evt);
             touched[id] = state;
-            if (evt is EmailEvents.ProviderEventRecorded { Event: var pe } && !string.IsNullOrEmpty(state.UserId)
-                && SuppressionRules.ReasonFor(pe) is { } reason)
-                (suppressed ??= new()).Add(new ProjectedSuppression(state.UserId!, new Suppression(pe.Recipient, reason, pe.OccurredAt, id)));
+            if (SuppressionRules.Of(evt, state.UserId) is { } projected) (suppressed ??= new()).Add(projected);
         }
 
         var views = new List<EmailView>(touched.Count);
@@ -145,4 +141,10 @@ public static class SuppressionRules
     /// <summary>Does this event put its recipient on the suppression list?</summary>
     public static bool Suppresses(IEmailEvent evt) =>
         evt is EmailEvents.ProviderEventRecorded { Event: var pe } && ReasonFor(pe) is not null;
+
+    /// <summary>The suppression this event of an email of <paramref name="userId"/> adds, or null.</summary>
+    public static ProjectedSuppression? Of(IEmailEvent evt, string? userId) =>
+        evt is EmailEvents.ProviderEventRecorded { Event: var pe } && !string.IsNullOrEmpty(userId) && ReasonFor(pe) is { } reason
+            ? new ProjectedSuppression(userId, new Suppression(pe.Recipient, reason, pe.OccurredAt, evt.EmailId))
+            : null;
 }

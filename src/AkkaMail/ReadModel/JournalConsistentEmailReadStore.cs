@@ -19,12 +19,6 @@ public sealed class JournalConsistentEmailReadStore(
     Func<string, CancellationToken, Task<EmailState?>> askState,
     TimeSpan catchUpWait) : IEmailReadStore
 {
-    public IEmailReadStore Inner => inner;
-
-    /// <summary>Reads served by the email's actor because the projection was behind.</summary>
-    public long ActorReads => Interlocked.Read(ref _actorReads);
-    private long _actorReads;
-
     public Task InitializeAsync(CancellationToken ct = default) => inner.InitializeAsync(ct);
 
     public Task UpsertAsync(IReadOnlyCollection<EmailView> views, CancellationToken ct = default) => inner.UpsertAsync(views, ct);
@@ -33,7 +27,6 @@ public sealed class JournalConsistentEmailReadStore(
     {
         var behind = await BehindAsync(ct);
         if (behind is null) return await inner.GetAsync(id, ct);
-        Interlocked.Increment(ref _actorReads);
         var state = await askState(id, ct);
         if (state is null) return await inner.GetAsync(id, ct); // no answer in time: the projection's view is the best we have
         return state.Exists ? EmailView.Of(state) : null;
