@@ -18,8 +18,6 @@ public sealed class JournalHead
         _highestOrdering = highestOrdering;
     }
 
-    public bool Known => _highestOrdering is not null;
-
     /// <summary>The journal's newest ordering, or null while unknown.</summary>
     public async Task<long?> HighestOrderingAsync(CancellationToken ct = default)
     {

@@ -37,12 +37,9 @@ public sealed class JournalConsistentEmailReadStore(
         if (await inner.FindIdByProviderMessageIdAsync(providerMessageId, ct) is { } id) return id;
         if (await BehindAsync(ct) is not { } target) return null;
         // The send that produced this message id may be in the journal and not yet in the index.
-        try { await progress.WhenReached(target).WaitAsync(catchUpWait, ct); }
-        catch (TimeoutException)
-        {
+        if (!await CaughtUpAsync(target, ct))
             throw new ReadModelBehindException(
                 $"The read model is behind the journal (at {progress.Offset} of {target}); the message id cannot be resolved yet.");
-        }
         return await inner.FindIdByProviderMessageIdAsync(providerMessageId, ct);
     }
 
@@ -50,16 +47,26 @@ public sealed class JournalConsistentEmailReadStore(
     /// wait) for the projection to get there. Past that wait it answers from the read model as it is.</summary>
     public async Task<EmailPage> ListAsync(EmailQuery query, CancellationToken ct = default)
     {
-        if (await BehindAsync(ct) is { } target)
-        {
-            try { await progress.WhenReached(target).WaitAsync(catchUpWait, ct); }
-            catch (TimeoutException) { }
-        }
+        if (await BehindAsync(ct) is { } target) await CaughtUpAsync(target, ct);
         return await inner.ListAsync(query, ct);
     }
 
     public Task<IReadOnlyList<string>> FindUnsettledAsync(int limit, string? afterId, CancellationToken ct = default) =>
         inner.FindUnsettledAsync(limit, afterId, ct);
+
+    /// <summary>Waits (up to the catch-up wait) for the projection to reach <paramref name="target"/>; false if it did not.</summary>
+    private async Task<bool> CaughtUpAsync(long target, CancellationToken ct)
+    {
+        try
+        {
+            await progress.WhenReached(target).WaitAsync(catchUpWait, ct);
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
+    }
 
     /// <summary>The journal's head when the projection is behind it (or not started), else null.</summary>
     private async Task<long?> BehindAsync(CancellationToken ct)
