@@ -52,9 +52,7 @@ public static class AkkaMailApp
                 $"Another AkkaMail process (the service, or a read-model rebuild) is using {Path.GetFullPath(options.DataPath)}.");
         builder.Services.AddSingleton(_ => dataLock);
 
-        var hocon = AkkaMailHosting.LoadHocon(options.ResolveHoconPath());
-        if (!string.IsNullOrWhiteSpace(options.HoconOverrides))
-            hocon = Akka.Configuration.ConfigurationFactory.ParseString(options.HoconOverrides).WithFallback(hocon);
+        var hocon = AkkaMailHosting.LoadHocon(options);
         var settings = AkkaMailSettings.FromConfig(hocon);
 
         var logLevel = Enum.TryParse<LogEventLevel>(options.LogLevel, true, out var level) ? level : LogEventLevel.Information;

@@ -33,9 +33,7 @@ public static class ReadModelRebuild
             return 2;
         }
 
-        var hocon = AkkaMailHosting.LoadHocon(options.ResolveHoconPath());
-        if (!string.IsNullOrWhiteSpace(options.HoconOverrides))
-            hocon = Akka.Configuration.ConfigurationFactory.ParseString(options.HoconOverrides).WithFallback(hocon);
+        var hocon = AkkaMailHosting.LoadHocon(options);
         var settings = AkkaMailSettings.FromConfig(hocon);
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(options);

@@ -21,6 +21,15 @@ public static partial class AkkaMailHosting
             ? ConfigurationFactory.ParseString(ResolveOptionalOverrides(File.ReadAllText(path), Environment.GetEnvironmentVariable))
             : throw new FileNotFoundException($"HOCON file not found: {Path.GetFullPath(path)}", path);
 
+    /// <summary>The operator's HOCON as the service runs with it: the file, then <see cref="AkkaMailOptions.HoconOverrides"/> over it.</summary>
+    public static Config LoadHocon(AkkaMailOptions options)
+    {
+        var hocon = LoadHocon(options.ResolveHoconPath());
+        return string.IsNullOrWhiteSpace(options.HoconOverrides)
+            ? hocon
+            : ConfigurationFactory.ParseString(options.HoconOverrides).WithFallback(hocon);
+    }
+
     /// <summary>
     /// HOCON says <c>key = ${?VAR}</c> leaves the earlier value alone when VAR is unset; Akka's parser instead
     /// replaces it with an empty value. So we resolve these override lines ourselves before parsing: the line

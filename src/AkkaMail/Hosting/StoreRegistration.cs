@@ -45,7 +45,7 @@ public static class StoreRegistration
         var readBackend = services.Last(d => d.ServiceType == typeof(IEmailReadStore));
         services.Remove(readBackend);
         services.AddSingleton(sp => new EmailReadStoreBackend(
-            (IEmailReadStore)(readBackend.ImplementationInstance ?? readBackend.ImplementationFactory!(sp))));
+            (IEmailReadStore)Resolve(readBackend, sp)));
         services.AddSingleton<IEmailProjectionStore>(sp => (IEmailProjectionStore)sp.GetRequiredService<EmailReadStoreBackend>().Store);
         services.AddSingleton(sp => new ProjectionProgress(ReadModel.EmailReadSideProjection.Name, sp.GetService<TimeProvider>()));
         services.AddSingleton<JournalHead>();
@@ -69,10 +69,14 @@ public static class StoreRegistration
         var backend = services.Last(d => d.ServiceType == typeof(IUserStore));
         services.Remove(backend);
         services.AddSingleton<IUserStore>(sp => new CachingUserStore(
-            (IUserStore)(backend.ImplementationInstance ?? backend.ImplementationFactory!(sp)),
+            (IUserStore)Resolve(backend, sp),
             sp.GetService<TimeProvider>() ?? TimeProvider.System));
         return services;
     }
+
+    /// <summary>The service a backend registered (an instance or a factory), for a decorator that replaced its registration.</summary>
+    private static object Resolve(ServiceDescriptor registered, IServiceProvider sp) =>
+        registered.ImplementationInstance ?? registered.ImplementationFactory!(sp);
 
     /// <summary>The read model's storage (SQLite or MongoDB), as registered by the backend.</summary>
     public sealed record EmailReadStoreBackend(IEmailReadStore Store);
