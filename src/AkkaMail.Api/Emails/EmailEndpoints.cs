@@ -155,7 +155,7 @@ public static class EmailEndpoints
         Results.Problem(statusCode: 503, title: "Busy", type: ProblemTypes.Unavailable,
             detail: "The service could not confirm the email in time; retry with the same Idempotency-Key.");
 
-    public static string NewEmailId() => Guid.CreateVersion7().ToString("N");
+    public static string NewEmailId() => EmailIds.New();
 
     /// <summary>The same (user, key) always names the same email, so a retried POST reaches the same actor.</summary>
     public static string IdempotentEmailId(string userId, string key) =>
