@@ -41,6 +41,12 @@ done
 passed=$(awk '/^ +Passed: +[0-9]+$/ {s+=$2} END {print s+0}' "$results")
 failed=$(awk '/^ +Failed: +[0-9]+$/ {s+=$2} END {print s+0}' "$results")
 skipped=$(awk '/^ +Skipped: +[0-9]+$/ {s+=$2} END {print s+0}' "$results")
+# Repeat every failed test with its message at the end, so a red run says what failed without scrolling back.
+if [ "$failed" -gt 0 ]; then
+  echo
+  echo "== Failed tests"
+  awk '/^ +Failed [^ ]/ {n=40} n>0 {print; n--}' "$results"
+fi
 rm -f "$results"
 echo
 echo "Total: $passed passed, $failed failed, $skipped skipped"
