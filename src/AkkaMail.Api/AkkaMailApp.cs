@@ -12,8 +12,6 @@ using AkkaMail.Suppressions;
 using AkkaMail.Api.Users;
 using AkkaMail.Api.Suppressions;
 using Scalar.AspNetCore;
-using AkkaMail.Observability;
-using OpenTelemetry.Metrics;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Diagnostics;
 using Serilog;
@@ -93,6 +91,8 @@ public static class AkkaMailApp
                 l.AddLogger<SerilogLogger>();
             });
             akka.WithSchedulerStarted();
+            // Unhealthy once the actor system has terminated: the process can do no more work (live and ready).
+            akka.WithActorSystemLivenessCheck(tags: new[] { Health.LiveTag, Health.ReadyTag });
             akka.WithPersistenceBackend(options, builder.Configuration);
             akka.WithEmailPipeline(sp);
             akka.WithReadSide(sp);
@@ -108,11 +108,7 @@ public static class AkkaMailApp
         builder.Services.AddSendRateLimit(builder.Configuration);
         builder.Services.AddOpenApi();
         builder.Services.AddReadinessChecks();
-        builder.Services.AddOpenTelemetry().WithMetrics(m => m
-            .AddMeter(AkkaMailMetrics.MeterName)
-            .AddAspNetCoreInstrumentation()
-            .AddRuntimeInstrumentation()
-            .AddPrometheusExporter());
+        builder.Services.AddAkkaMailTelemetry(builder.Configuration);
 
         configure?.Invoke(builder);
         var app = builder.Build();

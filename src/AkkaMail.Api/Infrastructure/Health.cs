@@ -15,31 +15,35 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 namespace AkkaMail.Api;
 
 /// <summary>
-/// /health/live: the process answers (no key). /health/ready: the journal, the read model and the send queue answer and
-/// the actor system runs; 503 otherwise. Without a key it answers the overall status alone (a load balancer's probe);
+/// /health/live: the actor system runs (no key; Akka.Hosting's liveness check). /health/ready: that, and the email
+/// pipeline is started and the journal, the read model and the send queue answer; 503 otherwise. Without a key it answers the overall status alone (a load balancer's probe);
 /// with the admin key (or when <c>AkkaMail:PublicOperations</c> is set) each part's status and detail, naming the failing
 /// ones (the details name hosts and errors); with another key, 403.
 /// </summary>
 public static class Health
 {
     private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(3);
+    public const string LiveTag = "live";
+    public const string ReadyTag = "ready";
 
     public static IServiceCollection AddReadinessChecks(this IServiceCollection services)
     {
+        // The actor system's own liveness check is Akka.Hosting's (AkkaMailApp: WithActorSystemLivenessCheck).
         services.AddHealthChecks()
-            .AddCheck<ActorSystemCheck>("actor-system", tags: new[] { "ready" })
-            .AddCheck<JournalCheck>("journal", tags: new[] { "ready" })
-            .AddCheck<ReadModelCheck>("read-model", tags: new[] { "ready" })
-            .AddCheck<QueueCheck>("queue", tags: new[] { "ready" });
+            .AddCheck<EmailPipelineCheck>("email-pipeline", tags: new[] { ReadyTag })
+            .AddCheck<JournalCheck>("journal", tags: new[] { ReadyTag })
+            .AddCheck<ReadModelCheck>("read-model", tags: new[] { ReadyTag })
+            .AddCheck<QueueCheck>("queue", tags: new[] { ReadyTag });
         return services;
     }
 
     public static WebApplication MapHealth(this WebApplication app, bool publicDetails)
     {
-        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = WriteStatusAsync }).AllowAnonymous();
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = c => c.Tags.Contains(LiveTag), ResponseWriter = WriteStatusAsync })
+            .AllowAnonymous();
         app.MapHealthChecks("/health/ready", new HealthCheckOptions
         {
-            Predicate = c => c.Tags.Contains("ready"),
+            Predicate = c => c.Tags.Contains(ReadyTag),
             ResponseWriter = (http, report) =>
                 publicDetails || http.User.IsAdmin() ? WriteDetailsAsync(http, report)
                 : http.User.Identity?.IsAuthenticated == true ? WriteForbiddenAsync(http)
@@ -90,11 +94,10 @@ public static class Health
         }
     }
 
-    private sealed class ActorSystemCheck(ActorSystem system, ActorRegistry registry) : IHealthCheck
+    private sealed class EmailPipelineCheck(ActorRegistry registry) : IHealthCheck
     {
         public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken ct = default) =>
-            Task.FromResult(system.WhenTerminated.IsCompleted ? HealthCheckResult.Unhealthy("the actor system has terminated")
-                : registry.TryGet<EmailManagerActor>(out _) ? HealthCheckResult.Healthy("running")
+            Task.FromResult(registry.TryGet<EmailManagerActor>(out _) ? HealthCheckResult.Healthy("running")
                 : HealthCheckResult.Unhealthy("the email manager is not started"));
     }
 
