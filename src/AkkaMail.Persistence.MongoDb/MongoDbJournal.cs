@@ -324,6 +324,14 @@ public sealed class MongoDbJournal : AsyncWriteJournal
             f.Eq(JournalFields.PersistenceId, persistenceId) & f.Lte(JournalFields.SequenceNr, toSequenceNr),
             cts.Token).ConfigureAwait(false);
     }
+
+    /// <summary>Healthy while the circuit breaker is closed and the database answers a ping.</summary>
+    public override async Task<PersistenceHealthCheckResult> CheckHealthAsync(CancellationToken cancellationToken)
+    {
+        var breaker = await base.CheckHealthAsync(cancellationToken);
+        return breaker.Status != PersistenceHealthStatus.Healthy ? breaker
+            : await MongoDbProbe.PingAsync(_journal.Database, _settings.CallTimeout, cancellationToken);
+    }
 }
 
 /// <summary>An event with the same persistence id and sequence number is already in the journal.</summary>

@@ -105,4 +105,12 @@ public sealed class MongoDbSnapshotStore : SnapshotStore
         using var cts = CallTimeout.Link(cancellationToken, _settings.CallTimeout);
         await _snapshots.DeleteManyAsync(CriteriaFilter(persistenceId, criteria), cts.Token).ConfigureAwait(false);
     }
+
+    /// <summary>Healthy while the circuit breaker is closed and the database answers a ping.</summary>
+    public override async Task<PersistenceHealthCheckResult> CheckHealthAsync(CancellationToken cancellationToken)
+    {
+        var breaker = await base.CheckHealthAsync(cancellationToken);
+        return breaker.Status != PersistenceHealthStatus.Healthy ? breaker
+            : await MongoDbProbe.PingAsync(_snapshots.Database, _settings.CallTimeout, cancellationToken);
+    }
 }

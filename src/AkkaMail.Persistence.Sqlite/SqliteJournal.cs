@@ -330,4 +330,12 @@ public sealed class SqliteJournal : AsyncWriteJournal
             return Task.FromException(new InvalidOperationException("The SQLite journal is stopping."));
         return request.Completion.Task;
     }
+
+    /// <summary>Healthy while the circuit breaker is closed and the database file answers a read.</summary>
+    public override async Task<PersistenceHealthCheckResult> CheckHealthAsync(CancellationToken cancellationToken)
+    {
+        var breaker = await base.CheckHealthAsync(cancellationToken);
+        return breaker.Status != PersistenceHealthStatus.Healthy ? breaker
+            : await SqliteSchema.ProbeAsync(_settings.ConnectionString, _settings.CallTimeout, cancellationToken);
+    }
 }

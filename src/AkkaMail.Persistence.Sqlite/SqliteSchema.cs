@@ -1,3 +1,4 @@
+using Akka.Persistence;
 using Microsoft.Data.Sqlite;
 
 namespace AkkaMail.Persistence.Sqlite;
@@ -104,4 +105,23 @@ internal static class SqliteSchema
             throw;
         }
     }
+
+    /// <summary>One read of the schema on a new connection: the file exists, opens and answers within the call timeout.</summary>
+    public static Task<PersistenceHealthCheckResult> ProbeAsync(string connectionString, TimeSpan callTimeout, CancellationToken cancellationToken) =>
+        Task.Run(() =>
+        {
+            try
+            {
+                using var connection = Open(connectionString, forWriting: false);
+                using var command = connection.CreateCommand();
+                command.CommandText = "SELECT count(*) FROM sqlite_master;";
+                command.CommandTimeout = (int)Math.Ceiling(callTimeout.TotalSeconds);
+                var tables = command.ExecuteScalar();
+                return new PersistenceHealthCheckResult(PersistenceHealthStatus.Healthy, $"answers ({tables} schema objects)");
+            }
+            catch (Exception e)
+            {
+                return new PersistenceHealthCheckResult(PersistenceHealthStatus.Unhealthy, $"{e.GetType().Name}: {e.Message}", e);
+            }
+        }, cancellationToken);
 }

@@ -118,4 +118,12 @@ public sealed class SqliteSnapshotStore : SnapshotStore
         command.Parameters.Add("$minSeq", SqliteType.Integer).Value = criteria.MinSequenceNr;
         command.Parameters.Add("$minTs", SqliteType.Integer).Value = criteria.MinTimestamp?.Ticks ?? 0L;
     }
+
+    /// <summary>Healthy while the circuit breaker is closed and the database file answers a read.</summary>
+    public override async Task<PersistenceHealthCheckResult> CheckHealthAsync(CancellationToken cancellationToken)
+    {
+        var breaker = await base.CheckHealthAsync(cancellationToken);
+        return breaker.Status != PersistenceHealthStatus.Healthy ? breaker
+            : await SqliteSchema.ProbeAsync(_settings.ConnectionString, _settings.CallTimeout, cancellationToken);
+    }
 }

@@ -86,7 +86,7 @@ public sealed class MetricsTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
         var body = await ready.ReadJsonAsync();
         Assert.Equal("healthy", body["status"]!.GetValue<string>());
-        foreach (var part in new[] { "akka.actorsystem", "email-pipeline", "journal", "read-model", "queue" })
+        foreach (var part in new[] { "akka.actorsystem", "email-pipeline", "journal", "snapshot-store", "read-model", "queue" })
             Assert.Equal("healthy", body["checks"]![part]!["status"]!.GetValue<string>());
     }
 

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Akka.Actor;
 using Akka.Hosting;
-using Akka.Persistence;
+
 using AkkaMail.Actors;
 using AkkaMail.Api.Auth;
 using AkkaMail.Configuration;
@@ -23,15 +23,16 @@ namespace AkkaMail.Api;
 public static class Health
 {
     private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(3);
-    public const string LiveTag = "live";
-    public const string ReadyTag = "ready";
+    public const string LiveTag = HealthTags.Live;
+    public const string ReadyTag = HealthTags.Ready;
 
     public static IServiceCollection AddReadinessChecks(this IServiceCollection services)
     {
-        // The actor system's own liveness check is Akka.Hosting's (AkkaMailApp: WithActorSystemLivenessCheck).
+        // The actor system's liveness check is Akka.Hosting's (AkkaMailApp: WithActorSystemLivenessCheck), the journal's
+        // and the snapshot store's are Akka.Persistence.Hosting's (registered with the plugins: WithSqlitePersistence,
+        // WithPersistenceBackend).
         services.AddHealthChecks()
             .AddCheck<EmailPipelineCheck>("email-pipeline", tags: new[] { ReadyTag })
-            .AddCheck<JournalCheck>("journal", tags: new[] { ReadyTag })
             .AddCheck<ReadModelCheck>("read-model", tags: new[] { ReadyTag })
             .AddCheck<QueueCheck>("queue", tags: new[] { ReadyTag });
         return services;
@@ -99,18 +100,6 @@ public static class Health
         public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken ct = default) =>
             Task.FromResult(registry.TryGet<EmailManagerActor>(out _) ? HealthCheckResult.Healthy("running")
                 : HealthCheckResult.Unhealthy("the email manager is not started"));
-    }
-
-    /// <summary>Asks the journal plugin for an unused persistence id's replay: one round trip to the journal's store.</summary>
-    private sealed class JournalCheck(ActorSystem system) : IHealthCheck
-    {
-        public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken ct = default) => Guard(async token =>
-        {
-            var journal = Akka.Persistence.Persistence.Instance.Apply(system).JournalFor(null);
-            var reply = await journal.Ask<object>(self => new ReplayMessages(1, 0, 0, "akkamail-health-probe", self), ProbeTimeout, token);
-            return reply is RecoverySuccess ? HealthCheckResult.Healthy("answers")
-                : HealthCheckResult.Unhealthy(reply is ReplayMessagesFailure f ? f.Cause.Message : reply.GetType().Name);
-        }, ct);
     }
 
     /// <summary>The read model answers, and its projection follows the journal within <c>read-model.max-lag</c>.</summary>

@@ -11,6 +11,9 @@ using AkkaMail.Sending;
 using AkkaMail.Serialization;
 using Microsoft.Extensions.DependencyInjection;
 
+using Akka.Persistence.Hosting;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+
 namespace AkkaMail.Hosting;
 
 public static partial class AkkaMailHosting
@@ -58,7 +61,9 @@ public static partial class AkkaMailHosting
     {
         PrivateFiles.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(databasePath))!);
         PrivateFiles.EnsureFile(Path.GetFullPath(databasePath));
-        return builder.WithSqliteJournal($"Data Source={Path.GetFullPath(databasePath)}");
+        return builder.WithSqliteJournal($"Data Source={Path.GetFullPath(databasePath)}",
+            journal: j => j.WithHealthCheck(HealthStatus.Unhealthy, HealthTags.JournalCheck, HealthTags.Readiness),
+            snapshot: s => s.WithHealthCheck(HealthStatus.Unhealthy, HealthTags.SnapshotStoreCheck, HealthTags.Readiness));
     }
 
     /// <summary>Binds our JSON serializer to every persisted email event and snapshot.</summary>

@@ -12,6 +12,9 @@ using AkkaMail.Users;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
+using Akka.Persistence.Hosting;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+
 namespace AkkaMail.Hosting;
 
 /// <summary>
@@ -84,7 +87,9 @@ public static class StoreRegistration
     /// <summary>The journal and snapshot store on the same backend as the stores.</summary>
     public static AkkaConfigurationBuilder WithPersistenceBackend(this AkkaConfigurationBuilder akka, AkkaMailOptions options, IConfiguration configuration) =>
         IsMongoDb(options)
-            ? akka.WithMongoDbPersistence(MongoConnectionString(configuration), options.MongoDatabase)
+            ? akka.WithMongoDbPersistence(MongoConnectionString(configuration), options.MongoDatabase,
+                journal: j => j.WithHealthCheck(HealthStatus.Unhealthy, HealthTags.JournalCheck, HealthTags.Readiness),
+                snapshot: s => s.WithHealthCheck(HealthStatus.Unhealthy, HealthTags.SnapshotStoreCheck, HealthTags.Readiness))
             : akka.WithSqlitePersistence(options.JournalPath);
 
     public static bool IsMongoDb(AkkaMailOptions options) =>
