@@ -21,14 +21,10 @@ public static class EmailStatusStream
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    public static async Task<IResult> StreamAsync(HttpContext http, IEmailReadStore store, EmailStatusFeed feed, KeyConnections keys,
+    public static async Task<IResult> StreamAsync(HttpContext http, EmailAccess emails, EmailStatusFeed feed, KeyConnections keys,
         string? id = null)
     {
-        if (id is not null)
-        {
-            var view = id.Length <= 64 ? await store.GetAsync(id, http.RequestAborted) : null;
-            if (view is null || (view.UserId != http.User.UserId() && !http.User.IsAdmin())) return Problems.NotFound("email", id);
-        }
+        if (id is not null && await emails.FindAsync(http.User, id, http.RequestAborted) is null) return Problems.NotFound("email", id);
 
         // Ends when the client goes, or when the key that opened the stream is revoked.
         using var ended = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
