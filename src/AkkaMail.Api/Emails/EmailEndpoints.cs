@@ -138,8 +138,9 @@ public static class EmailEndpoints
         };
     }
 
-    private static async Task<Results<Ok<EmailListResponse>, ValidationProblem>> ListAsync(HttpContext http, IEmailReadStore store, int? limit, string? cursor,
-        string? status, string? recipient, string? tag, DateTimeOffset? createdAfter, DateTimeOffset? createdBefore)
+    private static async Task<Results<Ok<EmailListResponse>, ValidationProblem>> ListAsync(
+        HttpContext http, IEmailReadStore store, int? limit, string? cursor, string? status, string? recipient, string? tag,
+        DateTimeOffset? createdAfter, DateTimeOffset? createdBefore)
     {
         var errors = new Dictionary<string, string[]>();
         var n = limit ?? 50;

@@ -13,6 +13,9 @@ namespace AkkaMail.Api.Realtime;
 /// a comment line every <see cref="HeartbeatInterval"/> so that proxies keep the connection open. Each event's
 /// <c>id</c> is <c>{emailId}:{version}</c>; after a reconnect, GET /api/emails/{id} tells what was missed.
 /// Revoking the stream's key ends it at once (<see cref="KeyConnections"/>): the response completes.
+/// Written here rather than with <c>TypedResults.ServerSentEvents</c>: its formatter (.NET 10) writes events only, and the
+/// heartbeat must be a comment line, which an EventSource client never surfaces, and the <c>retry</c> field must come
+/// before any event (dotnet/aspnetcore#65103).
 /// </summary>
 public static class EmailStatusStream
 {
