@@ -222,6 +222,10 @@ public sealed class OpenApiConformanceTests(OpenApiConformanceTests.HostFixture 
         Assert.Empty(failures.Distinct());
         // The test drives every operation to a success: an operation added later without a probe here fails it.
         Assert.Empty(unanswered);
+        // Every operation that answered 401 to no key declares the key it needs; the webhook (signed, no key) declares none.
+        foreach (var (template, method, operation) in Operations(paths))
+            Assert.True((operation["security"] as JsonArray ?? []).Count > 0 == (template != MailgunWebhooks.Path), $"{method} {template}: security");
+        Assert.NotNull(document["components"]?["securitySchemes"]?[ApiRegistration.BearerScheme]);
     }
 
     [Fact]
