@@ -106,7 +106,7 @@ public static class AkkaMailApp
             .RequireAuthenticatedUser()
             .RequireClaim(ApiKeyAuthenticationHandler.AdminClaim, "true")));
         builder.Services.AddSendRateLimit(builder.Configuration);
-        builder.Services.AddOpenApi();
+        builder.Services.AddApiEndpoints();
         builder.Services.AddReadinessChecks();
         builder.Services.AddAkkaMailTelemetry(builder.Configuration);
 
@@ -145,7 +145,7 @@ public static class AkkaMailApp
         app.MapHealth(options.PublicOperations);
         OperatorOnly(app.MapPrometheusScrapingEndpoint("/metrics"));
         app.MapMailgunWebhooks();
-        var api = app.MapGroup("/api").RequireAuthorization();
+        var api = app.MapGroup("/api").RequireApiKey();
         api.MapEmailEndpoints();
         api.MapUserEndpoints();
         api.MapSuppressionEndpoints();

@@ -11,7 +11,7 @@ using AkkaMail.ReadModel;
 using AkkaMail.Serialization;
 using AkkaMail.Suppressions;
 using AkkaMail.Users;
-using Microsoft.AspNetCore.Http.Metadata;
+using Microsoft.AspNetCore.Http.HttpResults;
 using R = AkkaMail.Domain.EmailReplies;
 
 namespace AkkaMail.Api.Emails;
@@ -23,21 +23,28 @@ public static class EmailEndpoints
 
     public static RouteGroupBuilder MapEmailEndpoints(this RouteGroupBuilder api)
     {
-        api.MapPost("/emails", SendAsync).WithName("SendEmail").WithMetadata(new RequestSizeLimitMetadata(MaxBodyBytes))
+        // SendAsync and CancelAsync answer IResult: their responses are declared here. The other handlers' Results<...>
+        // signatures declare theirs; only problem statuses, which a ProblemHttpResult does not name, are added.
+        static RouteHandlerBuilder SendResponses(RouteHandlerBuilder send) => send
+            .WithMetadata(new RequestSizeLimitMetadata(MaxBodyBytes))
             .RequireRateLimiting(RateLimits.SendPolicy).Accepts<SendEmailRequest>("application/json")
-            .Produces<SendEmailResponse>(202).ProducesValidationProblem().ProducesProblem(401).ProducesProblem(422).ProducesProblem(429)
+            .Produces<SendEmailResponse>(StatusCodes.Status202Accepted).ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge).ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+            .ProducesProblem(StatusCodes.Status422UnprocessableEntity).ProducesProblem(StatusCodes.Status429TooManyRequests)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        SendResponses(api.MapPost("/emails", SendAsync)).WithName("SendEmail")
             .WithSummary("Queue an email. With an Idempotency-Key header, a retried request gets the same answer and no second email.");
         // The path the original specification names.
-        api.MapPost("/emails/send", SendAsync).WithName("SendEmailAlias").WithMetadata(new RequestSizeLimitMetadata(MaxBodyBytes))
-            .RequireRateLimiting(RateLimits.SendPolicy).Accepts<SendEmailRequest>("application/json")
-            .Produces<SendEmailResponse>(202).ProducesValidationProblem().WithSummary("Same as POST /api/emails.");
-        api.MapGet("/emails", ListAsync).WithName("ListEmails").Produces<EmailListResponse>()
+        SendResponses(api.MapPost("/emails/send", SendAsync)).WithName("SendEmailAlias").WithSummary("Same as POST /api/emails.");
+        api.MapGet("/emails", ListAsync).WithName("ListEmails")
             .WithSummary("Your emails, newest first; filters: status, recipient, tag, createdAfter, createdBefore; limit (≤ 200), cursor.");
-        api.MapGet("/emails/{id}", GetAsync).WithName("GetEmail").Produces<EmailView>().ProducesProblem(404)
+        api.MapGet("/emails/{id}", GetAsync).WithName("GetEmail").ProducesProblem(StatusCodes.Status404NotFound)
             .WithSummary("One email: status, recipients and timeline.");
-        api.MapGet("/emails/{id}/events", EventsAsync).WithName("GetEmailEvents").Produces<IReadOnlyList<TimelineView>>().ProducesProblem(404)
+        api.MapGet("/emails/{id}/events", EventsAsync).WithName("GetEmailEvents").ProducesProblem(StatusCodes.Status404NotFound)
             .WithSummary("The email's timeline: every event with its time.");
-        api.MapPost("/emails/{id}/cancel", CancelAsync).WithName("CancelEmail").ProducesProblem(404).ProducesProblem(409)
+        api.MapPost("/emails/{id}/cancel", CancelAsync).WithName("CancelEmail")
+            .Produces<SendEmailResponse>().ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
             .WithSummary("Cancel an email not yet handed to the provider (409 otherwise).");
         return api;
     }
@@ -47,8 +54,6 @@ public static class EmailEndpoints
     public sealed class Log;
 
     public sealed record SendEmailResponse(string Id, string Status);
-
-    public sealed record EmailListResponse(IReadOnlyList<EmailView> Items, string? NextCursor);
 
     private static async Task<IResult> SendAsync(
         HttpContext http, IRequiredActor<EmailManagerActor> manager, AkkaMailSettings settings, ILogger<Log> log,
@@ -95,18 +100,20 @@ public static class EmailEndpoints
         };
     }
 
-    /// <summary>The email if the caller may see it: its owner, or the admin. Anyone else gets null (so 404).</summary>
-    private static async Task<EmailView?> VisibleAsync(string id, HttpContext http, IEmailReadStore store)
-    {
-        var view = id.Length <= 64 ? await store.GetAsync(id, http.RequestAborted) : null;
-        return view is not null && (view.UserId == http.User.UserId() || http.User.IsAdmin()) ? view : null;
-    }
+    /// <summary>The email if the caller may see it (<see cref="EmailAccess"/>); anyone else gets null (so 404).</summary>
+    private static Task<EmailView?> VisibleAsync(string id, HttpContext http, IEmailReadStore store) =>
+        http.RequestServices.GetRequiredService<EmailAccess>().FindAsync(http.User, id, http.RequestAborted);
 
-    private static async Task<IResult> GetAsync(string id, HttpContext http, IEmailReadStore store) =>
-        await VisibleAsync(id, http, store) is { } view ? Results.Ok(view) : Problems.NotFound("email", id);
+    private static async Task<Results<Ok<EmailResponse>, ProblemHttpResult>> GetAsync(string id, HttpContext http, EmailAccess emails) =>
+        await emails.FindAsync(http.User, id, http.RequestAborted) is { } view
+            ? TypedResults.Ok(EmailResponse.Of(view))
+            : Problems.NotFound("email", id);
 
-    private static async Task<IResult> EventsAsync(string id, HttpContext http, IEmailReadStore store) =>
-        await VisibleAsync(id, http, store) is { } view ? Results.Ok(view.Timeline) : Problems.NotFound("email", id);
+    private static async Task<Results<Ok<IReadOnlyList<TimelineEntryResponse>>, ProblemHttpResult>> EventsAsync(
+        string id, HttpContext http, EmailAccess emails) =>
+        await emails.FindAsync(http.User, id, http.RequestAborted) is { } view
+            ? TypedResults.Ok(TimelineEntryResponse.Of(view.Timeline))
+            : Problems.NotFound("email", id);
 
     private static async Task<IResult> CancelAsync(string id, HttpContext http, IEmailReadStore store,
         IRequiredActor<EmailManagerActor> manager, AkkaMailSettings settings)
@@ -131,8 +138,9 @@ public static class EmailEndpoints
         };
     }
 
-    private static async Task<IResult> ListAsync(HttpContext http, IEmailReadStore store, int? limit, string? cursor,
-        string? status, string? recipient, string? tag, DateTimeOffset? createdAfter, DateTimeOffset? createdBefore)
+    private static async Task<Results<Ok<EmailListResponse>, ValidationProblem>> ListAsync(
+        HttpContext http, IEmailReadStore store, int? limit, string? cursor, string? status, string? recipient, string? tag,
+        DateTimeOffset? createdAfter, DateTimeOffset? createdBefore)
     {
         var errors = new Dictionary<string, string[]>();
         var n = limit ?? 50;
@@ -142,11 +150,11 @@ public static class EmailEndpoints
         if (status is not null && !StatusNames.TryParseEmailStatus(status, out _)) errors["status"] = new[] { $"unknown status '{Clip(status)}'" };
         if (recipient is { Length: > EmailValidation.MaxAddressLength }) errors["recipient"] = new[] { "too long" };
         if (tag is { Length: > EmailValidation.MaxTagLength }) errors["tag"] = new[] { "too long" };
-        if (errors.Count > 0) return Results.ValidationProblem(errors, title: "The query is not valid", type: ProblemTypes.Validation);
+        if (errors.Count > 0) return TypedResults.ValidationProblem(errors, title: "The query is not valid", type: ProblemTypes.Validation);
         StatusNames.TryParseEmailStatus(status, out var parsed);
         var page = await store.ListAsync(new EmailQuery(http.User.UserId(), n, status is null ? null : parsed.ToWire(),
             recipient, tag, createdAfter, createdBefore, position), http.RequestAborted);
-        return Results.Ok(new EmailListResponse(page.Items, page.Next?.Encode()));
+        return TypedResults.Ok(new EmailListResponse(page.Items.Select(EmailResponse.Of).ToArray(), page.Next?.Encode()));
     }
 
     private static string Clip(string s) => s.Length > 40 ? s[..40] + "…" : s;

@@ -1,19 +1,20 @@
 using System.Text.Json;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Http.Metadata;
 
 namespace AkkaMail.Api;
 
 public static class Problems
 {
-    public static IResult NotFound(string what, string id) =>
-        Results.Problem(statusCode: 404, title: "Not found", type: ProblemTypes.NotFound,
+    public static ProblemHttpResult NotFound(string what, string id) =>
+        TypedResults.Problem(statusCode: 404, title: "Not found", type: ProblemTypes.NotFound,
             detail: $"No {what} with id '{(id.Length > 64 ? id[..64] + "…" : id)}'.");
 
-    public static IResult Forbidden(string detail) =>
-        Results.Problem(statusCode: 403, title: "Forbidden", type: ProblemTypes.Forbidden, detail: detail);
+    public static ProblemHttpResult Forbidden(string detail) =>
+        TypedResults.Problem(statusCode: 403, title: "Forbidden", type: ProblemTypes.Forbidden, detail: detail);
 
-    public static IResult Validation(string field, string message) =>
-        Results.ValidationProblem(new Dictionary<string, string[]> { [field] = new[] { message } },
+    public static ValidationProblem Validation(string field, string message) =>
+        TypedResults.ValidationProblem(new Dictionary<string, string[]> { [field] = new[] { message } },
             title: "The request is not valid", type: ProblemTypes.Validation);
 }
 
@@ -22,10 +23,10 @@ public static class JsonBody
 {
     private static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web) { MaxDepth = 16 };
 
-    public static async Task<(T? Value, IResult? Error)> ReadAsync<T>(HttpContext http) where T : class
+    public static async Task<(T? Value, ProblemHttpResult? Error)> ReadAsync<T>(HttpContext http) where T : class
     {
         if (http.Request.ContentType is not { } ct || !ct.StartsWith("application/json", StringComparison.OrdinalIgnoreCase))
-            return (null, Results.Problem(statusCode: 415, title: "Unsupported media type", type: ProblemTypes.UnsupportedMediaType,
+            return (null, TypedResults.Problem(statusCode: 415, title: "Unsupported media type", type: ProblemTypes.UnsupportedMediaType,
                 detail: "Send JSON (Content-Type: application/json)."));
         try
         {
@@ -40,13 +41,13 @@ public static class JsonBody
         }
         catch (BadHttpRequestException ex)
         {
-            return (null, Results.Problem(statusCode: ex.StatusCode, title: "Bad request",
+            return (null, TypedResults.Problem(statusCode: ex.StatusCode, title: "Bad request",
                 type: ex.StatusCode == 413 ? ProblemTypes.PayloadTooLarge : ProblemTypes.MalformedJson, detail: ex.Message));
         }
     }
 
-    public static IResult Malformed(string detail) =>
-        Results.Problem(statusCode: 400, title: "Malformed JSON", type: ProblemTypes.MalformedJson, detail: detail);
+    public static ProblemHttpResult Malformed(string detail) =>
+        TypedResults.Problem(statusCode: 400, title: "Malformed JSON", type: ProblemTypes.MalformedJson, detail: detail);
 }
 
 /// <summary>A per-endpoint body size limit, read by Kestrel: bodies above it answer 413.</summary>

@@ -1,4 +1,5 @@
 using AkkaMail.Api.Auth;
+using AkkaMail.Api.Emails;
 using AkkaMail.ReadModel;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.SignalR;
@@ -12,7 +13,7 @@ namespace AkkaMail.Api.Realtime;
 /// an admin may watch any email. Revoking the connection's key ends it at once (<see cref="KeyConnections"/>).
 /// </summary>
 [Authorize(AuthenticationSchemes = ApiKeyAuthenticationHandler.SchemeName)]
-public sealed class EmailHub(IEmailReadStore store, HubConnections connections, KeyConnections keys) : Hub
+public sealed class EmailHub(EmailAccess emails, HubConnections connections, KeyConnections keys) : Hub
 {
     public const string Path = "/hubs/emails";
     private const string KeyRegistration = "akkamail:key-registration";
@@ -43,10 +44,10 @@ public sealed class EmailHub(IEmailReadStore store, HubConnections connections, 
     /// </summary>
     public async Task<EmailStatusMessage> SubscribeEmail(string emailId)
     {
-        if (string.IsNullOrWhiteSpace(emailId) || emailId.Length > 64 || !await MayWatchAsync(emailId))
+        if (string.IsNullOrWhiteSpace(emailId) || await emails.FindAsync(Context.User!, emailId, Context.ConnectionAborted) is null)
             throw new HubException($"No email with id '{Truncate(emailId)}' of yours to watch.");
         await Groups.AddToGroupAsync(Context.ConnectionId, EmailGroup(emailId), Context.ConnectionAborted);
-        var view = await store.GetAsync(emailId, Context.ConnectionAborted);
+        var view = await emails.FindAsync(Context.User!, emailId, Context.ConnectionAborted);
         return Snapshot(view!);
     }
 
@@ -59,12 +60,6 @@ public sealed class EmailHub(IEmailReadStore store, HubConnections connections, 
 
     public Task UnsubscribeAll() =>
         Groups.RemoveFromGroupAsync(Context.ConnectionId, UserGroup(Context.User!.UserId()), Context.ConnectionAborted);
-
-    private async Task<bool> MayWatchAsync(string emailId)
-    {
-        var view = await store.GetAsync(emailId, Context.ConnectionAborted);
-        return view is not null && (view.UserId == Context.User!.UserId() || Context.User!.IsAdmin());
-    }
 
     internal static EmailStatusMessage Snapshot(EmailView view)
     {

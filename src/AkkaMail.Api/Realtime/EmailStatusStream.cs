@@ -13,6 +13,9 @@ namespace AkkaMail.Api.Realtime;
 /// a comment line every <see cref="HeartbeatInterval"/> so that proxies keep the connection open. Each event's
 /// <c>id</c> is <c>{emailId}:{version}</c>; after a reconnect, GET /api/emails/{id} tells what was missed.
 /// Revoking the stream's key ends it at once (<see cref="KeyConnections"/>): the response completes.
+/// Written here rather than with <c>TypedResults.ServerSentEvents</c>: its formatter (.NET 10) writes events only, and the
+/// heartbeat must be a comment line, which an EventSource client never surfaces, and the <c>retry</c> field must come
+/// before any event (dotnet/aspnetcore#65103).
 /// </summary>
 public static class EmailStatusStream
 {
@@ -21,14 +24,10 @@ public static class EmailStatusStream
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    public static async Task<IResult> StreamAsync(HttpContext http, IEmailReadStore store, EmailStatusFeed feed, KeyConnections keys,
+    public static async Task<IResult> StreamAsync(HttpContext http, EmailAccess emails, EmailStatusFeed feed, KeyConnections keys,
         string? id = null)
     {
-        if (id is not null)
-        {
-            var view = id.Length <= 64 ? await store.GetAsync(id, http.RequestAborted) : null;
-            if (view is null || (view.UserId != http.User.UserId() && !http.User.IsAdmin())) return Problems.NotFound("email", id);
-        }
+        if (id is not null && await emails.FindAsync(http.User, id, http.RequestAborted) is null) return Problems.NotFound("email", id);
 
         // Ends when the client goes, or when the key that opened the stream is revoked.
         using var ended = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);

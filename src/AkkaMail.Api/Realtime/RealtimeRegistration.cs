@@ -40,7 +40,9 @@ public static class RealtimeRegistration
         app.UseStaticFiles(files);
         app.MapHub<EmailHub>(EmailHub.Path);
         // A literal segment outranks /api/emails/{id}, so "stream" is never read as an email id.
-        app.MapGet(EmailStatusStream.Path, EmailStatusStream.StreamAsync).RequireAuthorization().WithName("StreamEmailStatus");
+        app.MapGet(EmailStatusStream.Path, EmailStatusStream.StreamAsync).RequireApiKey().WithName("StreamEmailStatus")
+            .Produces<EmailStatusMessage>(StatusCodes.Status200OK, "text/event-stream").ProducesProblem(StatusCodes.Status404NotFound)
+            .WithSummary("Server-sent events: an emailStatus event (data: the message) after every change of your emails, or of one (?id=).");
         return app;
     }
 

@@ -36,6 +36,10 @@ public static class MailgunWebhookEndpoints
         app.MapPost(Path, CountedAsync)
             .AllowAnonymous()
             .WithName("MailgunWebhook")
+            .Produces<WebhookAnswer>(StatusCodes.Status200OK)
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status406NotAcceptable).ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
             // Kestrel stops reading just past our limit instead of buffering up to its 30 MB default.
             .WithMetadata(new RequestSizeLimitMetadata(MaxBodyBytes + 1));
 

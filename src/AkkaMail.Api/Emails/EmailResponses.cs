@@ -1,0 +1,55 @@
+using AkkaMail.ReadModel;
+
+namespace AkkaMail.Api.Emails;
+
+/// <summary>
+/// One email as clients see it: GET /api/emails/{id} and the items of GET /api/emails. Mapped from the read model's
+/// document (<see cref="EmailView"/>), which also carries what stays inside the service: the owner's user id and the
+/// send phase of the dispatch sweep. A change of the read model changes no client's contract unless it is mapped here.
+/// </summary>
+public sealed record EmailResponse(
+    string Id,
+    string Status,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset UpdatedAt,
+    string From,
+    IReadOnlyList<string> To,
+    IReadOnlyList<string> Cc,
+    IReadOnlyList<string> Bcc,
+    string Subject,
+    IReadOnlyList<string> Tags,
+    string? ProviderMessageId,
+    int Attempt,
+    DateTimeOffset? SendAt,
+    DateTimeOffset? NextAttemptAt,
+    string? FailureReason,
+    IReadOnlyList<RecipientResponse> Recipients,
+    IReadOnlyList<TimelineEntryResponse> Timeline,
+    long Version)
+{
+    public static EmailResponse Of(EmailView v) => new(
+        v.Id, v.Status, v.CreatedAt, v.UpdatedAt, v.From, v.To, v.Cc, v.Bcc, v.Subject, v.Tags, v.ProviderMessageId,
+        v.Attempt, v.SendAt, v.NextAttemptAt, v.FailureReason,
+        v.Recipients.Select(RecipientResponse.Of).ToArray(),
+        TimelineEntryResponse.Of(v.Timeline),
+        v.Version);
+}
+
+/// <summary>One recipient's fate: its delivery status and its engagement (opens, clicks, complaint, unsubscribe).</summary>
+public sealed record RecipientResponse(
+    string Address, string Status, DateTimeOffset? StatusAt, string? Reason, int? Code,
+    int Opens, int Clicks, bool Complained, bool Unsubscribed, IReadOnlyList<string> ClickedUrls)
+{
+    public static RecipientResponse Of(RecipientView r) => new(
+        r.Address, r.Status, r.StatusAt, r.Reason, r.Code, r.Opens, r.Clicks, r.Complained, r.Unsubscribed, r.ClickedUrls);
+}
+
+/// <summary>One event of an email's timeline (GET /api/emails/{id}/events, and <c>timeline</c> in the email).</summary>
+public sealed record TimelineEntryResponse(DateTimeOffset At, string Type, string? Recipient, string? Detail)
+{
+    public static IReadOnlyList<TimelineEntryResponse> Of(IReadOnlyList<TimelineView> timeline) =>
+        timeline.Select(t => new TimelineEntryResponse(t.At, t.Type, t.Recipient, t.Detail)).ToArray();
+}
+
+/// <summary>A page of GET /api/emails: newest first; <c>nextCursor</c> fetches the next page (null on the last).</summary>
+public sealed record EmailListResponse(IReadOnlyList<EmailResponse> Items, string? NextCursor);
