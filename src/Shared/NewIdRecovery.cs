@@ -1,7 +1,7 @@
 using Akka.Actor;
 using Akka.Persistence;
 
-namespace AkkaMail.Persistence.Sqlite;
+namespace AkkaMail.Persistence;
 
 /// <summary>
 /// The new-id recovery (setting <c>trust-new-id-recovery</c>): a persistent actor whose id was minted just now, so
@@ -11,6 +11,8 @@ namespace AkkaMail.Persistence.Sqlite;
 /// unbounded) is not such a declaration: it still reads.
 /// </summary>
 /// <remarks>
+/// One source file compiled into both journal plugins (AkkaMail.Persistence.Sqlite and .MongoDb), which stay
+/// independent libraries.
 /// The plugin API gives <c>ReadHighestSequenceNrAsync</c> the persistence id only, so the recovery's bounds are read
 /// from the <see cref="ReplayMessages"/> the journal actor is handling: <c>AsyncWriteJournal</c> calls
 /// <c>ReadHighestSequenceNrAsync</c> synchronously from its handler of that message. A call made anywhere else sees
