@@ -24,19 +24,6 @@ public static class AkkaMailApp
 {
     public const string DefaultUrl = "http://127.0.0.1:5080";
 
-    /// <summary>Wraps the registered <see cref="ILoggerFactory"/> (Serilog's) in a <see cref="CachingLoggerFactory"/>.</summary>
-    internal static void UseCachingLoggerFactory(IServiceCollection services)
-    {
-        var registered = services.Last(d => d.ServiceType == typeof(ILoggerFactory));
-        services.Remove(registered);
-        services.AddSingleton<ILoggerFactory>(sp => new CachingLoggerFactory(registered switch
-        {
-            { ImplementationInstance: ILoggerFactory instance } => instance,
-            { ImplementationFactory: { } factory } => (ILoggerFactory)factory(sp),
-            _ => (ILoggerFactory)ActivatorUtilities.CreateInstance(sp, registered.ImplementationType!),
-        }));
-    }
-
     public static async Task<WebApplication> BuildAsync(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateBuilder(args);
@@ -60,7 +47,6 @@ public static class AkkaMailApp
             .MinimumLevel.Override("Microsoft.Hosting.Lifetime", LogEventLevel.Information)
             .Enrich.FromLogContext()
             .WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {SourceContext}: {Message:lj}{NewLine}{Exception}"));
-        UseCachingLoggerFactory(builder.Services);
 
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(settings);

@@ -80,8 +80,79 @@ public sealed partial class MailgunClient
         }
     }
 
-    /// <summary>Builds the multipart/form-data body Mailgun expects (exposed for tests and diagnostics).</summary>
-    public static MailgunFormContent BuildContent(MailgunMessage m) => new(m);
+    /// <summary>
+    /// The multipart/form-data body Mailgun expects, one part per field in the documented order (exposed for tests
+    /// and diagnostics). Part headers are UTF-8, as browsers and curl send them (RFC 7578). Names and filenames are
+    /// quoted-strings escaped as browsers do: <c>"</c>, CR and LF become <c>%22</c>, <c>%0D</c>, <c>%0A</c>, so no
+    /// caller's string can end the quoted-string or start a header line; <c>\</c> is sent as the quoted-pair
+    /// <c>\\</c>, so that parsers honouring quoted-pairs still find the closing quote. Text parts carry no
+    /// Content-Type (text/plain is the form-data default); an attachment's media type is sent only if it parses,
+    /// else application/octet-stream.
+    /// </summary>
+    public static MultipartFormDataContent BuildContent(MailgunMessage m)
+    {
+        ArgumentNullException.ThrowIfNull(m);
+        var form = new MultipartFormDataContent { HeaderEncodingSelector = static (_, _) => Encoding.UTF8 };
+        void Field(string name, string value) => form.Add(FormPart(new ByteArrayContent(Encoding.UTF8.GetBytes(value)), name, null));
+
+        Field("from", m.From);
+        foreach (var a in m.To) Field("to", a);
+        foreach (var a in m.Cc) Field("cc", a);
+        foreach (var a in m.Bcc) Field("bcc", a);
+        if (m.Subject is not null) Field("subject", m.Subject);
+        if (m.Text is not null) Field("text", m.Text);
+        if (m.Html is not null) Field("html", m.Html);
+        if (!string.IsNullOrEmpty(m.ReplyTo)) Field("h:Reply-To", m.ReplyTo);
+        foreach (var (name, value) in m.Headers) Field("h:" + name, value);
+        foreach (var (name, value) in m.Variables) Field("v:" + name, value);
+        foreach (var tag in m.Tags) Field("o:tag", tag);
+        if (m.TestMode) Field("o:testmode", "yes");
+        if (m.Tracking is { } t)
+        {
+            if (t.Enabled is { } e) Field("o:tracking", YesNo(e));
+            if (t.Clicks is { } c) Field("o:tracking-clicks", c switch { MailgunClickTracking.Yes => "yes", MailgunClickTracking.HtmlOnly => "htmlonly", _ => "no" });
+            if (t.Opens is { } o) Field("o:tracking-opens", YesNo(o));
+        }
+        if (m.DeliveryTime is { } when) Field("o:deliverytime", ToRfc2822(when));
+        foreach (var attachment in m.Attachments)
+        {
+            var part = new ByteArrayContent(attachment.Content);
+            part.Headers.ContentType = MediaTypeHeaderValue.TryParse(attachment.ContentType, out var type)
+                ? type
+                : new MediaTypeHeaderValue("application/octet-stream");
+            form.Add(FormPart(part, "attachment", attachment.FileName));
+        }
+        return form;
+    }
+
+    private static HttpContent FormPart(HttpContent part, string name, string? fileName)
+    {
+        var disposition = new ContentDispositionHeaderValue("form-data");
+        disposition.Parameters.Add(new NameValueHeaderValue("name", QuotedFormName(name)));
+        if (fileName is not null) disposition.Parameters.Add(new NameValueHeaderValue("filename", QuotedFormName(fileName)));
+        part.Headers.ContentDisposition = disposition;
+        return part;
+    }
+
+    /// <summary>A form-data name or filename as a quoted-string, escaped as browsers do (see <see cref="BuildContent"/>).</summary>
+    private static string QuotedFormName(string value)
+    {
+        var escaped = new StringBuilder(value.Length + 2).Append('"');
+        foreach (var c in value)
+        {
+            _ = c switch
+            {
+                '"' => escaped.Append("%22"),
+                '\r' => escaped.Append("%0D"),
+                '\n' => escaped.Append("%0A"),
+                '\\' => escaped.Append(@"\\"),
+                _ => escaped.Append(c),
+            };
+        }
+        return escaped.Append('"').ToString();
+    }
+
+    private static string YesNo(bool b) => b ? "yes" : "no";
 
     /// <summary>RFC 2822 date in UTC, e.g. <c>Fri, 14 Oct 2011 23:10:10 +0000</c>.</summary>
     public static string ToRfc2822(DateTimeOffset when) =>
@@ -90,7 +161,7 @@ public sealed partial class MailgunClient
     private static async Task<string> ReadBodyAsync(HttpResponseMessage response, CancellationToken ct)
     {
         await using var stream = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
-        // Pooled: a fresh 64 KB array per send was most of the bytes the service allocated per email.
+        // At most MaxResponseBytes of the body are read, into a pooled buffer given back before this returns.
         var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(MaxResponseBytes);
         try
         {

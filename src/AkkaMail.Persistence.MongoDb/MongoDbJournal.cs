@@ -35,6 +35,7 @@ public sealed class MongoDbJournal : AsyncWriteJournal
     private IMongoCollection<BsonDocument> _journal = null!;
     private IMongoCollection<BsonDocument> _metadata = null!;
     private readonly RetryingInitialization _initialization;
+    private readonly ActorCell _cell;
 
     // Writes in flight per persistence id (ReadHighestSequenceNr waits for them).
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Task> _pendingWrites = new();
@@ -43,6 +44,7 @@ public sealed class MongoDbJournal : AsyncWriteJournal
     {
         _settings = MongoDbJournalSettings.Create(config);
         _serializer = new JournalEntrySerializer(Context.System);
+        _cell = (ActorCell)Context;
         _initialization = new RetryingInitialization(CreateIndexesAsync, _log, "journal");
     }
 
@@ -69,8 +71,6 @@ public sealed class MongoDbJournal : AsyncWriteJournal
             new CreateIndexModel<BsonDocument>(keys.Ascending(JournalFields.Tags).Ascending(JournalFields.Ordering)),
         ], cts.Token).ConfigureAwait(false);
     }
-
-
 
     protected override Task<IImmutableList<Exception?>> WriteMessagesAsync(
         IEnumerable<AtomicWrite> messages, CancellationToken cancellationToken)
@@ -249,32 +249,20 @@ public sealed class MongoDbJournal : AsyncWriteJournal
         }
     }
 
-    /// <summary>
-    /// A recovery that asks for nothing at all, <c>new Recovery(SnapshotSelectionCriteria.None, toSequenceNr: 0,
-    /// replayMax: 0)</c>, declares its persistence id new (an id minted just now): the journal answers highest
-    /// sequence number 0 at once, without a database read, unless it has writes of that id in flight. Akka's
-    /// <see cref="Recovery.None"/> (replay max unbounded) still reads the highest sequence number. A wrong
-    /// declaration fails loudly: the id's first write collides with its existing sequence number 1 on the
-    /// unique key and is reported as a write failure; nothing is overwritten.
-    /// </summary>
-    protected override bool AroundReceive(Receive receive, object message)
-    {
-        if (message is ReplayMessages { Max: 0, ToSequenceNr: 0 } replay && !HasWritesInFlight(replay.PersistenceId))
-        {
-            replay.PersistentActor.Tell(new RecoverySuccess(0));
-            return true;
-        }
-        return base.AroundReceive(receive, message);
-    }
-
-    private bool HasWritesInFlight(string persistenceId) =>
-        _pendingWrites.TryGetValue(persistenceId, out var pending) && !pending.IsCompleted;
-
-    public override async Task<long> ReadHighestSequenceNrAsync(
+    public override Task<long> ReadHighestSequenceNrAsync(
         string persistenceId, long fromSequenceNr, CancellationToken cancellationToken)
     {
+        // A declared-new id with writes of this journal in flight is read (after them) like any other.
+        var pending = _pendingWrites.TryGetValue(persistenceId, out var p) ? p : null;
+        if (pending is null && _settings.TrustNewIdRecovery && NewIdRecovery.IsDeclaredNew(_cell, persistenceId))
+            return NewIdRecovery.HighestOfNewId;
+        return ReadHighestAsync(persistenceId, pending, cancellationToken);
+    }
+
+    private async Task<long> ReadHighestAsync(string persistenceId, Task? pending, CancellationToken cancellationToken)
+    {
         // Defer until this journal's writes in flight for the id are done, or the actor may reuse numbers.
-        if (_pendingWrites.TryGetValue(persistenceId, out var pending))
+        if (pending is not null)
             await AwaitQuietly(pending).ConfigureAwait(false);
         await _initialization.EnsureAsync().ConfigureAwait(false);
         using var cts = CallTimeout.Link(cancellationToken, _settings.CallTimeout);

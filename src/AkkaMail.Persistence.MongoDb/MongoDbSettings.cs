@@ -11,7 +11,8 @@ public sealed record MongoDbJournalSettings(
     string MetadataCollection,
     bool AutoInitialize,
     TimeSpan CallTimeout,
-    bool UseWriteTransaction)
+    bool UseWriteTransaction,
+    bool TrustNewIdRecovery = true)
 {
     /// <summary>Reads the settings from the journal's config (with the reference config as fallback).</summary>
     public static MongoDbJournalSettings Create(Config config)
@@ -25,7 +26,8 @@ public sealed record MongoDbJournalSettings(
             config.GetString("metadata-collection", "Metadata"),
             config.GetBoolean("auto-initialize", true),
             config.GetTimeSpan("call-timeout", TimeSpan.FromSeconds(10)),
-            config.GetBoolean("use-write-transaction", false));
+            config.GetBoolean("use-write-transaction", false),
+            config.GetBoolean("trust-new-id-recovery", true));
     }
 }
 

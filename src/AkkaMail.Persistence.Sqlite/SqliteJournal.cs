@@ -27,6 +27,7 @@ public sealed class SqliteJournal : AsyncWriteJournal
     private readonly ExtendedActorSystem _system;
     private readonly string _replaySql;
     private readonly string _highestSql;
+    private readonly ActorCell _cell;
     private SqliteJournalWriter _writer = null!;
 
     // Per persistence id, the last write handed to the writer (the writer commits in queue order, so once it is
@@ -41,6 +42,7 @@ public sealed class SqliteJournal : AsyncWriteJournal
     {
         _settings = SqliteJournalSettings.Create(config);
         _system = (ExtendedActorSystem)Context.System;
+        _cell = (ActorCell)Context;
         var journal = SqliteSchema.Quote(_settings.TableName);
         var metadata = SqliteSchema.Quote(_settings.MetadataTableName);
         _replaySql =
@@ -69,97 +71,12 @@ public sealed class SqliteJournal : AsyncWriteJournal
         base.PostStop();
     }
 
-    /// <summary>
-    /// Two messages are handled here rather than by <see cref="AsyncWriteJournal"/>:
-    /// <list type="bullet">
-    /// <item><see cref="WriteMessages"/>: see <see cref="WriteAndAnswer"/>.</item>
-    /// <item>A recovery that asks for nothing at all, <c>new Recovery(SnapshotSelectionCriteria.None, toSequenceNr: 0,
-    /// replayMax: 0)</c>, declares its persistence id new (an id minted just now): the journal answers highest
-    /// sequence number 0 at once, without a database read, unless it has writes of that id in flight. Akka's
-    /// <see cref="Recovery.None"/> (replay max unbounded) still reads the highest sequence number. A wrong
-    /// declaration fails loudly: the id's first write collides with its existing sequence number 1 on the
-    /// unique key and is reported as a write failure; nothing is overwritten.</item>
-    /// </list>
-    /// </summary>
-    protected override bool AroundReceive(Receive receive, object message)
-    {
-        switch (message)
-        {
-            case WriteMessages write:
-                WriteAndAnswer(write);
-                return true;
-            case ReplayMessages { Max: 0, ToSequenceNr: 0 } replay when !HasWritesInFlight(replay.PersistenceId):
-                replay.PersistentActor.Tell(new RecoverySuccess(0));
-                return true;
-            default:
-                return base.AroundReceive(receive, message);
-        }
-    }
-
-    private bool HasWritesInFlight(string persistenceId) =>
-        _inFlight.TryGetValue(persistenceId, out var pending) && !pending.IsCompleted;
-
-    /// <summary>
-    /// A persistent actor's write, answered as <see cref="AsyncWriteJournal"/> answers it (WriteMessagesSuccessful or
-    /// WriteMessagesFailed, then per event WriteMessageSuccess / WriteMessageRejected / WriteMessageFailure with the
-    /// event's sender, LoopMessageSuccess for a deferred message), but sent by the writer's thread right after the
-    /// commit. AsyncWriteJournal would complete a task, continue on the thread pool, and pass every answer through
-    /// its resequencer actor, which puts answers back in the order of the writes: our single writer commits and
-    /// answers in that order already. Three hops and a circuit breaker (with a timer per write) less for every
-    /// persist. There is no call timeout: a write is answered when the writer is done with it.
-    /// </summary>
-    private void WriteAndAnswer(WriteMessages message)
-    {
-        var self = Self;
-        AtomicWrite[] prepared;
-        try
-        {
-            // Event adapters, and the senders left out of what is stored.
-            prepared = PreparePersistentBatch(message.Messages).ToArray();
-        }
-        catch (Exception e)
-        {
-            Answer(message, self, ImmutableArray.CreateRange(message.Messages.OfType<AtomicWrite>().Select(_ => (Exception?)e)), null);
-            return;
-        }
-        var (request, results, error) = StartWrite(prepared, (written, failure) => Answer(message, self, written.Results, failure));
-        if (request is null) Answer(message, self, results, error);
-    }
-
-    private static void Answer(WriteMessages message, IActorRef journal, IImmutableList<Exception?>? rejections, Exception? failure)
-    {
-        var actor = message.PersistentActor;
-        var instance = message.ActorInstanceId;
-        var atomicWrites = 0;
-        foreach (var envelope in message.Messages)
-            if (envelope is AtomicWrite) atomicWrites++;
-        actor.Tell(failure is null ? WriteMessagesSuccessful.Instance : new WriteMessagesFailed(failure, atomicWrites), journal);
-        var i = 0;
-        foreach (var envelope in message.Messages)
-        {
-            if (envelope is not AtomicWrite write)
-            {
-                actor.Tell(new LoopMessageSuccess(envelope.Payload, instance), envelope.Sender);
-                continue;
-            }
-            var rejection = failure is null ? rejections?[i] : null;
-            i++;
-            foreach (var persistent in (IImmutableList<IPersistentRepresentation>)write.Payload)
-            {
-                object answer = failure is not null ? new WriteMessageFailure(persistent, failure, instance)
-                    : rejection is not null ? new WriteMessageRejected(persistent, rejection, instance)
-                    : new WriteMessageSuccess(persistent, instance);
-                actor.Tell(answer, persistent.Sender);
-            }
-        }
-    }
-
-    // AsyncWriteJournal's write path, which WriteAndAnswer replaces for every WriteMessages this actor receives;
-    // kept complete (the same StartWrite) because the base class requires it.
+    // Writes go through AsyncWriteJournal (its circuit breaker and resequencer answer them); StartWrite only
+    // serializes on the actor's thread and queues the rows for the writer, which commits in queue order.
     protected override Task<IImmutableList<Exception?>> WriteMessagesAsync(
         IEnumerable<AtomicWrite> messages, CancellationToken cancellationToken)
     {
-        var (request, results, error) = StartWrite(messages as IReadOnlyList<AtomicWrite> ?? messages.ToArray(), null);
+        var (request, results, error) = StartWrite(messages as IReadOnlyList<AtomicWrite> ?? messages.ToArray());
         if (error is not null) return Task.FromException<IImmutableList<Exception?>>(error);
         return request?.Completion.Task ?? Task.FromResult(results!);
     }
@@ -170,7 +87,7 @@ public sealed class SqliteJournal : AsyncWriteJournal
     /// nothing was queued, the results (every write rejected) or the error (the journal is stopping).
     /// </summary>
     private (WriteRequest? Request, IImmutableList<Exception?>? Results, Exception? Error) StartWrite(
-        IReadOnlyList<AtomicWrite> writes, Action<WriteRequest, Exception?>? done)
+        IReadOnlyList<AtomicWrite> writes)
     {
         var eventCount = 0;
         for (var i = 0; i < writes.Count; i++)
@@ -201,7 +118,7 @@ public sealed class SqliteJournal : AsyncWriteJournal
         IImmutableList<Exception?>? results = rejections is null ? null : ImmutableArray.Create(rejections);
         if (rowCount == 0) return (null, results, null);
 
-        var request = new WriteRequest(rows, rowCount, atomicWrites, results) { Done = done };
+        var request = new WriteRequest(rows, rowCount, atomicWrites, results);
         if (!_writer.TryEnqueue(request))
             return (null, null, new InvalidOperationException("The SQLite journal is stopping."));
         var written = request.Completion.Task;
@@ -285,23 +202,28 @@ public sealed class SqliteJournal : AsyncWriteJournal
         }
     }
 
-    public override async Task<long> ReadHighestSequenceNrAsync(
+    public override Task<long> ReadHighestSequenceNrAsync(
         string persistenceId, long fromSequenceNr, CancellationToken cancellationToken)
     {
         // Writes of this journal still queued may be the actor's own (a restart while persisting): wait for
-        // them, or it would reuse their sequence numbers.
+        // them, or it would reuse their sequence numbers. A declared-new id with writes in flight is read too.
         if (_inFlight.TryGetValue(persistenceId, out var pending) && !pending.IsCompleted)
-        {
-            try
-            {
-                await pending.WaitAsync(_settings.CallTimeout, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception) when (pending.IsCompleted)
-            {
-                // its failure is reported to its writer
-            }
-        }
+            return ReadHighestAfterAsync(pending, persistenceId, cancellationToken);
+        if (_settings.TrustNewIdRecovery && NewIdRecovery.IsDeclaredNew(_cell, persistenceId))
+            return NewIdRecovery.HighestOfNewId;
+        return Task.Run(() => ReadHighest(persistenceId), cancellationToken);
+    }
 
+    private async Task<long> ReadHighestAfterAsync(Task pending, string persistenceId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await pending.WaitAsync(_settings.CallTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception) when (pending.IsCompleted)
+        {
+            // its failure is reported to its writer
+        }
         return await Task.Run(() => ReadHighest(persistenceId), cancellationToken).ConfigureAwait(false);
     }
 

@@ -38,30 +38,9 @@ internal sealed class WriteRequest(JournalRow[] rows, int rowCount, int atomicWr
     public readonly TaskCompletionSource<IImmutableList<Exception?>> Completion =
         new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    /// <summary>
-    /// Called on the writer's thread right after <see cref="Completion"/> is completed, with the failure or null:
-    /// the journal answers the persistent actor from here, without a hop through the thread pool. Set before the
-    /// request is queued. Must not throw (what it throws is dropped).
-    /// </summary>
-    public Action<WriteRequest, Exception?>? Done;
+    public void Succeed() => Completion.TrySetResult(Results!);
 
-    public void Succeed()
-    {
-        Completion.TrySetResult(Results!);
-        Notify(null);
-    }
-
-    public void Fail(Exception e)
-    {
-        Completion.TrySetException(e);
-        Notify(e);
-    }
-
-    private void Notify(Exception? failure)
-    {
-        try { Done?.Invoke(this, failure); }
-        catch (Exception) { /* an answer that cannot be sent: the actor's own timeouts cover it */ }
-    }
+    public void Fail(Exception e) => Completion.TrySetException(e);
 }
 
 /// <summary>Deletes a persistence id's events up to a sequence number, keeping its highest sequence number.</summary>

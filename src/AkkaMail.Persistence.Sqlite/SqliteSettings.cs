@@ -10,7 +10,8 @@ public sealed record SqliteJournalSettings(
     string TableName,
     string MetadataTableName,
     TimeSpan CallTimeout,
-    int MaxBatchSize)
+    int MaxBatchSize,
+    bool TrustNewIdRecovery = true)
 {
     /// <summary>Reads the settings from the journal's config (with the reference config as fallback).</summary>
     public static SqliteJournalSettings Create(Config config)
@@ -25,7 +26,8 @@ public sealed record SqliteJournalSettings(
             SqliteSettingsHelper.TableName(config, "table-name", "journal", path),
             SqliteSettingsHelper.TableName(config, "metadata-table-name", "metadata", path),
             config.GetTimeSpan("call-timeout", TimeSpan.FromSeconds(10)),
-            maxBatchSize);
+            maxBatchSize,
+            config.GetBoolean("trust-new-id-recovery", true));
     }
 }
 

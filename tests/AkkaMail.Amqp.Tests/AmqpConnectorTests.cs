@@ -253,46 +253,4 @@ public class AmqpConnectorTests(ITestOutputHelper output) : BrokerTestBase(outpu
         probe.Request(1);
         probe.ExpectError();
     }
-
-    [Fact(Timeout = 120_000)]
-    public async Task Throughput_publish_with_confirms_and_consume_with_ack()
-    {
-        const int n = 20_000;
-        var queue = await DeclareQueueAsync();
-        var body = new byte[1024];
-        Random.Shared.NextBytes(body);
-
-        // Baseline: the bare client, same message, same number in flight (batches of 500 awaited together).
-        var baselineQueue = await DeclareQueueAsync();
-        var sw = System.Diagnostics.Stopwatch.StartNew();
-        await using (var conn = await Connection.CreateConnectionAsync())
-        await using (var ch = await conn.CreateChannelAsync(new CreateChannelOptions(true, true, new ThrottlingRateLimiter(1000))))
-        {
-            for (var i = 0; i < n; i += 500)
-                await Task.WhenAll(Enumerable.Range(0, 500).Select(_ => ch.BasicPublishAsync("", baselineQueue, true, new BasicProperties { Persistent = true }, body).AsTask()));
-        }
-        TestOutput.WriteLine($"baseline, bare client, batches of 500: {n / sw.Elapsed.TotalSeconds:F0} msg/s");
-        await Admin.QueuePurgeAsync(baselineQueue);
-
-        sw.Restart();
-        await Source.From(Enumerable.Range(0, n))
-            .Select(_ => new OutgoingMessage("", queue, body))
-            .RunWith(AmqpSink.WithConfirms(new AmqpSinkSettings(Connection), maxInFlight: 500), Materializer)
-            .WaitAsync(TimeSpan.FromSeconds(100));
-        var publishRate = n / sw.Elapsed.TotalSeconds;
-        TestOutput.WriteLine($"publish with confirms (500 in flight, 1 KB persistent): {n} in {sw.Elapsed.TotalSeconds:F2}s = {publishRate:F0} msg/s");
-        Assert.Equal((uint)n, await ReadyCountAsync(queue));
-
-        sw.Restart();
-        var count = await AmqpSource.Committable(SourceSettings(queue, prefetch: 500))
-            .SelectAsync(64, async m => { await m.Ack(); return 1; })
-            .Take(n)
-            .RunAggregate(0, (acc, x) => acc + x, Materializer)
-            .WaitAsync(TimeSpan.FromSeconds(100));
-        var consumeRate = n / sw.Elapsed.TotalSeconds;
-        TestOutput.WriteLine($"consume with ack per message (prefetch 500): {count} in {sw.Elapsed.TotalSeconds:F2}s = {consumeRate:F0} msg/s");
-        Assert.Equal(n, count);
-        await EventuallyAsync(async () => await ConsumerCountAsync(queue) == 0, TimeSpan.FromSeconds(10), "consumer gone");
-        Assert.Equal(0u, await ReadyCountAsync(queue));
-    }
 }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
@@ -66,17 +67,6 @@ public static class MailgunWebhooks
     }
 }
 
-/// <summary>A clock tests can set; falls back to the system clock. Timers stay real.</summary>
-public sealed class SettableClock : TimeProvider
-{
-    private long _ticks = -1;
-    public void Set(DateTimeOffset now) => Interlocked.Exchange(ref _ticks, now.UtcTicks);
-    public override DateTimeOffset GetUtcNow()
-    {
-        var t = Interlocked.Read(ref _ticks);
-        return t < 0 ? base.GetUtcNow() : new DateTimeOffset(t, TimeSpan.Zero);
-    }
-}
 
 /// <summary>The service with the sandbox provider and a webhook signing key: the webhook endpoint alone.</summary>
 public sealed class WebhookHostFixture : IAsyncLifetime
@@ -429,7 +419,8 @@ public static class WebhookFuzz
 /// <summary>The real Symfony fixtures (2022, signed with a known key) against the endpoint, with the clock set to their time.</summary>
 public sealed class MailgunSymfonySampleTests : IAsyncLifetime
 {
-    private readonly SettableClock _clock = new();
+    // Before the oldest fixture: the test moves the clock forward only, to each sample's time in turn.
+    private readonly FakeTimeProvider _clock = new(new DateTimeOffset(2022, 1, 1, 0, 0, 0, TimeSpan.Zero));
     private ServiceHost _host = null!;
 
     public async Task InitializeAsync() => _host = await ServiceHost.StartAsync(
@@ -444,11 +435,13 @@ public sealed class MailgunSymfonySampleTests : IAsyncLifetime
         var samples = MailgunWebhooks.SymfonySamples();
         Assert.Equal(10, samples.Length);
         using var client = _host.Client();
-        foreach (var file in samples)
+        static long Timestamp(byte[] body) =>
+            long.Parse(JsonNode.Parse(body)!["signature"]!["timestamp"]!.GetValue<string>(), CultureInfo.InvariantCulture);
+        foreach (var file in samples.OrderBy(f => Timestamp(File.ReadAllBytes(f))))
         {
             var body = await File.ReadAllBytesAsync(file);
-            var ts = long.Parse(JsonNode.Parse(body)!["signature"]!["timestamp"]!.GetValue<string>(), CultureInfo.InvariantCulture);
-            _clock.Set(DateTimeOffset.FromUnixTimeSeconds(ts).AddSeconds(30));
+            var ts = Timestamp(body);
+            _clock.SetUtcNow(DateTimeOffset.FromUnixTimeSeconds(ts).AddSeconds(30));
 
             var r = await client.PostWebhookAsync(body);
             Assert.True(r.StatusCode == HttpStatusCode.OK, $"{System.IO.Path.GetFileName(file)}: {(int)r.StatusCode} {await r.Content.ReadAsStringAsync()}");
@@ -464,7 +457,7 @@ public sealed class MailgunSymfonySampleTests : IAsyncLifetime
         }
 
         // With the real clock they are years stale.
-        _clock.Set(DateTimeOffset.UtcNow);
+        _clock.SetUtcNow(DateTimeOffset.UtcNow);
         var stale = MailgunWebhooks.Resign(await File.ReadAllBytesAsync(samples[0]), MailgunWebhooks.SymfonyKey, new DateTimeOffset(2022, 8, 27, 17, 35, 0, TimeSpan.Zero));
         Assert.Equal(HttpStatusCode.Unauthorized, (await client.PostWebhookAsync(stale)).StatusCode);
     }

@@ -9,8 +9,8 @@ using Xunit;
 
 namespace AkkaMail.Api.Tests;
 
-/// <summary>The broadcaster keeps each email's changes in order even when a push is slow, and does nothing while
-/// nobody is connected.</summary>
+/// <summary>The broadcaster keeps each email's changes in order even when a push is slow, and feeds both the hub and
+/// the server-sent-event streams.</summary>
 public sealed class StatusBroadcasterTests : IAsyncDisposable
 {
     private readonly ActorSystem _system = ActorSystem.Create("broadcaster-" + Guid.NewGuid().ToString("N")[..8]);
@@ -56,9 +56,7 @@ public sealed class StatusBroadcasterTests : IAsyncDisposable
     public async Task A_slow_push_holds_the_next_changes_back_until_it_is_done_then_they_follow_in_order()
     {
         var hub = new GatedHub();
-        var connections = new HubConnections();
-        connections.Opened();
-        var broadcaster = _system.ActorOf(Props.Create(() => new StatusBroadcasterActor(hub, new EmailStatusFeed(), connections)));
+        var broadcaster = _system.ActorOf(Props.Create(() => new StatusBroadcasterActor(hub, new EmailStatusFeed())));
         broadcaster.Tell(Change(1));
         broadcaster.Tell(Change(2));
         broadcaster.Tell(Change(3));
@@ -73,28 +71,23 @@ public sealed class StatusBroadcasterTests : IAsyncDisposable
     }
 
     [Fact]
-    public async Task With_no_hub_connection_nothing_goes_to_SignalR_and_the_server_sent_event_streams_still_get_their_changes()
+    public async Task Every_change_goes_to_SignalR_and_to_the_server_sent_event_streams_of_its_owner()
     {
         var hub = new GatedHub();
         hub.FirstSendReleased.SetResult();
         var feed = new EmailStatusFeed();
-        var connections = new HubConnections();
-        var broadcaster = _system.ActorOf(Props.Create(() => new StatusBroadcasterActor(hub, feed, connections)));
+        var broadcaster = _system.ActorOf(Props.Create(() => new StatusBroadcasterActor(hub, feed)));
 
-        broadcaster.Tell(Change(1));                       // nobody at all
-        using (var stream = feed.Subscribe("u-1", null))   // an SSE client, no hub connection
-        {
-            broadcaster.Tell(Change(2));
-            // Change 1 may reach the stream too: the broadcaster may handle it after the subscription.
-            var got = await stream.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(5));
-            if (got.Version == 1) got = await stream.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(5));
-            Assert.Equal(2, got.Version);
-        }
-        connections.Opened();                              // a hub client: SignalR again
-        broadcaster.Tell(Change(3));
+        using var stream = feed.Subscribe("u-1", null);
+        using var stranger = feed.Subscribe("u-2", null);
+        broadcaster.Tell(Change(1));
+        broadcaster.Tell(Change(2));
+        var first = await stream.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(5));
+        var second = await stream.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(new long[] { 1, 2 }, new[] { first.Version, second.Version });
         var deadline = DateTime.UtcNow.AddSeconds(5);
-        while (hub.Sent.IsEmpty && DateTime.UtcNow < deadline) await Task.Delay(20);
-        await Task.Delay(100);
-        Assert.Equal(new long[] { 3 }, hub.Sent.Select(m => m.Version));
+        while (hub.Sent.Count < 2 && DateTime.UtcNow < deadline) await Task.Delay(20);
+        Assert.Equal(new long[] { 1, 2 }, hub.Sent.Select(m => m.Version));
+        Assert.False(stranger.Reader.TryRead(out _));
     }
 }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using System.Net;
 using System.Text;
 
@@ -25,7 +26,7 @@ public class MailgunClientClassificationTests
     {
         var handler = new StubHandler(answer);
         var options = new MailgunOptions { BaseUrl = "https://api.eu.mailgun.net/", Domain = "mg.example.com", ApiKey = "key-abc" };
-        return (new MailgunClient(new HttpClient(handler), options, new ManualTimeProvider(Now)), handler);
+        return (new MailgunClient(new HttpClient(handler), options, new FakeTimeProvider(Now)), handler);
     }
 
     private static HttpResponseMessage Answer(int status, string body, Action<HttpResponseMessage>? headers = null)

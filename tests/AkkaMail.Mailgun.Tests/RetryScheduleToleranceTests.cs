@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using System.Globalization;
 
 namespace AkkaMail.Mailgun.Tests;
@@ -20,7 +21,7 @@ public class RetryScheduleToleranceTests
     [Fact]
     public void The_default_tolerance_covers_mailguns_whole_retry_schedule_but_not_more()
     {
-        var clock = new ManualTimeProvider(T0);
+        var clock = new FakeTimeProvider(T0);
         var verifier = new MailgunWebhookVerifier(Key, clock, MailgunWebhookVerifier.DefaultTolerance);
         var schedule = new[] { 5, 15, 30, 90, 210, 450 }.Select(m => TimeSpan.FromMinutes(m)); // cumulative: 5m, +10m, +15m, +1h, +2h, +4h
         foreach (var age in schedule.Append(TimeSpan.FromSeconds(301)).Append(TimeSpan.FromHours(7)).Append(TimeSpan.FromHours(8.5)))
@@ -34,17 +35,17 @@ public class RetryScheduleToleranceTests
     [Fact]
     public async Task A_remembered_token_stays_a_replay_for_as_long_as_its_signature_would_be_accepted()
     {
-        var clock = new ManualTimeProvider(T0);
+        var clock = new FakeTimeProvider(T0);
         var verifier = new MailgunWebhookVerifier(Key, clock, MailgunWebhookVerifier.DefaultTolerance);
         var store = new InMemoryWebhookTokenStore(clock);
         var signature = SignedAt(T0);
         await verifier.RememberAsync(signature, store);
 
-        clock.Set(T0 + MailgunWebhookVerifier.DefaultTolerance - TimeSpan.FromSeconds(1));
+        clock.SetUtcNow(T0 + MailgunWebhookVerifier.DefaultTolerance - TimeSpan.FromSeconds(1));
         Assert.Equal(WebhookVerification.Valid, verifier.Verify(signature));
         Assert.True(await verifier.IsReplayAsync(signature, store));
 
-        clock.Set(T0 + MailgunWebhookVerifier.DefaultTolerance + TimeSpan.FromSeconds(1));
+        clock.SetUtcNow(T0 + MailgunWebhookVerifier.DefaultTolerance + TimeSpan.FromSeconds(1));
         Assert.Equal(WebhookVerification.Stale, verifier.Verify(signature)); // forgotten only once refused anyway
     }
 }

@@ -1,15 +1,8 @@
+using Microsoft.Extensions.Time.Testing;
 using System.Text.Json.Nodes;
 
 namespace AkkaMail.Mailgun.Tests;
 
-/// <summary>A clock the test sets.</summary>
-public sealed class ManualTimeProvider(DateTimeOffset now) : TimeProvider
-{
-    private DateTimeOffset _now = now;
-    public override DateTimeOffset GetUtcNow() => _now;
-    public void Set(DateTimeOffset now) => _now = now;
-    public void Advance(TimeSpan by) => _now += by;
-}
 
 public static class Samples
 {
@@ -37,6 +30,6 @@ public static class Samples
     }
 
     /// <summary>A clock set a few seconds after the sample's signature timestamp.</summary>
-    public static ManualTimeProvider ClockFor(string file) =>
+    public static FakeTimeProvider ClockFor(string file) =>
         new(DateTimeOffset.FromUnixTimeSeconds(long.Parse(Signature(file).Timestamp)).AddSeconds(3));
 }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 namespace AkkaMail.Mailgun.Tests;
 
 public class WebhookSignatureTests
@@ -86,7 +87,7 @@ public class WebhookSignatureTests
     {
         const string file = "symfony_delivered_messages.json";
         var s = Samples.Signature(file);
-        var clock = new ManualTimeProvider(DateTimeOffset.FromUnixTimeSeconds(long.Parse(s.Timestamp)).AddSeconds(nowMinusTimestampSeconds));
+        var clock = new FakeTimeProvider(DateTimeOffset.FromUnixTimeSeconds(long.Parse(s.Timestamp)).AddSeconds(nowMinusTimestampSeconds));
         var verifier = new MailgunWebhookVerifier(Samples.SymfonyKey, clock, Tolerance);
         Assert.Equal(expected, verifier.Verify(s));
     }
@@ -113,7 +114,7 @@ public class WebhookSignatureTests
     [InlineData("1661621710", "tok", "00000000000000000000000000000000000000000000000000000000000000000")]
     public void Malformed_inputs_are_reported_as_malformed(string? timestamp, string? token, string? signature)
     {
-        var verifier = new MailgunWebhookVerifier(Samples.SymfonyKey, new ManualTimeProvider(DateTimeOffset.FromUnixTimeSeconds(1661621710)), Tolerance);
+        var verifier = new MailgunWebhookVerifier(Samples.SymfonyKey, new FakeTimeProvider(DateTimeOffset.FromUnixTimeSeconds(1661621710)), Tolerance);
         Assert.Equal(WebhookVerification.Malformed, verifier.Verify(timestamp, token, signature));
     }
 

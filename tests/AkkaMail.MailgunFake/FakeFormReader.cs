@@ -52,8 +52,7 @@ internal static class FakeFormReader
         }
 
         var boundary = Boundary(contentType);
-        // The whole body in one pooled array, then a synchronous parse over it: MultipartReader allocated a
-        // MemoryStream and its array for every boundary and header line, plus tasks and strings per line and read.
+        // The whole body in one pooled array, then a synchronous parse over it: no buffer, task or string per line.
         // Kestrel's MaxRequestBodySize (set by MailgunFakeServer) bounds what this buffer can grow to.
         using var body = new PooledBuffer(InitialBodyBuffer(request.ContentLength));
         var length = await body.ReadToEndAsync(request.Body, ct).ConfigureAwait(false);

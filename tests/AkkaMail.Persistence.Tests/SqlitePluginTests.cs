@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Akka.Actor;
 using Akka.Configuration;
 using Akka.Hosting;
@@ -285,33 +284,31 @@ public sealed class SqliteJournalTests(SqliteDatabaseFixture db, ITestOutputHelp
         command.Parameters.AddWithValue("$pid", id);
         Assert.Equal(3L, command.ExecuteScalar());
     }
+}
 
+/// <summary><c>trust-new-id-recovery = off</c>: a recovery asking for nothing is not taken to mean a new id.</summary>
+public sealed class SqliteJournalWithoutNewIdRecoveryTests(SqliteDatabaseFixture db, ITestOutputHelper output)
+    : Akka.TestKit.Xunit2.TestKit(
+        ConfigurationFactory.ParseString("akka.persistence.journal.sqlite.trust-new-id-recovery = off")
+            .WithFallback(db.Hocon).WithFallback(ContractConfig.Common), output: output),
+        IClassFixture<SqliteDatabaseFixture>
+{
     [Fact]
-    public void Throughput_of_500_concurrent_writers_persisting_one_event_at_a_time()
+    public void A_recovery_asking_for_nothing_reads_the_highest_sequence_number()
     {
-        const int writers = 500;
-        const int eventsPerWriter = 40;
-        var probe = CreateTestProbe();
-        var actors = Enumerable.Range(0, writers).Select(i => Sys.ActorOf(Recorder.Props($"throughput-{Guid.NewGuid():N}"))).ToArray();
-        // recover them first, so that only writing is timed
-        foreach (var actor in actors) actor.Tell(new Recorder.GetState(), probe.Ref);
-        probe.ReceiveN(writers, TimeSpan.FromSeconds(60));
+        var journal = Akka.Persistence.Persistence.Instance.Apply(Sys).JournalFor(null);
+        var pid = $"not-trusted-{Guid.NewGuid():N}";
+        var writer = CreateTestProbe();
+        journal.Tell(new WriteMessages(
+            Enumerable.Range(1, 2)
+                .Select(n => new AtomicWrite(new Persistent($"e-{n}", n, pid, "", false, ActorRefs.NoSender, "w")))
+                .ToArray<IPersistentEnvelope>(),
+            writer.Ref, 1));
+        writer.ExpectMsg<WriteMessagesSuccessful>();
 
-        var stopwatch = Stopwatch.StartNew();
-        foreach (var actor in actors) actor.Tell(new Recorder.PersistOneByOne(eventsPerWriter, probe.Ref));
-        probe.ReceiveN(writers, TimeSpan.FromSeconds(120));
-        stopwatch.Stop();
-
-        const int total = writers * eventsPerWriter;
-        Output!.WriteLine(
-            $"{total} events from {writers} writers (one event per write) in {stopwatch.ElapsedMilliseconds} ms: " +
-            $"{total / stopwatch.Elapsed.TotalSeconds:F0} events/s");
-
-        using var connection = new SqliteConnection(db.ConnectionString);
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = "SELECT COUNT(*) FROM journal WHERE persistence_id LIKE 'throughput-%';";
-        Assert.Equal((long)total, command.ExecuteScalar());
+        var replayer = CreateTestProbe();
+        journal.Tell(new ReplayMessages(1, 0, 0, pid, replayer.Ref));
+        Assert.Equal(2, replayer.ExpectMsg<RecoverySuccess>().HighestSequenceNr);
     }
 }
 
@@ -334,6 +331,7 @@ public sealed class SqliteConfigurationTests
         Assert.Equal(("journal", "metadata", 500, TimeSpan.FromSeconds(10), true),
             (settings.TableName, settings.MetadataTableName, settings.MaxBatchSize, settings.CallTimeout, settings.AutoInitialize));
         Assert.Contains("Pooling=True", settings.ConnectionString);
+        Assert.True(settings.TrustNewIdRecovery);
         Assert.Equal("snapshot", SqliteSnapshotSettings.Create(ConfigurationFactory.ParseString("connection-string = \"Data Source=x.db\"")).TableName);
     }
 

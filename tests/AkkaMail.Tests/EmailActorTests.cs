@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using System.Collections.Concurrent;
 using Akka.Actor;
 using Akka.Persistence;
@@ -20,9 +21,9 @@ public class EmailActorTests : Akka.TestKit.Xunit2.TestKit
     private readonly ConcurrentQueue<EmailChanged> _views = new();
     private readonly TestProbe _dispatcher;
     private readonly IActorRef _writer;
-    private readonly ManualClock _clock = new(T.T0);
+    private readonly FakeTimeProvider _clock = new(T.T0);
 
-    public EmailActorTests() : base(T.Hocon)
+    public EmailActorTests() : base(TestActorSystems.Create(T.Hocon))
     {
         _dispatcher = CreateTestProbe();
         _writer = ChangeRecorders.Start(Sys, _views);
@@ -53,7 +54,7 @@ public class EmailActorTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(new DispatchJob(new SendJob(id, 1), TimeSpan.Zero), job);
         target.Tell(new MarkDispatched(id, 1));
         ExpectMsg<R.NothingToDo>();
-        _clock.Now = T.T0.AddSeconds(1);
+        _clock.SetUtcNow(T.T0.AddSeconds(1));
         target.Tell(new BeginSendAttempt(id, 1));
         Assert.Equal(1, ExpectMsg<R.SendApproved>().Attempt);
         target.Tell(new RecordSendOutcome(id, 1, new SendOutcome.Sent("pmid-1")));

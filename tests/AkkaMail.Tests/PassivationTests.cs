@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using Akka.Actor;
@@ -14,7 +15,7 @@ namespace AkkaMail.Tests;
 /// <summary>The manager passivates idle email actors and loses nothing that arrives meanwhile.</summary>
 public class PassivationTests : Akka.TestKit.Xunit2.TestKit
 {
-    public PassivationTests() : base(T.Hocon) { }
+    public PassivationTests() : base(TestActorSystems.Create(T.Hocon)) { }
 
     private int LiveCount(IActorRef manager) => manager.Ask<int>(new EmailManagerActor.GetLiveCount(), TimeSpan.FromSeconds(3)).Result;
 
@@ -25,7 +26,7 @@ public class PassivationTests : Akka.TestKit.Xunit2.TestKit
         var writer = ChangeRecorders.Start(Sys, views);
         var dispatcher = CreateTestProbe();
         var passivation = TimeSpan.FromMilliseconds(100);
-        var deps = new EmailActorDeps(Settings.Fast(passivation: passivation), dispatcher.Ref, null, new ManualClock(T.T0));
+        var deps = new EmailActorDeps(Settings.Fast(passivation: passivation), dispatcher.Ref, null, new FakeTimeProvider(T.T0));
         var manager = Sys.ActorOf(Props.Create(() => new EmailManagerActor(id => EmailActor.Props(id, deps), null, passivation)));
 
         manager.Tell(new AcceptEmail("e1", "u1", T.OneRecipient));
@@ -79,7 +80,7 @@ public class PassivationTests : Akka.TestKit.Xunit2.TestKit
     private IActorRef EmailManager(TimeSpan passivation)
     {
         var writer = ChangeRecorders.Start(Sys, new ConcurrentQueue<AkkaMail.Actors.PipelineMessages.EmailChanged>());
-        var deps = new EmailActorDeps(Settings.Fast(passivation: passivation), CreateTestProbe().Ref, null, new ManualClock(T.T0));
+        var deps = new EmailActorDeps(Settings.Fast(passivation: passivation), CreateTestProbe().Ref, null, new FakeTimeProvider(T.T0));
         return Sys.ActorOf(Props.Create(() => new EmailManagerActor(id => EmailActor.Props(id, deps), null, passivation)));
     }
 

@@ -17,7 +17,7 @@ namespace AkkaMail.Tests;
 /// <summary>The dispatcher, and the whole in-process pipeline wired as the host wires it.</summary>
 public class PipelineTests : Akka.TestKit.Xunit2.TestKit
 {
-    public PipelineTests() : base(T.Hocon) { }
+    public PipelineTests() : base(TestActorSystems.Create(T.Hocon)) { }
 
     [Fact]
     public void The_dispatcher_queues_the_job_then_marks_it_dispatched_and_retries_a_failed_enqueue()

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using System.Collections.Concurrent;
 using Akka;
 using Akka.Actor;
@@ -24,9 +25,9 @@ public class SendConsumerTests : Akka.TestKit.Xunit2.TestKit
     private readonly TrackingQueue _queue = new(new InProcSendQueue(100));
     private readonly StubProvider _provider = new();
     private readonly IActorRef _manager;
-    private readonly ManualClock _clock = new(T.T0);
+    private readonly FakeTimeProvider _clock = new(T.T0);
 
-    public SendConsumerTests() : base(T.Hocon)
+    public SendConsumerTests() : base(TestActorSystems.Create(T.Hocon))
     {
         _dispatcher = CreateTestProbe();
         var writer = ChangeRecorders.Start(Sys, _views);
@@ -97,7 +98,7 @@ public class SendConsumerTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(T.T0.AddSeconds(20), s.NextAttemptAt);
 
         // The retry job arrives (the in-process queue would hold it for the delay): attempt 2 goes out.
-        _clock.Now = T.T0.AddSeconds(20);
+        _clock.SetUtcNow(T.T0.AddSeconds(20));
         await _queue.EnqueueAsync(retry.Job, TimeSpan.Zero);
         AwaitAssert(() => Assert.Equal(2, _queue.Acks.Count));
         Assert.Equal(new[] { 1, 2 }, _provider.Calls.Select(c => c.Attempt));
@@ -215,7 +216,7 @@ public class SendConsumerThrottleTests : Akka.TestKit.Xunit2.TestKit
     private readonly SendConsumerTests.StubProvider _provider = new();
     private readonly IActorRef _manager;
 
-    public SendConsumerThrottleTests() : base(T.Hocon)
+    public SendConsumerThrottleTests() : base(TestActorSystems.Create(T.Hocon))
     {
         _dispatcher = CreateTestProbe();
         // One send a second, a burst of one: every job that passes the throttle after the first waits a second.

@@ -12,7 +12,7 @@ namespace AkkaMail.Tests;
 
 public class SerializerTests : Akka.TestKit.Xunit2.TestKit
 {
-    public SerializerTests() : base(T.Hocon) { }
+    public SerializerTests() : base(TestActorSystems.Create(T.Hocon)) { }
 
     private EmailEventSerializer Serializer => (EmailEventSerializer)Sys.Serialization.FindSerializerForType(typeof(IEmailEvent));
 

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using System.Collections.Concurrent;
 using Akka.Actor;
 using Akka.Configuration;
@@ -22,7 +23,7 @@ public sealed class SqliteRecoveryTests : Akka.TestKit.Xunit2.TestKit
 {
     private static readonly string DbPath = Path.Combine(Path.GetTempPath(), $"akkamail-tests-{Guid.NewGuid():N}.db");
 
-    public SqliteRecoveryTests() : base(Config()) { }
+    public SqliteRecoveryTests() : base(TestActorSystems.Create(Config())) { }
 
     private static Config Config() =>
         AkkaMail.Persistence.Sqlite.SqlitePersistenceConfig.Create($"Data Source={DbPath}")
@@ -45,7 +46,7 @@ public sealed class SqliteRecoveryTests : Akka.TestKit.Xunit2.TestKit
     {
         var views = new ConcurrentQueue<EmailChanged>();
         var dispatcher = CreateTestProbe();
-        var deps = new EmailActorDeps(Settings.Fast(snapshotEvery: 5), dispatcher.Ref, null, new ManualClock(T.T0));
+        var deps = new EmailActorDeps(Settings.Fast(snapshotEvery: 5), dispatcher.Ref, null, new FakeTimeProvider(T.T0));
         var props = EmailActor.Props("e1", deps);
         var actor = Sys.ActorOf(props);
         var content = T.Content("Ann <ann@example.com>", "a-b@example.com", "a_c@example.com", "ab@example.com") with

@@ -12,7 +12,7 @@ namespace AkkaMail.Tests;
 /// </summary>
 public class StoredPayloadTests : Akka.TestKit.Xunit2.TestKit
 {
-    public StoredPayloadTests() : base(T.Hocon) { }
+    public StoredPayloadTests() : base(TestActorSystems.Create(T.Hocon)) { }
 
     public static TheoryData<int, string, string> Stored() => new()
     {

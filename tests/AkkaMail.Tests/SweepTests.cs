@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using System.Collections.Concurrent;
 using Akka.Actor;
 using Akka.TestKit;
@@ -18,9 +19,9 @@ public class SweepTests : Akka.TestKit.Xunit2.TestKit
     private readonly ConcurrentQueue<EmailChanged> _views = new();
     private readonly IActorRef _writer;
 
-    public SweepTests() : base(T.Hocon) => _writer = ChangeRecorders.Start(Sys, _views);
+    public SweepTests() : base(TestActorSystems.Create(T.Hocon)) => _writer = ChangeRecorders.Start(Sys, _views);
 
-    private EmailActorDeps Deps(TestProbe dispatcher) => new(Settings.Fast(), dispatcher.Ref, null, new ManualClock(T.T0));
+    private EmailActorDeps Deps(TestProbe dispatcher) => new(Settings.Fast(), dispatcher.Ref, null, new FakeTimeProvider(T.T0));
 
     private IActorRef Manager(TestProbe dispatcher)
     {
@@ -95,7 +96,7 @@ public class SweepTests : Akka.TestKit.Xunit2.TestKit
     public void Sweeps_leave_a_hand_over_whose_publish_hangs_alone_until_the_pickup_timeout()
     {
         var pickup = TimeSpan.FromMinutes(5);
-        var clock = new ManualClock(T.T0);
+        var clock = new FakeTimeProvider(T.T0);
         var queue = new HangingQueue();
         var dispatcher = Sys.ActorOf(Props.Create(() => new DispatcherActor(queue, ActorRefs.Nobody, 100, 16)));
         var deps = new EmailActorDeps(Settings.Fast(), dispatcher, null, clock);
@@ -107,7 +108,7 @@ public class SweepTests : Akka.TestKit.Xunit2.TestKit
 
         foreach (var after in new[] { TimeSpan.Zero, TimeSpan.FromSeconds(30), TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(4.9) })
         {
-            clock.Now = T.T0 + after;
+            clock.SetUtcNow(T.T0 + after);
             manager.Tell(new SweepDispatch("e1", pickup));
             ExpectMsg<R.NothingToDo>();
         }
@@ -117,12 +118,12 @@ public class SweepTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(1, queue.Publishes);
 
         // The pickup timeout since the hand-over has passed: lost, handed over again.
-        clock.Now = T.T0 + pickup + TimeSpan.FromSeconds(1);
+        clock.SetUtcNow(T.T0 + pickup + TimeSpan.FromSeconds(1));
         manager.Tell(new SweepDispatch("e1", pickup));
         ExpectMsg(new R.Dispatch("e1", 1, TimeSpan.Zero));
         AwaitAssert(() => Assert.Equal(2, queue.Publishes));
         // ... and that hand-over is left alone for its own timeout.
-        clock.Now = T.T0 + pickup + TimeSpan.FromMinutes(2);
+        clock.SetUtcNow(T.T0 + pickup + TimeSpan.FromMinutes(2));
         manager.Tell(new SweepDispatch("e1", pickup));
         ExpectMsg<R.NothingToDo>();
         Thread.Sleep(200);

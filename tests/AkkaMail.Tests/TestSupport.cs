@@ -1,6 +1,11 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using Akka.Actor;
+using Akka.Configuration;
+using Akka.Hosting;
+using AkkaMail.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using AkkaMail.Actors;
 using AkkaMail.Configuration;
 using AkkaMail.Domain;
@@ -33,21 +38,47 @@ public static class T
         string? url = null, string? reason = null, int? code = null, string? messageId = "pmid-1") =>
         new(id, kind, recipient, T0.AddMinutes(minute), messageId, reason, code, null, url);
 
+    /// <summary>The actor tests' settings; serialization is the service's own (<see cref="TestActorSystems"/>).</summary>
     public const string Hocon = """
         akka.loglevel = WARNING
         # The machine is shared: waits are generous, and only the failing case ever waits them out.
         akka.test.single-expect-default = 10s
         akka.persistence.journal.plugin = "akka.persistence.journal.inmem"
         akka.persistence.snapshot-store.plugin = "akka.persistence.snapshot-store.inmem"
-        akka.actor {
-          serializers { akkamail-json = "AkkaMail.Serialization.EmailEventSerializer, AkkaMail" }
-          serialization-bindings {
-            "AkkaMail.Domain.IEmailEvent, AkkaMail.Domain" = akkamail-json
-            "AkkaMail.Domain.EmailState, AkkaMail.Domain" = akkamail-json
-          }
-          serialization-identifiers { "AkkaMail.Serialization.EmailEventSerializer, AkkaMail" = 4711 }
-        }
         """;
+}
+
+/// <summary>
+/// Actor systems for the actor tests, built by Akka.Hosting with the serialization the service registers
+/// (<see cref="AkkaMailHosting.WithEmailSerialization"/>): whatever a test persists or snapshots goes through the
+/// production bindings, not a copy of them.
+/// </summary>
+public static class TestActorSystems
+{
+    public static ActorSystem Create(string hocon) => Create(ConfigurationFactory.ParseString(hocon));
+
+    public static ActorSystem Create(Config config)
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddSingleton<IHostApplicationLifetime, NoHostLifetime>();
+        services.AddAkka($"test-{Guid.NewGuid():N}", builder => builder
+            .AddHocon(config, HoconAddMode.Prepend)
+            .ConfigureLoggers(loggers => loggers.LogLevel = Akka.Event.LogLevel.WarningLevel)
+            .WithEmailSerialization());
+        var provider = services.BuildServiceProvider();
+        foreach (var hosted in provider.GetServices<IHostedService>())
+            hosted.StartAsync(CancellationToken.None).GetAwaiter().GetResult();
+        return provider.GetRequiredService<ActorSystem>();
+    }
+
+    private sealed class NoHostLifetime : IHostApplicationLifetime
+    {
+        public CancellationToken ApplicationStarted => CancellationToken.None;
+        public CancellationToken ApplicationStopping => CancellationToken.None;
+        public CancellationToken ApplicationStopped => CancellationToken.None;
+        public void StopApplication() { }
+    }
 }
 
 /// <summary>Decide, then apply what was decided: what the actor does, without the actor.</summary>
@@ -67,16 +98,6 @@ public static class StateExtensions
     public static EmailState Run(this EmailState s, IEmailCommand c, DecisionContext ctx, out object reply) => s.Run(c, ctx, out reply, out _);
 }
 
-public sealed class ManualClock(DateTimeOffset now) : TimeProvider
-{
-    private long _ticks = now.UtcTicks;
-    public DateTimeOffset Now
-    {
-        get => new(Interlocked.Read(ref _ticks), TimeSpan.Zero);
-        set => Interlocked.Exchange(ref _ticks, value.UtcTicks);
-    }
-    public override DateTimeOffset GetUtcNow() => Now;
-}
 
 /// <summary>Records every email change published after a persist (what real-time clients and the read side see).</summary>
 public sealed class ChangeRecorder : ReceiveActor

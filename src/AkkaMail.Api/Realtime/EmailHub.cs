@@ -13,14 +13,13 @@ namespace AkkaMail.Api.Realtime;
 /// an admin may watch any email. Revoking the connection's key ends it at once (<see cref="KeyConnections"/>).
 /// </summary>
 [Authorize(AuthenticationSchemes = ApiKeyAuthenticationHandler.SchemeName)]
-public sealed class EmailHub(EmailAccess emails, HubConnections connections, KeyConnections keys) : Hub
+public sealed class EmailHub(EmailAccess emails, KeyConnections keys) : Hub
 {
     public const string Path = "/hubs/emails";
     private const string KeyRegistration = "akkamail:key-registration";
 
     public override Task OnConnectedAsync()
     {
-        connections.Opened();
         // Revoking the key that opened the connection aborts it (the context outlives this transient hub instance).
         if (Context.User?.KeyId() is { } keyId)
             Context.Items[KeyRegistration] = keys.Register(Context.User!.UserId(), keyId, Context.Abort);
@@ -29,7 +28,6 @@ public sealed class EmailHub(EmailAccess emails, HubConnections connections, Key
 
     public override Task OnDisconnectedAsync(Exception? exception)
     {
-        connections.Closed();
         if (Context.Items.TryGetValue(KeyRegistration, out var registration)) (registration as IDisposable)?.Dispose();
         return base.OnDisconnectedAsync(exception);
     }

@@ -13,17 +13,14 @@ public sealed class EmailStatusFeed
     public const int BufferSize = 1024;
 
     private readonly ConcurrentDictionary<Subscription, byte> _subscribers = new();
-    private int _count;   // the dictionary's Count (and IsEmpty, when empty) takes all of its locks; read on every change
 
     /// <summary>Receives the messages of <paramref name="userId"/>'s emails, or of one email when <paramref name="emailId"/> is set.</summary>
     public Subscription Subscribe(string userId, string? emailId)
     {
         var s = new Subscription(this, userId, emailId);
-        if (_subscribers.TryAdd(s, 0)) Interlocked.Increment(ref _count);
+        _subscribers.TryAdd(s, 0);
         return s;
     }
-
-    public int Count => Volatile.Read(ref _count);
 
     public void Publish(string userId, EmailStatusMessage message)
     {
@@ -59,7 +56,7 @@ public sealed class EmailStatusFeed
 
         public void Dispose()
         {
-            if (_feed._subscribers.TryRemove(this, out _)) Interlocked.Decrement(ref _feed._count);
+            _feed._subscribers.TryRemove(this, out _);
             _channel.Writer.TryComplete();
         }
     }

@@ -14,7 +14,6 @@ public static class RealtimeRegistration
     {
         services.AddSignalR();
         services.AddSingleton<EmailStatusFeed>();
-        services.AddSingleton<HubConnections>();
         services.AddSingleton<KeyConnections>();
         return services;
     }
@@ -24,10 +23,9 @@ public static class RealtimeRegistration
     {
         var hub = sp.GetRequiredService<IHubContext<EmailHub>>();
         var feed = sp.GetRequiredService<EmailStatusFeed>();
-        var connections = sp.GetRequiredService<HubConnections>();
         return builder.WithActors((system, registry, _) =>
         {
-            var broadcaster = system.ActorOf(Props.Create(() => new StatusBroadcasterActor(hub, feed, connections)), StatusBroadcasterActor.Name);
+            var broadcaster = system.ActorOf(Props.Create(() => new StatusBroadcasterActor(hub, feed)), StatusBroadcasterActor.Name);
             registry.Register<StatusBroadcasterActor>(broadcaster);
         });
     }

@@ -21,35 +21,28 @@ public sealed class StatusBroadcasterActor : ReceiveActor, IWithUnboundedStash
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly IHubContext<EmailHub> _hub;
     private readonly EmailStatusFeed _feed;
-    private readonly HubConnections _connections;
 
     public IStash Stash { get; set; } = null!;
 
     private sealed record PushDone(PipelineMessages.EmailChanged Changed, Exception? Error);
 
-    public StatusBroadcasterActor(IHubContext<EmailHub> hub, EmailStatusFeed feed, HubConnections connections)
+    public StatusBroadcasterActor(IHubContext<EmailHub> hub, EmailStatusFeed feed)
     {
         _hub = hub;
         _feed = feed;
-        _connections = connections;
         Become(Idle);
     }
 
     /// <summary>
     /// Pushes one change. With no watcher (or fast ones) SignalR's send completes at once and the next change goes
     /// right after; only a pending send switches to <see cref="Pushing"/>, which holds later changes back (order).
-    /// Cheaper than an async handler per change: that cost a timer and a task per change, 4 changes per email.
     /// </summary>
     private void Idle()
     {
         Receive<PipelineMessages.EmailChanged>(changed =>
         {
-            // Nobody watching (the usual case for a service fed by other services): nothing to build or send.
-            var hubOpen = _connections.Open > 0;
-            if (!hubOpen && _feed.Count == 0) return;
             var message = EmailStatusMessage.From(changed);
             _feed.Publish(changed.UserId, message);
-            if (!hubOpen) return;
             var cts = new CancellationTokenSource();
             Task push;
             try

@@ -5,8 +5,7 @@ namespace AkkaMail.Observability;
 
 /// <summary>
 /// Counts persisted email events, called by the email actor once an event is persisted, so the counters follow the
-/// journal, not intentions. (It was an actor subscribed to the event stream: a message per event, four events per
-/// email, for a counter increment that is thread-safe anyway.)
+/// journal, not intentions. A counter increment is thread-safe, so it needs no actor and no message of its own.
 /// </summary>
 public static class EmailEventMetrics
 {

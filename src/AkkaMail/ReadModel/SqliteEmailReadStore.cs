@@ -75,8 +75,8 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
             Recipients = Command.Parameters.Add("$recipients", SqliteType.Text);
             Tags = Command.Parameters.Add("$tags", SqliteType.Text);
             Version = Command.Parameters.Add("$version", SqliteType.Integer);
-            // The view as UTF-8 JSON, stored as a BLOB: serialized straight to bytes, no UTF-16 string and no second
-            // conversion to UTF-8 for SQLite (~5 KB less garbage per view). Rows written before as TEXT read the same.
+            // The view as UTF-8 JSON, stored as a BLOB: serialized straight to bytes, with no UTF-16 string between
+            // the view and SQLite. Rows stored as TEXT by earlier versions read the same.
             Doc = Command.Parameters.Add("$doc", SqliteType.Blob);
             Command.Prepare();
 

@@ -27,7 +27,7 @@ public interface ISuppressionStore
 
 /// <summary>
 /// The embedded store. <see cref="FindAsync"/> runs for every accepted email, so each user's list is cached in
-/// memory once first asked for (a SQLite query per email was ~2 % of the service's CPU under load). Sound because
+/// memory once first asked for, and accepting an email reads no table. Sound because
 /// this store is the only writer of its table: the embedded database belongs to one process, and every change goes
 /// through <see cref="AddAsync"/> / <see cref="RemoveAsync"/>, which update the cache under the same per-user lock
 /// as the loading. (The MongoDB store, which several instances may share, has no such cache.)
