@@ -41,6 +41,7 @@ public sealed class ConfigurationValidationTests : IDisposable
         { ["--AkkaMail:Sender:Paralelism=4"], "AkkaMail:Sender:Paralelism: no such knob in akkamail.sender" },
         { ["--AkkaMail:Sender:Parallelism=0"], "AkkaMail:Sender:Parallelism (akkamail.sender.parallelism): must be at least 1, is '0'" },
         { ["--AkkaMail:HoconPath=nowhere.hocon"], "AkkaMail:HoconPath: no file at" },
+        { ["--AkkaMail:RateLimit:Burst=0"], "AkkaMail:RateLimit:Burst: must be at least 1, is 0" },
     };
 
     [Theory]
