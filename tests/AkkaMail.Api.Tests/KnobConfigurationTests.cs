@@ -31,6 +31,7 @@ public sealed class KnobConfigurationTests
     public void The_file_holds_the_same_defaults_as_the_code()
     {
         Assert.Equal(new AkkaMailSettings(), Settings());
+        Assert.Equal(new AkkaMailSettings(), AkkaMailSettings.FromConfig(AkkaMailConfiguration.ShippedKnobs));
         var rabbit = RabbitMqSendQueueSettings.FromConfig(Knobs(), "amqp://broker/");
         Assert.Equal(RabbitMqSendQueueSettings.DefaultBuckets, rabbit.DelayBuckets);
         Assert.Equal(new RabbitMqSendQueueSettings { Uri = "amqp://broker/", DelayBuckets = rabbit.DelayBuckets }, rabbit);
@@ -117,6 +118,29 @@ public sealed class KnobConfigurationTests
             RabbitMqSendQueueSettings.FromConfig(Knobs(("AkkaMail:RabbitMq:DelayBuckets", "1s,never")), "amqp://b/"));
         Assert.StartsWith("AkkaMail:RabbitMq:DelayBuckets (akkamail.rabbitmq.delay-buckets): '[1s, never]' is not a list of durations",
             Assert.Single(wrong.Failures));
+    }
+
+    [Fact]
+    public void An_operators_file_may_hold_only_the_knobs_it_changes()
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"akkamail-knobs-{Guid.NewGuid():N}.hocon");
+        File.WriteAllText(file, "akkamail.sender.parallelism = 3\n");
+        try
+        {
+            var configuration = InMemory(("AkkaMail:HoconPath", file), ("AkkaMail:ReadModel:CachedStates", "5"));
+            var knobs = AkkaMailConfiguration.LoadKnobs(AkkaMailConfiguration.ReadOptions(configuration), configuration);
+            var settings = AkkaMailSettings.FromConfig(knobs);
+            Assert.Equal(new AkkaMailSettings { SendParallelism = 3, ReadSideCachedStates = 5 }, settings);
+            Assert.Equal(RabbitMqSendQueueSettings.DefaultBuckets, RabbitMqSendQueueSettings.FromConfig(knobs, "amqp://b/").DelayBuckets);
+            var misspelt = Assert.Throws<OptionsValidationException>(() => AkkaMailConfiguration.LoadKnobs(
+                AkkaMailConfiguration.ReadOptions(InMemory(("AkkaMail:HoconPath", file))),
+                InMemory(("AkkaMail:ReadModel:CachedState", "5"))));
+            Assert.StartsWith("AkkaMail:ReadModel:CachedState: no such knob in akkamail.read-model", Assert.Single(misspelt.Failures));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
     }
 
     [Fact]

@@ -78,9 +78,10 @@ public static class AkkaMailConfiguration
     }
 
     /// <summary>
-    /// The operator's knobs as the service runs with them: the HOCON file (<see cref="AkkaMailOptions.HoconPath"/>),
-    /// under the knobs set in ASP.NET configuration (<see cref="KnobOverrides"/>), under
-    /// <see cref="AkkaMailOptions.HoconOverrides"/>.
+    /// The operator's knobs as the service runs with them, each from the first that sets it:
+    /// <see cref="AkkaMailOptions.HoconOverrides"/>, ASP.NET configuration (<see cref="KnobOverrides"/>), the HOCON file
+    /// (<see cref="AkkaMailOptions.HoconPath"/>), then <see cref="ShippedKnobs"/>, so that an operator's file may hold
+    /// only the knobs it changes.
     /// </summary>
     /// <exception cref="OptionsValidationException">A missing or unreadable file, a key that is no knob.</exception>
     public static Config LoadKnobs(AkkaMailOptions options, IConfiguration configuration)
@@ -100,6 +101,7 @@ public static class AkkaMailConfiguration
         }
         ThrowIfAny<AkkaMailOptions>(failures);
 
+        file = file.WithFallback(ShippedKnobs);
         var knobs = KnobOverrides(file, configuration.GetSection(AkkaMailOptions.Section), failures).WithFallback(file);
         if (!string.IsNullOrWhiteSpace(options.HoconOverrides))
         {
@@ -112,6 +114,17 @@ public static class AkkaMailConfiguration
         ThrowIfAny<AkkaMailOptions>(failures);
         return knobs;
     }
+
+    /// <summary>Every knob with its default: hocon/akkamail.hocon as shipped (embedded in this assembly).</summary>
+    public static Config ShippedKnobs => Shipped.Value;
+
+    private static readonly Lazy<Config> Shipped = new(() =>
+    {
+        using var stream = typeof(AkkaMailConfiguration).Assembly.GetManifestResourceStream("AkkaMail.akkamail.hocon")
+                           ?? throw new InvalidOperationException("The shipped hocon/akkamail.hocon is not embedded in AkkaMail.dll");
+        using var reader = new StreamReader(stream);
+        return ConfigurationFactory.ParseString(reader.ReadToEnd());
+    });
 
     /// <summary>
     /// The knobs of <paramref name="file"/>'s <c>akkamail</c> block that <paramref name="section"/> sets, as HOCON.
