@@ -80,6 +80,14 @@ public sealed class ConfigurationValidationTests : IDisposable
         Assert.DoesNotContain("   at ", output);
     }
 
+    [Fact]
+    public async Task A_knob_set_by_its_retired_variable_stops_the_process_with_its_new_key()
+    {
+        var (exitCode, output) = await RunAsync([], new Dictionary<string, string> { ["AKKAMAIL_RATE_PER_SECOND"] = "300" });
+        Assert.True(exitCode == 78, $"exit code {exitCode}, output:\n{output}");
+        Assert.Contains("AKKAMAIL_RATE_PER_SECOND is no longer read: set AkkaMail__Sender__RateLimit__PerSecond=300 instead", output);
+    }
+
     private async Task<(int ExitCode, string Output)> RunAsync(string[] args, Dictionary<string, string> environment)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "AkkaMail.Api.dll");

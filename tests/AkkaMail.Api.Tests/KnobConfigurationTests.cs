@@ -121,6 +121,14 @@ public sealed class KnobConfigurationTests
     }
 
     [Fact]
+    public void Every_retired_variable_names_a_knob_that_exists()
+    {
+        var shipped = AkkaMailConfiguration.ShippedKnobs;
+        Assert.Equal(33, AkkaMailConfiguration.RetiredVariables.Count);
+        Assert.All(AkkaMailConfiguration.RetiredVariables.Values, path => Assert.True(shipped.HasPath(path), path));
+    }
+
+    [Fact]
     public void An_operators_file_may_hold_only_the_knobs_it_changes()
     {
         var file = Path.Combine(Path.GetTempPath(), $"akkamail-knobs-{Guid.NewGuid():N}.hocon");

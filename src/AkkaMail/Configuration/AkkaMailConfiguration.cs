@@ -101,6 +101,11 @@ public static class AkkaMailConfiguration
         }
         ThrowIfAny<AkkaMailOptions>(failures);
 
+        // A knob an operator set the old way must not be dropped in silence (a provider rate limit back to its default).
+        foreach (var (variable, knob) in RetiredVariables)
+            if (Environment.GetEnvironmentVariable(variable) is { } value)
+                failures.Add($"{variable} is no longer read: set {ConfigurationKey(knob).Replace(":", "__")}={value} instead");
+
         file = file.WithFallback(ShippedKnobs);
         var knobs = KnobOverrides(file, configuration.GetSection(AkkaMailOptions.Section), failures).WithFallback(file);
         if (!string.IsNullOrWhiteSpace(options.HoconOverrides))
@@ -114,6 +119,45 @@ public static class AkkaMailConfiguration
         ThrowIfAny<AkkaMailOptions>(failures);
         return knobs;
     }
+
+    /// <summary>The environment variables that set knobs through the file's <c>${?VAR}</c> lines before one convention
+    /// replaced them, with the knob each set.</summary>
+    public static readonly IReadOnlyDictionary<string, string> RetiredVariables = new Dictionary<string, string>
+    {
+        ["AKKAMAIL_ASK_TIMEOUT"] = "akkamail.ask-timeout",
+        ["AKKAMAIL_SEND_PARALLELISM"] = "akkamail.sender.parallelism",
+        ["AKKAMAIL_RATE_PER_SECOND"] = "akkamail.sender.rate-limit.per-second",
+        ["AKKAMAIL_RATE_BURST"] = "akkamail.sender.rate-limit.burst",
+        ["AKKAMAIL_ATTEMPT_TIMEOUT"] = "akkamail.sender.attempt-timeout",
+        ["AKKAMAIL_DISPATCH_BUFFER"] = "akkamail.dispatch.buffer-size",
+        ["AKKAMAIL_DISPATCH_PARALLELISM"] = "akkamail.dispatch.parallelism",
+        ["AKKAMAIL_RETRY_DEADLINE"] = "akkamail.retry.deadline",
+        ["AKKAMAIL_RETRY_MAX_ATTEMPTS"] = "akkamail.retry.max-attempts",
+        ["AKKAMAIL_RETRY_MIN_BACKOFF"] = "akkamail.retry.min-backoff",
+        ["AKKAMAIL_RETRY_MAX_BACKOFF"] = "akkamail.retry.max-backoff",
+        ["AKKAMAIL_RETRY_JITTER"] = "akkamail.retry.jitter",
+        ["AKKAMAIL_PASSIVATION_TIMEOUT"] = "akkamail.email.passivation-timeout",
+        ["AKKAMAIL_SNAPSHOT_EVERY"] = "akkamail.email.snapshot-every",
+        ["AKKAMAIL_SKIP_RECOVERY_OF_NEW_EMAILS"] = "akkamail.email.skip-recovery-of-new-emails",
+        ["AKKAMAIL_SWEEP_INTERVAL"] = "akkamail.sweep.interval",
+        ["AKKAMAIL_SWEEP_PICKUP_TIMEOUT"] = "akkamail.sweep.pickup-timeout",
+        ["AKKAMAIL_READ_MODEL_BATCH"] = "akkamail.read-model.batch-size",
+        ["AKKAMAIL_READ_MODEL_WINDOW"] = "akkamail.read-model.batch-window",
+        ["AKKAMAIL_READ_MODEL_CACHED_STATES"] = "akkamail.read-model.cached-states",
+        ["AKKAMAIL_READ_MODEL_MAX_LAG"] = "akkamail.read-model.max-lag",
+        ["AKKAMAIL_SANDBOX_DELIVERY_DELAY"] = "akkamail.sandbox.delivery-delay",
+        ["AKKAMAIL_SHUTDOWN_DRAIN_TIMEOUT"] = "akkamail.shutdown.drain-timeout",
+        ["AKKAMAIL_WEBHOOK_TOLERANCE"] = "akkamail.webhooks.timestamp-tolerance",
+        ["AKKAMAIL_RABBITMQ_WORK_QUEUE"] = "akkamail.rabbitmq.work-queue",
+        ["AKKAMAIL_RABBITMQ_DELAY_QUEUE_PREFIX"] = "akkamail.rabbitmq.delay-queue-prefix",
+        ["AKKAMAIL_RABBITMQ_DEAD_LETTER_QUEUE"] = "akkamail.rabbitmq.dead-letter-queue",
+        ["AKKAMAIL_RABBITMQ_PREFETCH"] = "akkamail.rabbitmq.prefetch",
+        ["AKKAMAIL_RABBITMQ_PUBLISH_MAX_IN_FLIGHT"] = "akkamail.rabbitmq.publish-max-in-flight",
+        ["AKKAMAIL_RABBITMQ_PUBLISH_TIMEOUT"] = "akkamail.rabbitmq.publish-timeout",
+        ["AKKAMAIL_RABBITMQ_WORK_QUEUE_MAX_LENGTH"] = "akkamail.rabbitmq.work-queue-max-length",
+        ["AKKAMAIL_RABBITMQ_RESTART_MIN_BACKOFF"] = "akkamail.rabbitmq.restart-min-backoff",
+        ["AKKAMAIL_RABBITMQ_RESTART_MAX_BACKOFF"] = "akkamail.rabbitmq.restart-max-backoff",
+    };
 
     /// <summary>Every knob with its default: hocon/akkamail.hocon as shipped (embedded in this assembly).</summary>
     public static Config ShippedKnobs => Shipped.Value;
