@@ -3,7 +3,9 @@ using AkkaMail.Domain;
 
 namespace AkkaMail.Configuration;
 
-/// <summary>The operator's knobs, read from the <c>akkamail</c> section of hocon/akkamail.hocon.</summary>
+/// <summary>The operator's knobs: the <c>akkamail</c> block of hocon/akkamail.hocon, each also settable as an
+/// <c>AkkaMail</c> configuration key (<see cref="AkkaMailConfiguration.LoadKnobs"/>). The defaults here are the shipped
+/// file's (a test holds them equal).</summary>
 public sealed record AkkaMailSettings
 {
     public int SendParallelism { get; init; } = 8;
