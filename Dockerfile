@@ -24,7 +24,8 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /app ./
-# The operator's knobs; mount your own over /app/hocon/akkamail.hocon to change them.
+# The operator's knobs; mount your own over /app/hocon/akkamail.hocon, or set any one of them in the environment
+# (AkkaMail__Sender__Parallelism=32: README, "Configuration").
 COPY hocon/ hocon/
 # Everything the service writes (SQLite files when AkkaMail__Store=sqlite, the admin key, the sandbox outbox).
 RUN mkdir -p /app/data && chown -R $APP_UID /app/data

@@ -29,7 +29,11 @@ public static class AkkaMailApp
         var builder = WebApplication.CreateBuilder(args);
         // Loopback port 5080 unless told otherwise (--urls, ASPNETCORE_URLS or "Urls" in configuration).
         if (string.IsNullOrWhiteSpace(builder.Configuration["urls"])) builder.WebHost.UseUrls(DefaultUrl);
-        var options = builder.Configuration.GetSection(AkkaMailOptions.Section).Get<AkkaMailOptions>() ?? new AkkaMailOptions();
+        // One configuration, read and validated before anything starts: a wrong or missing setting ends the process with
+        // a message naming its key (OptionsValidationException, see Program).
+        var options = builder.Services.AddAkkaMailOptions(builder.Configuration);
+        var hocon = AkkaMailConfiguration.LoadKnobs(options, builder.Configuration);
+        var settings = AkkaMailSettings.FromConfig(hocon);
         AkkaMail.Hosting.PrivateFiles.CreateDirectory(options.DataPath);
         // Held while the service runs (disposed with the container): the rebuild verb refuses to run beside it.
         var dataLock = Operations.DataFolderLock.TryAcquire(options.DataPath)
@@ -37,10 +41,8 @@ public static class AkkaMailApp
                 $"Another AkkaMail process (the service, or a read-model rebuild) is using {Path.GetFullPath(options.DataPath)}.");
         builder.Services.AddSingleton(_ => dataLock);
 
-        var hocon = AkkaMailHosting.LoadHocon(options);
-        var settings = AkkaMailSettings.FromConfig(hocon);
-
-        var logLevel = Enum.TryParse<LogEventLevel>(options.LogLevel, true, out var level) ? level : LogEventLevel.Information;
+        // ConsoleLogLevel's members are Serilog's levels, in its order.
+        var logLevel = (LogEventLevel)options.LogLevel;
         builder.Host.UseSerilog((ctx, cfg) => cfg
             .MinimumLevel.Is(logLevel)
             .MinimumLevel.Override("Microsoft.AspNetCore", LogEventLevel.Warning)
@@ -48,7 +50,6 @@ public static class AkkaMailApp
             .Enrich.FromLogContext()
             .WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {SourceContext}: {Message:lj}{NewLine}{Exception}"));
 
-        builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(settings);
         // Stopping (SIGTERM) waits for the sender to drain: the host must allow that long, and a little more.
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.ShutdownDrainTimeout + TimeSpan.FromSeconds(15));
@@ -56,7 +57,7 @@ public static class AkkaMailApp
         // Email actors publish their states here: the sender and the read side look at them.
         builder.Services.AddSingleton<AkkaMail.Actors.LiveEmailStates>();
         builder.Services.AddStores(options, builder.Configuration);
-        builder.Services.AddSendQueue(options, settings, builder.Configuration);
+        builder.Services.AddSendQueue(options, settings, hocon, builder.Configuration);
         builder.Services.AddEmailProvider(options, settings, builder.Configuration);
         builder.Services.AddRealtime();
 

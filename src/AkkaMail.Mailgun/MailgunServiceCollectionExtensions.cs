@@ -2,6 +2,7 @@ using System.Net;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 
 namespace AkkaMail.Mailgun;
 
@@ -45,7 +46,9 @@ public static class MailgunServiceCollectionExtensions
 
     private static IHttpClientBuilder AddMailgunClientCore(this IServiceCollection services)
     {
-        services.AddOptions<MailgunOptions>().Validate(o => o.Validate().Count == 0, "Mailgun options are invalid: BaseUrl (absolute), Domain, ApiKey and a positive Timeout are required.");
+        // Each problem is reported with its key (Mailgun:ApiKey is required.), when the host starts or the client is first resolved.
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MailgunOptions>, MailgunOptionsValidator>());
+        services.AddOptions<MailgunOptions>().ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
         return services
             .AddHttpClient<MailgunClient>(http =>
@@ -66,4 +69,11 @@ public static class MailgunServiceCollectionExtensions
             // write four lines per send; callers log the outcome they get from the client.
             .RemoveAllLoggers();
     }
+}
+
+/// <summary>The checks of <see cref="MailgunOptions.Validate"/>, as options validation.</summary>
+internal sealed class MailgunOptionsValidator : IValidateOptions<MailgunOptions>
+{
+    public ValidateOptionsResult Validate(string? name, MailgunOptions options) =>
+        options.Validate() is { Count: > 0 } failures ? ValidateOptionsResult.Fail(failures) : ValidateOptionsResult.Success;
 }

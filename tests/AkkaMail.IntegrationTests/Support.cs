@@ -65,17 +65,9 @@ public sealed class RabbitFixture : IAsyncDisposable
     public string DelayPrefix => Prefix + ".delay.";
     public static readonly string[] Buckets = ["100ms", "250ms", "500ms", "1s", "2s", "5s", "1h", "24h"];
 
-    public RabbitMqSendQueueSettings QueueSettings(ushort prefetch = 10) => new()
-    {
-        Uri = Uri,
-        WorkQueue = WorkQueue,
-        DelayQueuePrefix = DelayPrefix,
-        DeadLetterQueue = DeadLetterQueue,
-        Prefetch = prefetch,
-        DelayBuckets = Buckets.Select(RabbitMqSendQueueSettings.ParseDuration).ToArray(),
-        RestartMinBackoff = TimeSpan.FromMilliseconds(200),
-        RestartMaxBackoff = TimeSpan.FromSeconds(2),
-    };
+    /// <summary>The settings the service reads from <see cref="Hocon"/>: these queues, small backoffs.</summary>
+    public RabbitMqSendQueueSettings QueueSettings(ushort prefetch = 10) =>
+        RabbitMqSendQueueSettings.FromConfig(Akka.Configuration.ConfigurationFactory.ParseString(Hocon(prefetch)), Uri);
 
     /// <summary>HOCON for the service: these queues, small backoffs, and whatever the test adds.</summary>
     public string Hocon(int prefetch = 10, int parallelism = 4, string extra = "") => $$"""

@@ -1,3 +1,4 @@
+using AkkaMail.Configuration;
 using System.Text.Json;
 using AkkaMail.Hosting;
 using AkkaMail.Mailgun;
@@ -7,6 +8,7 @@ using AkkaMail.Suppressions;
 using AkkaMail.Users;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using MongoDB.Bson;
 using Xunit;
 
@@ -153,7 +155,7 @@ public sealed class MongoDocumentMappingTests
     public void Mongodb_registers_the_mongo_stores_without_dialling_the_server()
     {
         var services = new ServiceCollection();
-        services.AddStores(new AkkaMailOptions { Store = "MongoDB", MongoDatabase = "mail" },
+        services.AddStores(new AkkaMailOptions { Store = StoreKind.MongoDb, MongoDatabase = "mail" },
             Config(("ConnectionStrings:MongoDb", "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=100")));
         using var sp = services.BuildServiceProvider();
         Assert.IsType<MongoEmailReadStore>(sp.GetRequiredService<StoreRegistration.EmailReadStoreBackend>().Store);
@@ -179,14 +181,21 @@ public sealed class MongoDocumentMappingTests
     }
 
     [Fact]
-    public void A_wrong_store_or_a_missing_connection_string_fails_at_start_with_what_to_set()
+    public void A_wrong_store_or_a_missing_connection_string_fails_at_start_with_the_key_to_set()
     {
-        var unknown = Assert.Throws<InvalidOperationException>(() =>
-            new ServiceCollection().AddStores(new AkkaMailOptions { Store = "postgres" }, Config()));
-        Assert.Contains("sqlite, mongodb", unknown.Message);
-        var missing = Assert.Throws<InvalidOperationException>(() =>
-            new ServiceCollection().AddStores(new AkkaMailOptions { Store = "mongodb" }, Config()));
-        Assert.Contains("ConnectionStrings__MongoDb", missing.Message);
+        var unknown = Assert.Throws<OptionsValidationException>(() =>
+            AkkaMailConfiguration.ReadOptions(Config(("AkkaMail:Store", "postgres"))));
+        Assert.Equal("AkkaMail:Store: 'postgres' is not one of sqlite, mongodb", Assert.Single(unknown.Failures));
+        Assert.Equal(StoreKind.MongoDb, AkkaMailConfiguration.ReadOptions(Config(("AkkaMail:Store", "MongoDB"),
+            ("ConnectionStrings:MongoDb", "mongodb://127.0.0.1:1"))).Store);
+        var missing = Assert.Throws<OptionsValidationException>(() =>
+            AkkaMailConfiguration.ReadOptions(Config(("AkkaMail:Store", "mongodb"))));
+        Assert.StartsWith("ConnectionStrings:MongoDb is required when AkkaMail:Store is mongodb", Assert.Single(missing.Failures));
+        Assert.Contains("ConnectionStrings__MongoDb", missing.Failures.Single());
+        // A registration without the options' validation still refuses, naming the key.
+        var unvalidated = Assert.Throws<OptionsValidationException>(() =>
+            new ServiceCollection().AddStores(new AkkaMailOptions { Store = StoreKind.MongoDb }, Config()));
+        Assert.Contains("ConnectionStrings:MongoDb", unvalidated.Message);
     }
 }
 
@@ -204,7 +213,7 @@ public sealed class PersistenceBackendTests
     [Fact]
     public void Mongodb_puts_the_journal_and_snapshots_in_the_same_database()
     {
-        var config = PersistenceConfig(new AkkaMailOptions { Store = "mongodb", MongoDatabase = "mail" },
+        var config = PersistenceConfig(new AkkaMailOptions { Store = StoreKind.MongoDb, MongoDatabase = "mail" },
             ("ConnectionStrings:MongoDb", "mongodb://mongodb:27017/?replicaSet=rs0"));
         Assert.Equal("akka.persistence.journal.mongodb", config.GetString("akka.persistence.journal.plugin"));
         Assert.Equal("akka.persistence.snapshot-store.mongodb", config.GetString("akka.persistence.snapshot-store.plugin"));

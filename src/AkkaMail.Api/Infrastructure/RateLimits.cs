@@ -20,7 +20,11 @@ public static class RateLimits
 
     public static IServiceCollection AddSendRateLimit(this IServiceCollection services, IConfiguration configuration)
     {
-        var options = configuration.GetSection("AkkaMail:RateLimit").Get<Options>() ?? new Options();
+        var failures = new List<string>();
+        var options = AkkaMail.Configuration.AkkaMailConfiguration.Bind<Options>(configuration.GetSection("AkkaMail:RateLimit"), failures);
+        if (options.PerSecond < 1) failures.Add($"AkkaMail:RateLimit:PerSecond: must be at least 1, is {options.PerSecond}");
+        if (options.Burst < 1) failures.Add($"AkkaMail:RateLimit:Burst: must be at least 1, is {options.Burst}");
+        AkkaMail.Configuration.AkkaMailConfiguration.ThrowIfAny<Options>(failures);
         services.AddRateLimiter(o =>
         {
             o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
@@ -28,8 +32,8 @@ public static class RateLimits
                 http.User.Identity?.IsAuthenticated == true ? http.User.UserId() : "anonymous",
                 _ => new TokenBucketRateLimiterOptions
                 {
-                    TokenLimit = Math.Max(1, options.Burst),
-                    TokensPerPeriod = Math.Max(1, options.PerSecond),
+                    TokenLimit = options.Burst,
+                    TokensPerPeriod = options.PerSecond,
                     ReplenishmentPeriod = TimeSpan.FromSeconds(1),
                     QueueLimit = 0,
                     AutoReplenishment = true,

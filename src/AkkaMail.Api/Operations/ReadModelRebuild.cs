@@ -24,7 +24,7 @@ public static class ReadModelRebuild
     public static async Task<int> RunAsync(string[] args, TextWriter output, CancellationToken ct = default)
     {
         var builder = Host.CreateApplicationBuilder(args.Where(a => a != Verb).ToArray());
-        var options = builder.Configuration.GetSection(AkkaMailOptions.Section).Get<AkkaMailOptions>() ?? new AkkaMailOptions();
+        var options = AkkaMailConfiguration.ReadOptions(builder.Configuration);
         AkkaMail.Hosting.PrivateFiles.CreateDirectory(options.DataPath);
         using var dataLock = DataFolderLock.TryAcquire(options.DataPath);
         if (dataLock is null)
@@ -33,7 +33,7 @@ public static class ReadModelRebuild
             return 2;
         }
 
-        var hocon = AkkaMailHosting.LoadHocon(options);
+        var hocon = AkkaMailConfiguration.LoadKnobs(options, builder.Configuration);
         var settings = AkkaMailSettings.FromConfig(hocon);
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(options);

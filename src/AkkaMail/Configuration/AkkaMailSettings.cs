@@ -3,7 +3,9 @@ using AkkaMail.Domain;
 
 namespace AkkaMail.Configuration;
 
-/// <summary>The operator's knobs, read from the <c>akkamail</c> section of hocon/akkamail.hocon.</summary>
+/// <summary>The operator's knobs: the <c>akkamail</c> block of hocon/akkamail.hocon, each also settable as an
+/// <c>AkkaMail</c> configuration key (<see cref="AkkaMailConfiguration.LoadKnobs"/>). The defaults here are the shipped
+/// file's (a test holds them equal).</summary>
 public sealed record AkkaMailSettings
 {
     public int SendParallelism { get; init; } = 8;
@@ -35,42 +37,56 @@ public sealed record AkkaMailSettings
     public TimeSpan WebhookTimestampTolerance { get; init; } = Mailgun.MailgunWebhookVerifier.DefaultTolerance;
     public TimeSpan ShutdownDrainTimeout { get; init; } = TimeSpan.FromSeconds(20);
 
+    /// <summary>The knobs of the loaded HOCON (see <see cref="AkkaMailConfiguration.LoadKnobs"/>); a knob not set keeps its
+    /// default.</summary>
+    /// <exception cref="Microsoft.Extensions.Options.OptionsValidationException">Every knob that does not parse or is out of
+    /// bounds, each named by its key.</exception>
     public static AkkaMailSettings FromConfig(Config root)
     {
-        var c = root.GetConfig("akkamail");
-        if (c is null || c.IsEmpty) return new AkkaMailSettings();
         var d = new AkkaMailSettings();
-        return new AkkaMailSettings
+        var k = new KnobReader(root);
+        var retry = new RetryPolicy(
+            k.Int("akkamail.retry.max-attempts", d.Retry.MaxAttempts, min: 0),
+            k.PositiveDuration("akkamail.retry.min-backoff", d.Retry.MinBackoff),
+            k.PositiveDuration("akkamail.retry.max-backoff", d.Retry.MaxBackoff),
+            k.Double("akkamail.retry.jitter", d.Retry.Jitter, 0, 1),
+            // 0: no deadline.
+            k.Duration("akkamail.retry.deadline", d.Retry.Deadline ?? TimeSpan.Zero, TimeSpan.Zero) is var deadline && deadline > TimeSpan.Zero
+                ? deadline
+                : null);
+        k.Require(retry.MaxBackoff >= retry.MinBackoff, "akkamail.retry.max-backoff", "must be at least retry.min-backoff");
+        k.Require(retry.Deadline is not null || retry.MaxAttempts > 0, "akkamail.retry.deadline",
+            "0 (no deadline) needs retry.max-attempts above 0, or a failing email is retried forever");
+        var settings = new AkkaMailSettings
         {
-            SendParallelism = c.GetInt("sender.parallelism", d.SendParallelism),
-            AttemptTimeout = c.GetTimeSpan("sender.attempt-timeout", d.AttemptTimeout),
-            ProviderRatePerSecond = c.GetInt("sender.rate-limit.per-second", d.ProviderRatePerSecond),
-            ProviderRateBurst = c.GetInt("sender.rate-limit.burst", d.ProviderRateBurst),
-            DispatchBufferSize = c.GetInt("dispatch.buffer-size", d.DispatchBufferSize),
-            DispatchParallelism = c.GetInt("dispatch.parallelism", d.DispatchParallelism),
-            Retry = new RetryPolicy(
-                c.GetInt("retry.max-attempts", d.Retry.MaxAttempts),
-                c.GetTimeSpan("retry.min-backoff", d.Retry.MinBackoff),
-                c.GetTimeSpan("retry.max-backoff", d.Retry.MaxBackoff),
-                c.GetDouble("retry.jitter", d.Retry.Jitter),
-                c.GetTimeSpan("retry.deadline", d.Retry.Deadline ?? TimeSpan.Zero) is { } deadline && deadline > TimeSpan.Zero ? deadline : null),
-            PassivationTimeout = c.GetTimeSpan("email.passivation-timeout", d.PassivationTimeout),
-            SnapshotEvery = c.GetInt("email.snapshot-every", d.SnapshotEvery),
-            SkipRecoveryOfNewEmails = c.GetBoolean("email.skip-recovery-of-new-emails", d.SkipRecoveryOfNewEmails),
-            SweepInterval = c.GetTimeSpan("sweep.interval", d.SweepInterval),
-            SweepPickupTimeout = c.GetTimeSpan("sweep.pickup-timeout", d.SweepPickupTimeout),
-            SweepBatchSize = c.GetInt("sweep.batch-size", d.SweepBatchSize),
-            AskTimeout = c.GetTimeSpan("ask-timeout", d.AskTimeout),
-            ReadModelBatchSize = c.GetInt("read-model.batch-size", d.ReadModelBatchSize),
-            ReadModelBatchWindow = c.GetTimeSpan("read-model.batch-window", d.ReadModelBatchWindow),
-            ReadSideCachedStates = c.GetInt("read-model.cached-states", d.ReadSideCachedStates),
-            ReadSideMinBackoff = c.GetTimeSpan("read-model.min-backoff", d.ReadSideMinBackoff),
-            ReadSideMaxBackoff = c.GetTimeSpan("read-model.max-backoff", d.ReadSideMaxBackoff),
-            ReadSideCatchUpWait = c.GetTimeSpan("read-model.catch-up-wait", d.ReadSideCatchUpWait),
-            ReadSideMaxLag = c.GetTimeSpan("read-model.max-lag", d.ReadSideMaxLag),
-            SandboxDeliveryDelay = c.GetTimeSpan("sandbox.delivery-delay", d.SandboxDeliveryDelay),
-            WebhookTimestampTolerance = c.GetTimeSpan("webhooks.timestamp-tolerance", d.WebhookTimestampTolerance),
-            ShutdownDrainTimeout = c.GetTimeSpan("shutdown.drain-timeout", d.ShutdownDrainTimeout),
+            SendParallelism = k.Int("akkamail.sender.parallelism", d.SendParallelism, min: 1),
+            AttemptTimeout = k.PositiveDuration("akkamail.sender.attempt-timeout", d.AttemptTimeout),
+            ProviderRatePerSecond = k.Int("akkamail.sender.rate-limit.per-second", d.ProviderRatePerSecond, min: 1),
+            ProviderRateBurst = k.Int("akkamail.sender.rate-limit.burst", d.ProviderRateBurst, min: 1),
+            DispatchBufferSize = k.Int("akkamail.dispatch.buffer-size", d.DispatchBufferSize, min: 1),
+            DispatchParallelism = k.Int("akkamail.dispatch.parallelism", d.DispatchParallelism, min: 1),
+            Retry = retry,
+            PassivationTimeout = k.Duration("akkamail.email.passivation-timeout", d.PassivationTimeout, TimeSpan.Zero),
+            SnapshotEvery = k.Int("akkamail.email.snapshot-every", d.SnapshotEvery, min: 1),
+            SkipRecoveryOfNewEmails = k.Bool("akkamail.email.skip-recovery-of-new-emails", d.SkipRecoveryOfNewEmails),
+            SweepInterval = k.PositiveDuration("akkamail.sweep.interval", d.SweepInterval),
+            SweepPickupTimeout = k.PositiveDuration("akkamail.sweep.pickup-timeout", d.SweepPickupTimeout),
+            SweepBatchSize = k.Int("akkamail.sweep.batch-size", d.SweepBatchSize, min: 1),
+            AskTimeout = k.PositiveDuration("akkamail.ask-timeout", d.AskTimeout),
+            ReadModelBatchSize = k.Int("akkamail.read-model.batch-size", d.ReadModelBatchSize, min: 1),
+            ReadModelBatchWindow = k.Duration("akkamail.read-model.batch-window", d.ReadModelBatchWindow, TimeSpan.Zero),
+            ReadSideCachedStates = k.Int("akkamail.read-model.cached-states", d.ReadSideCachedStates, min: 0),
+            ReadSideMinBackoff = k.PositiveDuration("akkamail.read-model.min-backoff", d.ReadSideMinBackoff),
+            ReadSideMaxBackoff = k.PositiveDuration("akkamail.read-model.max-backoff", d.ReadSideMaxBackoff),
+            ReadSideCatchUpWait = k.Duration("akkamail.read-model.catch-up-wait", d.ReadSideCatchUpWait, TimeSpan.Zero),
+            ReadSideMaxLag = k.PositiveDuration("akkamail.read-model.max-lag", d.ReadSideMaxLag),
+            SandboxDeliveryDelay = k.Duration("akkamail.sandbox.delivery-delay", d.SandboxDeliveryDelay, TimeSpan.Zero),
+            WebhookTimestampTolerance = k.PositiveDuration("akkamail.webhooks.timestamp-tolerance", d.WebhookTimestampTolerance),
+            ShutdownDrainTimeout = k.Duration("akkamail.shutdown.drain-timeout", d.ShutdownDrainTimeout, TimeSpan.Zero),
         };
+        k.Require(settings.ReadSideMaxBackoff >= settings.ReadSideMinBackoff, "akkamail.read-model.max-backoff",
+            "must be at least read-model.min-backoff");
+        k.ThrowIfAny<AkkaMailSettings>();
+        return settings;
     }
 }

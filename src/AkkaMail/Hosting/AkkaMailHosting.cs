@@ -1,5 +1,4 @@
 using Akka.Actor;
-using Akka.Configuration;
 using Akka.Event;
 using Akka.Hosting;
 using AkkaMail.Actors;
@@ -16,41 +15,8 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace AkkaMail.Hosting;
 
-public static partial class AkkaMailHosting
+public static class AkkaMailHosting
 {
-    /// <summary>Loads the operator's HOCON file, its <c>key = ${?ENV}</c> overrides resolved.</summary>
-    public static Config LoadHocon(string path) =>
-        File.Exists(path)
-            ? ConfigurationFactory.ParseString(ResolveOptionalOverrides(File.ReadAllText(path), Environment.GetEnvironmentVariable))
-            : throw new FileNotFoundException($"HOCON file not found: {Path.GetFullPath(path)}", path);
-
-    /// <summary>The operator's HOCON as the service runs with it: the file, then <see cref="AkkaMailOptions.HoconOverrides"/> over it.</summary>
-    public static Config LoadHocon(AkkaMailOptions options)
-    {
-        var hocon = LoadHocon(options.ResolveHoconPath());
-        return string.IsNullOrWhiteSpace(options.HoconOverrides)
-            ? hocon
-            : ConfigurationFactory.ParseString(options.HoconOverrides).WithFallback(hocon);
-    }
-
-    /// <summary>
-    /// HOCON says <c>key = ${?VAR}</c> leaves the earlier value alone when VAR is unset; Akka's parser instead
-    /// replaces it with an empty value. So we resolve these override lines ourselves before parsing: the line
-    /// becomes the variable's value (as a quoted string), or disappears when the variable is unset.
-    /// </summary>
-    public static string ResolveOptionalOverrides(string hocon, Func<string, string?> env) =>
-        OptionalOverride().Replace(hocon, m =>
-        {
-            var value = env(m.Groups["var"].Value);
-            if (value is null) return m.Groups["indent"].Value + "# (unset) " + m.Value.TrimStart();
-            var quoted = "\"" + value.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
-            return $"{m.Groups["indent"].Value}{m.Groups["key"].Value} = {quoted}";
-        });
-
-    [System.Text.RegularExpressions.GeneratedRegex(@"^(?<indent>[ \t]*)(?<key>[A-Za-z0-9_.\-""]+)[ \t]*[=:][ \t]*\$\{\?(?<var>[A-Za-z0-9_]+)\}[ \t]*$",
-        System.Text.RegularExpressions.RegexOptions.Multiline)]
-    private static partial System.Text.RegularExpressions.Regex OptionalOverride();
-
     /// <summary>
     /// Persistence on a SQLite file: the embedded default. Our own plugin (AkkaMail.Persistence.Sqlite) rather than
     /// Akka.Persistence.Sql: on SQLite that one spent ~1.7 ms of CPU per email (linq2db builds its SQL for every

@@ -1,42 +1,61 @@
+using System.ComponentModel.DataAnnotations;
+
 namespace AkkaMail.Hosting;
 
+/// <summary>The send queue (<c>AkkaMail:Transport</c>).</summary>
+public enum SendTransport { InProc, RabbitMq }
+
+/// <summary>The email provider (<c>AkkaMail:Provider</c>).</summary>
+public enum EmailProviderKind { Sandbox, Mailgun }
+
+/// <summary>The storage backend of the journal and every store (<c>AkkaMail:Store</c>).</summary>
+public enum StoreKind { Sqlite, MongoDb }
+
+/// <summary>The console log's minimum level (<c>AkkaMail:LogLevel</c>).</summary>
+public enum ConsoleLogLevel { Verbose, Debug, Information, Warning, Error, Fatal }
+
 /// <summary>
-/// Where things are and which backends to use: ASP.NET configuration section "AkkaMail"
-/// (appsettings, environment variables such as AkkaMail__DataPath, command line --AkkaMail:DataPath=...).
-/// Throughput knobs live in HOCON instead (hocon/akkamail.hocon).
+/// Where things are and which backends to use: ASP.NET configuration section "AkkaMail" (appsettings, environment
+/// variables such as AkkaMail__DataPath, command line --AkkaMail:DataPath=...). Read and validated once at start by
+/// <see cref="Configuration.AkkaMailConfiguration.ReadOptions"/>. The throughput knobs share the section
+/// (AkkaMail:Sender:Parallelism): see <see cref="Configuration.AkkaMailConfiguration.LoadKnobs"/>.
 /// </summary>
 public sealed class AkkaMailOptions
 {
     public const string Section = "AkkaMail";
 
     /// <summary>Folder for every file the service writes: SQLite databases, outbox, admin key.</summary>
+    [Required(AllowEmptyStrings = false)]
     public string DataPath { get; set; } = "data";
 
     /// <summary>The HOCON file with the operator's knobs.</summary>
+    [Required(AllowEmptyStrings = false)]
     public string HoconPath { get; set; } = "hocon/akkamail.hocon";
 
-    /// <summary>Send queue: <c>inproc</c> (default) or <c>rabbitmq</c>.</summary>
-    public string Transport { get; set; } = "inproc";
+    /// <summary>Send queue: <c>inproc</c> (default) or <c>rabbitmq</c> (connection from <c>RabbitMq:Uri</c>).</summary>
+    public SendTransport Transport { get; set; } = SendTransport.InProc;
 
-    /// <summary>Provider: <c>sandbox</c> (default: .eml files in the outbox) or <c>mailgun</c>.</summary>
-    public string Provider { get; set; } = "sandbox";
+    /// <summary>Provider: <c>sandbox</c> (default: .eml files in the outbox) or <c>mailgun</c> (the <c>Mailgun</c> section).</summary>
+    public EmailProviderKind Provider { get; set; } = EmailProviderKind.Sandbox;
 
     /// <summary>Storage for the journal, read model, users, suppressions and webhook tokens: <c>sqlite</c> (default: files
     /// in DataPath) or <c>mongodb</c> (connection string from ConnectionStrings:MongoDb).</summary>
-    public string Store { get; set; } = "sqlite";
+    public StoreKind Store { get; set; } = StoreKind.Sqlite;
 
     /// <summary>The MongoDB database when Store is <c>mongodb</c>.</summary>
+    [Required(AllowEmptyStrings = false)]
     public string MongoDatabase { get; set; } = "akkamail";
 
-    /// <summary>Extra HOCON that takes precedence over the file (tests and one-off runs).</summary>
+    /// <summary>Raw HOCON that takes precedence over the file and over the knobs set in this section (akka.* settings,
+    /// tests and one-off runs).</summary>
     public string? HoconOverrides { get; set; }
 
     /// <summary>When true, <c>/metrics</c>, <c>/docs</c>, <c>/openapi/v1.json</c> and the details of <c>/health/ready</c> answer
     /// without a key (for a scraper on a private network). Default false: they need the admin API key.</summary>
     public bool PublicOperations { get; set; }
 
-    /// <summary>Minimum level of the console log: Verbose, Debug, Information, Warning, Error.</summary>
-    public string LogLevel { get; set; } = "Information";
+    /// <summary>Minimum level of the console log.</summary>
+    public ConsoleLogLevel LogLevel { get; set; } = ConsoleLogLevel.Information;
 
     public string JournalPath => Path.Combine(DataPath, "events.db");
     public string ReadModelPath => Path.Combine(DataPath, "akkamail.db");

@@ -25,9 +25,7 @@ namespace AkkaMail.Hosting;
 /// </summary>
 public static class StoreRegistration
 {
-    public const string Sqlite = "sqlite";
-    public const string MongoDb = "mongodb";
-    public const string ConnectionStringName = "MongoDb";
+    public const string ConnectionStringName = AkkaMailConfiguration.MongoConnectionStringName;
 
     /// <summary>Registers the read model, user, suppression (and, for MongoDB, webhook token) stores.</summary>
     public static IServiceCollection AddStores(this IServiceCollection services, AkkaMailOptions options, IConfiguration configuration)
@@ -92,18 +90,13 @@ public static class StoreRegistration
                 snapshot: s => s.WithHealthCheck(HealthStatus.Unhealthy, HealthTags.SnapshotStoreCheck, HealthTags.Readiness))
             : akka.WithSqlitePersistence(options.JournalPath);
 
-    public static bool IsMongoDb(AkkaMailOptions options) =>
-        (options.Store ?? Sqlite).Trim().ToLowerInvariant() switch
-        {
-            Sqlite or "" => false,
-            MongoDb => true,
-            _ => throw new InvalidOperationException($"Unknown AkkaMail:Store '{options.Store}' (sqlite, mongodb)"),
-        };
+    public static bool IsMongoDb(AkkaMailOptions options) => options.Store == StoreKind.MongoDb;
 
+    /// <summary>ConnectionStrings:MongoDb (required with <c>mongodb</c>: <see cref="AkkaMailOptionsValidator"/> checks it at start).</summary>
     public static string MongoConnectionString(IConfiguration configuration) =>
         configuration.GetConnectionString(ConnectionStringName) is { Length: > 0 } cs
             ? cs
-            : throw new InvalidOperationException(
-                "AkkaMail:Store is 'mongodb' but ConnectionStrings:MongoDb is not set " +
-                "(environment: ConnectionStrings__MongoDb=mongodb://host:27017/?replicaSet=rs0).");
+            : throw new Microsoft.Extensions.Options.OptionsValidationException(ConnectionStringName, typeof(AkkaMailOptions),
+                ["ConnectionStrings:MongoDb is required when AkkaMail:Store is mongodb " +
+                 "(environment ConnectionStrings__MongoDb=mongodb://host:27017/?replicaSet=rs0)"]);
 }

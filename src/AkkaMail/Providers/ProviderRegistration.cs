@@ -19,28 +19,22 @@ public static class ProviderRegistration
     {
         services.AddSingleton<ProviderEventRouter>();
         services.AddSingleton<IProviderEventIngress>(sp => sp.GetRequiredService<ProviderEventRouter>());
-        switch (options.Provider.ToLowerInvariant())
+        switch (options.Provider)
         {
-            case "sandbox":
+            case EmailProviderKind.Sandbox:
                 services.AddSingleton<IEmailProvider>(sp => new SandboxProvider(options.OutboxPath, settings.SandboxDeliveryDelay,
                     new Lazy<IProviderEventIngress>(sp.GetRequiredService<IProviderEventIngress>),
                     sp.GetRequiredService<ILogger<SandboxProvider>>()));
                 break;
-            case "mailgun":
-                // Fail at start, not at the first send, when the account settings are missing.
-                var mailgun = configuration.GetSection(MailgunOptions.SectionName).Get<MailgunOptions>() ?? new MailgunOptions();
-                var errors = mailgun.Validate();
-                if (errors.Count > 0)
-                    throw new InvalidOperationException(
-                        "AkkaMail:Provider is 'mailgun' but the Mailgun settings are incomplete: " + string.Join(" ", errors) +
-                        " Set them in the environment: Mailgun__ApiKey, Mailgun__Domain, Mailgun__BaseUrl (https://api.eu.mailgun.net for EU domains), Mailgun__WebhookSigningKey.");
+            case EmailProviderKind.Mailgun:
+                // The account settings were validated with the options (AkkaMailOptionsValidator), and are again on start.
                 services.AddMailgunClient(configuration);
                 // The typed client's handler is pooled and long-lived (PooledConnectionLifetime), so one client serves all sends.
                 services.AddSingleton<IEmailProvider>(sp => new MailgunProvider(
                     sp.GetRequiredService<MailgunClient>(), sp.GetRequiredService<ILogger<MailgunProvider>>()));
                 break;
             default:
-                throw new InvalidOperationException($"Unknown AkkaMail:Provider '{options.Provider}' (sandbox, mailgun)");
+                throw new ArgumentOutOfRangeException(nameof(options), options.Provider, "AkkaMail:Provider");
         }
         services.AddMailgunWebhooks(options, settings, configuration);
         return services;

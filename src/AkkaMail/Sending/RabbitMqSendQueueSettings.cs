@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Text.RegularExpressions;
 using Akka.Configuration;
 
 namespace AkkaMail.Sending;
@@ -8,7 +6,7 @@ namespace AkkaMail.Sending;
 /// The RabbitMQ transport's knobs: HOCON section <c>akkamail.rabbitmq</c> (see hocon/akkamail.hocon).
 /// The connection itself (a secret) comes from ASP.NET configuration <c>RabbitMq:Uri</c>.
 /// </summary>
-public sealed partial record RabbitMqSendQueueSettings
+public sealed record RabbitMqSendQueueSettings
 {
     public const string DefaultUri = "amqp://guest:guest@localhost:5672/";
 
@@ -27,58 +25,47 @@ public sealed partial record RabbitMqSendQueueSettings
     /// <summary>Fixed TTLs of the delay queues, ascending.</summary>
     public IReadOnlyList<TimeSpan> DelayBuckets { get; init; } = DefaultBuckets;
 
-    public static readonly IReadOnlyList<TimeSpan> DefaultBuckets = new[]
-    {
-        "100ms", "250ms", "500ms", "1s", "2s", "5s", "10s", "20s", "30s", "1m", "2m", "5m", "10m", "20m", "30m",
-        "1h", "2h", "4h", "8h", "12h", "24h",
-    }.Select(ParseDuration).ToArray();
+    public static readonly IReadOnlyList<TimeSpan> DefaultBuckets =
+    [
+        TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(250), TimeSpan.FromMilliseconds(500),
+        TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(10),
+        TimeSpan.FromSeconds(20), TimeSpan.FromSeconds(30), TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(2),
+        TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(10), TimeSpan.FromMinutes(20), TimeSpan.FromMinutes(30),
+        TimeSpan.FromHours(1), TimeSpan.FromHours(2), TimeSpan.FromHours(4), TimeSpan.FromHours(8),
+        TimeSpan.FromHours(12), TimeSpan.FromHours(24),
+    ];
 
     public string DelayQueueName(TimeSpan bucket) => DelayQueuePrefix + FormatDuration(bucket);
 
+    /// <summary>The knobs of the loaded HOCON (see <see cref="Configuration.AkkaMailConfiguration.LoadKnobs"/>) and the
+    /// connection <paramref name="uri"/> (validated with the options: required for this transport).</summary>
+    /// <exception cref="Microsoft.Extensions.Options.OptionsValidationException">Every knob that does not parse or is out
+    /// of bounds, each named by its key.</exception>
     public static RabbitMqSendQueueSettings FromConfig(Config root, string? uri)
     {
         var d = new RabbitMqSendQueueSettings();
-        var c = root.GetConfig("akkamail.rabbitmq");
-        if (c is null || c.IsEmpty) return string.IsNullOrWhiteSpace(uri) ? d : d with { Uri = uri };
-        var buckets = c.HasPath("delay-buckets")
-            ? c.GetStringList("delay-buckets").Select(ParseDuration).Distinct().OrderBy(t => t).ToArray()
-            : d.DelayBuckets;
-        if (buckets.Count == 0 || buckets[0] <= TimeSpan.Zero)
-            throw new InvalidOperationException("akkamail.rabbitmq.delay-buckets: at least one positive duration");
-        return new RabbitMqSendQueueSettings
+        var k = new Configuration.KnobReader(root);
+        var settings = new RabbitMqSendQueueSettings
         {
             Uri = string.IsNullOrWhiteSpace(uri) ? d.Uri : uri,
-            WorkQueue = c.GetString("work-queue", d.WorkQueue),
-            DelayQueuePrefix = c.GetString("delay-queue-prefix", d.DelayQueuePrefix),
-            DeadLetterQueue = c.GetString("dead-letter-queue", d.DeadLetterQueue),
-            Prefetch = checked((ushort)c.GetInt("prefetch", d.Prefetch)),
-            PublishMaxInFlight = c.GetInt("publish-max-in-flight", d.PublishMaxInFlight),
-            PublishTimeout = c.GetTimeSpan("publish-timeout", d.PublishTimeout),
-            WorkQueueMaxLength = c.GetInt("work-queue-max-length", d.WorkQueueMaxLength),
-            RestartMinBackoff = c.GetTimeSpan("restart-min-backoff", d.RestartMinBackoff),
-            RestartMaxBackoff = c.GetTimeSpan("restart-max-backoff", d.RestartMaxBackoff),
-            DelayBuckets = buckets,
+            WorkQueue = k.String("akkamail.rabbitmq.work-queue", d.WorkQueue),
+            DelayQueuePrefix = k.String("akkamail.rabbitmq.delay-queue-prefix", d.DelayQueuePrefix),
+            DeadLetterQueue = k.String("akkamail.rabbitmq.dead-letter-queue", d.DeadLetterQueue),
+            Prefetch = (ushort)k.Int("akkamail.rabbitmq.prefetch", d.Prefetch, min: 1, max: ushort.MaxValue),
+            PublishMaxInFlight = k.Int("akkamail.rabbitmq.publish-max-in-flight", d.PublishMaxInFlight, min: 1),
+            PublishTimeout = k.PositiveDuration("akkamail.rabbitmq.publish-timeout", d.PublishTimeout),
+            WorkQueueMaxLength = k.Int("akkamail.rabbitmq.work-queue-max-length", d.WorkQueueMaxLength, min: 0),
+            RestartMinBackoff = k.PositiveDuration("akkamail.rabbitmq.restart-min-backoff", d.RestartMinBackoff),
+            RestartMaxBackoff = k.PositiveDuration("akkamail.rabbitmq.restart-max-backoff", d.RestartMaxBackoff),
+            DelayBuckets = k.PositiveDurations("akkamail.rabbitmq.delay-buckets", d.DelayBuckets).Distinct().Order().ToArray(),
         };
+        k.Require(settings.RestartMaxBackoff >= settings.RestartMinBackoff, "akkamail.rabbitmq.restart-max-backoff",
+            "must be at least restart-min-backoff");
+        k.ThrowIfAny<RabbitMqSendQueueSettings>();
+        return settings;
     }
 
-    [GeneratedRegex(@"^\s*(?<n>\d+(\.\d+)?)\s*(?<u>ms|s|m|h|d)\s*$")]
-    private static partial Regex DurationPattern();
-
-    public static TimeSpan ParseDuration(string text)
-    {
-        var m = DurationPattern().Match(text);
-        if (!m.Success) throw new FormatException($"Not a duration (e.g. 250ms, 5s, 2m, 1h, 1d): '{text}'");
-        var n = double.Parse(m.Groups["n"].Value, CultureInfo.InvariantCulture);
-        return m.Groups["u"].Value switch
-        {
-            "ms" => TimeSpan.FromMilliseconds(n),
-            "s" => TimeSpan.FromSeconds(n),
-            "m" => TimeSpan.FromMinutes(n),
-            "h" => TimeSpan.FromHours(n),
-            _ => TimeSpan.FromDays(n),
-        };
-    }
-
+    /// <summary>A delay queue's name suffix (5s, 250ms, 2h): delay queues already declared on a broker keep their names.</summary>
     public static string FormatDuration(TimeSpan t) =>
         t.TotalMilliseconds % 3_600_000 == 0 ? $"{t.TotalHours:0}h"
         : t.TotalMilliseconds % 60_000 == 0 ? $"{t.TotalMinutes:0}m"

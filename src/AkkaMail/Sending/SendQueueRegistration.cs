@@ -11,15 +11,15 @@ public static class SendQueueRegistration
 {
     /// <summary>
     /// The send queue chosen by <c>AkkaMail:Transport</c>: <c>inproc</c> (default) or <c>rabbitmq</c>
-    /// (connection from <c>RabbitMq:Uri</c>, env <c>RabbitMq__Uri</c>, default amqp://guest:guest@localhost:5672/;
-    /// queue names and knobs from HOCON <c>akkamail.rabbitmq</c>).
+    /// (connection from <c>RabbitMq:Uri</c>, env <c>RabbitMq__Uri</c>; queue names and knobs from the block
+    /// <c>akkamail.rabbitmq</c> of <paramref name="knobs"/>).
     /// </summary>
     public static IServiceCollection AddSendQueue(this IServiceCollection services, AkkaMailOptions options,
-        AkkaMailSettings settings, IConfiguration configuration)
+        AkkaMailSettings settings, Akka.Configuration.Config knobs, IConfiguration configuration)
     {
-        switch (options.Transport.ToLowerInvariant())
+        switch (options.Transport)
         {
-            case "inproc":
+            case SendTransport.InProc:
                 services.AddSingleton<ISendQueue>(_ =>
                 {
                     var queue = new InProcSendQueue(settings.DispatchBufferSize);
@@ -27,8 +27,8 @@ public static class SendQueueRegistration
                     return queue;
                 });
                 break;
-            case "rabbitmq":
-                var rabbit = RabbitMqSendQueueSettings.FromConfig(LoadHocon(options), configuration["RabbitMq:Uri"]);
+            case SendTransport.RabbitMq:
+                var rabbit = RabbitMqSendQueueSettings.FromConfig(knobs, configuration[AkkaMailConfiguration.RabbitMqUriKey]);
                 services.AddSingleton(rabbit);
                 services.AddSingleton<RabbitMqSendQueue>(sp => new RabbitMqSendQueue(rabbit,
                     // The actor system exists only after the pipeline (which needs this queue) is configured;
@@ -39,17 +39,8 @@ public static class SendQueueRegistration
                 services.AddSingleton<ISendQueue>(sp => sp.GetRequiredService<RabbitMqSendQueue>());
                 break;
             default:
-                throw new InvalidOperationException($"Unknown AkkaMail:Transport '{options.Transport}' (inproc, rabbitmq)");
+                throw new ArgumentOutOfRangeException(nameof(options), options.Transport, "AkkaMail:Transport");
         }
         return services;
-    }
-
-    // The same HOCON the app loaded: the file, with the command line's overrides on top.
-    private static Akka.Configuration.Config LoadHocon(AkkaMailOptions options)
-    {
-        var hocon = AkkaMailHosting.LoadHocon(options.ResolveHoconPath());
-        return string.IsNullOrWhiteSpace(options.HoconOverrides)
-            ? hocon
-            : Akka.Configuration.ConfigurationFactory.ParseString(options.HoconOverrides).WithFallback(hocon);
     }
 }

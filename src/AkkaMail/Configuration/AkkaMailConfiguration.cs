@@ -1,0 +1,295 @@
+using System.ComponentModel.DataAnnotations;
+using System.Text;
+using Akka.Configuration;
+using Akka.Configuration.Hocon;
+using AkkaMail.Hosting;
+using AkkaMail.Mailgun;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace AkkaMail.Configuration;
+
+/// <summary>
+/// The service's one configuration: ASP.NET configuration (appsettings.json, then environment variables, then the
+/// command line) over the operator's HOCON file. Knobs of the file's <c>akkamail</c> block are set in the
+/// <c>AkkaMail</c> section under the same path, each HOCON key written with or without its dashes, case ignored:
+/// <c>akkamail.sender.rate-limit.per-second</c> is <c>AkkaMail:Sender:RateLimit:PerSecond</c> (environment
+/// <c>AkkaMail__Sender__RateLimit__PerSecond</c>, command line <c>--AkkaMail:Sender:RateLimit:PerSecond=</c>), with the
+/// file's units (<c>AkkaMail__Sender__AttemptTimeout=90s</c>). Every failure names the key to fix and is reported as an
+/// <see cref="OptionsValidationException"/>, which the host turns into a message and a non-zero exit.
+/// </summary>
+public static class AkkaMailConfiguration
+{
+    /// <summary>The configuration key of the MongoDB connection string (ConnectionStrings:MongoDb).</summary>
+    public const string MongoConnectionStringName = "MongoDb";
+    public const string RabbitMqUriKey = "RabbitMq:Uri";
+
+    /// <summary>Binds, validates and registers <see cref="AkkaMailOptions"/> (also as <c>IOptions</c>, validated again on
+    /// start); returns them, as the service's composition depends on them.</summary>
+    public static AkkaMailOptions AddAkkaMailOptions(this IServiceCollection services, IConfiguration configuration)
+    {
+        var options = ReadOptions(configuration);
+        services.AddSingleton(options);
+        services.AddSingleton<IValidateOptions<AkkaMailOptions>>(new AkkaMailOptionsValidator(configuration));
+        services.AddOptions<AkkaMailOptions>().Bind(configuration.GetSection(AkkaMailOptions.Section)).ValidateOnStart();
+        return options;
+    }
+
+    /// <summary>The <c>AkkaMail</c> section, bound and validated, with the settings each choice requires.</summary>
+    /// <exception cref="OptionsValidationException">Each failure names its key.</exception>
+    public static AkkaMailOptions ReadOptions(IConfiguration configuration)
+    {
+        var failures = new List<string>();
+        var options = Bind<AkkaMailOptions>(configuration.GetSection(AkkaMailOptions.Section), failures);
+        if (failures.Count == 0 && new AkkaMailOptionsValidator(configuration).Validate(null, options) is { Failed: true } result)
+            failures.AddRange(result.Failures);
+        ThrowIfAny<AkkaMailOptions>(failures);
+        return options;
+    }
+
+    /// <summary>
+    /// Binds a section into a new <typeparamref name="T"/>. An enum value that is none of the enum's names fails as
+    /// "Key: 'value' is not one of a, b"; a value the binder cannot convert fails with the binder's message (which
+    /// names the key).
+    /// </summary>
+    public static T Bind<T>(IConfigurationSection section, ICollection<string> failures) where T : new()
+    {
+        var before = failures.Count;
+        foreach (var property in typeof(T).GetProperties())
+        {
+            if (!property.PropertyType.IsEnum || !property.CanWrite) continue;
+            var key = section.GetSection(property.Name);
+            if (string.IsNullOrWhiteSpace(key.Value)) continue;
+            var names = Enum.GetNames(property.PropertyType);
+            if (!names.Any(n => string.Equals(n, key.Value.Trim(), StringComparison.OrdinalIgnoreCase)))
+                failures.Add($"{key.Path}: '{key.Value}' is not one of {string.Join(", ", names.Select(n => n.ToLowerInvariant()))}");
+        }
+        var bound = new T();
+        if (failures.Count > before) return bound;
+        try { section.Bind(bound); }
+        catch (InvalidOperationException e) { failures.Add(e.Message); }
+        return bound;
+    }
+
+    public static void ThrowIfAny<T>(IReadOnlyCollection<string> failures)
+    {
+        if (failures.Count > 0) throw new OptionsValidationException(Options.DefaultName, typeof(T), failures);
+    }
+
+    /// <summary>
+    /// The operator's knobs as the service runs with them, each from the first that sets it:
+    /// <see cref="AkkaMailOptions.HoconOverrides"/>, ASP.NET configuration (<see cref="KnobOverrides"/>), the HOCON file
+    /// (<see cref="AkkaMailOptions.HoconPath"/>), then <see cref="ShippedKnobs"/>, so that an operator's file may hold
+    /// only the knobs it changes.
+    /// </summary>
+    /// <exception cref="OptionsValidationException">A missing or unreadable file, a key that is no knob.</exception>
+    public static Config LoadKnobs(AkkaMailOptions options, IConfiguration configuration)
+    {
+        var failures = new List<string>();
+        var path = options.ResolveHoconPath();
+        Config file = Config.Empty;
+        if (!File.Exists(path))
+            failures.Add($"{AkkaMailOptions.Section}:{nameof(AkkaMailOptions.HoconPath)}: no file at {Path.GetFullPath(path)}");
+        else
+        {
+            try { file = ConfigurationFactory.ParseString(File.ReadAllText(path)); }
+            catch (Exception e) when (e is ConfigurationException or FormatException or InvalidOperationException)
+            {
+                failures.Add($"{Path.GetFullPath(path)} (AkkaMail:HoconPath) is not valid HOCON: {e.Message}");
+            }
+        }
+        ThrowIfAny<AkkaMailOptions>(failures);
+
+        // A knob an operator set the old way must not be dropped in silence (a provider rate limit back to its default).
+        foreach (var (variable, knob) in RetiredVariables)
+            if (Environment.GetEnvironmentVariable(variable) is { } value)
+                failures.Add($"{variable} is no longer read: set {ConfigurationKey(knob).Replace(":", "__")}={value} instead");
+
+        file = file.WithFallback(ShippedKnobs);
+        var knobs = KnobOverrides(file, configuration.GetSection(AkkaMailOptions.Section), failures).WithFallback(file);
+        if (!string.IsNullOrWhiteSpace(options.HoconOverrides))
+        {
+            try { knobs = ConfigurationFactory.ParseString(options.HoconOverrides).WithFallback(knobs); }
+            catch (Exception e) when (e is ConfigurationException or FormatException or InvalidOperationException)
+            {
+                failures.Add($"{AkkaMailOptions.Section}:{nameof(AkkaMailOptions.HoconOverrides)} is not valid HOCON: {e.Message}");
+            }
+        }
+        ThrowIfAny<AkkaMailOptions>(failures);
+        return knobs;
+    }
+
+    /// <summary>The environment variables that set knobs through the file's <c>${?VAR}</c> lines before one convention
+    /// replaced them, with the knob each set.</summary>
+    public static readonly IReadOnlyDictionary<string, string> RetiredVariables = new Dictionary<string, string>
+    {
+        ["AKKAMAIL_ASK_TIMEOUT"] = "akkamail.ask-timeout",
+        ["AKKAMAIL_SEND_PARALLELISM"] = "akkamail.sender.parallelism",
+        ["AKKAMAIL_RATE_PER_SECOND"] = "akkamail.sender.rate-limit.per-second",
+        ["AKKAMAIL_RATE_BURST"] = "akkamail.sender.rate-limit.burst",
+        ["AKKAMAIL_ATTEMPT_TIMEOUT"] = "akkamail.sender.attempt-timeout",
+        ["AKKAMAIL_DISPATCH_BUFFER"] = "akkamail.dispatch.buffer-size",
+        ["AKKAMAIL_DISPATCH_PARALLELISM"] = "akkamail.dispatch.parallelism",
+        ["AKKAMAIL_RETRY_DEADLINE"] = "akkamail.retry.deadline",
+        ["AKKAMAIL_RETRY_MAX_ATTEMPTS"] = "akkamail.retry.max-attempts",
+        ["AKKAMAIL_RETRY_MIN_BACKOFF"] = "akkamail.retry.min-backoff",
+        ["AKKAMAIL_RETRY_MAX_BACKOFF"] = "akkamail.retry.max-backoff",
+        ["AKKAMAIL_RETRY_JITTER"] = "akkamail.retry.jitter",
+        ["AKKAMAIL_PASSIVATION_TIMEOUT"] = "akkamail.email.passivation-timeout",
+        ["AKKAMAIL_SNAPSHOT_EVERY"] = "akkamail.email.snapshot-every",
+        ["AKKAMAIL_SKIP_RECOVERY_OF_NEW_EMAILS"] = "akkamail.email.skip-recovery-of-new-emails",
+        ["AKKAMAIL_SWEEP_INTERVAL"] = "akkamail.sweep.interval",
+        ["AKKAMAIL_SWEEP_PICKUP_TIMEOUT"] = "akkamail.sweep.pickup-timeout",
+        ["AKKAMAIL_READ_MODEL_BATCH"] = "akkamail.read-model.batch-size",
+        ["AKKAMAIL_READ_MODEL_WINDOW"] = "akkamail.read-model.batch-window",
+        ["AKKAMAIL_READ_MODEL_CACHED_STATES"] = "akkamail.read-model.cached-states",
+        ["AKKAMAIL_READ_MODEL_MAX_LAG"] = "akkamail.read-model.max-lag",
+        ["AKKAMAIL_SANDBOX_DELIVERY_DELAY"] = "akkamail.sandbox.delivery-delay",
+        ["AKKAMAIL_SHUTDOWN_DRAIN_TIMEOUT"] = "akkamail.shutdown.drain-timeout",
+        ["AKKAMAIL_WEBHOOK_TOLERANCE"] = "akkamail.webhooks.timestamp-tolerance",
+        ["AKKAMAIL_RABBITMQ_WORK_QUEUE"] = "akkamail.rabbitmq.work-queue",
+        ["AKKAMAIL_RABBITMQ_DELAY_QUEUE_PREFIX"] = "akkamail.rabbitmq.delay-queue-prefix",
+        ["AKKAMAIL_RABBITMQ_DEAD_LETTER_QUEUE"] = "akkamail.rabbitmq.dead-letter-queue",
+        ["AKKAMAIL_RABBITMQ_PREFETCH"] = "akkamail.rabbitmq.prefetch",
+        ["AKKAMAIL_RABBITMQ_PUBLISH_MAX_IN_FLIGHT"] = "akkamail.rabbitmq.publish-max-in-flight",
+        ["AKKAMAIL_RABBITMQ_PUBLISH_TIMEOUT"] = "akkamail.rabbitmq.publish-timeout",
+        ["AKKAMAIL_RABBITMQ_WORK_QUEUE_MAX_LENGTH"] = "akkamail.rabbitmq.work-queue-max-length",
+        ["AKKAMAIL_RABBITMQ_RESTART_MIN_BACKOFF"] = "akkamail.rabbitmq.restart-min-backoff",
+        ["AKKAMAIL_RABBITMQ_RESTART_MAX_BACKOFF"] = "akkamail.rabbitmq.restart-max-backoff",
+    };
+
+    /// <summary>Every knob with its default: hocon/akkamail.hocon as shipped (embedded in this assembly).</summary>
+    public static Config ShippedKnobs => Shipped.Value;
+
+    private static readonly Lazy<Config> Shipped = new(() =>
+    {
+        using var stream = typeof(AkkaMailConfiguration).Assembly.GetManifestResourceStream("AkkaMail.akkamail.hocon")
+                           ?? throw new InvalidOperationException("The shipped hocon/akkamail.hocon is not embedded in AkkaMail.dll");
+        using var reader = new StreamReader(stream);
+        return ConfigurationFactory.ParseString(reader.ReadToEnd());
+    });
+
+    /// <summary>
+    /// The knobs of <paramref name="file"/>'s <c>akkamail</c> block that <paramref name="section"/> sets, as HOCON.
+    /// A key of the section whose first part names no block or knob of the file is not a knob (other options bind it,
+    /// e.g. AkkaMail:DataPath); below a block of the file, every key must name one of its knobs, so that a misspelt
+    /// knob fails instead of being ignored. A list knob takes a configuration array (Key:0, Key:1, ...) or a
+    /// comma-separated value.
+    /// </summary>
+    public static Config KnobOverrides(Config file, IConfigurationSection section, ICollection<string> failures)
+    {
+        var block = file.HasPath(RootKey) ? file.GetValue(RootKey) : null;
+        if (block is null || !block.IsObject()) return Config.Empty;
+        var hocon = new StringBuilder();
+        foreach (var child in section.GetChildren())
+        {
+            if (FindKey(block.GetObject(), child.Key) is not { } key) continue;
+            Override(child, $"{RootKey}.{key}", block.GetObject().Items[key], hocon, failures);
+        }
+        return hocon.Length == 0 ? Config.Empty : ConfigurationFactory.ParseString(hocon.ToString());
+    }
+
+    private const string RootKey = "akkamail";
+
+    private static void Override(IConfigurationSection setting, string hoconPath, HoconValue inFile, StringBuilder hocon,
+        ICollection<string> failures)
+    {
+        var children = setting.GetChildren().ToList();
+        if (inFile.IsObject())
+        {
+            if (children.Count == 0)
+            {
+                failures.Add($"{setting.Path}: {hoconPath} is a block of knobs, not a value");
+                return;
+            }
+            var knobs = inFile.GetObject();
+            foreach (var child in children)
+            {
+                if (FindKey(knobs, child.Key) is { } key) Override(child, $"{hoconPath}.{key}", knobs.Items[key], hocon, failures);
+                else failures.Add($"{child.Path}: no such knob in {hoconPath} (it has {string.Join(", ", knobs.Items.Keys)})");
+            }
+        }
+        else if (inFile.IsArray())
+        {
+            var items = children.Count > 0
+                ? children.OrderBy(c => int.TryParse(c.Key, out var i) ? i : int.MaxValue).Select(c => c.Value ?? "")
+                : (setting.Value ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            hocon.Append(hoconPath).Append(" = [").AppendJoin(", ", items.Select(Quote)).Append("]\n");
+        }
+        else if (children.Count > 0)
+            failures.Add($"{setting.Path}: {hoconPath} is a value, not a block");
+        else
+            hocon.Append(hoconPath).Append(" = ").Append(Quote(setting.Value ?? "")).Append('\n');
+    }
+
+    /// <summary>A HOCON string; JSON's and the binder's True/False read as HOCON's on/off.</summary>
+    private static string Quote(string value)
+    {
+        var v = value.Trim();
+        if (bool.TryParse(v, out var b)) v = b ? "on" : "off";
+        return "\"" + v.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
+    }
+
+    /// <summary>The key of <paramref name="block"/> that <paramref name="configurationKey"/> names: the same letters, case,
+    /// dashes and underscores aside (RateLimit, rate-limit and Rate_Limit all name rate-limit).</summary>
+    private static string? FindKey(HoconObject block, string configurationKey)
+    {
+        var wanted = Normalize(configurationKey);
+        return block.Items.Keys.FirstOrDefault(k => Normalize(k) == wanted);
+    }
+
+    private static string Normalize(string key) =>
+        new(key.Where(c => c != '-' && c != '_').Select(char.ToLowerInvariant).ToArray());
+
+    /// <summary>The configuration key of a HOCON path: akkamail.sender.rate-limit.per-second is
+    /// AkkaMail:Sender:RateLimit:PerSecond.</summary>
+    public static string ConfigurationKey(string hoconPath) =>
+        string.Join(':', hoconPath.Split('.').Select(part => part switch
+        {
+            RootKey => AkkaMailOptions.Section,
+            "rabbitmq" => "RabbitMq",
+            _ => string.Concat(part.Split('-').Select(w => w.Length == 0 ? w : char.ToUpperInvariant(w[0]) + w[1..])),
+        }));
+}
+
+/// <summary>
+/// The settings each choice of <see cref="AkkaMailOptions"/> requires: the RabbitMQ URI for <c>rabbitmq</c>, the
+/// connection string for <c>mongodb</c>, the account for <c>mailgun</c>.
+/// </summary>
+public sealed class AkkaMailOptionsValidator(IConfiguration configuration) : IValidateOptions<AkkaMailOptions>
+{
+    public ValidateOptionsResult Validate(string? name, AkkaMailOptions options)
+    {
+        var failures = new List<string>();
+        var annotations = new List<ValidationResult>();
+        if (!Validator.TryValidateObject(options, new ValidationContext(options), annotations, validateAllProperties: true))
+            failures.AddRange(annotations.Select(r => $"{AkkaMailOptions.Section}:{r.MemberNames.FirstOrDefault()}: {r.ErrorMessage}"));
+
+        if (options.Transport == SendTransport.RabbitMq)
+        {
+            var uri = configuration[AkkaMailConfiguration.RabbitMqUriKey];
+            if (string.IsNullOrWhiteSpace(uri))
+                failures.Add($"{AkkaMailConfiguration.RabbitMqUriKey} is required when AkkaMail:Transport is rabbitmq " +
+                             "(environment RabbitMq__Uri=amqp://user:password@host:5672/)");
+            else if (!Uri.TryCreate(uri, UriKind.Absolute, out var parsed) || parsed.Scheme is not ("amqp" or "amqps"))
+                failures.Add($"{AkkaMailConfiguration.RabbitMqUriKey}: '{uri}' is not an amqp:// or amqps:// URI");
+        }
+
+        if (options.Store == StoreKind.MongoDb && string.IsNullOrWhiteSpace(configuration.GetConnectionString(AkkaMailConfiguration.MongoConnectionStringName)))
+            failures.Add($"ConnectionStrings:{AkkaMailConfiguration.MongoConnectionStringName} is required when AkkaMail:Store is mongodb " +
+                         "(environment ConnectionStrings__MongoDb=mongodb://host:27017/?replicaSet=rs0)");
+
+        if (options.Provider == EmailProviderKind.Mailgun)
+        {
+            var mailgunFailures = new List<string>();
+            var mailgun = AkkaMailConfiguration.Bind<MailgunOptions>(configuration.GetSection(MailgunOptions.SectionName), mailgunFailures);
+            if (mailgunFailures.Count == 0) mailgunFailures.AddRange(mailgun.Validate());
+            // "Mailgun:ApiKey is required." becomes "Mailgun:ApiKey is required when AkkaMail:Provider is mailgun (environment Mailgun__ApiKey)".
+            failures.AddRange(mailgunFailures.Select(f => f.Split(' ')[0] is var key && key.StartsWith(MailgunOptions.SectionName + ":", StringComparison.Ordinal)
+                ? $"{f.TrimEnd('.')} when AkkaMail:Provider is mailgun (environment {key.Replace(":", "__")})"
+                : $"{f} (AkkaMail:Provider is mailgun)"));
+        }
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}

@@ -1,0 +1,121 @@
+using System.Diagnostics;
+using Xunit;
+
+namespace AkkaMail.Api.Tests;
+
+/// <summary>
+/// The real process (AkkaMail.Api.dll) started with an operator's mistake: it exits with EX_CONFIG (78) and a message
+/// that names the key to fix, and writes no stack trace. Each case fails before anything listens or writes.
+/// </summary>
+public sealed class ConfigurationValidationTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "akkamail-config-" + Guid.NewGuid().ToString("N"));
+
+    public ConfigurationValidationTests() => Directory.CreateDirectory(_dir);
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+    }
+
+    public static TheoryData<string[], string> Mistakes => new()
+    {
+        // transport
+        { ["--AkkaMail:Transport=rabbit"], "AkkaMail:Transport: 'rabbit' is not one of inproc, rabbitmq" },
+        { ["--AkkaMail:Transport=rabbitmq"], "RabbitMq:Uri is required when AkkaMail:Transport is rabbitmq" },
+        { ["--AkkaMail:Transport=rabbitmq", "--RabbitMq:Uri=http://broker"], "RabbitMq:Uri: 'http://broker' is not an amqp:// or amqps:// URI" },
+        // provider
+        { ["--AkkaMail:Provider=sendgrid"], "AkkaMail:Provider: 'sendgrid' is not one of sandbox, mailgun" },
+        // store
+        { ["--AkkaMail:Store=postgres"], "AkkaMail:Store: 'postgres' is not one of sqlite, mongodb" },
+        { ["--AkkaMail:Store=mongodb"], "ConnectionStrings:MongoDb is required when AkkaMail:Store is mongodb" },
+        // Mailgun
+        { ["--AkkaMail:Provider=mailgun", "--Mailgun:Domain=mg.example.com"],
+            "Mailgun:ApiKey is required when AkkaMail:Provider is mailgun (environment Mailgun__ApiKey)" },
+        { ["--AkkaMail:Provider=mailgun", "--Mailgun:ApiKey=key-1"],
+            "Mailgun:Domain is required when AkkaMail:Provider is mailgun (environment Mailgun__Domain)" },
+        { ["--AkkaMail:Provider=mailgun", "--Mailgun:ApiKey=key-1", "--Mailgun:Domain=mg.example.com", "--Mailgun:Timeout=soon"],
+            "'Mailgun:Timeout'" },
+        // other options and knobs
+        { ["--AkkaMail:LogLevel=loud"], "AkkaMail:LogLevel: 'loud' is not one of verbose, debug, information, warning, error, fatal" },
+        { ["--AkkaMail:Sender:Paralelism=4"], "AkkaMail:Sender:Paralelism: no such knob in akkamail.sender" },
+        { ["--AkkaMail:Sender:Parallelism=0"], "AkkaMail:Sender:Parallelism (akkamail.sender.parallelism): must be at least 1, is '0'" },
+        { ["--AkkaMail:HoconPath=nowhere.hocon"], "AkkaMail:HoconPath: no file at" },
+        { ["--AkkaMail:RateLimit:Burst=0"], "AkkaMail:RateLimit:Burst: must be at least 1, is 0" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Mistakes))]
+    public async Task A_wrong_or_missing_setting_stops_the_process_with_its_key(string[] args, string expected)
+    {
+        var (exitCode, output) = await RunAsync(args, new Dictionary<string, string>());
+        Assert.True(exitCode == 78, $"exit code {exitCode}, output:\n{output}");
+        Assert.Contains("AkkaMail cannot start: its configuration is invalid.", output);
+        Assert.Contains(expected, output);
+        Assert.DoesNotContain("   at ", output); // no stack trace
+        Assert.False(File.Exists(Path.Combine(_dir, "data", "admin.key")), "nothing was initialized");
+    }
+
+    [Fact]
+    public async Task Environment_variables_follow_the_same_keys_and_all_mistakes_are_reported_at_once()
+    {
+        var (exitCode, output) = await RunAsync([], new Dictionary<string, string>
+        {
+            ["AkkaMail__Transport"] = "kafka",
+            ["AkkaMail__Sender__AttemptTimeout"] = "soon",
+            ["AkkaMail__Sender__RateLimit__PerSecond"] = "lots",
+        });
+        Assert.True(exitCode == 78, $"exit code {exitCode}, output:\n{output}");
+        Assert.Contains("AkkaMail:Transport: 'kafka' is not one of inproc, rabbitmq", output);
+
+        // With the options right, the knobs are checked, every one of them before the process ends.
+        (exitCode, output) = await RunAsync([], new Dictionary<string, string>
+        {
+            ["AkkaMail__Sender__AttemptTimeout"] = "soon",
+            ["AkkaMail__Sender__Rate_Limit__Per_Second"] = "lots",
+        });
+        Assert.True(exitCode == 78, $"exit code {exitCode}, output:\n{output}");
+        Assert.Contains("AkkaMail:Sender:AttemptTimeout (akkamail.sender.attempt-timeout): 'soon' is not a duration", output);
+        Assert.Contains("AkkaMail:Sender:RateLimit:PerSecond (akkamail.sender.rate-limit.per-second): 'lots' is not a whole number", output);
+        Assert.DoesNotContain("   at ", output);
+    }
+
+    [Fact]
+    public async Task A_knob_set_by_its_retired_variable_stops_the_process_with_its_new_key()
+    {
+        var (exitCode, output) = await RunAsync([], new Dictionary<string, string> { ["AKKAMAIL_RATE_PER_SECOND"] = "300" });
+        Assert.True(exitCode == 78, $"exit code {exitCode}, output:\n{output}");
+        Assert.Contains("AKKAMAIL_RATE_PER_SECOND is no longer read: set AkkaMail__Sender__RateLimit__PerSecond=300 instead", output);
+    }
+
+    private async Task<(int ExitCode, string Output)> RunAsync(string[] args, Dictionary<string, string> environment)
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "AkkaMail.Api.dll");
+        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        {
+            WorkingDirectory = _dir,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(dll);
+        foreach (var a in new[] { "--urls", "http://127.0.0.1:0", $"--AkkaMail:DataPath={Path.Combine(_dir, "data")}" }.Concat(args))
+            start.ArgumentList.Add(a);
+        // Only what the case sets: none of the runner's own settings.
+        foreach (var name in start.Environment.Keys.Where(k => k.Contains("__", StringComparison.Ordinal)).ToList())
+            start.Environment.Remove(name);
+        foreach (var (name, value) in environment) start.Environment[name] = value;
+
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        try { await process.WaitForExitAsync(timeout.Token); }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"The service did not stop within 60 s: {string.Join(' ', args)}\n{await stdout}{await stderr}");
+        }
+        return (process.ExitCode, await stdout + await stderr);
+    }
+}
