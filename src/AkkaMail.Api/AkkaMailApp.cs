@@ -43,12 +43,15 @@ public static class AkkaMailApp
 
         // ConsoleLogLevel's members are Serilog's levels, in its order.
         var logLevel = (LogEventLevel)options.LogLevel;
-        builder.Host.UseSerilog((ctx, cfg) => cfg
-            .MinimumLevel.Is(logLevel)
-            .MinimumLevel.Override("Microsoft.AspNetCore", LogEventLevel.Warning)
-            .MinimumLevel.Override("Microsoft.Hosting.Lifetime", LogEventLevel.Information)
-            .Enrich.FromLogContext()
-            .WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {SourceContext}: {Message:lj}{NewLine}{Exception}"));
+        builder.Host.UseSerilog((ctx, cfg) =>
+        {
+            cfg.MinimumLevel.Is(logLevel)
+                .MinimumLevel.Override("Microsoft.AspNetCore", LogEventLevel.Warning)
+                .MinimumLevel.Override("Microsoft.Hosting.Lifetime", LogEventLevel.Information)
+                .Enrich.FromLogContext();
+            if (options.LogFormat == LogFormat.Json) cfg.WriteTo.Console(new Serilog.Formatting.Compact.CompactJsonFormatter());
+            else cfg.WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {SourceContext}: {Message:lj}{NewLine}{Exception}");
+        });
 
         builder.Services.AddSingleton(settings);
         // Stopping (SIGTERM) waits for the sender to drain: the host must allow that long, and a little more.
@@ -119,7 +122,12 @@ public static class AkkaMailApp
             if (r.HasStarted || r.ContentLength > 0) return;
             await Results.Problem(statusCode: r.StatusCode).ExecuteAsync(ctx.HttpContext);
         });
-        app.UseSerilogRequestLogging();
+        // A request about one email carries its id, like every other log line about it.
+        app.UseSerilogRequestLogging(o => o.EnrichDiagnosticContext = (diagnostics, http) =>
+        {
+            if (http.Request.Path.StartsWithSegments("/api/emails") && http.GetRouteValue("id") is string id)
+                diagnostics.Set("EmailId", id);
+        });
         app.UseAuthentication();
         app.UseAuthorization();
         app.UseRateLimiter();

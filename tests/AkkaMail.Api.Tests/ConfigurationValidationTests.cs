@@ -38,6 +38,7 @@ public sealed class ConfigurationValidationTests : IDisposable
             "'Mailgun:Timeout'" },
         // other options and knobs
         { ["--AkkaMail:LogLevel=loud"], "AkkaMail:LogLevel: 'loud' is not one of verbose, debug, information, warning, error, fatal" },
+        { ["--AkkaMail:LogFormat=xml"], "AkkaMail:LogFormat: 'xml' is not one of text, json" },
         { ["--AkkaMail:Sender:Paralelism=4"], "AkkaMail:Sender:Paralelism: no such knob in akkamail.sender" },
         { ["--AkkaMail:Sender:Parallelism=0"], "AkkaMail:Sender:Parallelism (akkamail.sender.parallelism): must be at least 1, is '0'" },
         { ["--AkkaMail:HoconPath=nowhere.hocon"], "AkkaMail:HoconPath: no file at" },

@@ -14,6 +14,11 @@ public enum StoreKind { Sqlite, MongoDb }
 /// <summary>The console log's minimum level (<c>AkkaMail:LogLevel</c>).</summary>
 public enum ConsoleLogLevel { Verbose, Debug, Information, Warning, Error, Fatal }
 
+/// <summary>The console log's format (<c>AkkaMail:LogFormat</c>): lines for people, or one JSON object per line for a
+/// container's log collector (Serilog's compact JSON: <c>@t</c>, <c>@mt</c>, <c>@l</c>, <c>@tr</c>/<c>@sp</c> for the
+/// trace, and every property such as <c>EmailId</c>).</summary>
+public enum LogFormat { Text, Json }
+
 /// <summary>
 /// Where things are and which backends to use: ASP.NET configuration section "AkkaMail" (appsettings, environment
 /// variables such as AkkaMail__DataPath, command line --AkkaMail:DataPath=...). Read and validated once at start by
@@ -56,6 +61,9 @@ public sealed class AkkaMailOptions
 
     /// <summary>Minimum level of the console log.</summary>
     public ConsoleLogLevel LogLevel { get; set; } = ConsoleLogLevel.Information;
+
+    /// <summary>Format of the console log: <c>text</c> (default) or <c>json</c>.</summary>
+    public LogFormat LogFormat { get; set; } = LogFormat.Text;
 
     public string JournalPath => Path.Combine(DataPath, "events.db");
     public string ReadModelPath => Path.Combine(DataPath, "akkamail.db");
