@@ -24,16 +24,6 @@ public sealed record EmailStatusMessage(
         changed.Event.At,
         changed.Version);
 
-    public static string EventTypeOf(IEmailEvent evt) => evt switch
-    {
-        EmailAccepted a => a.SendAt is null ? "accepted" : "scheduled",
-        EmailDispatched => "dispatched",
-        SendAttemptStarted => "sending",
-        EmailSent => "sent",
-        SendRetryScheduled => "retry_scheduled",
-        EmailSendFailed => "failed",
-        EmailCancelled => "cancelled",
-        ProviderEventRecorded p => p.Event.Kind.ToWire(),
-        _ => evt.GetType().Name,
-    };
+    /// <summary>The change's name: the same table as the timeline's (<see cref="EmailEventTypes"/>).</summary>
+    public static string EventTypeOf(IEmailEvent evt) => EmailEventTypes.Of(evt);
 }

@@ -11,7 +11,7 @@ namespace AkkaMail.Actors;
 
 /// <summary>
 /// Hands send jobs to the send queue through a stream with bounded parallelism, and tells the email actor
-/// once the queue has the job durably (<see cref="EmailCommands.MarkDispatched"/>). A failed enqueue is retried
+/// once the queue has the job durably (<see cref="EmailCommands.MarkDispatched"/>, never answered). A failed enqueue is retried
 /// after a pause; a job that finds the buffer full is left to the dispatch sweep, which finds it in the journal.
 /// </summary>
 public sealed class DispatcherActor : ReceiveActor, IWithTimers
@@ -49,13 +49,11 @@ public sealed class DispatcherActor : ReceiveActor, IWithTimers
                 _log.Warning("Email {EmailId}: dispatch buffer full; the sweep will dispatch attempt {Attempt}",
                     job.Job.EmailId, job.Job.Attempt);
         });
-        // The email actor's answer to MarkDispatched: nothing to do with it.
-        Receive<EmailReplies.NothingToDo>(_ => { });
         Receive<Enqueued>(r =>
         {
             if (r.Error is null)
             {
-                emailManager.Tell(new EmailCommands.MarkDispatched(r.Job.Job.EmailId, r.Job.Job.Attempt));
+                emailManager.Tell(new EmailCommands.MarkDispatched(r.Job.Job.EmailId, r.Job.Job.Attempt), ActorRefs.NoSender);
                 return;
             }
             _log.Warning(r.Error, "Email {EmailId}: could not queue attempt {Attempt}; retrying in 1 s",
