@@ -27,6 +27,9 @@ public sealed class DispatcherActor : ReceiveActor, IWithTimers
     public DispatcherActor(ISendQueue queue, IActorRef emailManager, int bufferSize, int parallelism)
     {
         _buffer = Channel.CreateBounded<DispatchJob>(new BoundedChannelOptions(bufferSize) { SingleReader = true });
+        var materializer = Context.Materializer();
+        // The queue's publisher runs here, with the stream that feeds it: it stops and restarts with this actor.
+        queue.RunStreams(materializer);
         var self = Self;
         ChannelSource.FromReader(_buffer.Reader)
             .SelectAsyncUnordered(parallelism, async job =>
@@ -41,7 +44,7 @@ public sealed class DispatcherActor : ReceiveActor, IWithTimers
                     return new Enqueued(job, ex);
                 }
             })
-            .RunForeach(r => self.Tell(r), Context.Materializer());
+            .RunForeach(r => self.Tell(r), materializer);
 
         Receive<DispatchJob>(job =>
         {
