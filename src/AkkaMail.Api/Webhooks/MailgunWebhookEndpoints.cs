@@ -1,7 +1,6 @@
 using AkkaMail.Domain;
 using AkkaMail.Gateway;
 using AkkaMail.Mailgun;
-using AkkaMail.Providers;
 using AkkaMail.Api.Webhooks;
 using Microsoft.AspNetCore.Http.Metadata;
 

@@ -1,9 +1,6 @@
-using Akka.Actor;
 using Akka.Hosting;
-using AkkaMail.Actors;
 using AkkaMail.Configuration;
 using AkkaMail.Gateway;
-using AkkaMail.Domain;
 using AkkaMail.Persistence.MongoDb;
 using AkkaMail.Projections;
 using AkkaMail.ReadModel;

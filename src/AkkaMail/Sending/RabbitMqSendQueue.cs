@@ -1,7 +1,6 @@
 using System.Text.Json;
 using System.Threading.Channels;
 using Akka;
-using Akka.Actor;
 using Akka.Streams;
 using Akka.Streams.Dsl;
 using AkkaMail.Amqp;

@@ -1,4 +1,3 @@
-using Akka.Actor;
 using AkkaMail.Configuration;
 using AkkaMail.Hosting;
 using Microsoft.Extensions.Configuration;
