@@ -29,9 +29,19 @@ public sealed record RecipientState(
 
 public sealed record TimelineEntry(DateTimeOffset At, string Type, string? Recipient = null, string? Detail = null);
 
-public sealed record Decision(IReadOnlyList<IEmailEvent> Events, object Reply)
+/// <summary>
+/// What a command decided: the events to persist, the reply (null: the command is never answered), and the effects
+/// the actor carries out once the events are persisted. The actor interprets a decision; it decides nothing itself.
+/// </summary>
+public sealed record Decision(IReadOnlyList<IEmailEvent> Events, object? Reply, IReadOnlyList<EmailEffect> Effects)
 {
-    public static Decision Only(object reply) => new(Array.Empty<IEmailEvent>(), reply);
+    public Decision(IReadOnlyList<IEmailEvent> events, object? reply) : this(events, reply, Array.Empty<EmailEffect>()) { }
+
+    public static Decision Only(object? reply) => new(Array.Empty<IEmailEvent>(), reply);
+
+    public static readonly Decision Nothing = Only(null);
+
+    public Decision With(EmailEffect effect) => this with { Effects = Effects.Append(effect).ToArray() };
 }
 
 /// <summary>
@@ -89,27 +99,11 @@ public sealed record EmailState
     {
         get
         {
-            switch (Phase)
-            {
-                case SendPhase.Cancelled: return EmailStatus.Cancelled;
-                case SendPhase.SendFailed: return EmailStatus.Failed;
-            }
-            // One pass over the recipients without LINQ: the status is read for every persisted event (the
-            // announcement, the read-model view), thousands of times a second under load.
+            if (Phase == SendPhase.Cancelled) return EmailStatus.Cancelled;
+            if (Phase == SendPhase.SendFailed) return EmailStatus.Failed;
+            var recipients = Recipients.Values;
             // Suppressed recipients count as failed: the message will never reach them.
-            bool heard = false, allFailed = true, allDelivered = true, anyFailed = false, anyClicked = false, anyOpened = false;
-            var count = 0;
-            foreach (var (_, r) in Recipients)
-            {
-                count++;
-                heard |= r.Status is > RecipientStatus.Pending and not RecipientStatus.Suppressed || !r.Engagements.IsEmpty;
-                var failed = r.Status is RecipientStatus.Failed or RecipientStatus.Suppressed;
-                allFailed &= failed;
-                anyFailed |= failed;
-                allDelivered &= r.Status >= RecipientStatus.Delivered;
-                anyClicked |= r.Clicks > 0;
-                anyOpened |= r.Opens > 0;
-            }
+            var heard = recipients.Any(r => r.Status is > RecipientStatus.Pending and not RecipientStatus.Suppressed || !r.Engagements.IsEmpty);
             if (Phase != SendPhase.Sent && !heard)
             {
                 return Phase switch
@@ -120,15 +114,14 @@ public sealed record EmailState
                     _ => EmailStatus.Queued,
                 };
             }
-            if (count > 0 && allFailed) return EmailStatus.Failed;
-            if (count > 0 && allDelivered)
-            {
-                if (anyFailed) return EmailStatus.PartiallyFailed;
-                if (anyClicked) return EmailStatus.Clicked;
-                if (anyOpened) return EmailStatus.Opened;
-                return EmailStatus.Delivered;
-            }
-            return EmailStatus.Sent;
+            if (Recipients.IsEmpty) return EmailStatus.Sent;
+            static bool Failed(RecipientState r) => r.Status is RecipientStatus.Failed or RecipientStatus.Suppressed;
+            if (recipients.All(Failed)) return EmailStatus.Failed;
+            if (!recipients.All(r => r.Status >= RecipientStatus.Delivered)) return EmailStatus.Sent;
+            if (recipients.Any(Failed)) return EmailStatus.PartiallyFailed;
+            if (recipients.Any(r => r.Clicks > 0)) return EmailStatus.Clicked;
+            if (recipients.Any(r => r.Opens > 0)) return EmailStatus.Opened;
+            return EmailStatus.Delivered;
         }
     }
 
@@ -156,7 +149,12 @@ public sealed record EmailState
             // Same id again: with an idempotency key the id is derived from (user, key), so this is a retried POST.
             if (RequestFingerprint is not null && c.RequestFingerprint is not null && RequestFingerprint != c.RequestFingerprint)
                 return Decision.Only(new R.IdempotencyConflict(EmailId));
-            return Decision.Only(new R.EmailAccepted(EmailId, Status, Existing: true));
+            var existing = Decision.Only(new R.EmailAccepted(EmailId, Status, Existing: true));
+            // Accepted but never handed to the queue (a crash between the persist and the dispatch): the retried POST
+            // hands it over now rather than wait for the sweep.
+            return Phase is SendPhase.Queued && !Dispatched
+                ? existing.With(new EmailEffect.Dispatch(Attempt, DispatchDelay(ctx.Now)))
+                : existing;
         }
         var evt = new EmailAccepted(c.EmailId, c.UserId, c.Content, ctx.Now, c.IdempotencyKey, c.RequestFingerprint, c.SendAt,
             c.Suppressed is { Count: > 0 } ? c.Suppressed.ToDictionary(kv => Addresses.Normalize(kv.Key), kv => kv.Value) : null);
@@ -164,11 +162,15 @@ public sealed record EmailState
         var events = new List<IEmailEvent> { evt };
         if (next.Recipients.Values.All(r => r.Status == RecipientStatus.Suppressed))
         {
-            var failed = new EmailSendFailed(c.EmailId, 0, "every recipient is on the suppression list", ctx.Now);
+            var failed = new EmailSendFailed(c.EmailId, 0, "every recipient is on the suppression list", ctx.Now,
+                SendFailureKind.AllRecipientsSuppressed);
             events.Add(failed);
             next = next.Apply(failed);
+            // Nothing to send.
+            return new Decision(events, new R.EmailAccepted(c.EmailId, next.Status, Existing: false));
         }
-        return new Decision(events, new R.EmailAccepted(c.EmailId, next.Status, Existing: false));
+        return new Decision(events, new R.EmailAccepted(c.EmailId, next.Status, Existing: false))
+            .With(new EmailEffect.Dispatch(next.Attempt, next.DispatchDelay(ctx.Now)));
     }
 
     private Decision DecideMarkDispatched(MarkDispatched c, DecisionContext ctx)
@@ -176,18 +178,18 @@ public sealed record EmailState
         // Also when already dispatched: a job handed over again (by the sweep) restarts the pickup clock, or every
         // later sweep would queue yet another copy while the queue has a backlog.
         if (Phase is SendPhase.Queued or SendPhase.RetryWaiting or SendPhase.Scheduled && c.Attempt == Attempt)
-            return new Decision(new IEmailEvent[] { new EmailDispatched(EmailId, c.Attempt, ctx.Now) }, new R.NothingToDo(EmailId));
-        return Decision.Only(new R.NothingToDo(EmailId));
+            return new Decision(new IEmailEvent[] { new EmailDispatched(EmailId, c.Attempt, ctx.Now) }, null);
+        return Decision.Nothing;
     }
 
     private Decision DecideBegin(BeginSendAttempt c, DecisionContext ctx)
     {
-        if (!Exists) return Decision.Only(new R.SendDenied(c.EmailId, c.Attempt, "unknown email"));
+        if (!Exists) return Decision.Only(new R.SendDenied(c.EmailId, c.Attempt, DenialReason.Unknown));
         switch (Phase)
         {
             case SendPhase.Queued or SendPhase.RetryWaiting or SendPhase.Scheduled when c.Attempt == Attempt:
                 if (SendAt is { } at && at > ctx.Now)
-                    return Decision.Only(new R.SendDenied(EmailId, c.Attempt, "scheduled for later"));
+                    return Decision.Only(new R.SendDenied(EmailId, c.Attempt, new DenialReason.NotYetDue(at)));
                 var evt = new SendAttemptStarted(EmailId, c.Attempt, ctx.Now);
                 return new Decision(new IEmailEvent[] { evt }, Approved(c.Attempt));
             case SendPhase.Sending when c.Attempt == Attempt && ctx.Now - AttemptStartedAt > ctx.AttemptTimeout:
@@ -197,9 +199,9 @@ public sealed record EmailState
                 return new Decision(new IEmailEvent[] { new SendAttemptStarted(EmailId, c.Attempt, ctx.Now) }, Approved(c.Attempt));
             case SendPhase.Sending when c.Attempt == Attempt:
                 // A duplicate job while the attempt is in flight: drop it, never send twice.
-                return Decision.Only(new R.SendDenied(EmailId, c.Attempt, "attempt in progress"));
+                return Decision.Only(new R.SendDenied(EmailId, c.Attempt, DenialReason.InProgress));
             default:
-                return Decision.Only(new R.SendDenied(EmailId, c.Attempt, $"email is {Status.ToWire()} (attempt {Attempt})"));
+                return Decision.Only(new R.SendDenied(EmailId, c.Attempt, new DenialReason.NotCurrent(Status, Attempt)));
         }
     }
 
@@ -226,15 +228,15 @@ public sealed record EmailState
                 return new Decision(new IEmailEvent[] { new EmailSent(EmailId, c.Attempt, s.ProviderMessageId, ctx.Now) },
                     new R.OutcomeRecorded(EmailId, R.NextStep.Done));
             case SendOutcome.Permanent p:
-                return new Decision(new IEmailEvent[] { new EmailSendFailed(EmailId, c.Attempt, p.Reason, ctx.Now) },
+                return new Decision(new IEmailEvent[] { new EmailSendFailed(EmailId, c.Attempt, p.Reason, ctx.Now, SendFailureKind.ProviderRefused) },
                     new R.OutcomeRecorded(EmailId, R.NextStep.Done));
             case SendOutcome.Transient t when ctx.RetryPolicy.IsLastAttempt(c.Attempt):
                 var reason = $"gave up after {c.Attempt} attempts: {t.Reason}";
-                return new Decision(new IEmailEvent[] { new EmailSendFailed(EmailId, c.Attempt, reason, ctx.Now) },
+                return new Decision(new IEmailEvent[] { new EmailSendFailed(EmailId, c.Attempt, reason, ctx.Now, SendFailureKind.AttemptsExhausted) },
                     new R.OutcomeRecorded(EmailId, R.NextStep.DeadLetter));
             case SendOutcome.Transient t when RetryDeadline(ctx.RetryPolicy) is { } deadline && ctx.Now >= deadline:
                 var late = $"gave up after {c.Attempt} attempts, the retry deadline ({ctx.RetryPolicy.Deadline}) passed: {t.Reason}";
-                return new Decision(new IEmailEvent[] { new EmailSendFailed(EmailId, c.Attempt, late, ctx.Now) },
+                return new Decision(new IEmailEvent[] { new EmailSendFailed(EmailId, c.Attempt, late, ctx.Now, SendFailureKind.DeadlinePassed) },
                     new R.OutcomeRecorded(EmailId, R.NextStep.DeadLetter));
             case SendOutcome.Transient t:
                 var delay = ctx.RetryPolicy.BackoffBefore(c.Attempt + 1, ctx.Random01, t.RetryAfter);
@@ -242,7 +244,8 @@ public sealed record EmailState
                 if (RetryDeadline(ctx.RetryPolicy) is { } until && ctx.Now + delay > until) delay = until - ctx.Now;
                 var evt = new SendRetryScheduled(EmailId, c.Attempt, t.Reason, ctx.Now + delay, ctx.Now);
                 return new Decision(new IEmailEvent[] { evt },
-                    new R.OutcomeRecorded(EmailId, R.NextStep.Retry, c.Attempt + 1, delay));
+                    new R.OutcomeRecorded(EmailId, R.NextStep.Retry, c.Attempt + 1, delay))
+                    .With(new EmailEffect.Dispatch(c.Attempt + 1, delay));
             default:
                 throw new ArgumentOutOfRangeException(nameof(c), c.Outcome.GetType().Name, "unknown outcome");
         }
@@ -292,7 +295,7 @@ public sealed record EmailState
     {
         if (Phase is SendPhase.Queued or SendPhase.Scheduled or SendPhase.RetryWaiting
             && handedOverAt is { } handedOver && ctx.Now - handedOver < c.PickupTimeout)
-            return Decision.Only(new R.NothingToDo(EmailId));
+            return Decision.Nothing;
         return DecideSweep(c, ctx);
     }
 
@@ -316,7 +319,7 @@ public sealed record EmailState
             SendPhase.Sending => ctx.Now - AttemptStartedAt > ctx.AttemptTimeout,
             _ => false,
         };
-        return Decision.Only(due ? new R.Dispatch(EmailId, Attempt, DispatchDelay(ctx.Now)) : new R.NothingToDo(EmailId));
+        return due ? Decision.Nothing.With(new EmailEffect.Dispatch(Attempt, DispatchDelay(ctx.Now))) : Decision.Nothing;
     }
 
     /// <summary>
@@ -359,21 +362,21 @@ public sealed record EmailState
                     .Select(a => KeyValuePair.Create(a, e.Suppressed is not null && e.Suppressed.TryGetValue(a, out var why)
                         ? new RecipientState(a, RecipientStatus.Suppressed, e.At, Reason: why)
                         : new RecipientState(a, RecipientStatus.Pending)))),
-                Timeline = Timeline.Add(new TimelineEntry(e.At, e.SendAt is null ? "accepted" : "scheduled",
+                Timeline = Timeline.Add(new TimelineEntry(e.At, EmailEventTypes.Of(e),
                     Detail: e.SendAt?.ToString("O"))),
             },
             EmailDispatched e => this with
             {
                 Dispatched = true,
                 DispatchedAt = e.At,
-                Timeline = Timeline.Add(new TimelineEntry(e.At, "dispatched", Detail: $"attempt {e.Attempt}")),
+                Timeline = Timeline.Add(new TimelineEntry(e.At, EmailEventTypes.Dispatched, Detail: $"attempt {e.Attempt}")),
             },
             SendAttemptStarted e => this with
             {
                 Phase = SendPhase.Sending,
                 Attempt = e.Attempt,
                 AttemptStartedAt = e.At,
-                Timeline = Timeline.Add(new TimelineEntry(e.At, "sending", Detail: $"attempt {e.Attempt}")),
+                Timeline = Timeline.Add(new TimelineEntry(e.At, EmailEventTypes.Sending, Detail: $"attempt {e.Attempt}")),
             },
             EmailSent e => this with
             {
@@ -381,7 +384,7 @@ public sealed record EmailState
                 Content = WithoutBodies(Content),
                 ProviderMessageId = e.ProviderMessageId,
                 Recipients = Recipients,
-                Timeline = Timeline.Add(new TimelineEntry(e.At, "sent", Detail: e.ProviderMessageId)),
+                Timeline = Timeline.Add(new TimelineEntry(e.At, EmailEventTypes.Sent, Detail: e.ProviderMessageId)),
             },
             SendRetryScheduled e => this with
             {
@@ -391,7 +394,7 @@ public sealed record EmailState
                 DispatchedAt = null,
                 NextAttemptAt = e.NextAttemptAt,
                 FailureReason = e.Reason,
-                Timeline = Timeline.Add(new TimelineEntry(e.At, "retry_scheduled", Detail:
+                Timeline = Timeline.Add(new TimelineEntry(e.At, EmailEventTypes.RetryScheduled, Detail:
                     $"attempt {e.Attempt} failed: {e.Reason}; next at {e.NextAttemptAt:O}")),
             },
             EmailSendFailed e => this with
@@ -399,13 +402,13 @@ public sealed record EmailState
                 Phase = SendPhase.SendFailed,
                 Content = WithoutBodies(Content),
                 FailureReason = e.Reason,
-                Timeline = Timeline.Add(new TimelineEntry(e.At, "failed", Detail: e.Reason)),
+                Timeline = Timeline.Add(new TimelineEntry(e.At, EmailEventTypes.Failed, Detail: e.Reason)),
             },
             EmailCancelled e => this with
             {
                 Phase = SendPhase.Cancelled,
                 Content = WithoutBodies(Content),
-                Timeline = Timeline.Add(new TimelineEntry(e.At, "cancelled")),
+                Timeline = Timeline.Add(new TimelineEntry(e.At, EmailEventTypes.Cancelled)),
             },
             ProviderEventRecorded e => ApplyProviderEvent(e.Event),
             _ => throw new ArgumentOutOfRangeException(nameof(evt), evt.GetType().Name, "unknown event"),
@@ -441,7 +444,7 @@ public sealed record EmailState
             SeenProviderEvents = SeenProviderEvents.Add(pe.EventId),
             // A provider event can race our own record of the send: its message id is as good as ours.
             ProviderMessageId = ProviderMessageId ?? pe.ProviderMessageId,
-            Timeline = Timeline.Add(new TimelineEntry(pe.OccurredAt, pe.Kind.ToWire(), address, detail)),
+            Timeline = Timeline.Add(new TimelineEntry(pe.OccurredAt, EmailEventTypes.Of(pe.Kind), address, detail)),
         };
     }
 

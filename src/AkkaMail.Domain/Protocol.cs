@@ -37,7 +37,10 @@ public static class EmailEvents
     public sealed record SendRetryScheduled(
         string EmailId, int Attempt, string Reason, DateTimeOffset NextAttemptAt, DateTimeOffset At) : IEmailEvent;
 
-    public sealed record EmailSendFailed(string EmailId, int Attempt, string Reason, DateTimeOffset At) : IEmailEvent;
+    /// <param name="Kind">Why, as a bounded set; null in journals written before it existed (see
+    /// <see cref="SendFailureKinds.KindOf"/>, which derives it from the reason then).</param>
+    public sealed record EmailSendFailed(
+        string EmailId, int Attempt, string Reason, DateTimeOffset At, SendFailureKind? Kind = null) : IEmailEvent;
 
     public sealed record EmailCancelled(string EmailId, DateTimeOffset At) : IEmailEvent;
 
@@ -52,6 +55,7 @@ public static class EmailCommands
         string? IdempotencyKey = null, string? RequestFingerprint = null, DateTimeOffset? SendAt = null,
         IReadOnlyDictionary<string, string>? Suppressed = null) : IEmailCommand;
 
+    /// <summary>Told by the dispatcher once the queue holds the job durably. Never answered.</summary>
     public sealed record MarkDispatched(string EmailId, int Attempt) : IEmailCommand;
 
     /// <summary>Asked by the sender stream before it calls the provider: may attempt n go?</summary>
@@ -66,8 +70,10 @@ public static class EmailCommands
     /// <summary>Re-dispatch if accepted but never handed to the queue, or handed over and not picked up in time.</summary>
     /// <param name="LostIfDispatchedBefore">Jobs queued before this instant are known to be gone: the in-process
     /// queue empties with its process, so right after a start every earlier dispatch is lost, due or not.</param>
+    /// <remarks>Never answered: a due email dispatches itself (<see cref="EmailEffect.Dispatch"/>).</remarks>
     public sealed record SweepDispatch(string EmailId, TimeSpan PickupTimeout, DateTimeOffset? LostIfDispatchedBefore = null) : IEmailCommand;
 
+    /// <summary>Answered with the actor's <see cref="EmailState"/> (empty when no such email exists).</summary>
     public sealed record GetEmailState(string EmailId) : IEmailCommand;
 }
 
@@ -79,29 +85,91 @@ public abstract record SendOutcome
     public sealed record Permanent(string Reason) : SendOutcome;
 }
 
-/// <summary>Replies: answers to commands.</summary>
+/// <summary>Why an email failed for good before any recipient's fate was known.</summary>
+public enum SendFailureKind
+{
+    /// <summary>The provider refused the message permanently.</summary>
+    ProviderRefused,
+    /// <summary>Every attempt the retry policy allows failed transiently.</summary>
+    AttemptsExhausted,
+    /// <summary>The retry deadline after the email was due passed with a transient failure.</summary>
+    DeadlinePassed,
+    /// <summary>Every recipient was on the sender's suppression list at acceptance: nothing to send.</summary>
+    AllRecipientsSuppressed,
+}
+
+public static class SendFailureKinds
+{
+    /// <summary>The failure's kind; for an event from a journal written before the kind was persisted, derived from
+    /// the reason texts that code wrote (every one of them is covered, so old journals keep their labels).</summary>
+    public static SendFailureKind KindOf(this EmailEvents.EmailSendFailed failed) =>
+        failed.Kind ?? (failed.Reason.StartsWith("gave up after", StringComparison.Ordinal)
+            ? failed.Reason.Contains("retry deadline", StringComparison.Ordinal) ? SendFailureKind.DeadlinePassed : SendFailureKind.AttemptsExhausted
+            : failed.Reason.Contains("suppression", StringComparison.Ordinal) ? SendFailureKind.AllRecipientsSuppressed
+            : SendFailureKind.ProviderRefused);
+
+    /// <summary>The kind as a metric label (<c>rejected</c> kept from before the kind existed).</summary>
+    public static string ToWire(this SendFailureKind kind) => kind switch
+    {
+        SendFailureKind.ProviderRefused => "rejected",
+        SendFailureKind.AttemptsExhausted => "attempts_exhausted",
+        SendFailureKind.DeadlinePassed => "deadline_passed",
+        SendFailureKind.AllRecipientsSuppressed => "suppressed",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
+    };
+}
+
+/// <summary>Why the sender may not make a send attempt now.</summary>
+public abstract record DenialReason
+{
+    /// <summary>No such email.</summary>
+    public sealed record UnknownEmail : DenialReason;
+    /// <summary>The attempt is current but its time has not come (a scheduled email's job arrived early).</summary>
+    public sealed record NotYetDue(DateTimeOffset DueAt) : DenialReason;
+    /// <summary>This very attempt is in flight: a duplicate job.</summary>
+    public sealed record AttemptInProgress : DenialReason;
+    /// <summary>The job is stale for good: the email is sent, failed or cancelled, or another attempt is current.</summary>
+    public sealed record NotCurrent(EmailStatus Status, int CurrentAttempt) : DenialReason;
+
+    public static readonly DenialReason Unknown = new UnknownEmail();
+    public static readonly DenialReason InProgress = new AttemptInProgress();
+}
+
+/// <summary>What the email actor does after persisting a decision's events (or at once, when there are none).</summary>
+public abstract record EmailEffect
+{
+    /// <summary>Hand the job of <paramref name="Attempt"/> to the send queue, visible after <paramref name="Delay"/>.</summary>
+    public sealed record Dispatch(int Attempt, TimeSpan Delay) : EmailEffect;
+}
+
+/// <summary>Replies: answers to commands, one sealed hierarchy per command that is asked.</summary>
 public static class EmailReplies
 {
-    public sealed record EmailAccepted(string EmailId, EmailStatus Status, bool Existing);
-    public sealed record IdempotencyConflict(string EmailId);
+    /// <summary>The answer to <see cref="EmailCommands.AcceptEmail"/>.</summary>
+    public abstract record AcceptReply(string EmailId);
+    public sealed record EmailAccepted(string EmailId, EmailStatus Status, bool Existing) : AcceptReply(EmailId);
+    public sealed record IdempotencyConflict(string EmailId) : AcceptReply(EmailId);
 
-    public sealed record SendApproved(string EmailId, int Attempt, EmailContent Content, IReadOnlyList<string> Recipients);
-    public sealed record SendDenied(string EmailId, int Attempt, string Reason);
+    /// <summary>The answer to <see cref="EmailCommands.BeginSendAttempt"/>.</summary>
+    public abstract record BeginSendReply(string EmailId, int Attempt);
+    public sealed record SendApproved(string EmailId, int Attempt, EmailContent Content, IReadOnlyList<string> Recipients)
+        : BeginSendReply(EmailId, Attempt);
+    public sealed record SendDenied(string EmailId, int Attempt, DenialReason Reason) : BeginSendReply(EmailId, Attempt);
 
     /// <summary>What the sender must do after recording an outcome.</summary>
     public enum NextStep { Done, Retry, DeadLetter, Ignored }
+    /// <summary>The answer to <see cref="EmailCommands.RecordSendOutcome"/>.</summary>
     public sealed record OutcomeRecorded(string EmailId, NextStep Next, int NextAttempt = 0, TimeSpan Delay = default);
 
     /// <summary><see cref="ProviderEventResult.MessageIdMismatch"/>: the event names a provider message id other than
     /// the email's (an altered or misrouted event); refused, nothing recorded.</summary>
     public enum ProviderEventResult { Applied, Duplicate, UnknownEmail, MessageIdMismatch }
+    /// <summary>The answer to <see cref="EmailCommands.ApplyProviderEvent"/>.</summary>
     public sealed record ProviderEventApplied(string EmailId, ProviderEventResult Result);
 
-    public sealed record Cancelled(string EmailId);
-    public sealed record CannotCancel(string EmailId, EmailStatus Status);
-
-    public sealed record Dispatch(string EmailId, int Attempt, TimeSpan Delay);
-    public sealed record NothingToDo(string EmailId);
-
-    public sealed record UnknownEmail(string EmailId);
+    /// <summary>The answer to <see cref="EmailCommands.CancelEmail"/>.</summary>
+    public abstract record CancelReply(string EmailId);
+    public sealed record Cancelled(string EmailId) : CancelReply(EmailId);
+    public sealed record CannotCancel(string EmailId, EmailStatus Status) : CancelReply(EmailId);
+    public sealed record UnknownEmail(string EmailId) : CancelReply(EmailId);
 }

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Akka.Actor;
 using AkkaMail.Api.Operations;
 using AkkaMail.Domain;
+using AkkaMail.Gateway;
 using AkkaMail.Hosting;
 using AkkaMail.MailgunFake;
 using AkkaMail.Projections;
@@ -116,16 +117,22 @@ public sealed class ReadSideTests(ITestOutputHelper output)
         }
     }
 
-    /// <summary>An ingress that never answers: the process dies while the event is being applied.</summary>
-    private sealed class HangingIngress : IProviderEventIngress
+    /// <summary>A gateway whose provider events never finish: the process dies while the event is being applied.
+    /// (Reads of an email's state answer Unavailable, so the read model answers from its views.)</summary>
+    private sealed class HangingGateway : IEmailGateway
     {
         public readonly TaskCompletionSource Entered = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        public async Task<EmailReplies.ProviderEventResult> RouteAsync(string? emailId, ProviderEvent evt, CancellationToken ct = default)
+        public async Task<ProviderEventResult> ApplyProviderEventAsync(string? emailId, ProviderEvent evt, CancellationToken ct = default)
         {
             Entered.TrySetResult();
             await Task.Delay(Timeout.Infinite, CancellationToken.None);
             throw new InvalidOperationException("unreachable");
         }
+
+        public Task<EmailStateResult> GetStateAsync(string emailId, CancellationToken ct = default) =>
+            Task.FromResult<EmailStateResult>(new EmailStateResult.Unavailable(emailId));
+        public Task<AcceptResult> AcceptAsync(EmailSubmission submission, CancellationToken ct = default) => throw new NotSupportedException();
+        public Task<CancelResult> CancelAsync(string emailId, CancellationToken ct = default) => throw new NotSupportedException();
     }
 
     [Fact]
@@ -143,10 +150,10 @@ public sealed class ReadSideTests(ITestOutputHelper output)
             await host.StopAsync();
 
             // The first delivery of the webhook: the process dies (is stopped) while the event is being applied.
-            var hanging = new HangingIngress();
+            var hanging = new HangingGateway();
             // (A short drain: stopping waits for requests in flight up to the drain deadline plus 15 s.)
             host = await ServiceHost.StartAsync(dataPath, hoconOverrides: "akkamail.shutdown.drain-timeout = 1s", extraArgs: Args,
-                configure: b => b.Services.AddSingleton<IProviderEventIngress>(hanging));
+                configure: b => b.Services.AddSingleton<IEmailGateway>(hanging));
             using (var client = host.Client())
             {
                 var cut = client.PostWebhookAsync(body);

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Threading.Channels;
 using AkkaMail.Domain;
+using AkkaMail.Gateway;
 using AkkaMail.Providers;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.AspNetCore.SignalR.Client;
@@ -43,10 +44,10 @@ public sealed class RealtimeHubTests(ITestOutputHelper output) : IAsyncLifetime
 
         var untilDelivered = await all.ReadUntilAsync(id, m => m.Status == "delivered", TimeSpan.FromSeconds(5));
 
-        // "opened" comes the way a webhook does: through the provider event ingress.
-        var ingress = _host.App.Services.GetRequiredService<IProviderEventIngress>();
+        // "opened" comes the way a webhook does: through the gateway.
+        var gateway = _host.App.Services.GetRequiredService<IEmailGateway>();
         var openedAt = DateTimeOffset.UtcNow;
-        await ingress.RouteAsync(id, new ProviderEvent("open-1", ProviderEventKind.Opened, "bob@example.com", openedAt));
+        await gateway.ApplyProviderEventAsync(id, new ProviderEvent("open-1", ProviderEventKind.Opened, "bob@example.com", openedAt));
         var untilOpened = await all.ReadUntilAsync(id, m => m.Status == "opened", TimeSpan.FromSeconds(2));
         var messages = untilDelivered.Concat(untilOpened).ToList();
 

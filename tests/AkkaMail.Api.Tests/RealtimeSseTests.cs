@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json;
 using AkkaMail.Api.Realtime;
 using AkkaMail.Domain;
+using AkkaMail.Gateway;
 using AkkaMail.Providers;
 using Microsoft.Extensions.DependencyInjection;
 using Xunit;
@@ -48,7 +49,7 @@ public sealed class RealtimeSseTests : IAsyncLifetime
         var second = (await (await client.PostJsonAsync("/api/emails", Json.ValidEmail("other@example.com"))).ReadJsonAsync())["id"]!.GetValue<string>();
         await client.WaitForEmailAsync(second, e => e["status"]!.GetValue<string>() == "delivered", TimeSpan.FromSeconds(5));
         await client.WaitForEmailAsync(first, e => e["status"]!.GetValue<string>() == "delivered", TimeSpan.FromSeconds(5));
-        await _host.App.Services.GetRequiredService<IProviderEventIngress>().RouteAsync(first,
+        await _host.App.Services.GetRequiredService<IEmailGateway>().ApplyProviderEventAsync(first,
             new ProviderEvent("open-1", ProviderEventKind.Opened, "alice@example.com", DateTimeOffset.UtcNow));
 
         var events = await ReadEventsUntilAsync(reader, m => m.EventType == "opened", TimeSpan.FromSeconds(5));

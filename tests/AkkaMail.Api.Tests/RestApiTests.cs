@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json.Nodes;
 using AkkaMail.Domain;
+using AkkaMail.Gateway;
 using AkkaMail.Providers;
 using Microsoft.Extensions.DependencyInjection;
 using Xunit;
@@ -192,14 +193,14 @@ public sealed class RestApiTests(HostFixture fixture) : IClassFixture<HostFixtur
     public async Task Bounce_complaint_and_unsubscribe_suppress_the_address_for_later_emails()
     {
         var (_, _, client) = await NewUserAsync();
-        var ingress = Host.App.Services.GetRequiredService<IProviderEventIngress>();
+        var gateway = Host.App.Services.GetRequiredService<IEmailGateway>();
         var cases = new[] { (ProviderEventKind.PermanentFailure, "bounced@example.com"), (ProviderEventKind.Complained, "angry@example.com"),
             (ProviderEventKind.Unsubscribed, "gone@example.com") };
         foreach (var (kind, address) in cases)
         {
             var id = await SendAsync(client, Json.ValidEmail(address));
             await client.WaitForEmailAsync(id, e => e["status"]!.GetValue<string>() == "delivered", TimeSpan.FromSeconds(5));
-            await ingress.RouteAsync(id, new ProviderEvent(Guid.NewGuid().ToString(), kind, address, DateTimeOffset.UtcNow, Reason: "bounce", Code: 550));
+            await gateway.ApplyProviderEventAsync(id, new ProviderEvent(Guid.NewGuid().ToString(), kind, address, DateTimeOffset.UtcNow, Reason: "bounce", Code: 550));
         }
         foreach (var (_, address) in cases)
         {

@@ -31,7 +31,8 @@ public sealed class SendQueueTests(ITestOutputHelper output) : IAsyncLifetime
     [Fact]
     public async Task Every_confirmed_job_is_in_the_queue_and_is_delivered()
     {
-        await using var queue = new RabbitMqSendQueue(_rabbit.QueueSettings(prefetch: 100), () => _system);
+        await using var queue = new RabbitMqSendQueue(_rabbit.QueueSettings(prefetch: 100));
+        queue.RunStreams(_system.Materializer());
         var jobs = Enumerable.Range(0, 2000).Select(i => new SendJob("e" + i, 1)).ToArray();
         var sw = Stopwatch.StartNew();
         await Task.WhenAll(jobs.Select(j => queue.EnqueueAsync(j, TimeSpan.Zero)));
@@ -58,7 +59,8 @@ public sealed class SendQueueTests(ITestOutputHelper output) : IAsyncLifetime
     [Fact]
     public async Task A_delayed_job_never_comes_out_early_and_a_week_ahead_waits_in_the_largest_bucket()
     {
-        await using var queue = new RabbitMqSendQueue(_rabbit.QueueSettings(), () => _system);
+        await using var queue = new RabbitMqSendQueue(_rabbit.QueueSettings());
+        queue.RunStreams(_system.Materializer());
         var arrivals = new ConcurrentDictionary<string, TimeSpan>();
         var sw = Stopwatch.StartNew();
         _ = queue.Deliveries()
@@ -91,7 +93,8 @@ public sealed class SendQueueTests(ITestOutputHelper output) : IAsyncLifetime
     public async Task A_publish_the_broker_refuses_fails_the_enqueue_visibly()
     {
         var settings = _rabbit.QueueSettings() with { WorkQueueMaxLength = 3 };
-        await using var queue = new RabbitMqSendQueue(settings, () => _system);
+        await using var queue = new RabbitMqSendQueue(settings);
+        queue.RunStreams(_system.Materializer());
         for (var i = 0; i < 3; i++) await queue.EnqueueAsync(new SendJob("ok" + i, 1), TimeSpan.Zero);
         await Assert.ThrowsAsync<Amqp.AmqpPublishFailedException>(() => queue.EnqueueAsync(new SendJob("refused", 1), TimeSpan.Zero));
         Assert.Equal(1, queue.Counters.Failed);
@@ -100,7 +103,8 @@ public sealed class SendQueueTests(ITestOutputHelper output) : IAsyncLifetime
     [Fact]
     public async Task Dead_letters_carry_the_job_and_the_reason()
     {
-        await using var queue = new RabbitMqSendQueue(_rabbit.QueueSettings(), () => _system);
+        await using var queue = new RabbitMqSendQueue(_rabbit.QueueSettings());
+        queue.RunStreams(_system.Materializer());
         await queue.DeadLetterAsync(new SendJob("gone", 8), "gave up after 8 attempts: 503");
         var dead = await _rabbit.DrainAsync(_rabbit.DeadLetterQueue);
         var (body, headers) = Assert.Single(dead);

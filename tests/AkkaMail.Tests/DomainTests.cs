@@ -107,7 +107,7 @@ public class DomainTests
         Assert.Equal(TimeSpan.FromHours(1), s.DispatchDelay(T0));
         var early = s.Decide(new BeginSendAttempt(Id, 1), T.Ctx(T0.AddMinutes(30)));
         Assert.Empty(early.Events);
-        Assert.Equal("scheduled for later", Assert.IsType<R.SendDenied>(early.Reply).Reason);
+        Assert.Equal(new DenialReason.NotYetDue(sendAt), Assert.IsType<R.SendDenied>(early.Reply).Reason);
         var onTime = s.Decide(new BeginSendAttempt(Id, 1), T.Ctx(sendAt));
         Assert.IsType<R.SendApproved>(onTime.Reply);
         Assert.IsType<SendAttemptStarted>(Assert.Single(onTime.Events));
@@ -120,7 +120,7 @@ public class DomainTests
     {
         var s = Queued().Run(new MarkDispatched(Id, 1), T.Ctx(T0.AddSeconds(1)), out var reply, out var events);
         Assert.IsType<EmailDispatched>(Assert.Single(events));
-        Assert.IsType<R.NothingToDo>(reply);
+        Assert.Null(reply); // never answered: the dispatcher waits for nothing
         Assert.True(s.Dispatched);
         Assert.Equal(T0.AddSeconds(1), s.DispatchedAt);
 
@@ -157,7 +157,7 @@ public class DomainTests
             Assert.Equal(attempt, Assert.IsType<R.SendDenied>(d.Reply).Attempt);
         }
         var unknown = EmailState.Empty(Id).Decide(new BeginSendAttempt(Id, 1), ctx);
-        Assert.Equal("unknown email", Assert.IsType<R.SendDenied>(unknown.Reply).Reason);
+        Assert.IsType<DenialReason.UnknownEmail>(Assert.IsType<R.SendDenied>(unknown.Reply).Reason);
     }
 
     [Fact]
@@ -167,7 +167,7 @@ public class DomainTests
         var s = Sending(started);
         var within = s.Decide(new BeginSendAttempt(Id, 1), T.Ctx(started + TimeSpan.FromMinutes(2)));
         Assert.Empty(within.Events);
-        Assert.Equal("attempt in progress", Assert.IsType<R.SendDenied>(within.Reply).Reason);
+        Assert.IsType<DenialReason.AttemptInProgress>(Assert.IsType<R.SendDenied>(within.Reply).Reason);
 
         var later = started + TimeSpan.FromMinutes(2) + TimeSpan.FromMilliseconds(1);
         var s2 = s.Run(new BeginSendAttempt(Id, 1), T.Ctx(later), out var reply, out var events);
@@ -319,21 +319,23 @@ public class DomainTests
 
     // ---------------------------------------------------------------- sweep
 
-    private static object Sweep(EmailState s, DateTimeOffset now, TimeSpan pickup)
+    /// <summary>The sweep's dispatch, or null when it has nothing to do. It persists nothing and answers nothing.</summary>
+    private static EmailEffect.Dispatch? Sweep(EmailState s, DateTimeOffset now, TimeSpan pickup)
     {
         var d = s.Decide(new SweepDispatch(Id, pickup), T.Ctx(now));
         Assert.Empty(d.Events);
-        return d.Reply;
+        Assert.Null(d.Reply);
+        return d.Dispatch();
     }
 
     [Fact]
     public void Sweep_dispatches_what_was_never_handed_to_the_queue()
     {
-        Assert.Equal(new R.Dispatch(Id, 1, TimeSpan.Zero), Sweep(Queued(), T0, TimeSpan.Zero));
+        Assert.Equal(new EmailEffect.Dispatch(1, TimeSpan.Zero), Sweep(Queued(), T0, TimeSpan.Zero));
         var retrying = Retrying();
-        Assert.Equal(new R.Dispatch(Id, 2, retrying.NextAttemptAt!.Value - T0.AddSeconds(2)), Sweep(retrying, T0.AddSeconds(2), TimeSpan.Zero));
+        Assert.Equal(new EmailEffect.Dispatch(2, retrying.NextAttemptAt!.Value - T0.AddSeconds(2)), Sweep(retrying, T0.AddSeconds(2), TimeSpan.Zero));
         var scheduled = EmailState.Empty(Id).Run(Accept(sendAt: T0.AddHours(1)), T.Ctx(T0));
-        Assert.Equal(new R.Dispatch(Id, 1, TimeSpan.FromMinutes(50)), Sweep(scheduled, T0.AddMinutes(10), TimeSpan.Zero));
+        Assert.Equal(new EmailEffect.Dispatch(1, TimeSpan.FromMinutes(50)), Sweep(scheduled, T0.AddMinutes(10), TimeSpan.Zero));
     }
 
     [Fact]
@@ -341,31 +343,31 @@ public class DomainTests
     {
         var dispatched = Queued().Run(new MarkDispatched(Id, 1), T.Ctx(T0.AddSeconds(1)));
         var timeout = TimeSpan.FromMinutes(5);
-        Assert.IsType<R.NothingToDo>(Sweep(dispatched, T0.AddMinutes(5), timeout));
-        Assert.Equal(new R.Dispatch(Id, 1, TimeSpan.Zero), Sweep(dispatched, T0.AddMinutes(6), timeout));
+        Assert.Null(Sweep(dispatched, T0.AddMinutes(5), timeout));
+        Assert.Equal(new EmailEffect.Dispatch(1, TimeSpan.Zero), Sweep(dispatched, T0.AddMinutes(6), timeout));
     }
 
     [Fact]
     public void Sweep_leaves_a_hand_over_in_progress_alone_until_the_timeout_since_it()
     {
         var timeout = TimeSpan.FromMinutes(5);
-        object SweepHandedOver(EmailState s, DateTimeOffset now, DateTimeOffset? handedOverAt, DateTimeOffset? lost = null) =>
-            s.DecideSweep(new SweepDispatch(Id, timeout, lost), T.Ctx(now), handedOverAt).Reply;
+        EmailEffect.Dispatch? SweepHandedOver(EmailState s, DateTimeOffset now, DateTimeOffset? handedOverAt, DateTimeOffset? lost = null) =>
+            s.DecideSweep(new SweepDispatch(Id, timeout, lost), T.Ctx(now), handedOverAt).Dispatch();
 
         // Handed to the dispatcher at T0, never confirmed (the publish hangs): not due before T0 + timeout.
-        Assert.IsType<R.NothingToDo>(SweepHandedOver(Queued(), T0.AddMinutes(1), T0));
-        Assert.IsType<R.NothingToDo>(SweepHandedOver(Queued(), T0.AddMinutes(4.9), T0));
-        Assert.Equal(new R.Dispatch(Id, 1, TimeSpan.Zero), SweepHandedOver(Queued(), T0.AddMinutes(5.1), T0));
+        Assert.Null(SweepHandedOver(Queued(), T0.AddMinutes(1), T0));
+        Assert.Null(SweepHandedOver(Queued(), T0.AddMinutes(4.9), T0));
+        Assert.Equal(new EmailEffect.Dispatch(1, TimeSpan.Zero), SweepHandedOver(Queued(), T0.AddMinutes(5.1), T0));
         // Without it (another incarnation of the actor), the journal alone decides: never confirmed, so due.
-        Assert.Equal(new R.Dispatch(Id, 1, TimeSpan.Zero), SweepHandedOver(Queued(), T0.AddMinutes(1), null));
+        Assert.Equal(new EmailEffect.Dispatch(1, TimeSpan.Zero), SweepHandedOver(Queued(), T0.AddMinutes(1), null));
         // Handed over again after a confirmed but old dispatch: the new hand-over counts.
         var old = Queued().Run(new MarkDispatched(Id, 1), T.Ctx(T0));
-        Assert.IsType<R.NothingToDo>(SweepHandedOver(old, T0.AddMinutes(7), T0.AddMinutes(6)));
+        Assert.Null(SweepHandedOver(old, T0.AddMinutes(7), T0.AddMinutes(6)));
         // A hand-over by this incarnation, after the restart, is not in the lost queue.
-        Assert.IsType<R.NothingToDo>(SweepHandedOver(old, T0.AddMinutes(7), T0.AddMinutes(6), lost: T0.AddMinutes(5)));
+        Assert.Null(SweepHandedOver(old, T0.AddMinutes(7), T0.AddMinutes(6), lost: T0.AddMinutes(5)));
         // A retry's hand-over likewise; an email past the queue ignores it.
-        Assert.IsType<R.NothingToDo>(SweepHandedOver(Retrying(), T0.AddMinutes(30), T0.AddMinutes(29)));
-        Assert.IsType<R.NothingToDo>(SweepHandedOver(Sent(), T0.AddMinutes(30), null));
+        Assert.Null(SweepHandedOver(Retrying(), T0.AddMinutes(30), T0.AddMinutes(29)));
+        Assert.Null(SweepHandedOver(Sent(), T0.AddMinutes(30), null));
     }
 
     [Fact]
@@ -389,7 +391,7 @@ public class DomainTests
         foreach (var (s, attempt) in new[] { (Queued(), 1), (Queued(), 2), (Sending(), 1), (Sent(), 1), (Cancelled(), 1), (retrying, 1), (retrying, 2) })
         {
             var reply = s.Decide(new BeginSendAttempt(Id, attempt), ctx).Reply;
-            var deniedForGood = reply is R.SendDenied d && d.Reason != "scheduled for later";
+            var deniedForGood = reply is R.SendDenied { Reason: not DenialReason.NotYetDue };
             Assert.Equal(deniedForGood, s.IsRedundantJob(attempt, ctx));
         }
     }
@@ -401,13 +403,13 @@ public class DomainTests
         var restartedAt = T0.AddMinutes(10);
         var scheduled = EmailState.Empty(Id).Run(Accept(sendAt: T0.AddHours(1)), T.Ctx(T0)).Run(new MarkDispatched(Id, 1), T.Ctx(T0));
         // Without the hint the job is not yet due, so the sweep waits: a job in a lost queue would fire late.
-        Assert.IsType<R.NothingToDo>(Sweep(scheduled, restartedAt, timeout));
+        Assert.Null(Sweep(scheduled, restartedAt, timeout));
         var d = scheduled.Decide(new SweepDispatch(Id, timeout, LostIfDispatchedBefore: restartedAt), T.Ctx(restartedAt));
-        Assert.Equal(new R.Dispatch(Id, 1, TimeSpan.FromMinutes(50)), d.Reply);
+        Assert.Equal(new EmailEffect.Dispatch(1, TimeSpan.FromMinutes(50)), d.Dispatch());
         // A job dispatched after the start is in the live queue: left alone.
         var redispatched = scheduled.Run(new MarkDispatched(Id, 1), T.Ctx(restartedAt.AddSeconds(1)));
         var again = redispatched.Decide(new SweepDispatch(Id, timeout, LostIfDispatchedBefore: restartedAt), T.Ctx(restartedAt.AddSeconds(2)));
-        Assert.IsType<R.NothingToDo>(again.Reply);
+        Assert.Null(again.Dispatch());
     }
 
     [Fact]
@@ -415,30 +417,30 @@ public class DomainTests
     {
         var timeout = TimeSpan.FromMinutes(5);
         var scheduled = EmailState.Empty(Id).Run(Accept(sendAt: T0.AddHours(1)), T.Ctx(T0)).Run(new MarkDispatched(Id, 1), T.Ctx(T0));
-        Assert.IsType<R.NothingToDo>(Sweep(scheduled, T0.AddMinutes(50), timeout));
-        Assert.IsType<R.NothingToDo>(Sweep(scheduled, T0.AddMinutes(64), timeout));
-        Assert.Equal(new R.Dispatch(Id, 1, TimeSpan.Zero), Sweep(scheduled, T0.AddMinutes(66), timeout));
+        Assert.Null(Sweep(scheduled, T0.AddMinutes(50), timeout));
+        Assert.Null(Sweep(scheduled, T0.AddMinutes(64), timeout));
+        Assert.Equal(new EmailEffect.Dispatch(1, TimeSpan.Zero), Sweep(scheduled, T0.AddMinutes(66), timeout));
 
         var retrying = Retrying();
         var next = retrying.NextAttemptAt!.Value;
         retrying = retrying.Run(new MarkDispatched(Id, 2), T.Ctx(T0.AddSeconds(2)));
-        Assert.IsType<R.NothingToDo>(Sweep(retrying, next + timeout, timeout));
-        Assert.Equal(new R.Dispatch(Id, 2, TimeSpan.Zero), Sweep(retrying, next + timeout + TimeSpan.FromSeconds(1), timeout));
+        Assert.Null(Sweep(retrying, next + timeout, timeout));
+        Assert.Equal(new EmailEffect.Dispatch(2, TimeSpan.Zero), Sweep(retrying, next + timeout + TimeSpan.FromSeconds(1), timeout));
     }
 
     [Fact]
     public void Sweep_hands_over_an_attempt_that_never_finished_after_the_attempt_timeout()
     {
         var s = Sending(T0);
-        Assert.IsType<R.NothingToDo>(Sweep(s, T0.AddMinutes(1), TimeSpan.Zero));
-        Assert.Equal(new R.Dispatch(Id, 1, TimeSpan.Zero), Sweep(s, T0.AddMinutes(3), TimeSpan.Zero));
+        Assert.Null(Sweep(s, T0.AddMinutes(1), TimeSpan.Zero));
+        Assert.Equal(new EmailEffect.Dispatch(1, TimeSpan.Zero), Sweep(s, T0.AddMinutes(3), TimeSpan.Zero));
     }
 
     [Fact]
     public void Sweep_leaves_settled_and_unknown_emails_alone()
     {
         foreach (var s in new[] { Sent(), Failed(), Cancelled(), EmailState.Empty(Id) })
-            Assert.IsType<R.NothingToDo>(Sweep(s, T0.AddDays(1), TimeSpan.Zero));
+            Assert.Null(Sweep(s, T0.AddDays(1), TimeSpan.Zero));
     }
 
     [Fact]
@@ -449,10 +451,10 @@ public class DomainTests
         var timeout = TimeSpan.FromMinutes(5);
         var s = Queued().Run(new MarkDispatched(Id, 1), T.Ctx(T0));
         var sweepAt = T0.AddMinutes(6);
-        Assert.IsType<R.Dispatch>(Sweep(s, sweepAt, timeout));
+        Assert.NotNull(Sweep(s, sweepAt, timeout));
         s = s.Run(new MarkDispatched(Id, 1), T.Ctx(sweepAt));
-        Assert.IsType<R.NothingToDo>(Sweep(s, sweepAt.AddSeconds(30), timeout));
-        Assert.IsType<R.Dispatch>(Sweep(s, sweepAt.AddMinutes(6), timeout));
+        Assert.Null(Sweep(s, sweepAt.AddSeconds(30), timeout));
+        Assert.NotNull(Sweep(s, sweepAt.AddMinutes(6), timeout));
     }
 
     // ---------------------------------------------------------------- provider events

@@ -34,7 +34,7 @@ public class SendConsumerTests : Akka.TestKit.Xunit2.TestKit
         var settings = Settings.Fast() with { Retry = T.Policy with { MaxAttempts = 2 } };
         var deps = new EmailActorDeps(settings, _dispatcher.Ref, null, _clock);
         _manager = Sys.ActorOf(Props.Create(() => new EmailManagerActor(id => EmailActor.Props(id, deps))));
-        Sys.ActorOf(Props.Create(() => new SendConsumerActor(_queue, _provider, _manager, settings)));
+        Sys.ActorOf(Props.Create(() => new SendConsumerActor(_queue, _provider, _manager, settings, _clock, null)));
         var manager = _manager;
         _queue.PhaseProbe = async job => (await manager.Ask<EmailState>(new GetEmailState(job.EmailId), TimeSpan.FromSeconds(3))).Phase;
     }
@@ -82,6 +82,23 @@ public class SendConsumerTests : Akka.TestKit.Xunit2.TestKit
         AwaitAssert(() => Assert.Equal(2, _queue.Acks.Count));
         Assert.Single(_provider.Calls);
         Assert.Equal(3, StateOf("e1").Version);   // accepted, started, sent: nothing more
+    }
+
+    [Fact]
+    public async Task An_early_job_is_queued_again_for_the_rest_of_its_wait_from_the_due_time_in_the_denial()
+    {
+        var sendAt = T.T0.AddHours(1);
+        _manager.Tell(new AcceptEmail("e1", "u1", T.OneRecipient, SendAt: sendAt));
+        ExpectMsg<R.EmailAccepted>();
+        var job = _dispatcher.ExpectMsg<DispatchJob>();
+        Assert.Equal(TimeSpan.FromHours(1), job.Delay);
+        // Delivered 20 minutes after acceptance, 40 before it is due.
+        _clock.SetUtcNow(T.T0.AddMinutes(20));
+        await _queue.EnqueueAsync(job.Job, TimeSpan.Zero);
+        AwaitAssert(() => Assert.Equal(new[] { job.Job }, _queue.Acks));
+        Assert.Equal(new[] { (job.Job, TimeSpan.Zero), (job.Job, TimeSpan.FromMinutes(40)) }, _queue.Enqueued);
+        Assert.Empty(_provider.Calls);
+        Assert.Equal(SendPhase.Scheduled, StateOf("e1").Phase);
     }
 
     [Fact]
@@ -184,7 +201,12 @@ public class SendConsumerTests : Akka.TestKit.Xunit2.TestKit
         public Func<SendJob, Task<SendPhase>>? PhaseProbe { get; set; }
         public string Name => inner.Name;
         public bool IsDurable => inner.IsDurable;
-        public Task EnqueueAsync(SendJob job, TimeSpan delay, CancellationToken ct = default) => inner.EnqueueAsync(job, delay, ct);
+        public ConcurrentQueue<(SendJob Job, TimeSpan Delay)> Enqueued { get; } = new();
+        public Task EnqueueAsync(SendJob job, TimeSpan delay, CancellationToken ct = default)
+        {
+            Enqueued.Enqueue((job, delay));
+            return inner.EnqueueAsync(job, delay, ct);
+        }
         public Task DeadLetterAsync(SendJob job, string reason, CancellationToken ct = default) => inner.DeadLetterAsync(job, reason, ct);
         public ValueTask DisposeAsync() => inner.DisposeAsync();
 

@@ -37,6 +37,7 @@ public class SerializerTests : Akka.TestKit.Xunit2.TestKit
         new ProviderEventRecorded("e1", new ProviderEvent("ev-2", ProviderEventKind.Clicked, "bob@example.com", At, Url: "https://x.io/?a=1&b=2"), At),
         new EmailAccepted("e3", "u1", T.Content("ann@example.com", "bob@example.com"), At,
             Suppressed: new Dictionary<string, string> { ["bob@example.com"] = "bounced" }),
+        new EmailSendFailed("e1", 5, "gave up after 5 attempts: 503", At, SendFailureKind.AttemptsExhausted),
     };
 
     public static EmailState RichState()

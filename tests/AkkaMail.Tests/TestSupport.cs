@@ -81,10 +81,21 @@ public static class TestActorSystems
     }
 }
 
+public static class ActorTestExtensions
+{
+    /// <summary>Asks the email's state: every message told to <paramref name="target"/> before is handled by then, and
+    /// none of them was answered (a stray answer would arrive first and fail the expectation).</summary>
+    public static EmailState HandledSoFar(this Akka.TestKit.TestKitBase kit, Akka.Actor.IActorRef target, string emailId)
+    {
+        target.Tell(new EmailCommands.GetEmailState(emailId), kit.TestActor);
+        return kit.ExpectMsg<EmailState>();
+    }
+}
+
 /// <summary>Decide, then apply what was decided: what the actor does, without the actor.</summary>
 public static class StateExtensions
 {
-    public static EmailState Run(this EmailState s, IEmailCommand c, DecisionContext ctx, out object reply, out IReadOnlyList<IEmailEvent> events)
+    public static EmailState Run(this EmailState s, IEmailCommand c, DecisionContext ctx, out object? reply, out IReadOnlyList<IEmailEvent> events)
     {
         var d = s.Decide(c, ctx);
         reply = d.Reply;
@@ -95,7 +106,10 @@ public static class StateExtensions
 
     public static EmailState Run(this EmailState s, IEmailCommand c, DecisionContext ctx) => s.Run(c, ctx, out _, out _);
 
-    public static EmailState Run(this EmailState s, IEmailCommand c, DecisionContext ctx, out object reply) => s.Run(c, ctx, out reply, out _);
+    /// <summary>The decision's dispatch, if it has one (at most one).</summary>
+    public static EmailEffect.Dispatch? Dispatch(this Decision d) => d.Effects.OfType<EmailEffect.Dispatch>().SingleOrDefault();
+
+    public static EmailState Run(this EmailState s, IEmailCommand c, DecisionContext ctx, out object? reply) => s.Run(c, ctx, out reply, out _);
 }
 
 

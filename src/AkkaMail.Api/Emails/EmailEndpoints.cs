@@ -1,18 +1,15 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using Akka.Actor;
-using Akka.Hosting;
-using AkkaMail.Actors;
 using AkkaMail.Api.Auth;
-using AkkaMail.Configuration;
 using AkkaMail.Domain;
+using AkkaMail.Gateway;
 using AkkaMail.ReadModel;
 using AkkaMail.Serialization;
 using AkkaMail.Suppressions;
 using AkkaMail.Users;
 using Microsoft.AspNetCore.Http.HttpResults;
-using R = AkkaMail.Domain.EmailReplies;
+using Microsoft.AspNetCore.Http.Metadata;
 
 namespace AkkaMail.Api.Emails;
 
@@ -49,15 +46,10 @@ public static class EmailEndpoints
         return api;
     }
 
-    /// <summary>The log category of these endpoints. An injected ILogger&lt;T&gt; is created once; a logger made per
-    /// request from ILoggerFactory allocated a Serilog logger and its caches on every POST.</summary>
-    public sealed class Log;
-
     public sealed record SendEmailResponse(string Id, string Status);
 
     private static async Task<IResult> SendAsync(
-        HttpContext http, IRequiredActor<EmailManagerActor> manager, AkkaMailSettings settings, ILogger<Log> log,
-        IUserStore users, ISuppressionStore suppressions, TimeProvider clock)
+        HttpContext http, IEmailGateway gateway, IUserStore users, ISuppressionStore suppressions, TimeProvider clock)
     {
         var (request, bodyError) = await JsonBody.ReadAsync<SendEmailRequest>(http);
         if (bodyError is not null) return bodyError;
@@ -78,23 +70,12 @@ public static class EmailEndpoints
         var fingerprint = key is null ? null : Fingerprint(content, sendAt);
         var suppressed = await suppressions.FindAsync(userId, content.AllRecipients(), http.RequestAborted);
 
-        var actor = await manager.GetAsync(http.RequestAborted);
-        object reply;
-        try
+        var result = await gateway.AcceptAsync(new EmailSubmission(emailId, userId, content, key, fingerprint, sendAt,
+            suppressed.Count == 0 ? null : suppressed.ToDictionary()), http.RequestAborted);
+        return result switch
         {
-            reply = await actor.Ask<object>(new EmailCommands.AcceptEmail(emailId, userId, content, key, fingerprint, sendAt,
-                suppressed.Count == 0 ? null : suppressed.ToDictionary()),
-                settings.AskTimeout, http.RequestAborted);
-        }
-        catch (AskTimeoutException)
-        {
-            log.LogWarning("Email {EmailId}: no answer from its actor within {Timeout}", emailId, settings.AskTimeout);
-            return Unavailable();
-        }
-        return reply switch
-        {
-            R.EmailAccepted a => Results.Accepted($"/api/emails/{a.EmailId}", new SendEmailResponse(a.EmailId, a.Status.ToWire())),
-            R.IdempotencyConflict => Results.Problem(statusCode: 422, title: "Idempotency key reused", type: ProblemTypes.IdempotencyConflict,
+            AcceptResult.Accepted a => Results.Accepted($"/api/emails/{a.EmailId}", new SendEmailResponse(a.EmailId, a.Status.ToWire())),
+            AcceptResult.IdempotencyConflict => Results.Problem(statusCode: 422, title: "Idempotency key reused", type: ProblemTypes.IdempotencyConflict,
                 detail: "This Idempotency-Key was already used with a different request body."),
             _ => Unavailable(),
         };
@@ -115,25 +96,15 @@ public static class EmailEndpoints
             ? TypedResults.Ok(TimelineEntryResponse.Of(view.Timeline))
             : Problems.NotFound("email", id);
 
-    private static async Task<IResult> CancelAsync(string id, HttpContext http, IEmailReadStore store,
-        IRequiredActor<EmailManagerActor> manager, AkkaMailSettings settings)
+    private static async Task<IResult> CancelAsync(string id, HttpContext http, IEmailReadStore store, IEmailGateway gateway)
     {
         if (await VisibleAsync(id, http, store) is null) return Problems.NotFound("email", id);
-        var actor = await manager.GetAsync(http.RequestAborted);
-        object reply;
-        try
+        return await gateway.CancelAsync(id, http.RequestAborted) switch
         {
-            reply = await actor.Ask<object>(new EmailCommands.CancelEmail(id), settings.AskTimeout, http.RequestAborted);
-        }
-        catch (AskTimeoutException)
-        {
-            return Unavailable();
-        }
-        return reply switch
-        {
-            R.Cancelled => Results.Ok(new SendEmailResponse(id, EmailStatus.Cancelled.ToWire())),
-            R.CannotCancel c => Results.Problem(statusCode: 409, title: "Too late to cancel", type: ProblemTypes.Conflict,
+            CancelResult.Cancelled => Results.Ok(new SendEmailResponse(id, EmailStatus.Cancelled.ToWire())),
+            CancelResult.CannotCancel c => Results.Problem(statusCode: 409, title: "Too late to cancel", type: ProblemTypes.Conflict,
                 detail: $"The email is {c.Status.ToWire()}: it was already handed to the provider."),
+            CancelResult.Unavailable => Unavailable(),
             _ => Problems.NotFound("email", id),
         };
     }

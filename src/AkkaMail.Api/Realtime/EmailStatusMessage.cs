@@ -6,8 +6,8 @@ namespace AkkaMail.Api.Realtime;
 
 /// <summary>
 /// What every real-time client receives (SignalR message <c>emailStatus</c>, SSE event <c>emailStatus</c>):
-/// the email's status after a persisted change, the change's type (the same names as the timeline of
-/// GET /api/emails/{id}), the recipient it concerns if any, and when it happened. <paramref name="Version"/>
+/// the email's status after a persisted change, the change's type (named from <see cref="EmailEventTypes"/>, the table
+/// the timeline of GET /api/emails/{id} is named from too), the recipient it concerns if any, and when it happened. <paramref name="Version"/>
 /// is the email's version after the change (the read model's <c>version</c>): a client that also reads the REST
 /// API keeps the higher one and ignores repeats.
 /// </summary>
@@ -19,21 +19,8 @@ public sealed record EmailStatusMessage(
     public static EmailStatusMessage From(PipelineMessages.EmailChanged changed) => new(
         changed.EmailId,
         changed.Status,
-        EventTypeOf(changed.Event),
+        EmailEventTypes.Of(changed.Event),
         changed.Event is ProviderEventRecorded p ? Addresses.Normalize(p.Event.Recipient) : null,
         changed.Event.At,
         changed.Version);
-
-    public static string EventTypeOf(IEmailEvent evt) => evt switch
-    {
-        EmailAccepted a => a.SendAt is null ? "accepted" : "scheduled",
-        EmailDispatched => "dispatched",
-        SendAttemptStarted => "sending",
-        EmailSent => "sent",
-        SendRetryScheduled => "retry_scheduled",
-        EmailSendFailed => "failed",
-        EmailCancelled => "cancelled",
-        ProviderEventRecorded p => p.Event.Kind.ToWire(),
-        _ => evt.GetType().Name,
-    };
 }

@@ -1,6 +1,6 @@
 using AkkaMail.Domain;
+using AkkaMail.Gateway;
 using AkkaMail.Mailgun;
-using AkkaMail.Providers;
 using AkkaMail.Api.Webhooks;
 using Microsoft.AspNetCore.Http.Metadata;
 
@@ -158,16 +158,23 @@ public static class MailgunWebhookEndpoints
         }
 
         var tracked = (MailgunEventMapper.Mapping.Tracked)mapping;
-        EmailReplies.ProviderEventResult result;
+        ProviderEventResult result;
         try
         {
-            result = await services.GetRequiredService<IProviderEventIngress>().RouteAsync(tracked.EmailId, tracked.Event, ct);
+            result = await services.GetRequiredService<IEmailGateway>().ApplyProviderEventAsync(tracked.EmailId, tracked.Event, ct);
         }
         catch (Exception e)
         {
-            // Not the body's fault (actor timeout, read model behind, shutdown): let Mailgun retry. The token was not
-            // remembered, so the retry is accepted.
+            // Not the body's fault (a store down, shutdown): let Mailgun retry. The token was not remembered, so the
+            // retry is accepted.
             log.LogWarning(e, "Mailgun webhook: event {EventId} for email {EmailId} could not be applied; answering 503", evt.Id, tracked.EmailId);
+            return Problem(StatusCodes.Status503ServiceUnavailable, "Busy", ProblemTypes.Unavailable, "The event could not be applied now; retry later.");
+        }
+        if (result is ProviderEventResult.Unavailable unavailable)
+        {
+            // Not applied now (no answer in time, read model behind): likewise.
+            log.LogWarning("Mailgun webhook: event {EventId} for email {EmailId} could not be applied ({Reason}); answering 503",
+                evt.Id, tracked.EmailId, unavailable.Reason);
             return Problem(StatusCodes.Status503ServiceUnavailable, "Busy", ProblemTypes.Unavailable, "The event could not be applied now; retry later.");
         }
 
@@ -176,12 +183,12 @@ public static class MailgunWebhookEndpoints
 
         switch (result)
         {
-            case EmailReplies.ProviderEventResult.Applied:
+            case ProviderEventResult.Applied:
                 log.LogDebug("Mailgun webhook applied: {EventType} for {Recipient} of email {EmailId}", evt.EventType, evt.Recipient, tracked.EmailId ?? evt.MessageId);
                 return Results.Ok(new WebhookAnswer("applied"));
-            case EmailReplies.ProviderEventResult.Duplicate:
+            case ProviderEventResult.Duplicate:
                 return Results.Ok(new WebhookAnswer("duplicate", "This event was applied before."));
-            case EmailReplies.ProviderEventResult.MessageIdMismatch:
+            case ProviderEventResult.MessageIdMismatch:
                 log.LogWarning("Mailgun webhook rejected (406): event {EventId} names message {MessageId}, which is not email {EmailId}'s",
                     evt.Id, evt.MessageId, tracked.EmailId);
                 return NotAcceptable("The event's message id is not the message id of the email it names.");

@@ -11,7 +11,7 @@ namespace AkkaMail.Actors;
 
 /// <summary>
 /// Hands send jobs to the send queue through a stream with bounded parallelism, and tells the email actor
-/// once the queue has the job durably (<see cref="EmailCommands.MarkDispatched"/>). A failed enqueue is retried
+/// once the queue has the job durably (<see cref="EmailCommands.MarkDispatched"/>, never answered). A failed enqueue is retried
 /// after a pause; a job that finds the buffer full is left to the dispatch sweep, which finds it in the journal.
 /// </summary>
 public sealed class DispatcherActor : ReceiveActor, IWithTimers
@@ -27,6 +27,9 @@ public sealed class DispatcherActor : ReceiveActor, IWithTimers
     public DispatcherActor(ISendQueue queue, IActorRef emailManager, int bufferSize, int parallelism)
     {
         _buffer = Channel.CreateBounded<DispatchJob>(new BoundedChannelOptions(bufferSize) { SingleReader = true });
+        var materializer = Context.Materializer();
+        // The queue's publisher runs here, with the stream that feeds it: it stops and restarts with this actor.
+        queue.RunStreams(materializer);
         var self = Self;
         ChannelSource.FromReader(_buffer.Reader)
             .SelectAsyncUnordered(parallelism, async job =>
@@ -41,7 +44,7 @@ public sealed class DispatcherActor : ReceiveActor, IWithTimers
                     return new Enqueued(job, ex);
                 }
             })
-            .RunForeach(r => self.Tell(r), Context.Materializer());
+            .RunForeach(r => self.Tell(r), materializer);
 
         Receive<DispatchJob>(job =>
         {
@@ -49,13 +52,11 @@ public sealed class DispatcherActor : ReceiveActor, IWithTimers
                 _log.Warning("Email {EmailId}: dispatch buffer full; the sweep will dispatch attempt {Attempt}",
                     job.Job.EmailId, job.Job.Attempt);
         });
-        // The email actor's answer to MarkDispatched: nothing to do with it.
-        Receive<EmailReplies.NothingToDo>(_ => { });
         Receive<Enqueued>(r =>
         {
             if (r.Error is null)
             {
-                emailManager.Tell(new EmailCommands.MarkDispatched(r.Job.Job.EmailId, r.Job.Job.Attempt));
+                emailManager.Tell(new EmailCommands.MarkDispatched(r.Job.Job.EmailId, r.Job.Job.Attempt), ActorRefs.NoSender);
                 return;
             }
             _log.Warning(r.Error, "Email {EmailId}: could not queue attempt {Attempt}; retrying in 1 s",

@@ -134,6 +134,7 @@ public sealed class EmailActor : UntypedPersistentActor
     private DecisionContext NewContext() => new(
         _deps.Clock.GetUtcNow(), _deps.Settings.Retry, _deps.Settings.AttemptTimeout, Random.Shared.NextDouble());
 
+    /// <summary>Interprets the domain's decision: persist its events, then carry out its effects, then reply.</summary>
     private void Handle(IEmailCommand command)
     {
         var decision = command is EmailCommands.SweepDispatch sweep
@@ -142,12 +143,7 @@ public sealed class EmailActor : UntypedPersistentActor
         var sender = Sender;
         if (decision.Events.Count == 0)
         {
-            if (decision.Reply is EmailReplies.Dispatch d) Dispatch(d.Attempt, d.Delay);
-            // A retried POST (same Idempotency-Key) of an email accepted but never handed to the queue (a crash
-            // between the persist and the dispatch): hand it over now rather than wait for the sweep.
-            else if (command is EmailCommands.AcceptEmail && decision.Reply is EmailReplies.EmailAccepted
-                     && _state.Phase is SendPhase.Queued && !_state.Dispatched)
-                Dispatch(_state.Attempt, _state.DispatchDelay(_deps.Clock.GetUtcNow()));
+            Carry(decision);
             Reply(sender, decision.Reply);
             return;
         }
@@ -167,18 +163,27 @@ public sealed class EmailActor : UntypedPersistentActor
             Context.System.EventStream.Publish(EmailChanged.Of(_emailId, _state.UserId ?? "", _state.Status.ToWire(), evt, _state.Version));
             if (LastSequenceNr % _deps.Settings.SnapshotEvery == 0) SaveSnapshot(_state);
             if (--remaining > 0) return;
-            // Dispatch on the state after the whole decision: an email accepted and failed at once (every recipient
-            // suppressed) has nothing to send.
-            if (decision.Events.Any(e => e is EmailAccepted or SendRetryScheduled)
-                && _state.Phase is SendPhase.Queued or SendPhase.Scheduled or SendPhase.RetryWaiting)
-                Dispatch(_state.Attempt, _state.DispatchDelay(_deps.Clock.GetUtcNow()));
+            Carry(decision);
             Reply(sender, decision.Reply);
         });
     }
 
-    /// <summary>Answers at once, or once this email's last suppressing change is projected.</summary>
-    private void Reply(IActorRef sender, object reply)
+    private void Carry(Decision decision)
     {
+        foreach (var effect in decision.Effects)
+        {
+            switch (effect)
+            {
+                case EmailEffect.Dispatch d: Dispatch(d.Attempt, d.Delay); break;
+                default: throw new ArgumentOutOfRangeException(nameof(decision), effect.GetType().Name, "unknown effect");
+            }
+        }
+    }
+
+    /// <summary>Answers at once, or once this email's last suppressing change is projected.</summary>
+    private void Reply(IActorRef sender, object? reply)
+    {
+        if (reply is null) return; // a command nobody waits for (MarkDispatched, SweepDispatch)
         if (_suppressionProjected.IsCompleted) sender.Tell(reply);
         else _suppressionProjected.PipeTo(sender, success: () => reply);
     }

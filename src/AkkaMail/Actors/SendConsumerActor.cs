@@ -113,10 +113,11 @@ public sealed class SendConsumerActor : ReceiveActor, IWithTimers
         done.ContinueWith(t => self.Tell(new StreamEnded(t.Exception?.GetBaseException())));
     }
 
-    private async Task RedelayAsync(SendJob job)
+    /// <summary>Queues an early job again for the rest of its wait (at least a second, so a clock skew between
+    /// this process and the due time cannot spin it).</summary>
+    private async Task RedelayAsync(SendJob job, DateTimeOffset dueAt)
     {
-        var state = await _emailManager.Ask<EmailState>(new EmailCommands.GetEmailState(job.EmailId), _settings.AskTimeout);
-        var delay = state.DispatchDelay(_clock.GetUtcNow());
+        var delay = dueAt - _clock.GetUtcNow();
         _log.Debug("Email {EmailId}: attempt {Attempt} arrived {Delay} early; queued again", job.EmailId, job.Attempt, delay);
         await _queue.EnqueueAsync(job, delay > TimeSpan.Zero ? delay : TimeSpan.FromSeconds(1));
     }
@@ -155,18 +156,16 @@ public sealed class SendConsumerActor : ReceiveActor, IWithTimers
         var job = delivery.Job;
         try
         {
-            var begin = await _emailManager.Ask<object>(new EmailCommands.BeginSendAttempt(job.EmailId, job.Attempt), _settings.AskTimeout);
+            var begin = await _emailManager.Ask<R.BeginSendReply>(new EmailCommands.BeginSendAttempt(job.EmailId, job.Attempt), _settings.AskTimeout);
             if (begin is not R.SendApproved approved)
             {
-                if (begin is R.SendDenied denied)
-                {
-                    // Early (a scheduled email's job arrived before its time): queue it again for the rest of the
-                    // wait rather than drop it and leave it to the sweep.
-                    if (denied.Reason == "scheduled for later")
-                        await RedelayAsync(job);
-                    else
-                        _log.Debug("Email {EmailId}: job for attempt {Attempt} dropped: {Reason}", job.EmailId, job.Attempt, denied.Reason);
-                }
+                var denied = (R.SendDenied)begin;
+                // Early (a scheduled email's job arrived before its time): queue it again for the rest of the wait
+                // rather than drop it and leave it to the sweep.
+                if (denied.Reason is DenialReason.NotYetDue early)
+                    await RedelayAsync(job, early.DueAt);
+                else
+                    _log.Debug("Email {EmailId}: job for attempt {Attempt} dropped: {Reason}", job.EmailId, job.Attempt, denied.Reason);
                 await delivery.Ack();
                 return Done.Instance;
             }

@@ -1,8 +1,6 @@
-using Akka.Actor;
 using Akka.Hosting;
-using AkkaMail.Actors;
 using AkkaMail.Configuration;
-using AkkaMail.Domain;
+using AkkaMail.Gateway;
 using AkkaMail.Persistence.MongoDb;
 using AkkaMail.Projections;
 using AkkaMail.ReadModel;
@@ -57,12 +55,10 @@ public static class StoreRegistration
                 sp.GetRequiredService<EmailReadStoreBackend>().Store,
                 sp.GetRequiredService<ProjectionProgress>(),
                 sp.GetRequiredService<JournalHead>(),
-                async (id, ct) =>
-                {
-                    var manager = await sp.GetRequiredService<IRequiredActor<EmailManagerActor>>().GetAsync(ct);
-                    try { return await manager.Ask<EmailState>(new EmailCommands.GetEmailState(id), settings.AskTimeout, ct); }
-                    catch (AskTimeoutException) { return null; }
-                },
+                // At call time: the gateway reads through this store (provider message ids), so it cannot be built first.
+                (id, ct) => sp.GetService<IEmailGateway>() is { } gateway
+                    ? gateway.GetStateAsync(id, ct)
+                    : Task.FromResult<EmailStateResult>(new EmailStateResult.Unavailable(id)),
                 settings.ReadSideCatchUpWait);
         });
 

@@ -26,7 +26,7 @@ public static class EmailEventMetrics
                 AkkaMailMetrics.Retries.Add(1);
                 break;
             case EmailSendFailed f:
-                AkkaMailMetrics.EmailsFailed.Add(1, new KeyValuePair<string, object?>("reason", FailureReason(f.Reason)));
+                AkkaMailMetrics.EmailsFailed.Add(1, new KeyValuePair<string, object?>("reason", f.KindOf().ToWire()));
                 break;
             case ProviderEventRecorded p:
                 AkkaMailMetrics.ProviderEvents.Add(1, new KeyValuePair<string, object?>("type", p.Event.Kind.ToWire()));
@@ -36,10 +36,4 @@ public static class EmailEventMetrics
                 break;
         }
     }
-
-    /// <summary>A small, bounded set of label values (the reason text itself is unbounded).</summary>
-    private static string FailureReason(string reason) =>
-        reason.StartsWith("gave up after", StringComparison.Ordinal) ? "attempts_exhausted"
-        : reason.Contains("suppression", StringComparison.Ordinal) ? "suppressed"
-        : "rejected";
 }

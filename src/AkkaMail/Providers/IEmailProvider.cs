@@ -12,11 +12,3 @@ public interface IEmailProvider
     string Name { get; }
     Task<SendOutcome> SendAsync(OutgoingEmail email, CancellationToken ct);
 }
-
-/// <summary>Where the provider's reports about recipients enter the service: webhooks and the sandbox both
-/// come through here, so both take the same path to the email actor.</summary>
-public interface IProviderEventIngress
-{
-    /// <param name="emailId">Our id when the provider echoed it back; else found by provider message id.</param>
-    Task<EmailReplies.ProviderEventResult> RouteAsync(string? emailId, ProviderEvent evt, CancellationToken ct = default);
-}

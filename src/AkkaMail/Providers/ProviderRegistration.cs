@@ -1,4 +1,5 @@
 using AkkaMail.Configuration;
+using AkkaMail.Gateway;
 using AkkaMail.Hosting;
 using AkkaMail.Mailgun;
 using AkkaMail.ReadModel;
@@ -17,13 +18,13 @@ public static class ProviderRegistration
     public static IServiceCollection AddEmailProvider(this IServiceCollection services, AkkaMailOptions options,
         AkkaMailSettings settings, IConfiguration configuration)
     {
-        services.AddSingleton<ProviderEventRouter>();
-        services.AddSingleton<IProviderEventIngress>(sp => sp.GetRequiredService<ProviderEventRouter>());
+        // Provider reports (webhooks, the sandbox) reach the email actors through the gateway.
+        services.AddEmailGateway();
         switch (options.Provider)
         {
             case EmailProviderKind.Sandbox:
                 services.AddSingleton<IEmailProvider>(sp => new SandboxProvider(options.OutboxPath, settings.SandboxDeliveryDelay,
-                    new Lazy<IProviderEventIngress>(sp.GetRequiredService<IProviderEventIngress>),
+                    sp.GetRequiredService<IEmailGateway>(),
                     sp.GetRequiredService<ILogger<SandboxProvider>>()));
                 break;
             case EmailProviderKind.Mailgun:

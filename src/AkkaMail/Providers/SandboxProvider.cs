@@ -1,4 +1,5 @@
 using AkkaMail.Domain;
+using AkkaMail.Gateway;
 using Microsoft.Extensions.Logging;
 using MimeKit;
 
@@ -6,10 +7,10 @@ namespace AkkaMail.Providers;
 
 /// <summary>
 /// The embedded default provider: writes each message as a real .eml file into the outbox, answers "accepted",
-/// then reports each recipient accepted and, after a delay, delivered — through the same ingress a webhook uses.
+/// then reports each recipient accepted and, after a delay, delivered — through the gateway, as a webhook does.
 /// </summary>
 public sealed class SandboxProvider(
-    string outboxPath, TimeSpan deliveryDelay, Lazy<IProviderEventIngress> ingress, ILogger<SandboxProvider> log) : IEmailProvider
+    string outboxPath, TimeSpan deliveryDelay, IEmailGateway gateway, ILogger<SandboxProvider> log) : IEmailProvider
 {
     public string Name => "sandbox";
 
@@ -34,12 +35,12 @@ public sealed class SandboxProvider(
             var recipients = email.Content.AllRecipients();
             var now = DateTimeOffset.UtcNow;
             foreach (var r in recipients)
-                await ingress.Value.RouteAsync(email.EmailId,
+                await Report(email.EmailId,
                     new ProviderEvent($"sbx-acc-{email.EmailId}-{r}", ProviderEventKind.Accepted, r, now, messageId));
             await Task.Delay(deliveryDelay);
             now = DateTimeOffset.UtcNow;
             foreach (var r in recipients)
-                await ingress.Value.RouteAsync(email.EmailId,
+                await Report(email.EmailId,
                     new ProviderEvent($"sbx-dlv-{email.EmailId}-{r}", ProviderEventKind.Delivered, r, now, messageId,
                         Code: 250, Description: "OK (sandbox)"));
         }
@@ -47,6 +48,12 @@ public sealed class SandboxProvider(
         {
             log.LogWarning(ex, "Sandbox could not report events for email {EmailId}", email.EmailId);
         }
+    }
+
+    private async Task Report(string emailId, ProviderEvent evt)
+    {
+        if (await gateway.ApplyProviderEventAsync(emailId, evt) is ProviderEventResult.Unavailable u)
+            log.LogWarning("Sandbox could not report {Kind} for {Recipient} of email {EmailId}: {Reason}", evt.Kind, evt.Recipient, emailId, u.Reason);
     }
 }
 

@@ -47,11 +47,18 @@ public sealed record EmailView(
         s.Recipients.Values.Select(r => new RecipientView(
             r.Address, r.Status.ToWire(), r.StatusAt, r.Reason, r.Code, r.Opens, r.Clicks, r.Complained, r.Unsubscribed,
             r.Engagements.Where(e => e.Kind == "clicked" && e.Url is not null).Select(e => e.Url!).Distinct().ToArray())).ToArray(),
-        s.Timeline.Select(t => new TimelineView(t.At, t.Type, t.Recipient, t.Detail)).ToArray(),
+        s.Timeline.Select(t => new TimelineView(t.At, EmailEventTypes.Current(t.Type, t.Recipient), t.Recipient, t.Detail)).ToArray(),
         s.Version)
     {
         Phase = s.Phase.ToString(),
     };
+
+    /// <summary>This view with its timeline in the names of <see cref="EmailEventTypes"/> (a stored view may predate
+    /// them); itself when nothing changes.</summary>
+    public EmailView WithCurrentEventTypes() =>
+        Timeline.Any(t => EmailEventTypes.Current(t.Type, t.Recipient) != t.Type)
+            ? this with { Timeline = Timeline.Select(t => t with { Type = EmailEventTypes.Current(t.Type, t.Recipient) }).ToArray() }
+            : this;
 }
 
 public sealed record RecipientView(

@@ -1,4 +1,4 @@
-using AkkaMail.Domain;
+using AkkaMail.Gateway;
 using AkkaMail.Projections;
 
 namespace AkkaMail.ReadModel;
@@ -7,16 +7,18 @@ namespace AkkaMail.ReadModel;
 /// The read model as the API reads it: never older than the journal. The views are a projection that may be behind
 /// (by milliseconds under load, by more right after a start). While it is behind the journal's head, an email is
 /// read from its actor (which holds exactly what it last answered) instead; a list, and a message-id lookup that
-/// finds nothing, wait for the projection to catch up with the head as it was when they were asked.
+/// finds nothing, wait for the projection to catch up with the head as it was when they were asked. Timelines stored
+/// before <see cref="Domain.EmailEventTypes"/> are answered with its current names.
 /// </summary>
-/// <param name="askState">Asks the email's actor for its state (null if it did not answer).</param>
+/// <param name="readState">The email's state from its actor: <see cref="IEmailGateway.GetStateAsync"/>, reached through
+/// a delegate because the gateway itself resolves provider message ids through this store.</param>
 /// <param name="catchUpWait">How long a message-id lookup waits for the projection before giving up (the caller
 /// answers 503, and the provider retries).</param>
 public sealed class JournalConsistentEmailReadStore(
     IEmailReadStore inner,
     ProjectionProgress progress,
     JournalHead head,
-    Func<string, CancellationToken, Task<EmailState?>> askState,
+    Func<string, CancellationToken, Task<EmailStateResult>> readState,
     TimeSpan catchUpWait) : IEmailReadStore
 {
     public Task InitializeAsync(CancellationToken ct = default) => inner.InitializeAsync(ct);
@@ -26,11 +28,17 @@ public sealed class JournalConsistentEmailReadStore(
     public async Task<EmailView?> GetAsync(string id, CancellationToken ct = default)
     {
         var behind = await BehindAsync(ct);
-        if (behind is null) return await inner.GetAsync(id, ct);
-        var state = await askState(id, ct);
-        if (state is null) return await inner.GetAsync(id, ct); // no answer in time: the projection's view is the best we have
-        return state.Exists ? EmailView.Of(state) : null;
+        if (behind is null) return Current(await inner.GetAsync(id, ct));
+        return await readState(id, ct) switch
+        {
+            EmailStateResult.Found f => EmailView.Of(f.State),
+            EmailStateResult.Unknown => null,
+            // No answer in time: the projection's view is the best we have.
+            _ => Current(await inner.GetAsync(id, ct)),
+        };
     }
+
+    private static EmailView? Current(EmailView? view) => view?.WithCurrentEventTypes();
 
     public async Task<string?> FindIdByProviderMessageIdAsync(string providerMessageId, CancellationToken ct = default)
     {
@@ -48,7 +56,8 @@ public sealed class JournalConsistentEmailReadStore(
     public async Task<EmailPage> ListAsync(EmailQuery query, CancellationToken ct = default)
     {
         if (await BehindAsync(ct) is { } target) await CaughtUpAsync(target, ct);
-        return await inner.ListAsync(query, ct);
+        var page = await inner.ListAsync(query, ct);
+        return page with { Items = page.Items.Select(v => v.WithCurrentEventTypes()).ToArray() };
     }
 
     public Task<IReadOnlyList<string>> FindUnsettledAsync(int limit, string? afterId, CancellationToken ct = default) =>

@@ -1,7 +1,6 @@
 using System.Text.Json;
 using System.Threading.Channels;
 using Akka;
-using Akka.Actor;
 using Akka.Streams;
 using Akka.Streams.Dsl;
 using AkkaMail.Amqp;
@@ -26,7 +25,8 @@ namespace AkkaMail.Sending;
 /// <item>Dead-letter queue: jobs that ran out of attempts, with the reason in a header, for an operator.</item>
 /// </list>
 /// Publishing goes through one long-lived confirming flow fed by a channel: many publishes in flight, each
-/// caller's task completes on its own confirm and fails on a nack, a return or a lost channel.
+/// caller's task completes on its own confirm and fails on a nack, a return or a lost channel. That flow runs on the
+/// materializer of the actor that owns the writing side (<see cref="RunStreams"/>).
 /// </summary>
 public sealed class RabbitMqSendQueue : ISendQueue, Observability.IHealthProbe
 {
@@ -36,32 +36,30 @@ public sealed class RabbitMqSendQueue : ISendQueue, Observability.IHealthProbe
     private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);
 
     private readonly RabbitMqSendQueueSettings _settings;
-    private readonly Func<ActorSystem> _system;
     private readonly ILogger _log;
     private readonly AmqpConnectionSettings _publisherConnection;
     private readonly AmqpConnectionSettings _consumerConnection;
     private readonly AmqpTopology _topology;
     private readonly Channel<OutgoingMessage<TaskCompletionSource>> _outbox;
     private readonly object _startLock = new();
+    private UniqueKillSwitch? _publisher;
     private readonly TimeProvider _clock;
-    private volatile bool _started;
     private bool _disposed;
     private long _confirmed;
     private long _failed;
     private long _redelayed;
 
-    public RabbitMqSendQueue(RabbitMqSendQueueSettings settings, Func<ActorSystem> system, ILogger? log = null,
-        TimeProvider? clock = null)
+    public RabbitMqSendQueue(RabbitMqSendQueueSettings settings, ILogger? log = null, TimeProvider? clock = null)
     {
         _settings = settings;
-        _system = system;
         _log = log ?? NullLogger.Instance;
         _clock = clock ?? TimeProvider.System;
         _publisherConnection = AmqpConnectionSettings.FromUri(settings.Uri, "akkamail-publisher:" + settings.WorkQueue);
         _consumerConnection = AmqpConnectionSettings.FromUri(settings.Uri, "akkamail-consumer:" + settings.WorkQueue);
         _topology = BuildTopology(settings);
         _outbox = Channel.CreateBounded<OutgoingMessage<TaskCompletionSource>>(
-            new BoundedChannelOptions(Math.Max(settings.PublishMaxInFlight, 16)) { SingleReader = true });
+            // Not single-reader: a replaced publisher may still be reading while its successor starts.
+            new BoundedChannelOptions(Math.Max(settings.PublishMaxInFlight, 16)) { SingleReader = false });
     }
 
     public string Name => "rabbitmq";
@@ -147,7 +145,7 @@ public sealed class RabbitMqSendQueue : ISendQueue, Observability.IHealthProbe
 
     private async Task PublishAsync(string routingKey, SendJob job, BasicProperties props, CancellationToken ct)
     {
-        EnsurePublisher();
+        ObjectDisposedException.ThrowIf(_disposed, this);
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var body = JsonSerializer.SerializeToUtf8Bytes(job, JsonOptions);
         var message = new OutgoingMessage<TaskCompletionSource>("", routingKey, body, done) { Properties = props, Mandatory = true };
@@ -157,19 +155,18 @@ public sealed class RabbitMqSendQueue : ISendQueue, Observability.IHealthProbe
         await done.Task.WaitAsync(_settings.PublishTimeout, ct).ConfigureAwait(false);
     }
 
-    private void EnsurePublisher()
+    public void RunStreams(IMaterializer materializer)
     {
-        if (_started) return;
         lock (_startLock)
         {
-            if (_started) return;
             ObjectDisposedException.ThrowIf(_disposed, this);
-            var system = _system();
-            ChannelSource.FromReader(_outbox.Reader)
+            _publisher?.Shutdown();
+            var (publisher, done) = ChannelSource.FromReader(_outbox.Reader)
+                .ViaMaterialized(KillSwitches.Single<OutgoingMessage<TaskCompletionSource>>(), Keep.Right)
                 .Via(AmqpFlow.WithConfirmsWithRestart<TaskCompletionSource>(
                     new AmqpSinkSettings(_publisherConnection) { Topology = _topology },
                     _settings.PublishMaxInFlight, RestartSettings()))
-                .RunForeach(r =>
+                .ToMaterialized(Sink.ForEach<PublishResult<TaskCompletionSource>>(r =>
                 {
                     if (r.IsConfirmed)
                     {
@@ -181,12 +178,13 @@ public sealed class RabbitMqSendQueue : ISendQueue, Observability.IHealthProbe
                         Interlocked.Increment(ref _failed);
                         r.PassThrough.TrySetException(r.Error!);
                     }
-                }, system.Materializer(namePrefix: "send-queue-publisher"))
-                .ContinueWith(t =>
-                {
-                    if (!_disposed) _log.LogError(t.Exception, "RabbitMQ publisher stream ended");
-                }, TaskScheduler.Default);
-            _started = true;
+                }), Keep.Both)
+                .Run(materializer);
+            _publisher = publisher;
+            done.ContinueWith(t =>
+            {
+                if (t.IsFaulted && !_disposed) _log.LogError(t.Exception, "RabbitMQ publisher stream ended");
+            }, TaskScheduler.Default);
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using Akka;
+using Akka.Streams;
 using Akka.Streams.Dsl;
 
 namespace AkkaMail.Sending;
@@ -29,6 +30,14 @@ public interface ISendQueue : IAsyncDisposable
 
     /// <summary>The deliveries, with backpressure. Materialize once.</summary>
     Source<SendJobDelivery, NotUsed> Deliveries();
+
+    /// <summary>
+    /// Runs the queue's own streams (a publisher feeding the broker) on <paramref name="materializer"/>: the actor that
+    /// owns the queue's writing side (the dispatcher) calls it, so those streams live and die with that actor and the
+    /// queue never reaches for the actor system. Called again (the actor restarted), it replaces the streams it
+    /// started before. Until it is called, enqueued jobs wait. A queue without streams of its own ignores it.
+    /// </summary>
+    void RunStreams(IMaterializer materializer) { }
 }
 
 /// <summary>

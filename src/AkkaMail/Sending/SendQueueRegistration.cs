@@ -1,4 +1,3 @@
-using Akka.Actor;
 using AkkaMail.Configuration;
 using AkkaMail.Hosting;
 using Microsoft.Extensions.Configuration;
@@ -31,9 +30,6 @@ public static class SendQueueRegistration
                 var rabbit = RabbitMqSendQueueSettings.FromConfig(knobs, configuration[AkkaMailConfiguration.RabbitMqUriKey]);
                 services.AddSingleton(rabbit);
                 services.AddSingleton<RabbitMqSendQueue>(sp => new RabbitMqSendQueue(rabbit,
-                    // The actor system exists only after the pipeline (which needs this queue) is configured;
-                    // the queue asks for it on first use.
-                    () => sp.GetRequiredService<ActorSystem>(),
                     sp.GetService<ILoggerFactory>()?.CreateLogger<RabbitMqSendQueue>(),
                     sp.GetService<TimeProvider>()));
                 services.AddSingleton<ISendQueue>(sp => sp.GetRequiredService<RabbitMqSendQueue>());
