@@ -3,6 +3,7 @@ using System.Text.Json;
 using AkkaMail.Hosting;
 using AkkaMail.Mailgun;
 using AkkaMail.ReadModel;
+using AkkaMail.Stores.Sqlite;
 using AkkaMail.Stores.MongoDb;
 using AkkaMail.Suppressions;
 using AkkaMail.Users;
