@@ -13,6 +13,7 @@ using AkkaMail.Suppressions;
 using AkkaMail.Users;
 using Microsoft.AspNetCore.Http.HttpResults;
 using R = AkkaMail.Domain.EmailReplies;
+using AkkaMail.Api.Infrastructure;
 
 namespace AkkaMail.Api.Emails;
 
