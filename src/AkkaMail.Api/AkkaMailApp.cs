@@ -16,6 +16,9 @@ using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Diagnostics;
 using Serilog;
 using Serilog.Events;
+using AkkaMail.Api.Infrastructure;
+using AkkaMail.Api.Realtime;
+using AkkaMail.Api.Webhooks;
 
 namespace AkkaMail.Api;
 

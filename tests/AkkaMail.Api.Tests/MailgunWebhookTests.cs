@@ -11,6 +11,7 @@ using AkkaMail.MailgunFake;
 using Microsoft.Extensions.DependencyInjection;
 using Xunit;
 using Xunit.Abstractions;
+using AkkaMail.Api.Webhooks;
 
 namespace AkkaMail.Api.Tests;
 

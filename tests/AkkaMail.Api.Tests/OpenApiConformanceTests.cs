@@ -6,6 +6,7 @@ using System.Text.Json.Nodes;
 using AkkaMail.MailgunFake;
 using Xunit;
 using Xunit.Abstractions;
+using AkkaMail.Api.Webhooks;
 
 namespace AkkaMail.Api.Tests;
 

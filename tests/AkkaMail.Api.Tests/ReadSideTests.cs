@@ -9,6 +9,7 @@ using AkkaMail.MailgunFake;
 using AkkaMail.Projections;
 using AkkaMail.Providers;
 using AkkaMail.ReadModel;
+using AkkaMail.Stores.Sqlite;
 using AkkaMail.Serialization;
 using AkkaMail.Suppressions;
 using Microsoft.Extensions.DependencyInjection;

@@ -1,5 +1,6 @@
 using AkkaMail.Mailgun;
 using AkkaMail.ReadModel;
+using AkkaMail.Stores.Sqlite;
 using AkkaMail.Stores.MongoDb;
 using AkkaMail.Suppressions;
 using AkkaMail.Users;

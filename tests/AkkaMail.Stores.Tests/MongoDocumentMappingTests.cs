@@ -152,35 +152,6 @@ public sealed class MongoDocumentMappingTests
         new ConfigurationBuilder().AddInMemoryCollection(values.ToDictionary(v => v.Key, v => (string?)v.Value)).Build();
 
     [Fact]
-    public void Mongodb_registers_the_mongo_stores_without_dialling_the_server()
-    {
-        var services = new ServiceCollection();
-        services.AddStores(new AkkaMailOptions { Store = StoreKind.MongoDb, MongoDatabase = "mail" },
-            Config(("ConnectionStrings:MongoDb", "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=100")));
-        using var sp = services.BuildServiceProvider();
-        Assert.IsType<MongoEmailReadStore>(sp.GetRequiredService<StoreRegistration.EmailReadStoreBackend>().Store);
-        Assert.IsType<JournalConsistentEmailReadStore>(sp.GetRequiredService<IEmailReadStore>());
-        Assert.IsType<MongoUserStore>(Assert.IsType<CachingUserStore>(sp.GetRequiredService<IUserStore>()).Inner);
-        Assert.IsType<MongoSuppressionStore>(sp.GetRequiredService<ISuppressionStore>());
-        Assert.IsType<MongoWebhookTokenStore>(sp.GetRequiredService<IWebhookTokenStore>());
-        Assert.Equal("mail", sp.GetRequiredService<MongoDB.Driver.IMongoDatabase>().DatabaseNamespace.DatabaseName);
-    }
-
-    [Fact]
-    public void Sqlite_is_the_default()
-    {
-        var dir = Path.Combine(Path.GetTempPath(), $"akkamail-stores-{Guid.NewGuid():N}");
-        var services = new ServiceCollection();
-        services.AddStores(new AkkaMailOptions { DataPath = dir }, Config());
-        using var sp = services.BuildServiceProvider();
-        Assert.IsType<SqliteEmailReadStore>(sp.GetRequiredService<StoreRegistration.EmailReadStoreBackend>().Store);
-        Assert.IsType<SqliteUserStore>(Assert.IsType<CachingUserStore>(sp.GetRequiredService<IUserStore>()).Inner);
-        Assert.IsType<SqliteSuppressionStore>(sp.GetRequiredService<ISuppressionStore>());
-        Assert.False(StoreRegistration.IsMongoDb(new AkkaMailOptions()));
-        Assert.False(Directory.Exists(dir)); // nothing is created before initialization
-    }
-
-    [Fact]
     public void A_wrong_store_or_a_missing_connection_string_fails_at_start_with_the_key_to_set()
     {
         var unknown = Assert.Throws<OptionsValidationException>(() =>

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using AkkaMail.ReadModel;
+using AkkaMail.Stores.Sqlite;
 using Microsoft.Data.Sqlite;
 using Xunit;
 

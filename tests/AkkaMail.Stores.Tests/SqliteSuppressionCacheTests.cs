@@ -1,4 +1,5 @@
 using AkkaMail.ReadModel;
+using AkkaMail.Stores.Sqlite;
 using AkkaMail.Suppressions;
 using Microsoft.Data.Sqlite;
 using Xunit;

@@ -3,6 +3,7 @@ using System.Text.Encodings.Web;
 using AkkaMail.Users;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Options;
+using AkkaMail.Api.Infrastructure;
 
 namespace AkkaMail.Api.Auth;
 

@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using Microsoft.AspNetCore.Authorization;
+using AkkaMail.Api.Infrastructure;
 
 namespace AkkaMail.Api.Auth;
 

@@ -10,6 +10,7 @@ using AkkaMail.Suppressions;
 using AkkaMail.Users;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Http.Metadata;
+using AkkaMail.Api.Infrastructure;
 
 namespace AkkaMail.Api.Emails;
 

@@ -12,7 +12,7 @@ using AkkaMail.Sending;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
-namespace AkkaMail.Api;
+namespace AkkaMail.Api.Infrastructure;
 
 /// <summary>
 /// /health/live: the actor system runs (no key; Akka.Hosting's liveness check). /health/ready: that, and the email

@@ -1,4 +1,4 @@
-namespace AkkaMail.Api;
+namespace AkkaMail.Api.Infrastructure;
 
 /// <summary>Stable problem "type" URIs, one per kind of error (RFC 9457).</summary>
 public static class ProblemTypes

@@ -2,7 +2,7 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Http.Metadata;
 
-namespace AkkaMail.Api;
+namespace AkkaMail.Api.Infrastructure;
 
 public static class Problems
 {

@@ -2,7 +2,7 @@ using System.Threading.RateLimiting;
 using AkkaMail.Api.Auth;
 using Microsoft.AspNetCore.RateLimiting;
 
-namespace AkkaMail.Api;
+namespace AkkaMail.Api.Infrastructure;
 
 /// <summary>
 /// Per-user limit on sending: a token bucket per API user (configuration <c>AkkaMail:RateLimit:PerSecond</c> and

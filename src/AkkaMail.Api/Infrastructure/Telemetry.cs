@@ -2,7 +2,7 @@ using AkkaMail.Observability;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
 
-namespace AkkaMail.Api;
+namespace AkkaMail.Api.Infrastructure;
 
 /// <summary>
 /// OpenTelemetry for the service. Metrics always (our meter, ASP.NET Core, the runtime), scraped by Prometheus at

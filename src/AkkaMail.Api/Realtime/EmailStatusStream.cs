@@ -4,6 +4,7 @@ using AkkaMail.Api.Auth;
 using AkkaMail.Api.Emails;
 using AkkaMail.ReadModel;
 using Microsoft.AspNetCore.Http.Features;
+using AkkaMail.Api.Infrastructure;
 
 namespace AkkaMail.Api.Realtime;
 

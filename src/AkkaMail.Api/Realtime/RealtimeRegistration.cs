@@ -5,7 +5,7 @@ using AkkaMail.Api.Realtime;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.FileProviders;
 
-namespace AkkaMail.Api;
+namespace AkkaMail.Api.Realtime;
 
 /// <summary>Real-time status (SignalR hub, server-sent events) and the dashboard, registered in three calls.</summary>
 public static class RealtimeRegistration

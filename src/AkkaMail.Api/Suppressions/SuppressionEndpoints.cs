@@ -1,6 +1,7 @@
 using AkkaMail.Api.Auth;
 using AkkaMail.Suppressions;
 using Microsoft.AspNetCore.Http.HttpResults;
+using AkkaMail.Api.Infrastructure;
 
 namespace AkkaMail.Api.Suppressions;
 

@@ -2,6 +2,7 @@ using AkkaMail.Api.Auth;
 using AkkaMail.Api.Realtime;
 using AkkaMail.Users;
 using Microsoft.AspNetCore.Http.HttpResults;
+using AkkaMail.Api.Infrastructure;
 
 namespace AkkaMail.Api.Users;
 

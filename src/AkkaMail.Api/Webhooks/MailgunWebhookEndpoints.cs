@@ -3,9 +3,10 @@ using AkkaMail.Gateway;
 using AkkaMail.Mailgun;
 using AkkaMail.Api.Webhooks;
 using Microsoft.AspNetCore.Http.Metadata;
+using AkkaMail.Api.Infrastructure;
 
 // In the app's root namespace so AkkaMailApp maps it with one line and no extra using.
-namespace AkkaMail.Api;
+namespace AkkaMail.Api.Webhooks;
 
 /// <summary>
 /// <c>POST /api/webhooks/mailgun</c>: Mailgun's event webhooks (JSON: <c>signature</c> + <c>event-data</c>). Anonymous:

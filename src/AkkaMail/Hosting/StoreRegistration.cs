@@ -5,6 +5,7 @@ using AkkaMail.Persistence.MongoDb;
 using AkkaMail.Projections;
 using AkkaMail.ReadModel;
 using AkkaMail.Stores.MongoDb;
+using AkkaMail.Stores.Sqlite;
 using AkkaMail.Suppressions;
 using AkkaMail.Users;
 using Microsoft.Extensions.Configuration;
@@ -25,27 +26,27 @@ public static class StoreRegistration
 {
     public const string ConnectionStringName = AkkaMailConfiguration.MongoConnectionStringName;
 
-    /// <summary>Registers the read model, user, suppression (and, for MongoDB, webhook token) stores.</summary>
+    /// <summary>Registers every store of the chosen backend (read model, users, suppressions, webhook tokens), then
+    /// the backend-neutral decorators: the API reads emails through <see cref="JournalConsistentEmailReadStore"/>, and
+    /// API-key lookups go through <see cref="CachingUserStore"/>.</summary>
     public static IServiceCollection AddStores(this IServiceCollection services, AkkaMailOptions options, IConfiguration configuration)
     {
-        if (IsMongoDb(options))
-            services.AddMongoDbStores(MongoConnectionString(configuration), options.MongoDatabase);
-        else
+        switch (options.Store)
         {
-            var readDb = new SqliteDatabase(options.ReadModelPath);
-            // A factory, so that the container disposes it (it keeps a connection open for its writes).
-            services.AddSingleton<IEmailReadStore>(_ => new SqliteEmailReadStore(readDb));
-            services.AddSingleton<IUserStore>(new SqliteUserStore(readDb));
-            services.AddSingleton<ISuppressionStore>(new SqliteSuppressionStore(readDb));
-            // The SQLite webhook token store is registered with the Mailgun webhooks (ProviderRegistration).
+            case StoreKind.MongoDb:
+                services.AddMongoDbStores(MongoConnectionString(configuration), options.MongoDatabase);
+                break;
+            case StoreKind.Sqlite:
+                services.AddSqliteStores(options.ReadModelPath);
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(options), options.Store, "AkkaMail:Store");
         }
+
         // The read model's backend is written by the read-side projection; the API reads it through a decorator that
         // never answers older than the journal (JournalConsistentEmailReadStore).
-        var readBackend = services.Last(d => d.ServiceType == typeof(IEmailReadStore));
-        services.Remove(readBackend);
-        services.AddSingleton(sp => new EmailReadStoreBackend(
-            (IEmailReadStore)Resolve(readBackend, sp)));
-        services.AddSingleton<IEmailProjectionStore>(sp => (IEmailProjectionStore)sp.GetRequiredService<EmailReadStoreBackend>().Store);
+        var readBackend = Undecorated<IEmailReadStore>(services);
+        services.AddSingleton(sp => new EmailReadStoreBackend((IEmailReadStore)Resolve(readBackend, sp)));
         services.AddSingleton(sp => new ProjectionProgress(ReadModel.EmailReadSideProjection.Name, sp.GetService<TimeProvider>()));
         services.AddSingleton<JournalHead>();
         services.AddSingleton<IEmailReadStore>(sp =>
@@ -63,17 +64,27 @@ public static class StoreRegistration
         });
 
         // Whatever the backend, API-key lookups are cached briefly (revocation forgets them at once).
-        var backend = services.Last(d => d.ServiceType == typeof(IUserStore));
-        services.Remove(backend);
+        var userBackend = Undecorated<IUserStore>(services);
         services.AddSingleton<IUserStore>(sp => new CachingUserStore(
-            (IUserStore)Resolve(backend, sp),
+            (IUserStore)Resolve(userBackend, sp),
             sp.GetService<TimeProvider>() ?? TimeProvider.System));
         return services;
     }
 
-    /// <summary>The service a backend registered (an instance or a factory), for a decorator that replaced its registration.</summary>
+    /// <summary>Takes out the backend's one registration of <typeparamref name="TService"/>, for a decorator to wrap.
+    /// Exactly one: a second registration would mean two backends, or a decorator applied twice.</summary>
+    private static ServiceDescriptor Undecorated<TService>(IServiceCollection services)
+    {
+        var registered = services.Single(d => d.ServiceType == typeof(TService));
+        services.Remove(registered);
+        return registered;
+    }
+
+    /// <summary>The service a backend registered (an instance, a factory or a type), for a decorator that replaced its registration.</summary>
     private static object Resolve(ServiceDescriptor registered, IServiceProvider sp) =>
-        registered.ImplementationInstance ?? registered.ImplementationFactory!(sp);
+        registered.ImplementationInstance
+        ?? registered.ImplementationFactory?.Invoke(sp)
+        ?? ActivatorUtilities.CreateInstance(sp, registered.ImplementationType!);
 
     /// <summary>The read model's storage (SQLite or MongoDB), as registered by the backend.</summary>
     public sealed record EmailReadStoreBackend(IEmailReadStore Store);

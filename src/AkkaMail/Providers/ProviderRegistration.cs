@@ -41,15 +41,13 @@ public static class ProviderRegistration
         return services;
     }
 
-    /// <summary>Webhook verification (POST /api/webhooks/mailgun) with the HOCON timestamp tolerance and the SQLite
-    /// replay guard; only when <c>Mailgun:WebhookSigningKey</c> is set (without it the endpoint answers 401).</summary>
+    /// <summary>Webhook verification (POST /api/webhooks/mailgun) with the HOCON timestamp tolerance and the store
+    /// backend's replay guard (IWebhookTokenStore, registered with the stores); only when <c>Mailgun:WebhookSigningKey</c> is set (without it the endpoint answers 401).</summary>
     private static void AddMailgunWebhooks(this IServiceCollection services, AkkaMailOptions options,
         AkkaMailSettings settings, IConfiguration configuration)
     {
         if (string.IsNullOrWhiteSpace(configuration.GetSection(MailgunOptions.SectionName)[nameof(MailgunOptions.WebhookSigningKey)]))
             return;
-        services.TryAddSingleton(sp => new SqliteWebhookTokenStore(new SqliteDatabase(options.ReadModelPath), sp.GetRequiredService<TimeProvider>()));
-        services.TryAddSingleton<IWebhookTokenStore>(sp => sp.GetRequiredService<SqliteWebhookTokenStore>());
         services.AddMailgunWebhookVerifier(configuration, settings.WebhookTimestampTolerance);
     }
 }

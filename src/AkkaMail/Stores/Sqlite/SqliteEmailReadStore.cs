@@ -1,8 +1,9 @@
 using System.Text.Json;
+using AkkaMail.ReadModel;
 using AkkaMail.Serialization;
 using Microsoft.Data.Sqlite;
 
-namespace AkkaMail.ReadModel;
+namespace AkkaMail.Stores.Sqlite;
 
 /// <summary>
 /// The read model in a SQLite file: one row per email, the view as JSON plus the columns we filter on.
@@ -37,7 +38,7 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
                 offset INTEGER NOT NULL,
                 updated_at INTEGER NOT NULL
             );
-            """ + Suppressions.SqliteSuppressionStore.Schema, ct);
+            """ + SqliteSuppressionStore.Schema, ct);
     }
 
     // Upserts go through one connection and one prepared statement kept for the store's lifetime: the writer sends

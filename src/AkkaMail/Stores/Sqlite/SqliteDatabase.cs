@@ -1,6 +1,6 @@
 using Microsoft.Data.Sqlite;
 
-namespace AkkaMail.ReadModel;
+namespace AkkaMail.Stores.Sqlite;
 
 /// <summary>Opens connections to one SQLite file with the settings we rely on.</summary>
 public sealed class SqliteDatabase

@@ -1,7 +1,7 @@
 using AkkaMail.Mailgun;
 using Microsoft.Data.Sqlite;
 
-namespace AkkaMail.ReadModel;
+namespace AkkaMail.Stores.Sqlite;
 
 /// <summary>
 /// Webhook tokens seen, in the read-model database (table <c>webhook_tokens</c>), so a replayed webhook is caught

@@ -1,0 +1,33 @@
+using AkkaMail.Mailgun;
+using AkkaMail.ReadModel;
+using AkkaMail.Suppressions;
+using AkkaMail.Users;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace AkkaMail.Stores.Sqlite;
+
+public static class SqliteStoreRegistration
+{
+    /// <summary>
+    /// The read model, users, suppressions and webhook tokens in one SQLite file (<paramref name="databasePath"/>),
+    /// every store as a singleton made by a factory, so that the container disposes it. Each store interface gets a
+    /// plain registration (no TryAdd), so the last registration wins whatever else ran before: the in-memory webhook
+    /// token store the Mailgun library adds with TryAdd never replaces this one.
+    /// </summary>
+    public static IServiceCollection AddSqliteStores(this IServiceCollection services, string databasePath)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(databasePath);
+        var db = new SqliteDatabase(databasePath);
+        // A default clock for the token store: a clock added before, or after with AddSingleton (a test's fake), is the one resolved.
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton(_ => new SqliteEmailReadStore(db));
+        services.AddSingleton<IEmailReadStore>(sp => sp.GetRequiredService<SqliteEmailReadStore>());
+        services.AddSingleton<IEmailProjectionStore>(sp => sp.GetRequiredService<SqliteEmailReadStore>());
+        services.AddSingleton<IUserStore>(_ => new SqliteUserStore(db));
+        services.AddSingleton<ISuppressionStore>(_ => new SqliteSuppressionStore(db));
+        services.AddSingleton(sp => new SqliteWebhookTokenStore(db, sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<IWebhookTokenStore>(sp => sp.GetRequiredService<SqliteWebhookTokenStore>());
+        return services;
+    }
+}

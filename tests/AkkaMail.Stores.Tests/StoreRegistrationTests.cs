@@ -1,0 +1,110 @@
+using AkkaMail.Hosting;
+using AkkaMail.Mailgun;
+using AkkaMail.ReadModel;
+using AkkaMail.Stores.MongoDb;
+using AkkaMail.Stores.Sqlite;
+using AkkaMail.Suppressions;
+using AkkaMail.Users;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Xunit;
+
+namespace AkkaMail.Stores.Tests;
+
+/// <summary>
+/// Each backend's registration resolves every store interface to that backend's type, with the backend-neutral
+/// decorators on top, whatever ran before or after it (the Mailgun webhooks' TryAdd of an in-memory token store).
+/// MongoDB is resolved without a server: nothing dials it before a store is used.
+/// </summary>
+public sealed class StoreRegistrationTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), $"akkamail-stores-{Guid.NewGuid():N}");
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
+    }
+
+    public static TheoryData<StoreKind> Backends => new() { StoreKind.Sqlite, StoreKind.MongoDb };
+
+    private AkkaMailOptions Options(StoreKind store) => new() { Store = store, DataPath = _dir, MongoDatabase = "mail" };
+
+    private static IConfiguration Config(params (string Key, string Value)[] values) =>
+        new ConfigurationBuilder().AddInMemoryCollection(values.ToDictionary(v => v.Key, v => (string?)v.Value)).Build();
+
+    private static readonly IConfiguration Configuration = Config(
+        ("ConnectionStrings:MongoDb", "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=100"),
+        ("Mailgun:WebhookSigningKey", "key"));
+
+    private static (Type ReadStore, Type UserStore, Type SuppressionStore, Type WebhookTokenStore) Expected(StoreKind store) =>
+        store == StoreKind.MongoDb
+            ? (typeof(MongoEmailReadStore), typeof(MongoUserStore), typeof(MongoSuppressionStore), typeof(MongoWebhookTokenStore))
+            : (typeof(SqliteEmailReadStore), typeof(SqliteUserStore), typeof(SqliteSuppressionStore), typeof(SqliteWebhookTokenStore));
+
+    [Theory, MemberData(nameof(Backends))]
+    public void Every_store_interface_resolves_to_the_chosen_backend_under_its_decorators(StoreKind store)
+    {
+        var services = new ServiceCollection().AddStores(Options(store), Configuration);
+        using var sp = services.BuildServiceProvider();
+        var expected = Expected(store);
+
+        var backend = sp.GetRequiredService<StoreRegistration.EmailReadStoreBackend>().Store;
+        Assert.IsType(expected.ReadStore, backend);
+        Assert.IsType<JournalConsistentEmailReadStore>(sp.GetRequiredService<IEmailReadStore>());
+        // The projection writes the very store the API reads through the decorator.
+        Assert.Same(backend, sp.GetRequiredService<IEmailProjectionStore>());
+        Assert.IsType(expected.UserStore, Assert.IsType<CachingUserStore>(sp.GetRequiredService<IUserStore>()).Inner);
+        Assert.IsType(expected.SuppressionStore, sp.GetRequiredService<ISuppressionStore>());
+        Assert.IsType(expected.WebhookTokenStore, sp.GetRequiredService<IWebhookTokenStore>());
+        // One registration per store interface: none shadowed by a leftover of the other backend or a default.
+        foreach (var service in new[] { typeof(IEmailReadStore), typeof(IEmailProjectionStore), typeof(IUserStore),
+                     typeof(ISuppressionStore), typeof(IWebhookTokenStore), typeof(StoreRegistration.EmailReadStoreBackend) })
+            Assert.Single(services, d => d.ServiceType == service);
+        Assert.False(Directory.Exists(_dir)); // nothing is created before initialization
+    }
+
+    [Theory, MemberData(nameof(Backends))]
+    public void The_webhook_token_store_is_the_backend_s_whether_the_mailgun_webhooks_are_registered_before_or_after(StoreKind store)
+    {
+        var storesFirst = new ServiceCollection().AddStores(Options(store), Configuration)
+            .AddMailgunWebhookVerifier(Configuration);
+        var webhooksFirst = new ServiceCollection().AddMailgunWebhookVerifier(Configuration)
+            .AddStores(Options(store), Configuration);
+        foreach (var services in new[] { storesFirst, webhooksFirst })
+        {
+            using var sp = services.BuildServiceProvider();
+            Assert.IsType(Expected(store).WebhookTokenStore, sp.GetRequiredService<IWebhookTokenStore>());
+        }
+    }
+
+    [Fact]
+    public void Each_backend_registration_alone_registers_every_store_of_its_backend()
+    {
+        using (var sqlite = new ServiceCollection().AddSqliteStores(Path.Combine(_dir, "read.db")).BuildServiceProvider())
+            AssertStores(sqlite, Expected(StoreKind.Sqlite));
+        using (var mongo = new ServiceCollection().AddMongoDbStores("mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=100", "mail")
+                   .BuildServiceProvider())
+        {
+            AssertStores(mongo, Expected(StoreKind.MongoDb));
+            Assert.Equal("mail", mongo.GetRequiredService<MongoDB.Driver.IMongoDatabase>().DatabaseNamespace.DatabaseName);
+        }
+
+        static void AssertStores(IServiceProvider sp, (Type ReadStore, Type UserStore, Type SuppressionStore, Type WebhookTokenStore) expected)
+        {
+            var read = sp.GetRequiredService<IEmailReadStore>();
+            Assert.IsType(expected.ReadStore, read);
+            Assert.Same(read, sp.GetRequiredService<IEmailProjectionStore>());
+            Assert.IsType(expected.UserStore, sp.GetRequiredService<IUserStore>());
+            Assert.IsType(expected.SuppressionStore, sp.GetRequiredService<ISuppressionStore>());
+            Assert.IsType(expected.WebhookTokenStore, sp.GetRequiredService<IWebhookTokenStore>());
+        }
+    }
+
+    [Fact]
+    public void Sqlite_is_the_default()
+    {
+        Assert.False(StoreRegistration.IsMongoDb(new AkkaMailOptions()));
+        using var sp = new ServiceCollection().AddStores(new AkkaMailOptions { DataPath = _dir }, Config()).BuildServiceProvider();
+        Assert.IsType<SqliteEmailReadStore>(sp.GetRequiredService<StoreRegistration.EmailReadStoreBackend>().Store);
+    }
+}
