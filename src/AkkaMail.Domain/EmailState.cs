@@ -101,10 +101,8 @@ public sealed record EmailState
         {
             if (Phase == SendPhase.Cancelled) return EmailStatus.Cancelled;
             if (Phase == SendPhase.SendFailed) return EmailStatus.Failed;
-            var recipients = Recipients.Values;
-            // Suppressed recipients count as failed: the message will never reach them.
-            var heard = recipients.Any(r => r.Status is > RecipientStatus.Pending and not RecipientStatus.Suppressed || !r.Engagements.IsEmpty);
-            if (Phase != SendPhase.Sent && !heard)
+            var recipients = RecipientSummary.Of(Recipients);
+            if (Phase != SendPhase.Sent && !recipients.AnyHeardOf)
             {
                 return Phase switch
                 {
@@ -114,14 +112,40 @@ public sealed record EmailState
                     _ => EmailStatus.Queued,
                 };
             }
-            if (Recipients.IsEmpty) return EmailStatus.Sent;
-            static bool Failed(RecipientState r) => r.Status is RecipientStatus.Failed or RecipientStatus.Suppressed;
-            if (recipients.All(Failed)) return EmailStatus.Failed;
-            if (!recipients.All(r => r.Status >= RecipientStatus.Delivered)) return EmailStatus.Sent;
-            if (recipients.Any(Failed)) return EmailStatus.PartiallyFailed;
-            if (recipients.Any(r => r.Clicks > 0)) return EmailStatus.Clicked;
-            if (recipients.Any(r => r.Opens > 0)) return EmailStatus.Opened;
+            if (recipients.Count == 0) return EmailStatus.Sent;
+            if (recipients.AllFailed) return EmailStatus.Failed;
+            if (!recipients.AllDelivered) return EmailStatus.Sent;
+            if (recipients.AnyFailed) return EmailStatus.PartiallyFailed;
+            if (recipients.AnyClicked) return EmailStatus.Clicked;
+            if (recipients.AnyOpened) return EmailStatus.Opened;
             return EmailStatus.Delivered;
+        }
+    }
+
+    /// <summary>What the status needs to know of the recipients, in one pass without allocating (the status is read for
+    /// every persisted event). Suppressed recipients count as failed: the message will never reach them; "delivered"
+    /// means final and reached (delivered or later).</summary>
+    private readonly record struct RecipientSummary(
+        int Count, bool AnyHeardOf, bool AllFailed, bool AnyFailed, bool AllDelivered, bool AnyClicked, bool AnyOpened)
+    {
+        public static RecipientSummary Of(ImmutableSortedDictionary<string, RecipientState> recipients)
+        {
+            var summary = new RecipientSummary(0, false, true, false, true, false, false);
+            foreach (var (_, r) in recipients)
+            {
+                var failed = r.Status is RecipientStatus.Failed or RecipientStatus.Suppressed;
+                summary = summary with
+                {
+                    Count = summary.Count + 1,
+                    AnyHeardOf = summary.AnyHeardOf || r.Status is > RecipientStatus.Pending and not RecipientStatus.Suppressed || !r.Engagements.IsEmpty,
+                    AllFailed = summary.AllFailed && failed,
+                    AnyFailed = summary.AnyFailed || failed,
+                    AllDelivered = summary.AllDelivered && r.Status >= RecipientStatus.Delivered,
+                    AnyClicked = summary.AnyClicked || r.Clicks > 0,
+                    AnyOpened = summary.AnyOpened || r.Opens > 0,
+                };
+            }
+            return summary;
         }
     }
 
