@@ -18,10 +18,10 @@ namespace AkkaMail.Hosting;
 public static class AkkaMailHosting
 {
     /// <summary>
-    /// Persistence on a SQLite file: the embedded default. Our own plugin (AkkaMail.Persistence.Sqlite) rather than
-    /// Akka.Persistence.Sql: on SQLite that one spent ~1.7 ms of CPU per email (linq2db builds its SQL for every
-    /// batch) and halved the service's end-to-end rate; ours commits many actors' events in one transaction on one
-    /// writer connection with a prepared statement (bench/AkkaMail.Bench, figures in the README).
+    /// Persistence on a SQLite file: the embedded default, through our own plugin (AkkaMail.Persistence.Sqlite), which
+    /// commits many actors' events in one transaction on one writer connection with a prepared statement (why not
+    /// Akka.Persistence.Sql here: bench/AkkaMail.Bench/README.md). The journal and the snapshot store report their
+    /// health to readiness.
     /// </summary>
     public static AkkaConfigurationBuilder WithSqlitePersistence(this AkkaConfigurationBuilder builder, string databasePath)
     {
