@@ -1,4 +1,6 @@
+using System.Diagnostics.Metrics;
 using System.Globalization;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using AkkaMail.Api;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -8,7 +10,8 @@ using Xunit;
 
 namespace AkkaMail.Api.Tests;
 
-/// <summary>The service's instruments are process-wide: this collection runs alone, so no other test moves them.</summary>
+/// <summary>Each service counts on its own meter (IMeterFactory), but the Prometheus exporter listens by meter name,
+/// process-wide: this collection runs alone, so no other test moves what /metrics shows.</summary>
 [CollectionDefinition("metrics", DisableParallelization = true)]
 public sealed class MetricsCollection;
 
@@ -32,6 +35,24 @@ public sealed class MetricsTests : IAsyncLifetime
 
     private static double Sum(Dictionary<string, double> metrics, string name) =>
         metrics.Where(kv => kv.Key == name || kv.Key.StartsWith(name + "{", StringComparison.Ordinal)).Sum(kv => kv.Value);
+
+    [Fact]
+    public async Task Each_service_counts_on_its_own_meter_even_in_one_process()
+    {
+        // The meter comes from each host's IMeterFactory: a collector on one host's meter sees none of another's emails.
+        // (The Prometheus exporter listens by meter name, so /metrics of two services in one process would still add up.)
+        await using var other = await ServiceHost.StartAsync();
+        using var ours = new MetricCollector<long>(_host.App.Services.GetRequiredService<IMeterFactory>(),
+            AkkaMail.Observability.AkkaMailMetrics.MeterName, "akkamail.emails.accepted");
+        using var theirs = new MetricCollector<long>(other.App.Services.GetRequiredService<IMeterFactory>(),
+            AkkaMail.Observability.AkkaMailMetrics.MeterName, "akkamail.emails.accepted");
+        using var client = _host.AdminClient();
+        for (var i = 0; i < 3; i++)
+            Assert.Equal(HttpStatusCode.Accepted, (await client.PostJsonAsync("/api/emails", Json.ValidEmail())).StatusCode);
+        await ours.WaitForMeasurementsAsync(3, TimeSpan.FromSeconds(10));
+        Assert.Equal(3, ours.GetMeasurementSnapshot().EvaluateAsCounter());
+        Assert.Empty(theirs.GetMeasurementSnapshot());
+    }
 
     [Fact]
     public async Task Metrics_count_what_happened()

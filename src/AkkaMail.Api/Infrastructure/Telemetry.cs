@@ -17,6 +17,9 @@ public static class Telemetry
 
     public static IServiceCollection AddAkkaMailTelemetry(this IServiceCollection services, IConfiguration configuration)
     {
+        // Our instruments, on a meter from the host's IMeterFactory.
+        services.AddMetrics();
+        services.AddSingleton<AkkaMailMetrics>();
         var otel = services.AddOpenTelemetry().WithMetrics(m => m
             .AddMeter(AkkaMailMetrics.MeterName)
             .AddAspNetCoreInstrumentation()

@@ -49,12 +49,12 @@ public static class MailgunWebhookEndpoints
     private const string EventTypeItem = "akkamail.webhook.event-type";
 
     /// <summary>Every webhook counted by its event type (when it could be read) and its answer.</summary>
-    private static async Task<IResult> CountedAsync(HttpContext http, IServiceProvider services, ILoggerFactory loggers)
+    private static async Task<IResult> CountedAsync(HttpContext http, IServiceProvider services, ILoggerFactory loggers, Observability.AkkaMailMetrics metrics)
     {
         var result = await HandleAsync(http, services, loggers);
         var status = result is IStatusCodeHttpResult { StatusCode: { } code } ? code : 200;
         var outcome = result is IValueHttpResult { Value: WebhookAnswer answer } ? answer.Status : status.ToString();
-        Observability.AkkaMailMetrics.Webhooks.Add(1,
+        metrics.Webhooks.Add(1,
             new KeyValuePair<string, object?>("type", http.Items[EventTypeItem] as string ?? "unreadable"),
             new KeyValuePair<string, object?>("outcome", outcome));
         return result;

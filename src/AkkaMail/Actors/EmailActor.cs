@@ -15,8 +15,9 @@ namespace AkkaMail.Actors;
 /// <param name="ReadSide">The read-side projection's progress: a change that suppresses an address is answered only
 /// once the projection has stored it (null: answered at once, as in actor tests without a read side).</param>
 /// <param name="Live">Where the actor publishes its current state for the sender's look before the rate limit (null: nowhere).</param>
+/// <param name="Metrics">Where persisted events and live actors are counted (null: nowhere).</param>
 public sealed record EmailActorDeps(AkkaMailSettings Settings, IActorRef Dispatcher, ProjectionProgress? ReadSide, TimeProvider Clock,
-    LiveEmailStates? Live = null);
+    LiveEmailStates? Live = null, Observability.AkkaMailMetrics? Metrics = null);
 
 /// <summary>
 /// One email, persistent (<c>email-{id}</c>). Thin: the decisions are <see cref="EmailState"/>'s; this actor
@@ -121,13 +122,13 @@ public sealed class EmailActor : UntypedPersistentActor
     protected override void PreStart()
     {
         base.PreStart();
-        Observability.AkkaMailMetrics.EmailActorStarted();
+        _deps.Metrics?.EmailActorStarted();
     }
 
     protected override void PostStop()
     {
         _deps.Live?.Withdraw(_emailId);
-        Observability.AkkaMailMetrics.EmailActorStopped();
+        _deps.Metrics?.EmailActorStopped();
         base.PostStop();
     }
 
@@ -203,7 +204,7 @@ public sealed class EmailActor : UntypedPersistentActor
 
     private void AfterPersisted(IEmailEvent evt)
     {
-        Observability.EmailEventMetrics.Record(evt);
+        _deps.Metrics?.Record(evt);
         // The levels of the frequent ones are checked first: their arguments would be boxed into an array for every
         // event even when the level is off.
         switch (evt)

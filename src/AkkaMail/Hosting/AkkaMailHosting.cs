@@ -47,7 +47,8 @@ public static class AkkaMailHosting
         var settings = sp.GetRequiredService<AkkaMailSettings>();
         var queue = sp.GetRequiredService<ISendQueue>();
         // Every provider call is measured (latency histogram, in-flight gauge).
-        var provider = new Observability.MeasuredEmailProvider(sp.GetRequiredService<Providers.IEmailProvider>());
+        var metrics = sp.GetService<Observability.AkkaMailMetrics>();
+        var provider = new Observability.MeasuredEmailProvider(sp.GetRequiredService<Providers.IEmailProvider>(), metrics);
         var store = sp.GetRequiredService<IEmailReadStore>();
         var readSide = sp.GetRequiredService<Projections.ProjectionProgress>();
         var head = sp.GetRequiredService<Projections.JournalHead>();
@@ -63,10 +64,10 @@ public static class AkkaMailHosting
             // Email actors are only created once messages flow, after the dispatcher below exists.
             // A new email (id minted by the API) skips recovery: there is nothing in the journal for it yet.
             Func<string, Props>? freshProps = settings.SkipRecoveryOfNewEmails
-                ? id => EmailActor.FreshProps(id, new EmailActorDeps(settings, dispatcher, readSide, clock, live))
+                ? id => EmailActor.FreshProps(id, new EmailActorDeps(settings, dispatcher, readSide, clock, live, metrics))
                 : null;
             var manager = system.ActorOf(Props.Create(() => new EmailManagerActor(
-                id => EmailActor.Props(id, new EmailActorDeps(settings, dispatcher, readSide, clock, live)), freshProps,
+                id => EmailActor.Props(id, new EmailActorDeps(settings, dispatcher, readSide, clock, live, metrics)), freshProps,
                 settings.PassivationTimeout)),
                 EmailManagerActor.Name);
             dispatcher = system.ActorOf(Props.Create(() => new DispatcherActor(

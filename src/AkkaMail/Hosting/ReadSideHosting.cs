@@ -93,7 +93,7 @@ public static class ReadSideHosting
             head.Use(journal.HighestOrderingAsync, journal.WrittenAfterAsync);
             var clock = sp.GetService<TimeProvider>() ?? TimeProvider.System;
             // The lag gauges read the last measurement; measured every 5 s (a head read and at most one row).
-            Observability.AkkaMailMetrics.ReadSideLag = () => head.LastLag;
+            if (sp.GetService<Observability.AkkaMailMetrics>() is { } metrics) metrics.ReadSideLag = () => head.LastLag;
             system.Scheduler.Advanced.ScheduleRepeatedly(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5), () =>
                 head.LagAsync(progress, clock.GetUtcNow()).ContinueWith(static t => t.Exception, TaskContinuationOptions.OnlyOnFaulted));
             var handler = new EmailReadSideProjection(projectionStore, suppressions, journal.EventsUpToAsync, settings.ReadSideCachedStates,

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using AkkaMail.Domain;
+using static AkkaMail.Domain.EmailEvents;
 
 namespace AkkaMail.Observability;
 
@@ -7,51 +9,63 @@ namespace AkkaMail.Observability;
 /// The service's own instruments (meter "AkkaMail"), exported for Prometheus at /metrics. Names follow
 /// OpenTelemetry conventions; the exporter turns "akkamail.emails.accepted" into akkamail_emails_accepted_total.
 /// </summary>
-public static class AkkaMailMetrics
+public sealed class AkkaMailMetrics
 {
     public const string MeterName = "AkkaMail";
-    private static readonly Meter Meter = new(MeterName, "1.0");
 
-    public static readonly Counter<long> EmailsAccepted = Meter.CreateCounter<long>("akkamail.emails.accepted", "{email}", "Emails accepted (persisted) from clients.");
-    public static readonly Counter<long> EmailsDispatched = Meter.CreateCounter<long>("akkamail.emails.dispatched", "{job}", "Send jobs durably queued.");
-    public static readonly Counter<long> EmailsSent = Meter.CreateCounter<long>("akkamail.emails.sent", "{email}", "Emails accepted by the provider.");
-    public static readonly Counter<long> EmailsFailed = Meter.CreateCounter<long>("akkamail.emails.failed", "{email}", "Emails failed before or at the provider, by reason.");
-    public static readonly Counter<long> Retries = Meter.CreateCounter<long>("akkamail.emails.retries", "{attempt}", "Send attempts that failed transiently and were scheduled again.");
-    public static readonly Counter<long> RecipientsDelivered = Meter.CreateCounter<long>("akkamail.recipients.delivered", "{recipient}", "Provider reports of delivery.");
-    public static readonly Counter<long> RecipientsFailed = Meter.CreateCounter<long>("akkamail.recipients.failed", "{recipient}", "Provider reports of permanent failure, by reason.");
-    public static readonly Counter<long> ProviderEvents = Meter.CreateCounter<long>("akkamail.provider.events", "{event}", "Provider events applied, by type.");
-    public static readonly Counter<long> Webhooks = Meter.CreateCounter<long>("akkamail.webhooks.received", "{webhook}", "Webhooks received, by event type and outcome.");
-    public static readonly Histogram<double> ProviderCallDuration = Meter.CreateHistogram<double>("akkamail.provider.call.duration", "s",
-        "Duration of provider send calls, by provider and outcome.",
-        advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = new[] { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30 } });
+    private long _providerCallsInFlight;
+    private long _liveEmailActors;
 
-    private static long _providerCallsInFlight;
-    private static long _liveEmailActors;
+    public Counter<long> EmailsAccepted { get; }
+    public Counter<long> EmailsDispatched { get; }
+    public Counter<long> EmailsSent { get; }
+    public Counter<long> EmailsFailed { get; }
+    public Counter<long> Retries { get; }
+    public Counter<long> RecipientsDelivered { get; }
+    public Counter<long> RecipientsFailed { get; }
+    public Counter<long> ProviderEvents { get; }
+    public Counter<long> Webhooks { get; }
+    public Histogram<double> ProviderCallDuration { get; }
 
-    /// <summary>Sources of gauges that live elsewhere (queue depth).</summary>
-    public static Func<long>? QueueDepth { get; set; }
-
-    static AkkaMailMetrics()
-    {
-        Meter.CreateObservableGauge("akkamail.provider.calls.in_flight", () => Interlocked.Read(ref _providerCallsInFlight), "{call}", "Provider calls in progress.");
-        Meter.CreateObservableGauge("akkamail.email_actors.live", () => Interlocked.Read(ref _liveEmailActors), "{actor}", "Email actors in memory (not passivated).");
-        Meter.CreateObservableGauge("akkamail.read_side.lag.events", () => ReadSideLag?.Invoke().Events ?? 0, "{event}",
-            "Journal events the read-side projection (read model, suppressions) has not stored yet.");
-        Meter.CreateObservableGauge("akkamail.read_side.lag.seconds", () => ReadSideLag?.Invoke().Seconds ?? 0, "s",
-            "While the read-side projection is behind: age of the newest event it has stored.");
-        Meter.CreateObservableGauge("akkamail.queue.depth", () => QueueDepth?.Invoke() ?? 0, "{job}", "Send jobs waiting in the in-process queue (RabbitMQ: see the broker).");
-    }
+    /// <summary>The queue's depth (in-process queue), set by the send queue's registration.</summary>
+    public Func<long>? QueueDepth { get; set; }
 
     /// <summary>The read side's lag, set by its hosting.</summary>
-    public static Func<(long Events, double Seconds)>? ReadSideLag { get; set; }
+    public Func<(long Events, double Seconds)>? ReadSideLag { get; set; }
 
-    public static void EmailActorStarted() => Interlocked.Increment(ref _liveEmailActors);
-    public static void EmailActorStopped() => Interlocked.Decrement(ref _liveEmailActors);
+    /// <summary>The meter comes from the host's <see cref="IMeterFactory"/>: one per service instance (two hosts in one
+    /// process, as in the tests, count apart), disposed with the host.</summary>
+    public AkkaMailMetrics(IMeterFactory meterFactory)
+    {
+        var meter = meterFactory.Create(MeterName, "1.0");
+        EmailsAccepted = meter.CreateCounter<long>("akkamail.emails.accepted", "{email}", "Emails accepted (persisted) from clients.");
+        EmailsDispatched = meter.CreateCounter<long>("akkamail.emails.dispatched", "{job}", "Send jobs durably queued.");
+        EmailsSent = meter.CreateCounter<long>("akkamail.emails.sent", "{email}", "Emails accepted by the provider.");
+        EmailsFailed = meter.CreateCounter<long>("akkamail.emails.failed", "{email}", "Emails failed before or at the provider, by reason.");
+        Retries = meter.CreateCounter<long>("akkamail.emails.retries", "{attempt}", "Send attempts that failed transiently and were scheduled again.");
+        RecipientsDelivered = meter.CreateCounter<long>("akkamail.recipients.delivered", "{recipient}", "Provider reports of delivery.");
+        RecipientsFailed = meter.CreateCounter<long>("akkamail.recipients.failed", "{recipient}", "Provider reports of permanent failure, by reason.");
+        ProviderEvents = meter.CreateCounter<long>("akkamail.provider.events", "{event}", "Provider events applied, by type.");
+        Webhooks = meter.CreateCounter<long>("akkamail.webhooks.received", "{webhook}", "Webhooks received, by event type and outcome.");
+        ProviderCallDuration = meter.CreateHistogram<double>("akkamail.provider.call.duration", "s",
+            "Duration of provider send calls, by provider and outcome.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = new[] { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30 } });
+        meter.CreateObservableGauge("akkamail.provider.calls.in_flight", () => Interlocked.Read(ref _providerCallsInFlight), "{call}", "Provider calls in progress.");
+        meter.CreateObservableGauge("akkamail.email_actors.live", () => Interlocked.Read(ref _liveEmailActors), "{actor}", "Email actors in memory (not passivated).");
+        meter.CreateObservableGauge("akkamail.read_side.lag.events", () => ReadSideLag?.Invoke().Events ?? 0, "{event}",
+            "Journal events the read-side projection (read model, suppressions) has not stored yet.");
+        meter.CreateObservableGauge("akkamail.read_side.lag.seconds", () => ReadSideLag?.Invoke().Seconds ?? 0, "s",
+            "While the read-side projection is behind: age of the newest event it has stored.");
+        meter.CreateObservableGauge("akkamail.queue.depth", () => QueueDepth?.Invoke() ?? 0, "{job}", "Send jobs waiting in the in-process queue (RabbitMQ: see the broker).");
+    }
 
-    public static long LiveEmailActors => Interlocked.Read(ref _liveEmailActors);
+    public void EmailActorStarted() => Interlocked.Increment(ref _liveEmailActors);
+    public void EmailActorStopped() => Interlocked.Decrement(ref _liveEmailActors);
+
+    public long LiveEmailActors => Interlocked.Read(ref _liveEmailActors);
 
     /// <summary>Counts a provider call in flight and records its duration with its outcome.</summary>
-    public static async Task<T> MeasureProviderCallAsync<T>(string provider, Func<Task<T>> call, Func<T, string> outcome)
+    public async Task<T> MeasureProviderCallAsync<T>(string provider, Func<Task<T>> call, Func<T, string> outcome)
     {
         Interlocked.Increment(ref _providerCallsInFlight);
         var started = Stopwatch.GetTimestamp();
@@ -67,6 +81,38 @@ public static class AkkaMailMetrics
             Interlocked.Decrement(ref _providerCallsInFlight);
             ProviderCallDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds,
                 new KeyValuePair<string, object?>("provider", provider), new KeyValuePair<string, object?>("outcome", result));
+        }
+    }
+
+    /// <summary>
+    /// Counts a persisted email event; called by the email actor once the event is persisted, so the counters follow
+    /// the journal, not intentions. A counter increment is thread-safe, so it needs no actor and no message of its own.
+    /// </summary>
+    public void Record(IEmailEvent evt)
+    {
+        switch (evt)
+        {
+            case EmailAccepted:
+                EmailsAccepted.Add(1);
+                break;
+            case EmailDispatched:
+                EmailsDispatched.Add(1);
+                break;
+            case EmailSent:
+                EmailsSent.Add(1);
+                break;
+            case SendRetryScheduled:
+                Retries.Add(1);
+                break;
+            case EmailSendFailed f:
+                EmailsFailed.Add(1, new KeyValuePair<string, object?>("reason", f.KindOf().ToWire()));
+                break;
+            case ProviderEventRecorded p:
+                ProviderEvents.Add(1, new KeyValuePair<string, object?>("type", p.Event.Kind.ToWire()));
+                if (p.Event.Kind == ProviderEventKind.Delivered) RecipientsDelivered.Add(1);
+                if (p.Event.Kind == ProviderEventKind.PermanentFailure)
+                    RecipientsFailed.Add(1, new KeyValuePair<string, object?>("reason", p.Event.Reason ?? "unknown"));
+                break;
         }
     }
 }

@@ -8,7 +8,7 @@ namespace AkkaMail.Observability;
 /// Every provider call, i.e. every send attempt: timed into the latency histogram and the in-flight gauge, and traced as a
 /// span tagged with the email id, the attempt and what became of it (the provider's HTTP call is its child).
 /// </summary>
-public sealed class MeasuredEmailProvider(IEmailProvider inner) : IEmailProvider
+public sealed class MeasuredEmailProvider(IEmailProvider inner, AkkaMailMetrics? metrics = null) : IEmailProvider
 {
     public string Name => inner.Name;
 
@@ -20,7 +20,8 @@ public sealed class MeasuredEmailProvider(IEmailProvider inner) : IEmailProvider
         activity?.SetTag(AkkaMailTracing.ProviderTag, inner.Name);
         try
         {
-            var outcome = await AkkaMailMetrics.MeasureProviderCallAsync(inner.Name, () => inner.SendAsync(email, ct), OutcomeName);
+            var outcome = metrics is null ? await inner.SendAsync(email, ct)
+                : await metrics.MeasureProviderCallAsync(inner.Name, () => inner.SendAsync(email, ct), OutcomeName);
             if (activity is not null) Describe(activity, outcome);
             return outcome;
         }

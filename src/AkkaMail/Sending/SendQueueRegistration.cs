@@ -19,10 +19,10 @@ public static class SendQueueRegistration
         switch (options.Transport)
         {
             case SendTransport.InProc:
-                services.AddSingleton<ISendQueue>(_ =>
+                services.AddSingleton<ISendQueue>(sp =>
                 {
                     var queue = new InProcSendQueue(settings.DispatchBufferSize);
-                    Observability.AkkaMailMetrics.QueueDepth = () => queue.Depth;
+                    if (sp.GetService<Observability.AkkaMailMetrics>() is { } metrics) metrics.QueueDepth = () => queue.Depth;
                     return queue;
                 });
                 break;
