@@ -62,9 +62,13 @@ public static class MailgunWebhooks
 
     public static async Task<HttpResponseMessage> PostWebhookAsync(this HttpClient client, byte[] body, string contentType = "application/json")
     {
-        using var content = new ByteArrayContent(body);
-        content.Headers.TryAddWithoutValidation("Content-Type", contentType);
-        return await client.PostAsync(Path, content);
+        using var request = new HttpRequestMessage(HttpMethod.Post, Path) { Content = new ByteArrayContent(body) };
+        request.Content.Headers.TryAddWithoutValidation("Content-Type", contentType);
+        // A body the service refuses by its Content-Length is answered 413 without being read, and the connection closed:
+        // a client still writing it gets a broken pipe instead of the answer. With Expect: 100-continue it sends the
+        // body only when asked, so it reads the 413 (as a careful client would).
+        if (body.Length > MailgunWebhookEndpoints.MaxBodyBytes) request.Headers.ExpectContinue = true;
+        return await client.SendAsync(request);
     }
 }
 

@@ -34,6 +34,8 @@ public sealed class EmailActor : UntypedPersistentActor
     // The projection of this email's last suppressing change, until stored: later answers wait for it too, so that
     // no answer about this email runs ahead of the suppression list.
     private Task _suppressionProjected = Task.CompletedTask;
+    // The last reply held back behind a projection, once sent: later replies follow it.
+    private Task _heldReplies = Task.CompletedTask;
     // When this actor last handed a job to the dispatcher, and for which attempt (memory only): until the queue confirms
     // it (MarkDispatched) the hand-over is in progress, and the sweep leaves it alone for the pickup timeout, even
     // while the publish hangs on a broker outage.
@@ -185,8 +187,17 @@ public sealed class EmailActor : UntypedPersistentActor
     private void Reply(IActorRef sender, object? reply)
     {
         if (reply is null) return; // a command nobody waits for (MarkDispatched, SweepDispatch)
-        if (_suppressionProjected.IsCompleted) sender.Tell(reply);
-        else _suppressionProjected.PipeTo(sender, success: () => reply);
+        if (_suppressionProjected.IsCompleted && _heldReplies.IsCompleted)
+        {
+            sender.Tell(reply);
+            return;
+        }
+        // Held back replies go out in the order of their commands: each waits for the projection and for the reply held
+        // before it (two continuations of one task may run in either order).
+        var projected = _suppressionProjected;
+        _heldReplies = _heldReplies.ContinueWith(_ => projected, TaskContinuationOptions.ExecuteSynchronously).Unwrap()
+            .ContinueWith(t => sender.Tell(t.IsCompletedSuccessfully ? reply : new Status.Failure(t.Exception?.GetBaseException()
+                ?? new TaskCanceledException("the projection of a suppressing change was cancelled"))), TaskContinuationOptions.ExecuteSynchronously);
     }
 
     protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
