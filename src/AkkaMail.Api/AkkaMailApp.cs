@@ -85,7 +85,7 @@ public static class AkkaMailApp
             });
             akka.WithSchedulerStarted();
             // Unhealthy once the actor system has terminated: the process can do no more work (live and ready).
-            akka.WithActorSystemLivenessCheck(tags: new[] { Health.LiveTag, Health.ReadyTag });
+            akka.WithActorSystemLivenessCheck(tags: ServiceHealth.Liveness);
             akka.WithPersistenceBackend(options, builder.Configuration);
             akka.WithEmailPipeline(sp);
             akka.WithReadSide(sp);

@@ -23,8 +23,6 @@ namespace AkkaMail.Api.Infrastructure;
 public static class Health
 {
     private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(3);
-    public const string LiveTag = HealthTags.Live;
-    public const string ReadyTag = HealthTags.Ready;
 
     public static IServiceCollection AddReadinessChecks(this IServiceCollection services)
     {
@@ -32,19 +30,19 @@ public static class Health
         // and the snapshot store's are Akka.Persistence.Hosting's (registered with the plugins: WithSqlitePersistence,
         // WithPersistenceBackend).
         services.AddHealthChecks()
-            .AddCheck<EmailPipelineCheck>("email-pipeline", tags: new[] { ReadyTag })
-            .AddCheck<ReadModelCheck>("read-model", tags: new[] { ReadyTag })
-            .AddCheck<QueueCheck>("queue", tags: new[] { ReadyTag });
+            .AddCheck<EmailPipelineCheck>("email-pipeline", tags: ServiceHealth.Readiness)
+            .AddCheck<ReadModelCheck>("read-model", tags: ServiceHealth.Readiness)
+            .AddCheck<QueueCheck>("queue", tags: ServiceHealth.Readiness);
         return services;
     }
 
     public static WebApplication MapHealth(this WebApplication app, bool publicDetails)
     {
-        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = c => c.Tags.Contains(LiveTag), ResponseWriter = WriteStatusAsync })
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = c => c.Tags.Contains(ServiceHealth.Live), ResponseWriter = WriteStatusAsync })
             .AllowAnonymous();
         app.MapHealthChecks("/health/ready", new HealthCheckOptions
         {
-            Predicate = c => c.Tags.Contains(ReadyTag),
+            Predicate = c => c.Tags.Contains(ServiceHealth.Ready),
             ResponseWriter = (http, report) =>
                 publicDetails || http.User.IsAdmin() ? WriteDetailsAsync(http, report)
                 : http.User.Identity?.IsAuthenticated == true ? WriteForbiddenAsync(http)

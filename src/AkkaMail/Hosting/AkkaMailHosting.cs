@@ -10,8 +10,6 @@ using AkkaMail.Sending;
 using AkkaMail.Serialization;
 using Microsoft.Extensions.DependencyInjection;
 
-using Akka.Persistence.Hosting;
-using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace AkkaMail.Hosting;
 
@@ -28,8 +26,7 @@ public static class AkkaMailHosting
         PrivateFiles.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(databasePath))!);
         PrivateFiles.EnsureFile(Path.GetFullPath(databasePath));
         return builder.WithSqliteJournal($"Data Source={Path.GetFullPath(databasePath)}",
-            journal: j => j.WithHealthCheck(HealthStatus.Unhealthy, HealthTags.JournalCheck, HealthTags.Readiness),
-            snapshot: s => s.WithHealthCheck(HealthStatus.Unhealthy, HealthTags.SnapshotStoreCheck, HealthTags.Readiness));
+            journal: ServiceHealth.JournalCheck, snapshot: ServiceHealth.SnapshotStoreCheck);
     }
 
     /// <summary>Binds our JSON serializer to every persisted email event and snapshot.</summary>

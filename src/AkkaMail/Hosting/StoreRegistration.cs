@@ -11,8 +11,6 @@ using AkkaMail.Users;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
-using Akka.Persistence.Hosting;
-using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace AkkaMail.Hosting;
 
@@ -93,8 +91,7 @@ public static class StoreRegistration
     public static AkkaConfigurationBuilder WithPersistenceBackend(this AkkaConfigurationBuilder akka, AkkaMailOptions options, IConfiguration configuration) =>
         IsMongoDb(options)
             ? akka.WithMongoDbPersistence(MongoConnectionString(configuration), options.MongoDatabase,
-                journal: j => j.WithHealthCheck(HealthStatus.Unhealthy, HealthTags.JournalCheck, HealthTags.Readiness),
-                snapshot: s => s.WithHealthCheck(HealthStatus.Unhealthy, HealthTags.SnapshotStoreCheck, HealthTags.Readiness))
+                journal: ServiceHealth.JournalCheck, snapshot: ServiceHealth.SnapshotStoreCheck)
             : akka.WithSqlitePersistence(options.JournalPath);
 
     public static bool IsMongoDb(AkkaMailOptions options) => options.Store == StoreKind.MongoDb;
