@@ -314,12 +314,8 @@ public sealed class MongoDbJournal : AsyncWriteJournal
     }
 
     /// <summary>Healthy while the circuit breaker is closed and the database answers a ping.</summary>
-    public override async Task<PersistenceHealthCheckResult> CheckHealthAsync(CancellationToken cancellationToken)
-    {
-        var breaker = await base.CheckHealthAsync(cancellationToken);
-        return breaker.Status != PersistenceHealthStatus.Healthy ? breaker
-            : await MongoDbProbe.PingAsync(_journal.Database, _settings.CallTimeout, cancellationToken);
-    }
+    public override Task<PersistenceHealthCheckResult> CheckHealthAsync(CancellationToken cancellationToken) =>
+        MongoDbProbe.PingUnlessBrokenAsync(base.CheckHealthAsync(cancellationToken), _journal.Database, _settings.CallTimeout, cancellationToken);
 }
 
 /// <summary>An event with the same persistence id and sequence number is already in the journal.</summary>

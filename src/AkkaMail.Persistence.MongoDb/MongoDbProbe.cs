@@ -4,11 +4,15 @@ using MongoDB.Driver;
 
 namespace AkkaMail.Persistence.MongoDb;
 
-/// <summary>The health probe of the journal and the snapshot store: the database answers a ping within the call timeout.</summary>
+/// <summary>The health probe of the journal and the snapshot store: the circuit breaker's verdict (Akka's) when it is
+/// not healthy, else whether the database answers a ping within the call timeout.</summary>
 internal static class MongoDbProbe
 {
-    public static async Task<PersistenceHealthCheckResult> PingAsync(IMongoDatabase database, TimeSpan callTimeout, CancellationToken cancellationToken)
+    public static async Task<PersistenceHealthCheckResult> PingUnlessBrokenAsync(Task<PersistenceHealthCheckResult> breaker,
+        IMongoDatabase database, TimeSpan callTimeout, CancellationToken cancellationToken)
     {
+        var verdict = await breaker.ConfigureAwait(false);
+        if (verdict.Status != PersistenceHealthStatus.Healthy) return verdict;
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         cts.CancelAfter(callTimeout);
         try

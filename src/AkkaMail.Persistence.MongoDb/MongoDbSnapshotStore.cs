@@ -107,10 +107,6 @@ public sealed class MongoDbSnapshotStore : SnapshotStore
     }
 
     /// <summary>Healthy while the circuit breaker is closed and the database answers a ping.</summary>
-    public override async Task<PersistenceHealthCheckResult> CheckHealthAsync(CancellationToken cancellationToken)
-    {
-        var breaker = await base.CheckHealthAsync(cancellationToken);
-        return breaker.Status != PersistenceHealthStatus.Healthy ? breaker
-            : await MongoDbProbe.PingAsync(_snapshots.Database, _settings.CallTimeout, cancellationToken);
-    }
+    public override Task<PersistenceHealthCheckResult> CheckHealthAsync(CancellationToken cancellationToken) =>
+        MongoDbProbe.PingUnlessBrokenAsync(base.CheckHealthAsync(cancellationToken), _snapshots.Database, _settings.CallTimeout, cancellationToken);
 }

@@ -254,10 +254,6 @@ public sealed class SqliteJournal : AsyncWriteJournal
     }
 
     /// <summary>Healthy while the circuit breaker is closed and the database file answers a read.</summary>
-    public override async Task<PersistenceHealthCheckResult> CheckHealthAsync(CancellationToken cancellationToken)
-    {
-        var breaker = await base.CheckHealthAsync(cancellationToken);
-        return breaker.Status != PersistenceHealthStatus.Healthy ? breaker
-            : await SqliteSchema.ProbeAsync(_settings.ConnectionString, _settings.CallTimeout, cancellationToken);
-    }
+    public override Task<PersistenceHealthCheckResult> CheckHealthAsync(CancellationToken cancellationToken) =>
+        SqliteSchema.ProbeUnlessBrokenAsync(base.CheckHealthAsync(cancellationToken), _settings.ConnectionString, _settings.CallTimeout, cancellationToken);
 }

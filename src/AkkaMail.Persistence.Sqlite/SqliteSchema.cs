@@ -106,8 +106,16 @@ internal static class SqliteSchema
         }
     }
 
-    /// <summary>One read of the schema on a new connection: the file exists, opens and answers within the call timeout.</summary>
-    public static Task<PersistenceHealthCheckResult> ProbeAsync(string connectionString, TimeSpan callTimeout, CancellationToken cancellationToken) =>
+    /// <summary>The plugin's health: the circuit breaker's verdict (<paramref name="breaker"/>, Akka's) when it is not
+    /// healthy, else one read of the schema on a new connection: the file exists, opens and answers within the call timeout.</summary>
+    public static async Task<PersistenceHealthCheckResult> ProbeUnlessBrokenAsync(Task<PersistenceHealthCheckResult> breaker,
+        string connectionString, TimeSpan callTimeout, CancellationToken cancellationToken)
+    {
+        var verdict = await breaker;
+        return verdict.Status != PersistenceHealthStatus.Healthy ? verdict : await ProbeAsync(connectionString, callTimeout, cancellationToken);
+    }
+
+    private static Task<PersistenceHealthCheckResult> ProbeAsync(string connectionString, TimeSpan callTimeout, CancellationToken cancellationToken) =>
         Task.Run(() =>
         {
             try
