@@ -194,8 +194,7 @@ public sealed class EmailActor : UntypedPersistentActor
         }
         // Held back replies go out in the order of their commands: each waits for the projection and for the reply held
         // before it (two continuations of one task may run in either order).
-        var projected = _suppressionProjected;
-        _heldReplies = _heldReplies.ContinueWith(_ => projected, TaskContinuationOptions.ExecuteSynchronously).Unwrap()
+        _heldReplies = Task.WhenAll(_heldReplies, _suppressionProjected)
             .ContinueWith(t => sender.Tell(t.IsCompletedSuccessfully ? reply : new Status.Failure(t.Exception?.GetBaseException()
                 ?? new TaskCanceledException("the projection of a suppressing change was cancelled"))), TaskContinuationOptions.ExecuteSynchronously);
     }
