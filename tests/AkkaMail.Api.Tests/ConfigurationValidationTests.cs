@@ -91,20 +91,8 @@ public sealed class ConfigurationValidationTests : IDisposable
 
     private async Task<(int ExitCode, string Output)> RunAsync(string[] args, Dictionary<string, string> environment)
     {
-        var dll = Path.Combine(AppContext.BaseDirectory, "AkkaMail.Api.dll");
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
-        {
-            WorkingDirectory = _dir,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(dll);
-        foreach (var a in new[] { "--urls", "http://127.0.0.1:0", $"--AkkaMail:DataPath={Path.Combine(_dir, "data")}" }.Concat(args))
-            start.ArgumentList.Add(a);
         // Only what the case sets: none of the runner's own settings.
-        foreach (var name in start.Environment.Keys.Where(k => k.Contains("__", StringComparison.Ordinal)).ToList())
-            start.Environment.Remove(name);
+        var start = ServiceProcess.StartInfo(_dir, Path.Combine(_dir, "data"), args);
         foreach (var (name, value) in environment) start.Environment[name] = value;
 
         using var process = Process.Start(start)!;

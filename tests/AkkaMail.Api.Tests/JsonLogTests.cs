@@ -27,19 +27,7 @@ public sealed class JsonLogTests : IDisposable
     public async Task Json_log_lines_are_objects_and_an_emails_lines_carry_its_id()
     {
         var lines = new ConcurrentQueue<string>();
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
-        {
-            WorkingDirectory = _dir,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "AkkaMail.Api.dll"));
-        foreach (var a in new[] { "--urls", "http://127.0.0.1:0", $"--AkkaMail:DataPath={Path.Combine(_dir, "data")}",
-                     "--AkkaMail:LogFormat=json", "--AkkaMail:LogLevel=Information" })
-            start.ArgumentList.Add(a);
-        foreach (var name in start.Environment.Keys.Where(k => k.Contains("__", StringComparison.Ordinal)).ToList())
-            start.Environment.Remove(name);
+        var start = ServiceProcess.StartInfo(_dir, Path.Combine(_dir, "data"), ["--AkkaMail:LogFormat=json", "--AkkaMail:LogLevel=Information"]);
 
         using var process = Process.Start(start)!;
         process.OutputDataReceived += (_, e) => { if (e.Data is { } l) lines.Enqueue(l); };
