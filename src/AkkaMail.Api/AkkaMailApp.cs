@@ -4,6 +4,7 @@ using AkkaMail.Api.Auth;
 using AkkaMail.Api.Emails;
 using AkkaMail.Configuration;
 using AkkaMail.Hosting;
+using AkkaMail.Mailgun.Provider;
 using AkkaMail.Providers;
 using AkkaMail.ReadModel;
 using AkkaMail.Sending;
@@ -34,7 +35,7 @@ public static class AkkaMailApp
         if (string.IsNullOrWhiteSpace(builder.Configuration["urls"])) builder.WebHost.UseUrls(DefaultUrl);
         // One configuration, read and validated before anything starts: a wrong or missing setting ends the process with
         // a message naming its key (OptionsValidationException, see Program).
-        var options = builder.Services.AddAkkaMailOptions(builder.Configuration);
+        var options = builder.Services.AddAkkaMailOptions(builder.Configuration, MailgunProviderRegistration.CheckSettings);
         var hocon = AkkaMailConfiguration.LoadKnobs(options, builder.Configuration);
         var settings = AkkaMailSettings.FromConfig(hocon);
         AkkaMail.Hosting.PrivateFiles.CreateDirectory(options.DataPath);
@@ -64,7 +65,11 @@ public static class AkkaMailApp
         builder.Services.AddSingleton<AkkaMail.Actors.LiveEmailStates>();
         builder.Services.AddStores(options, builder.Configuration);
         builder.Services.AddSendQueue(options, settings, hocon, builder.Configuration);
-        builder.Services.AddEmailProvider(options, settings, builder.Configuration);
+        // The provider the operator chose; Mailgun's webhooks are processed whichever it is (a switch of provider must
+        // not drop the reports of emails Mailgun already has).
+        if (options.Provider == EmailProviderKind.Mailgun) builder.Services.AddMailgunProvider(builder.Configuration);
+        else builder.Services.AddSandboxProvider(options, settings);
+        builder.Services.AddMailgunWebhookProcessing(builder.Configuration, settings.WebhookTimestampTolerance);
         builder.Services.AddRealtime();
 
         builder.Services.AddAkka("akkamail", (akka, sp) =>

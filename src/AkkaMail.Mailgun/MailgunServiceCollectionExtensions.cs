@@ -1,3 +1,4 @@
+using AkkaMail.Providers;
 using System.Net;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;

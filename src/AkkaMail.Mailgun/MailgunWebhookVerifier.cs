@@ -1,3 +1,4 @@
+using AkkaMail.Providers;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;

@@ -1,3 +1,4 @@
+using AkkaMail.Providers;
 using AkkaMail.MailgunFake;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;

@@ -1,3 +1,4 @@
+using AkkaMail.Providers;
 using System.Net;
 using System.Threading.Channels;
 using AkkaMail.MailgunFake;

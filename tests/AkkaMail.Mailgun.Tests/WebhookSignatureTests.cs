@@ -1,3 +1,4 @@
+using AkkaMail.Providers;
 using Microsoft.Extensions.Time.Testing;
 namespace AkkaMail.Mailgun.Tests;
 

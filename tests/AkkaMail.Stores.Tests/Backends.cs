@@ -1,3 +1,4 @@
+using AkkaMail.Providers;
 using AkkaMail.Mailgun;
 using AkkaMail.ReadModel;
 using AkkaMail.Stores.Sqlite;

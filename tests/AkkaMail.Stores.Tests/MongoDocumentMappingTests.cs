@@ -1,3 +1,4 @@
+using AkkaMail.Providers;
 using AkkaMail.Configuration;
 using System.Text.Json;
 using AkkaMail.Hosting;

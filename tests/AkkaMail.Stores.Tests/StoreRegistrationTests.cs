@@ -1,3 +1,4 @@
+using AkkaMail.Providers;
 using AkkaMail.Hosting;
 using AkkaMail.Mailgun;
 using AkkaMail.ReadModel;

@@ -3,7 +3,6 @@ using System.Text;
 using Akka.Configuration;
 using Akka.Configuration.Hocon;
 using AkkaMail.Hosting;
-using AkkaMail.Mailgun;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -26,23 +25,24 @@ public static class AkkaMailConfiguration
     public const string RabbitMqUriKey = "RabbitMq:Uri";
 
     /// <summary>Binds, validates and registers <see cref="AkkaMailOptions"/> (also as <c>IOptions</c>, validated again on
-    /// start); returns them, as the service's composition depends on them.</summary>
-    public static AkkaMailOptions AddAkkaMailOptions(this IServiceCollection services, IConfiguration configuration)
+    /// start); returns them, as the service's composition depends on them. <paramref name="checks"/> are the checks of the
+    /// modules the composition root plugs in (the Mailgun provider's).</summary>
+    public static AkkaMailOptions AddAkkaMailOptions(this IServiceCollection services, IConfiguration configuration, params SettingsCheck[] checks)
     {
-        var options = ReadOptions(configuration);
+        var options = ReadOptions(configuration, checks);
         services.AddSingleton(options);
-        services.AddSingleton<IValidateOptions<AkkaMailOptions>>(new AkkaMailOptionsValidator(configuration));
+        services.AddSingleton<IValidateOptions<AkkaMailOptions>>(new AkkaMailOptionsValidator(configuration, checks));
         services.AddOptions<AkkaMailOptions>().Bind(configuration.GetSection(AkkaMailOptions.Section)).ValidateOnStart();
         return options;
     }
 
     /// <summary>The <c>AkkaMail</c> section, bound and validated, with the settings each choice requires.</summary>
     /// <exception cref="OptionsValidationException">Each failure names its key.</exception>
-    public static AkkaMailOptions ReadOptions(IConfiguration configuration)
+    public static AkkaMailOptions ReadOptions(IConfiguration configuration, params SettingsCheck[] checks)
     {
         var failures = new List<string>();
         var options = Bind<AkkaMailOptions>(configuration.GetSection(AkkaMailOptions.Section), failures);
-        if (failures.Count == 0 && new AkkaMailOptionsValidator(configuration).Validate(null, options) is { Failed: true } result)
+        if (failures.Count == 0 && new AkkaMailOptionsValidator(configuration, checks).Validate(null, options) is { Failed: true } result)
             failures.AddRange(result.Failures);
         ThrowIfAny<AkkaMailOptions>(failures);
         return options;
@@ -257,7 +257,14 @@ public static class AkkaMailConfiguration
 /// The settings each choice of <see cref="AkkaMailOptions"/> requires: the RabbitMQ URI for <c>rabbitmq</c>, the
 /// connection string for <c>mongodb</c>, the account for <c>mailgun</c>.
 /// </summary>
-public sealed class AkkaMailOptionsValidator(IConfiguration configuration) : IValidateOptions<AkkaMailOptions>
+/// <summary>
+/// The settings that one choice in <see cref="AkkaMailOptions"/> needs outside the <c>AkkaMail</c> section, checked by the
+/// module that makes the choice real (the Mailgun provider checks the <c>Mailgun</c> section when <c>AkkaMail:Provider</c> is
+/// <c>mailgun</c>), so the core knows no provider's settings. Each failure names its key.
+/// </summary>
+public delegate IEnumerable<string> SettingsCheck(AkkaMailOptions options, IConfiguration configuration);
+
+public sealed class AkkaMailOptionsValidator(IConfiguration configuration, IReadOnlyList<SettingsCheck> checks) : IValidateOptions<AkkaMailOptions>
 {
     public ValidateOptionsResult Validate(string? name, AkkaMailOptions options)
     {
@@ -280,16 +287,7 @@ public sealed class AkkaMailOptionsValidator(IConfiguration configuration) : IVa
             failures.Add($"ConnectionStrings:{AkkaMailConfiguration.MongoConnectionStringName} is required when AkkaMail:Store is mongodb " +
                          "(environment ConnectionStrings__MongoDb=mongodb://host:27017/?replicaSet=rs0)");
 
-        if (options.Provider == EmailProviderKind.Mailgun)
-        {
-            var mailgunFailures = new List<string>();
-            var mailgun = AkkaMailConfiguration.Bind<MailgunOptions>(configuration.GetSection(MailgunOptions.SectionName), mailgunFailures);
-            if (mailgunFailures.Count == 0) mailgunFailures.AddRange(mailgun.Validate());
-            // "Mailgun:ApiKey is required." becomes "Mailgun:ApiKey is required when AkkaMail:Provider is mailgun (environment Mailgun__ApiKey)".
-            failures.AddRange(mailgunFailures.Select(f => f.Split(' ')[0] is var key && key.StartsWith(MailgunOptions.SectionName + ":", StringComparison.Ordinal)
-                ? $"{f.TrimEnd('.')} when AkkaMail:Provider is mailgun (environment {key.Replace(":", "__")})"
-                : $"{f} (AkkaMail:Provider is mailgun)"));
-        }
+        foreach (var check in checks) failures.AddRange(check(options, configuration));
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }

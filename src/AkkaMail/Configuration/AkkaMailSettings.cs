@@ -34,7 +34,7 @@ public sealed record AkkaMailSettings
     public Projections.ProjectionSettings ReadSideProjection =>
         new(ReadModelBatchSize, ReadModelBatchWindow, ReadSideMinBackoff, ReadSideMaxBackoff);
     public TimeSpan SandboxDeliveryDelay { get; init; } = TimeSpan.FromMilliseconds(200);
-    public TimeSpan WebhookTimestampTolerance { get; init; } = Mailgun.MailgunWebhookVerifier.DefaultTolerance;
+    public TimeSpan WebhookTimestampTolerance { get; init; } = TimeSpan.FromHours(9);
     public TimeSpan ShutdownDrainTimeout { get; init; } = TimeSpan.FromSeconds(20);
 
     /// <summary>The knobs of the loaded HOCON (see <see cref="AkkaMailConfiguration.LoadKnobs"/>); a knob not set keeps its

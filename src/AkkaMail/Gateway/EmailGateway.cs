@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Akka.Actor;
 using Akka.Hosting;
 using AkkaMail.Actors;
@@ -106,10 +107,10 @@ public sealed class EmailGateway(IServiceProvider services, IEmailReadStore read
 public static class EmailGatewayRegistration
 {
     /// <summary>Registers <see cref="IEmailGateway"/>; it needs the read store and the settings, and (at call time) the
-    /// email manager in Akka.Hosting's actor registry.</summary>
+    /// email manager in Akka.Hosting's actor registry. Registered once however often it is asked for (by each part that uses it).</summary>
     public static IServiceCollection AddEmailGateway(this IServiceCollection services)
     {
-        services.AddSingleton<IEmailGateway>(sp => new EmailGateway(sp, sp.GetRequiredService<IEmailReadStore>(),
+        services.TryAddSingleton<IEmailGateway>(sp => new EmailGateway(sp, sp.GetRequiredService<IEmailReadStore>(),
             sp.GetService<AkkaMailSettings>() ?? new AkkaMailSettings(), sp.GetRequiredService<ILogger<EmailGateway>>()));
         return services;
     }

@@ -1,4 +1,4 @@
-using AkkaMail.Mailgun;
+using AkkaMail.Providers;
 using AkkaMail.ReadModel;
 using AkkaMail.Suppressions;
 using AkkaMail.Users;
@@ -14,7 +14,7 @@ public static class MongoDbStoreRegistration
     /// The read model, users, suppressions and webhook tokens in one MongoDB database: one <see cref="IMongoClient"/>
     /// for the stores (the driver pools connections inside it), the four stores as singletons. Each store interface gets
     /// a plain registration (no TryAdd), so the last registration wins whatever else ran before: the in-memory webhook
-    /// token store the Mailgun library adds with TryAdd never replaces this one. Nothing dials the server until a
+    /// token store the Mailgun webhook registration adds with TryAdd never replaces this one. Nothing dials the server until a
     /// store is first used.
     /// </summary>
     public static IServiceCollection AddMongoDbStores(this IServiceCollection services, string connectionString, string database)

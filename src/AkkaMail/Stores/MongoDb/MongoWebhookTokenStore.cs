@@ -1,4 +1,4 @@
-using AkkaMail.Mailgun;
+using AkkaMail.Providers;
 using MongoDB.Bson;
 using MongoDB.Driver;
 

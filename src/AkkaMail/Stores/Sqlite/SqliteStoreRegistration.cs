@@ -1,4 +1,4 @@
-using AkkaMail.Mailgun;
+using AkkaMail.Providers;
 using AkkaMail.ReadModel;
 using AkkaMail.Suppressions;
 using AkkaMail.Users;
@@ -13,7 +13,7 @@ public static class SqliteStoreRegistration
     /// The read model, users, suppressions and webhook tokens in one SQLite file (<paramref name="databasePath"/>),
     /// every store as a singleton made by a factory, so that the container disposes it. Each store interface gets a
     /// plain registration (no TryAdd), so the last registration wins whatever else ran before: the in-memory webhook
-    /// token store the Mailgun library adds with TryAdd never replaces this one.
+    /// token store the Mailgun webhook registration adds with TryAdd never replaces this one.
     /// </summary>
     public static IServiceCollection AddSqliteStores(this IServiceCollection services, string databasePath)
     {

@@ -1,4 +1,4 @@
-using AkkaMail.Mailgun;
+using AkkaMail.Providers;
 using Microsoft.Data.Sqlite;
 
 namespace AkkaMail.Stores.Sqlite;

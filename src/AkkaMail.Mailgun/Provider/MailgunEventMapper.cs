@@ -1,8 +1,7 @@
 using AkkaMail.Domain;
-using AkkaMail.Mailgun;
 using AkkaMail.Providers;
 
-namespace AkkaMail.Api.Webhooks;
+namespace AkkaMail.Mailgun.Provider;
 
 /// <summary>Turns a Mailgun event into our provider-neutral <see cref="ProviderEvent"/>.</summary>
 public static class MailgunEventMapper

@@ -1,8 +1,8 @@
 using AkkaMail.Domain;
-using AkkaMail.Mailgun;
+using AkkaMail.Providers;
 using Microsoft.Extensions.Logging;
 
-namespace AkkaMail.Providers;
+namespace AkkaMail.Mailgun.Provider;
 
 /// <summary>
 /// Sends through Mailgun's HTTP API. Every message carries <c>v:email-id</c> (our id), so Mailgun's webhooks find

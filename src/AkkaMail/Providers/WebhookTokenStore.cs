@@ -1,4 +1,4 @@
-namespace AkkaMail.Mailgun;
+namespace AkkaMail.Providers;
 
 /// <summary>
 /// Remembers webhook tokens to reject replays. A database-backed implementation can replace the in-memory one.
