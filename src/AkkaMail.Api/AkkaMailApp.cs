@@ -11,6 +11,7 @@ using AkkaMail.Users;
 using AkkaMail.Suppressions;
 using AkkaMail.Api.Users;
 using AkkaMail.Api.Suppressions;
+using AkkaMail.Api.Templates;
 using Scalar.AspNetCore;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Diagnostics;
@@ -63,6 +64,7 @@ public static class AkkaMailApp
         // Email actors publish their states here: the sender and the read side look at them.
         builder.Services.AddSingleton<AkkaMail.Actors.LiveEmailStates>();
         builder.Services.AddStores(options, builder.Configuration);
+        builder.Services.AddSingleton(sp => new AkkaMail.Templates.TemplateRenderer(sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddSendQueue(options, settings, hocon, builder.Configuration);
         builder.Services.AddEmailProvider(options, settings, builder.Configuration);
         builder.Services.AddRealtime();
@@ -147,6 +149,7 @@ public static class AkkaMailApp
         api.MapEmailEndpoints();
         api.MapUserEndpoints();
         api.MapSuppressionEndpoints();
+        api.MapTemplateEndpoints();
         OperatorOnly(app.MapOpenApi());
         OperatorOnly(app.MapScalarApiReference("/docs", o => o.WithTitle("AkkaMail API")));
         app.MapRealtime();
@@ -158,6 +161,7 @@ public static class AkkaMailApp
     {
         await app.Services.GetRequiredService<IEmailReadStore>().InitializeAsync();
         await app.Services.GetRequiredService<ISuppressionStore>().InitializeAsync();
+        await app.Services.GetRequiredService<AkkaMail.Templates.ITemplateStore>().InitializeAsync();
         var users = app.Services.GetRequiredService<IUserStore>();
         await users.InitializeAsync();
         if (await users.AnyUserAsync()) return;

@@ -20,6 +20,9 @@ public sealed record EmailContent(
         To.Concat(Cc).Concat(Bcc).Select(Addresses.Normalize).Distinct(StringComparer.Ordinal).ToArray();
 }
 
+/// <summary>Which stored template, at which version, an email's content was rendered from.</summary>
+public sealed record TemplateUse(string Name, int Version);
+
 public sealed record EmailAttachment(string FileName, string ContentType, string ContentBase64);
 
 public static class Addresses

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Text.RegularExpressions;
 using AkkaMail.Domain;
 using MimeKit;
@@ -17,7 +18,14 @@ public sealed class SendEmailRequest
     public string? Html { get; set; }
     public List<string?>? Tags { get; set; }
     public Dictionary<string, string?>? Headers { get; set; }
-    public Dictionary<string, string?>? Variables { get; set; }
+    /// <summary>Without a template: strings that come back in the provider's webhooks (Mailgun <c>v:</c> fields, which
+    /// recipients can read in the message). With a template: the template's variables, any JSON values, used to render
+    /// it and not sent to the provider.</summary>
+    public Dictionary<string, JsonElement>? Variables { get; set; }
+    /// <summary>The name of a stored template to render instead of subject, text and html.</summary>
+    public string? Template { get; set; }
+    /// <summary>The template's version; the latest when absent.</summary>
+    public int? TemplateVersion { get; set; }
     public List<AttachmentRequest?>? Attachments { get; set; }
     /// <summary>Send later: ISO 8601 with an offset (UTC recommended), at most 7 days ahead.</summary>
     public DateTimeOffset? SendAt { get; set; }
@@ -123,8 +131,8 @@ public static partial class EmailValidation
             {
                 if (!VariableName().IsMatch(k) || k.Length > 64) Add($"variables.{Clip(k, 40)}", "names are letters, digits, '_', '-', '.' (at most 64)");
                 else if (k.Equals("email-id", StringComparison.OrdinalIgnoreCase)) Add($"variables.{k}", "is reserved");
-                else if (v is null || v.Length > 4096) Add($"variables.{k}", "must be a string of at most 4096 characters");
-                else variables[k] = v;
+                else if (v.ValueKind != JsonValueKind.String || v.GetString()!.Length > 4096) Add($"variables.{k}", "must be a string of at most 4096 characters");
+                else variables[k] = v.GetString()!;
             }
         }
 
