@@ -446,13 +446,13 @@ public sealed record EmailState
 
     /// <summary>
     /// The content once nothing more will be sent: the envelope (addresses, subject, tags, headers) stays, the
-    /// bodies and attachments go. They are in the journal's <see cref="EmailAccepted"/>; kept in every live email
+    /// bodies, attachments and a batch's recipient variables go. They are in the journal's <see cref="EmailAccepted"/>; kept in every live email
     /// actor they were most of its memory (real bodies are tens of KB) for as long as the email stays live.
     /// </summary>
     private static EmailContent? WithoutBodies(EmailContent? content) =>
-        content is null || (content.Text is null && content.Html is null && content.Attachments.Count == 0)
+        content is null || (content.Text is null && content.Html is null && content.Attachments.Count == 0 && content.RecipientVariables is null)
             ? content
-            : content with { Text = null, Html = null, Attachments = Array.Empty<EmailAttachment>() };
+            : content with { Text = null, Html = null, Attachments = Array.Empty<EmailAttachment>(), RecipientVariables = null };
 
     private EmailState ApplyProviderEvent(ProviderEvent pe)
     {

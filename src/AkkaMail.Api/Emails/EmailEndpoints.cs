@@ -34,6 +34,7 @@ public static class EmailEndpoints
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         SendResponses(api.MapPost("/emails", SendAsync)).WithName("SendEmail")
             .WithSummary("Queue an email. With an Idempotency-Key header, a retried request gets the same answer and no second email.");
+        api.MapBatchEndpoint();
         // The path the original specification names.
         SendResponses(api.MapPost("/emails/send", SendAsync)).WithName("SendEmailAlias").WithSummary("Same as POST /api/emails.");
         api.MapGet("/emails", ListAsync).WithName("ListEmails")
@@ -104,8 +105,9 @@ public static class EmailEndpoints
 
     /// <summary>Renders the request's template into its subject, text and html (and takes its variables out: they were
     /// the template's, not the provider's); or the 400 that names what is wrong.</summary>
-    private static async Task<(TemplateUse? Template, IResult? Problem)> RenderTemplateAsync(
-        SendEmailRequest request, string userId, ITemplateStore templates, TemplateRenderer renderer, CancellationToken ct)
+    internal static async Task<(TemplateUse? Template, IResult? Problem)> RenderTemplateAsync(
+        SendEmailRequest request, string userId, ITemplateStore templates, TemplateRenderer renderer, CancellationToken ct,
+        IReadOnlyCollection<string>? recipientValues = null)
     {
         var errors = new Dictionary<string, string[]>();
         if (TemplateRenderer.NameProblem(request.Template) is { } nameProblem) errors["template"] = new[] { nameProblem };
@@ -126,7 +128,7 @@ public static class EmailEndpoints
             }, title: "The email is not valid", type: ProblemTypes.Validation));
 
         var variables = request.Variables is null ? (JsonElement?)null : JsonSerializer.SerializeToElement(request.Variables);
-        switch (await renderer.RenderAsync(stored.Definition, variables, ct: ct))
+        switch (await renderer.RenderAsync(stored.Definition, variables, recipientValues, ct))
         {
             case RenderResult.Rendered r:
                 request.Subject = r.Subject;
@@ -190,7 +192,7 @@ public static class EmailEndpoints
 
     private static string Clip(string s) => s.Length > 40 ? s[..40] + "…" : s;
 
-    private static IResult Unavailable() =>
+    internal static IResult Unavailable() =>
         Results.Problem(statusCode: 503, title: "Busy", type: ProblemTypes.Unavailable,
             detail: "The service could not confirm the email in time; retry with the same Idempotency-Key.");
 
@@ -203,6 +205,6 @@ public static class EmailEndpoints
     private static string Fingerprint(EmailContent content, DateTimeOffset? sendAt) =>
         Convert.ToHexStringLower(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(new { content, sendAt }, EmailEventSerializer.Json)));
 
-    private static string Fingerprint(EmailContent content, DateTimeOffset? sendAt, object template) =>
+    internal static string Fingerprint(EmailContent content, DateTimeOffset? sendAt, object template) =>
         Convert.ToHexStringLower(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(new { content, sendAt, template }, EmailEventSerializer.Json)));
 }

@@ -180,13 +180,22 @@ public sealed partial class TemplateRenderer
 
     private static string Clip(string s) => s.Length > 40 ? s[..40] + "…" : s;
 
+    /// <summary>The variable through which a batch's template reads each recipient's own values: <c>{{ recipient.name }}</c>.</summary>
+    public const string RecipientVariable = "recipient";
+
+    /// <summary>In the html part a recipient's value is substituted HTML-escaped: under this prefix (<c>%recipient._html_name%</c>),
+    /// a name no client's variable can have (they start with a letter).</summary>
+    public const string HtmlValuePrefix = "_html_";
+
     /// <summary>
     /// Renders subject, text and html with <paramref name="variables"/> (a JSON object; checked here too). Never throws
     /// for a template or variables: every failure, a time or size limit included, is a <see cref="RenderResult.Refused"/>.
-    /// <paramref name="extra"/>: values set beside the variables, by name (a batch's per-recipient placeholders).
+    /// <paramref name="recipientValues"/>: a batch's per-recipient value names; <c>{{ recipient.name }}</c> renders as the
+    /// provider's placeholder <c>%recipient.name%</c> (<c>%recipient._html_name%</c> in html), substituted per recipient
+    /// when the batch is sent. So a batch is rendered once, whatever its size.
     /// </summary>
     public async Task<RenderResult> RenderAsync(TemplateDefinition definition, JsonElement? variables,
-        IReadOnlyDictionary<string, FluidValue>? extra = null, CancellationToken ct = default)
+        IReadOnlyCollection<string>? recipientValues = null, CancellationToken ct = default)
     {
         var problems = new List<TemplateProblem>(Check(definition));
         problems.AddRange(CheckVariables(variables));
@@ -196,8 +205,6 @@ public sealed partial class TemplateRenderer
         var values = new Dictionary<string, FluidValue>(StringComparer.Ordinal);
         if (variables is { ValueKind: JsonValueKind.Object } v)
             foreach (var p in v.EnumerateObject()) values[p.Name] = ToFluid(p.Value);
-        if (extra is not null)
-            foreach (var (name, value) in extra) values[name] = value;
 
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(TemplateLimits.MaxRenderTime);
@@ -208,6 +215,10 @@ public sealed partial class TemplateRenderer
             TryParse(field, source, out var template);
             var context = new TemplateContext(options) { CancellationToken = timeout.Token };
             foreach (var (name, value) in values) context.SetValue(name, value);
+            if (recipientValues is not null)
+                context.SetValue(RecipientVariable, DictionaryValue.Create(new FluidValueDictionaryFluidIndexable(
+                    recipientValues.ToDictionary(n => n, n => (FluidValue)StringValue.Create(
+                        field == "html" ? $"%recipient.{HtmlValuePrefix}{n}%" : $"%recipient.{n}%")))));
             try
             {
                 // On the thread pool, awaited with the time limit: the step limit bounds the work, the wait bounds the answer.
