@@ -211,6 +211,13 @@ public sealed class OpenApiConformanceTests(OpenApiConformanceTests.HostFixture 
             var fromTemplate = await AcceptedIdAsync(await carol.PostJsonAsync("/api/emails", new
                 { from = "a@example.com", to = new[] { "t@example.com" }, template = "conformance", variables = new { name = "Ann" } }));
             Assert.Equal(HttpStatusCode.OK, (await carol.GetAsync($"/api/emails/{fromTemplate}")).StatusCode);
+            // A personalised batch from the template: accepted, and invalid.
+            Assert.Equal(HttpStatusCode.Accepted, (await carol.PostJsonAsync("/api/emails/batch", new
+            {
+                from = "a@example.com", template = "conformance", variables = new { name = "All" },
+                recipients = new[] { new { to = "b1@example.com", variables = new { x = "1" } }, new { to = "b2@example.com", variables = new { x = "2" } } },
+            })).StatusCode);
+            Assert.Equal(HttpStatusCode.BadRequest, (await carol.PostJsonAsync("/api/emails/batch", new { from = "a@example.com", template = "conformance" })).StatusCode);
             Assert.Equal(HttpStatusCode.NoContent, (await carol.DeleteAsync("/api/templates/conformance")).StatusCode);
             Assert.Equal(HttpStatusCode.NotFound, (await carol.DeleteAsync("/api/templates/conformance")).StatusCode);
         }

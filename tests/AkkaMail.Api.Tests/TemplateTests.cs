@@ -118,7 +118,7 @@ public sealed class TemplateTests(TemplateHostFixture fixture) : IClassFixture<T
         };
         var rendered = await OkJsonAsync(await c.PostJsonAsync("/api/templates/order/render", new { variables }));
         Assert.Equal("Order 42 shipped", rendered["subject"]!.GetValue<string>());
-        Assert.Equal("Hi Bob <bob@example.com>,\n- 2 x tea\n- 1 x cup\nTotal: 21", rendered["text"]!.GetValue<string>());
+        Assert.Equal("Hi Bob <bob@example.com>,\n- 2 x tea\n- 1 x cup\nTotal: 21.0", rendered["text"]!.GetValue<string>());
         Assert.Equal("<p>Hi Bob &lt;bob@example.com&gt;</p><b>VIP</b>", rendered["html"]!.GetValue<string>());
         Assert.Equal(1, rendered["version"]!.GetValue<int>());
 

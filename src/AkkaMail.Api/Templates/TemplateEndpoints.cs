@@ -17,17 +17,17 @@ public static class TemplateEndpoints
         static RouteHandlerBuilder WithBody<T>(RouteHandlerBuilder b) where T : notnull => b.WithMetadata(new RequestSizeLimitMetadata(MaxBodyBytes))
             .Accepts<T>("application/json").ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType);
-        WithBody<TemplateRequest>(api.MapPost("/templates", CreateAsync)).WithName("CreateTemplate")
+        WithBody<TemplateRequest>(api.MapPost("/templates", CreateAsync)).WithName("CreateTemplate").ProducesProblem(StatusCodes.Status409Conflict)
             .WithSummary("Store a Liquid template (subject, text, html): version 1. 400 names each syntax error with its line and column; 409 if the name is taken.");
         api.MapGet("/templates", ListAsync).WithName("ListTemplates")
             .WithSummary("Your templates (their latest versions), by name; `limit` (≤ 500).");
-        api.MapGet("/templates/{name}", GetAsync).WithName("GetTemplate")
+        api.MapGet("/templates/{name}", GetAsync).WithName("GetTemplate").ProducesProblem(StatusCodes.Status404NotFound)
             .WithSummary("A template: its latest version, or `version`.");
-        WithBody<TemplateRequest>(api.MapPut("/templates/{name}", UpdateAsync)).WithName("UpdateTemplate")
+        WithBody<TemplateRequest>(api.MapPut("/templates/{name}", UpdateAsync)).WithName("UpdateTemplate").ProducesProblem(StatusCodes.Status404NotFound)
             .WithSummary("Change a template: stores its next version (emails keep what they were rendered with).");
-        api.MapDelete("/templates/{name}", DeleteAsync).WithName("DeleteTemplate")
+        api.MapDelete("/templates/{name}", DeleteAsync).WithName("DeleteTemplate").ProducesProblem(StatusCodes.Status404NotFound)
             .WithSummary("Delete a template. Creating the name again goes on with the next version number.");
-        WithBody<RenderTemplateRequest>(api.MapPost("/templates/{name}/render", RenderAsync)).WithName("RenderTemplate")
+        WithBody<RenderTemplateRequest>(api.MapPost("/templates/{name}/render", RenderAsync)).WithName("RenderTemplate").ProducesProblem(StatusCodes.Status404NotFound)
             .RequireRateLimiting(RateLimits.SendPolicy).ProducesProblem(StatusCodes.Status429TooManyRequests)
             .WithSummary("Preview: render a template (latest or `version`) with `variables`; nothing is sent. 400 names a missing variable (strict) or a limit.");
         return api;
