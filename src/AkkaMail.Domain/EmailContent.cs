@@ -22,8 +22,6 @@ public sealed record EmailContent(
     /// </summary>
     public IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? RecipientVariables { get; init; }
 
-    public bool IsBatch => RecipientVariables is not null;
-
     /// <summary>Every address the provider will report on: to, cc and bcc, each once, in that order.</summary>
     public IReadOnlyList<string> AllRecipients() =>
         To.Concat(Cc).Concat(Bcc).Select(Addresses.Normalize).Distinct(StringComparer.Ordinal).ToArray();
