@@ -157,6 +157,44 @@ public sealed class MailgunBatchTests(MailgunFakeHostFixture fixture) : IClassFi
     private const int BatchLimit = Emails.BatchEndpoints.MaxRecipients;
 }
 
+/// <summary>Mailgun's per-message limits, checked before anything is accepted.</summary>
+public sealed class ProviderLimitTests(TemplateHostFixture fixture) : IClassFixture<TemplateHostFixture>
+{
+    [Fact]
+    public async Task A_batch_part_over_25_MB_is_refused_whole_before_any_part_is_accepted()
+    {
+        using var c = fixture.Host.AdminClient();
+        var before = (await (await c.GetAsync("/api/emails?limit=200")).ReadJsonAsync())["items"]!.AsArray().Count;
+        // 1,001 recipients (two parts); five values of 1,000 '&' each, used in html: escaped, five times as long.
+        var amp = new string('&', 1000);
+        var r = await c.PostJsonAsync("/api/emails/batch", new
+        {
+            from = "app@example.com", subject = "s", text = "t",
+            html = "<p>%recipient._html_a%%recipient._html_b%%recipient._html_c%%recipient._html_d%%recipient._html_e%</p>",
+            recipients = Enumerable.Range(0, 1001).Select(i => new
+                { to = $"r{i}@example.com", variables = new { a = amp, b = amp, c = amp, d = amp, e = amp } }),
+        });
+        var body = await r.Content.ReadAsStringAsync();
+        Assert.True(r.StatusCode == HttpStatusCode.BadRequest, $"{(int)r.StatusCode}: {body[..Math.Min(300, body.Length)]}");
+        Assert.Contains("25 MB", JsonNode.Parse(body)!["errors"]!["recipients"]![0]!.GetValue<string>());
+        Assert.Equal(before, (await (await c.GetAsync("/api/emails?limit=200")).ReadJsonAsync())["items"]!.AsArray().Count);
+    }
+
+    [Fact]
+    public async Task Headers_variables_and_tags_over_mailgun_s_16_KB_options_budget_answer_400()
+    {
+        using var c = fixture.Host.AdminClient();
+        var headers = Enumerable.Range(0, 20).ToDictionary(i => $"X-Big-{i}", _ => new string('h', 900));
+        var r = await c.PostJsonAsync("/api/emails", new { from = "a@example.com", to = new[] { "b@example.com" }, subject = "s", text = "t", headers });
+        var body = await r.Content.ReadAsStringAsync();
+        Assert.True(r.StatusCode == HttpStatusCode.BadRequest, body);
+        Assert.Contains("16 KB", JsonNode.Parse(body)!["errors"]!["headers"]![0]!.GetValue<string>());
+        var fewer = headers.Take(10).ToDictionary();
+        Assert.Equal(HttpStatusCode.Accepted, (await c.PostJsonAsync("/api/emails",
+            new { from = "a@example.com", to = new[] { "b@example.com" }, subject = "s", text = "t", headers = fewer })).StatusCode);
+    }
+}
+
 /// <summary>The sandbox writes a batch as Mailgun sends it: one .eml per recipient, each with its own address and values.</summary>
 public sealed class SandboxBatchTests(TemplateHostFixture fixture) : IClassFixture<TemplateHostFixture>
 {

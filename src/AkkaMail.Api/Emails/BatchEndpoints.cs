@@ -56,6 +56,10 @@ public static partial class BatchEndpoints
     public const int MaxRecipients = 10_000;
     public const int MaxValuesPerRecipient = 20;
     public const int MaxValueLength = 1000;
+    /// <summary>Mailgun's 25 MB per message, for one email's content and its recipients' values.</summary>
+    public const int MaxMessageBytes = 25 * 1024 * 1024;
+
+    private static int Encoding(string? s) => s is null ? 0 : System.Text.Encoding.UTF8.GetByteCount(s);
 
     [GeneratedRegex("^[A-Za-z][A-Za-z0-9_]{0,63}$")]
     private static partial Regex ValueName();
@@ -115,15 +119,29 @@ public static partial class BatchEndpoints
             ? names.Where(n => html.Contains($"%recipient.{TemplateRenderer.HtmlValuePrefix}{n}%", StringComparison.Ordinal)).ToHashSet()
             : new HashSet<string>();
 
-        var emails = new List<BatchEmailResponse>();
-        var part = 0;
-        foreach (var chunk in recipients.Chunk(RecipientsPerEmail))
+        // Every part is built and checked before the first is accepted: a batch is refused whole, never half sent.
+        var parts = recipients.Chunk(RecipientsPerEmail).Select(chunk => (Chunk: chunk, Content: common with
         {
-            var content = common with
-            {
-                To = chunk.Select(r => r.To).ToArray(),
-                RecipientVariables = chunk.ToDictionary(r => r.Address, r => WithHtmlValues(r.Values, htmlNames), StringComparer.Ordinal),
-            };
+            To = chunk.Select(r => r.To).ToArray(),
+            RecipientVariables = chunk.ToDictionary(r => r.Address, r => WithHtmlValues(r.Values, htmlNames), StringComparer.Ordinal),
+        })).ToList();
+        for (var i = 0; i < parts.Count; i++)
+        {
+            var content = parts[i].Content;
+            var size = Encoding(content.Subject) + Encoding(content.Text) + Encoding(content.Html)
+                       + JsonSerializer.SerializeToUtf8Bytes(content.RecipientVariables).Length;
+            if (size > MaxMessageBytes)
+                return Invalid(new Dictionary<string, string[]>
+                {
+                    ["recipients"] = new[] { $"the content and the values of recipients {i * RecipientsPerEmail}-{i * RecipientsPerEmail + parts[i].Chunk.Length - 1} " +
+                                             $"come to {size} bytes, over Mailgun's {MaxMessageBytes / 1024 / 1024} MB per message: send fewer values or smaller ones" },
+                });
+        }
+
+        var emails = new List<BatchEmailResponse>();
+        for (var part = 0; part < parts.Count; part++)
+        {
+            var (chunk, content) = parts[part];
             // With a key, each part is an email of its own key: a retried batch reaches the same emails, part by part.
             var partKey = key is null ? null : $"{key}\nbatch part {part}";
             var emailId = partKey is null ? EmailEndpoints.NewEmailId() : EmailEndpoints.IdempotentEmailId(userId, partKey);
@@ -146,7 +164,6 @@ public static partial class BatchEndpoints
                         detail: $"{emails.Count} of the batch's emails were accepted before the service could not confirm the next in time; " +
                                 "retry with the same Idempotency-Key (accepted parts are not sent twice).");
             }
-            part++;
         }
         return Results.Accepted((string?)null, new SendBatchResponse(emails, recipients.Count, template?.Name, template?.Version));
     }

@@ -50,6 +50,8 @@ public static partial class EmailValidation
     public const int MaxVariables = 50;
     public const int MaxAttachmentBytes = 10 * 1024 * 1024;
     public const int MaxAddressLength = 320;
+    /// <summary>Mailgun's 16 KB for a call's o:, h:, v: and t: parameters, less 1 KB for the ones we add.</summary>
+    public const int MaxOptionBytes = 15 * 1024;
     public static readonly TimeSpan MaxScheduleAhead = TimeSpan.FromDays(7);
 
     // Headers we set ourselves or that would let a client forge routing.
@@ -159,6 +161,12 @@ public static partial class EmailValidation
             if (total > MaxAttachmentBytes) Add("attachments", $"at most {MaxAttachmentBytes / 1024 / 1024} MB in all");
         }
 
+        // Mailgun limits every o:, h:, v: and t: parameter of a call to 16 KB together; ours (v:email-id, h:Reply-To) are
+        // kept room for, so a message the API accepts is one Mailgun accepts.
+        var optionBytes = headers.Sum(h => Utf8(h.Key) + Utf8(h.Value)) + variables.Sum(v => Utf8(v.Key) + Utf8(v.Value)) + tags.Sum(Utf8);
+        if (optionBytes > MaxOptionBytes)
+            Add("headers", $"headers, variables and tags together at most {MaxOptionBytes} bytes (Mailgun's 16 KB limit on a message's options), are {optionBytes}");
+
         if (r.SendAt is { } sendAt && sendAt - now > MaxScheduleAhead)
             Add("sendAt", $"at most {MaxScheduleAhead.TotalDays:0} days ahead");
 
@@ -211,6 +219,8 @@ public static partial class EmailValidation
         var at = mailbox.Address.LastIndexOf('@');
         return at > 0 && at < mailbox.Address.Length - 1 && !mailbox.Address.Contains(' ');
     }
+
+    private static int Utf8(string s) => System.Text.Encoding.UTF8.GetByteCount(s);
 
     private static string Clip(string? s, int max = 80) => s is null ? "null" : s.Length <= max ? s : s[..max] + "…";
 }
