@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using AkkaMail.MailgunFake;
 using Xunit;
@@ -224,5 +225,30 @@ public sealed class SandboxBatchTests(TemplateHostFixture fixture) : IClassFixtu
                 Assert.DoesNotContain($"{other}@sandbox.example.com", eml);
         }
         Assert.False(File.Exists(Path.Combine(fixture.Host.OutboxPath, $"{id}.eml")));
+    }
+
+    [Fact]
+    public async Task A_batch_retried_with_its_idempotency_key_reaches_the_same_emails_and_a_changed_one_is_refused()
+    {
+        using var c = fixture.Host.AdminClient();
+        object Batch(string lastName) => new
+        {
+            from = "app@example.com", subject = "Hi %recipient.name%", text = "t",
+            recipients = Enumerable.Range(0, 1500).Select(i => new { to = $"idem{i}@example.com", variables = new { name = i == 1499 ? lastName : $"P{i}" } }),
+        };
+        async Task<HttpResponseMessage> Post(object body)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/api/emails/batch") { Content = JsonContent.Create(body) };
+            request.Headers.Add("Idempotency-Key", "batch-idem-1");
+            return await c.SendAsync(request);
+        }
+        var first = await (await Post(Batch("Last"))).ReadJsonAsync();
+        var again = await Post(Batch("Last"));
+        Assert.Equal(HttpStatusCode.Accepted, again.StatusCode);
+        var ids = first["emails"]!.AsArray().Select(e => e!["id"]!.GetValue<string>()).ToArray();
+        Assert.Equal(2, ids.Length);
+        Assert.Equal(ids, (await again.ReadJsonAsync())["emails"]!.AsArray().Select(e => e!["id"]!.GetValue<string>()));
+        // The same key with other values in the second part: that part's email exists with other content.
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, (await Post(Batch("Changed"))).StatusCode);
     }
 }
