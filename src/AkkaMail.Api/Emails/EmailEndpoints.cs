@@ -192,7 +192,7 @@ public static class EmailEndpoints
 
     private static string Clip(string s) => s.Length > 40 ? s[..40] + "…" : s;
 
-    internal static IResult Unavailable() =>
+    private static IResult Unavailable() =>
         Results.Problem(statusCode: 503, title: "Busy", type: ProblemTypes.Unavailable,
             detail: "The service could not confirm the email in time; retry with the same Idempotency-Key.");
 
