@@ -12,6 +12,7 @@ using AkkaMail.Users;
 using AkkaMail.Suppressions;
 using AkkaMail.Api.Users;
 using AkkaMail.Api.Suppressions;
+using AkkaMail.Api.Templates;
 using Scalar.AspNetCore;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Diagnostics;
@@ -64,6 +65,7 @@ public static class AkkaMailApp
         // Email actors publish their states here: the sender and the read side look at them.
         builder.Services.AddSingleton<AkkaMail.Actors.LiveEmailStates>();
         builder.Services.AddStores(options, builder.Configuration);
+        builder.Services.AddSingleton(sp => new AkkaMail.Templates.TemplateRenderer(sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddSendQueue(options, settings, hocon, builder.Configuration);
         // The provider the operator chose; Mailgun's webhooks are processed whichever it is (a switch of provider must
         // not drop the reports of emails Mailgun already has).
@@ -152,6 +154,7 @@ public static class AkkaMailApp
         api.MapEmailEndpoints();
         api.MapUserEndpoints();
         api.MapSuppressionEndpoints();
+        api.MapTemplateEndpoints();
         OperatorOnly(app.MapOpenApi());
         OperatorOnly(app.MapScalarApiReference("/docs", o => o.WithTitle("AkkaMail API")));
         app.MapRealtime();
@@ -163,6 +166,7 @@ public static class AkkaMailApp
     {
         await app.Services.GetRequiredService<IEmailReadStore>().InitializeAsync();
         await app.Services.GetRequiredService<ISuppressionStore>().InitializeAsync();
+        await app.Services.GetRequiredService<AkkaMail.Templates.ITemplateStore>().InitializeAsync();
         var users = app.Services.GetRequiredService<IUserStore>();
         await users.InitializeAsync();
         if (await users.AnyUserAsync()) return;

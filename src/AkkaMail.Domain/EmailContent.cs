@@ -15,10 +15,44 @@ public sealed record EmailContent(
     IReadOnlyDictionary<string, string> Variables,
     IReadOnlyList<EmailAttachment> Attachments)
 {
+    /// <summary>
+    /// A personalised batch: each recipient's own values (bare lower-case address → name → value), substituted for
+    /// <c>%recipient.name%</c> in subject, text and html, one message per recipient, each showing only its own address
+    /// (Mailgun's <c>recipient-variables</c>). Null for an ordinary email, and in journals written before batches.
+    /// </summary>
+    public IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? RecipientVariables { get; init; }
+
     /// <summary>Every address the provider will report on: to, cc and bcc, each once, in that order.</summary>
     public IReadOnlyList<string> AllRecipients() =>
         To.Concat(Cc).Concat(Bcc).Select(Addresses.Normalize).Distinct(StringComparer.Ordinal).ToArray();
 }
+
+/// <summary>Mailgun's batch substitution, as a pure function: <c>%recipient.name%</c> → the recipient's value; a name the
+/// recipient has no value for is left as written.</summary>
+public static class RecipientSubstitution
+{
+    public static string? Apply(string? text, IReadOnlyDictionary<string, string> values)
+    {
+        if (text is null || values.Count == 0 || !text.Contains("%recipient.", StringComparison.Ordinal)) return text;
+        var b = new System.Text.StringBuilder(text.Length);
+        var i = 0;
+        while (i < text.Length)
+        {
+            var start = text.IndexOf("%recipient.", i, StringComparison.Ordinal);
+            if (start < 0) break;
+            var end = text.IndexOf('%', start + 11);
+            if (end < 0) break;
+            b.Append(text, i, start - i);
+            var name = text.Substring(start + 11, end - start - 11);
+            if (values.TryGetValue(name, out var value)) { b.Append(value); i = end + 1; }
+            else { b.Append(text, start, end - start); i = end; }
+        }
+        return b.Append(text, i, text.Length - i).ToString();
+    }
+}
+
+/// <summary>Which stored template, at which version, an email's content was rendered from.</summary>
+public sealed record TemplateUse(string Name, int Version);
 
 public sealed record EmailAttachment(string FileName, string ContentType, string ContentBase64);
 

@@ -57,6 +57,8 @@ public sealed record EmailState
     public DateTimeOffset? SendAt { get; init; }
     public string? IdempotencyKey { get; init; }
     public string? RequestFingerprint { get; init; }
+    /// <summary>The template the content was rendered from (null: content given as it is).</summary>
+    public TemplateUse? Template { get; init; }
 
     public SendPhase Phase { get; init; } = SendPhase.None;
     /// <summary>The attempt in progress or next to be made (1-based); 0 before acceptance.</summary>
@@ -181,7 +183,8 @@ public sealed record EmailState
                 : existing;
         }
         var evt = new EmailAccepted(c.EmailId, c.UserId, c.Content, ctx.Now, c.IdempotencyKey, c.RequestFingerprint, c.SendAt,
-            c.Suppressed is { Count: > 0 } ? c.Suppressed.ToDictionary(kv => Addresses.Normalize(kv.Key), kv => kv.Value) : null);
+            c.Suppressed is { Count: > 0 } ? c.Suppressed.ToDictionary(kv => Addresses.Normalize(kv.Key), kv => kv.Value) : null,
+            c.Template);
         var next = Apply(evt);
         var events = new List<IEmailEvent> { evt };
         if (next.Recipients.Values.All(r => r.Status == RecipientStatus.Suppressed))
@@ -380,6 +383,7 @@ public sealed record EmailState
                 SendAt = e.SendAt,
                 IdempotencyKey = e.IdempotencyKey,
                 RequestFingerprint = e.RequestFingerprint,
+                Template = e.Template,
                 Phase = e.SendAt is not null ? SendPhase.Scheduled : SendPhase.Queued,
                 Attempt = 1,
                 Recipients = Recipients.SetItems(e.Content.AllRecipients()
@@ -442,13 +446,13 @@ public sealed record EmailState
 
     /// <summary>
     /// The content once nothing more will be sent: the envelope (addresses, subject, tags, headers) stays, the
-    /// bodies and attachments go. They are in the journal's <see cref="EmailAccepted"/>; kept in every live email
+    /// bodies, attachments and a batch's recipient variables go. They are in the journal's <see cref="EmailAccepted"/>; kept in every live email
     /// actor they were most of its memory (real bodies are tens of KB) for as long as the email stays live.
     /// </summary>
     private static EmailContent? WithoutBodies(EmailContent? content) =>
-        content is null || (content.Text is null && content.Html is null && content.Attachments.Count == 0)
+        content is null || (content.Text is null && content.Html is null && content.Attachments.Count == 0 && content.RecipientVariables is null)
             ? content
-            : content with { Text = null, Html = null, Attachments = Array.Empty<EmailAttachment>() };
+            : content with { Text = null, Html = null, Attachments = Array.Empty<EmailAttachment>(), RecipientVariables = null };
 
     private EmailState ApplyProviderEvent(ProviderEvent pe)
     {

@@ -22,10 +22,13 @@ public static class EmailEvents
 {
     /// <param name="Suppressed">Recipients on the sender's suppression list at acceptance (address → reason):
     /// never sent to.</param>
+    /// <param name="Template">The stored template (name and version) the content was rendered from; null for content
+    /// given as it is, and in journals written before templates existed. <paramref name="Content"/> is the rendered
+    /// result, so a later change of the template never alters an accepted email.</param>
     public sealed record EmailAccepted(
         string EmailId, string UserId, EmailContent Content, DateTimeOffset At,
         string? IdempotencyKey = null, string? RequestFingerprint = null, DateTimeOffset? SendAt = null,
-        IReadOnlyDictionary<string, string>? Suppressed = null) : IEmailEvent;
+        IReadOnlyDictionary<string, string>? Suppressed = null, TemplateUse? Template = null) : IEmailEvent;
 
     /// <summary>The send job for <paramref name="Attempt"/> is durably in the send queue.</summary>
     public sealed record EmailDispatched(string EmailId, int Attempt, DateTimeOffset At) : IEmailEvent;
@@ -53,7 +56,7 @@ public static class EmailCommands
     public sealed record AcceptEmail(
         string EmailId, string UserId, EmailContent Content,
         string? IdempotencyKey = null, string? RequestFingerprint = null, DateTimeOffset? SendAt = null,
-        IReadOnlyDictionary<string, string>? Suppressed = null) : IEmailCommand;
+        IReadOnlyDictionary<string, string>? Suppressed = null, TemplateUse? Template = null) : IEmailCommand;
 
     /// <summary>Told by the dispatcher once the queue holds the job durably. Never answered.</summary>
     public sealed record MarkDispatched(string EmailId, int Attempt) : IEmailCommand;

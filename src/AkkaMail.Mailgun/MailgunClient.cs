@@ -106,6 +106,7 @@ public sealed partial class MailgunClient
         foreach (var (name, value) in m.Headers) Field("h:" + name, value);
         foreach (var (name, value) in m.Variables) Field("v:" + name, value);
         foreach (var tag in m.Tags) Field("o:tag", tag);
+        if (m.RecipientVariables is not null) Field("recipient-variables", System.Text.Json.JsonSerializer.Serialize(m.RecipientVariables));
         if (m.TestMode) Field("o:testmode", "yes");
         if (m.Tracking is { } t)
         {

@@ -25,6 +25,10 @@ public sealed record MailgunMessage
     /// <summary>Custom variables, sent as <c>v:name</c>; they come back in webhooks as <c>user-variables</c>.</summary>
     public IReadOnlyDictionary<string, string> Variables { get; init; } = new Dictionary<string, string>();
     public IReadOnlyList<MailgunAttachment> Attachments { get; init; } = [];
+    /// <summary>Batch sending: sent as <c>recipient-variables</c> (JSON, address → name → value). With it Mailgun sends
+    /// one message per <c>to</c> recipient, showing only that recipient, with <c>%recipient.name%</c> substituted;
+    /// without it every recipient sees the whole <c>to</c> list.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? RecipientVariables { get; init; }
     /// <summary><c>o:testmode=yes</c>: Mailgun accepts but does not deliver.</summary>
     public bool TestMode { get; init; }
     /// <summary>Tracking overrides (<c>o:tracking</c>, <c>o:tracking-clicks</c>, <c>o:tracking-opens</c>); null = domain default.</summary>

@@ -95,6 +95,58 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output) : IAsyncLife
         Assert.True(errors.Count == 0, "browser errors: " + string.Join(" | ", errors));
     }
 
+    [SkippableFact]
+    public async Task Pick_a_template_fill_its_variables_preview_and_send()
+    {
+        Skip.IfNot(File.Exists(Chromium), $"{Chromium} is missing: install Debian's chromium (apt-get install -y chromium; test.sh does)");
+        Environment.SetEnvironmentVariable("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1");
+        var key = await _host.CreateUserKeyAsync("template-user");
+        using (var client = _host.Client(key))
+            Assert.Equal(System.Net.HttpStatusCode.Created, (await client.PostJsonAsync("/api/templates", new
+                { name = "shipped", subject = "Order {{ order }} shipped", text = "Hi {{ name }}", html = "<p>Hi <b>{{ name }}</b></p>" })).StatusCode);
+
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new()
+        {
+            ExecutablePath = Chromium, Headless = true,
+            Args = new[] { "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync" },
+        });
+        var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1280, Height = 1000 } });
+        var errors = new List<string>();
+        page.PageError += (_, e) => errors.Add(e);
+        await page.GotoAsync(_host.BaseAddress.ToString());
+        await page.FillAsync("#api-key", key);
+        await page.ClickAsync("#sign-in-form button");
+        await Expect(page.Locator("#template-name option")).ToHaveTextAsync("shipped (v1)");
+
+        // A missing variable: the strict template's 400 names it.
+        await page.FillAsync("#template-send [name=variables]", "{\"name\": \"Ann\"}");
+        await page.ClickAsync("#template-preview");
+        await Expect(page.Locator("#template-result")).ToContainTextAsync("variables.order");
+
+        await page.FillAsync("#template-send [name=variables]", "{\"name\": \"Ann <3\", \"order\": 42}");
+        await page.ClickAsync("#template-preview");
+        await Expect(page.Locator("#rendered-subject")).ToHaveTextAsync("Order 42 shipped");
+        await Expect(page.Locator("#rendered-text")).ToHaveTextAsync("Hi Ann <3");
+        await Expect(page.FrameLocator("#rendered-html").Locator("b")).ToHaveTextAsync("Ann <3");
+
+        await page.FillAsync("#template-send [name=from]", "Shop <shop@example.com>");
+        await page.FillAsync("#template-send [name=to]", "ann@example.com");
+        await page.ClickAsync("#template-send button[type=submit]");
+        await Expect(page.Locator("#template-result")).ToContainTextAsync("Accepted");
+        await Expect(page.Locator("#template-result")).ToContainTextAsync("shipped v1");
+        var id = await page.Locator("#template-result").GetAttributeAsync("data-id");
+        await Expect(page.Locator($"tr[data-id='{id}'] td.status")).ToHaveTextAsync("delivered", new() { Timeout = 10_000 });
+        await Expect(page.Locator($"tr[data-id='{id}'] td.subject")).ToHaveTextAsync("Order 42 shipped", new() { Timeout = 10_000 });
+
+        var shot = Path.Combine(AppContext.BaseDirectory, "TestResults", "dashboard-template.png");
+        Directory.CreateDirectory(Path.GetDirectoryName(shot)!);
+        await page.ScreenshotAsync(new() { Path = shot, FullPage = true });
+        output.WriteLine($"screenshot: {shot}");
+        Assert.True(errors.Count == 0, "browser errors: " + string.Join(" | ", errors));
+    }
+
     private static string? RepoRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)

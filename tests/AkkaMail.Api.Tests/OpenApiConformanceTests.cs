@@ -186,6 +186,42 @@ public sealed class OpenApiConformanceTests(OpenApiConformanceTests.HostFixture 
         Assert.Equal(HttpStatusCode.NoContent, (await alice.DeleteAsync($"/api/users/{aliceId}/keys/{keyId}")).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await alice.DeleteAsync($"/api/users/{aliceId}/keys/{keyId}")).StatusCode);
 
+        // Templates (a user of its own, for the render's rate limit): created, invalid, taken, not JSON; listed, read
+        // (a version), someone else's; updated, invalid; rendered, a missing variable; an email sent from it; deleted, gone.
+        var (_, _, carol) = await NewUserAsync(admin);
+        using (carol)
+        {
+            var template = new { name = "conformance", subject = "Hi {{ name }}", text = "Hello {{ name }}" };
+            Assert.Equal(HttpStatusCode.Created, (await carol.PostJsonAsync("/api/templates", template)).StatusCode);
+            Assert.Equal(HttpStatusCode.BadRequest, (await carol.PostJsonAsync("/api/templates", new { name = "broken", subject = "s", text = "{% if %}" })).StatusCode);
+            Assert.Equal(HttpStatusCode.Conflict, (await carol.PostJsonAsync("/api/templates", template)).StatusCode);
+            Assert.Equal(HttpStatusCode.UnsupportedMediaType, (await carol.PostAsync("/api/templates", Body("name=x", "text/plain"))).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await carol.GetAsync("/api/templates")).StatusCode);
+            Assert.Equal(HttpStatusCode.BadRequest, (await carol.GetAsync("/api/templates?limit=0")).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await carol.GetAsync("/api/templates/conformance?version=1")).StatusCode);
+            Assert.Equal(HttpStatusCode.NotFound, (await bob.GetAsync("/api/templates/conformance")).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await carol.PutAsync("/api/templates/conformance",
+                Body(System.Text.Json.JsonSerializer.Serialize(new { subject = "Hello {{ name }}", html = "<p>{{ name }}</p>" })))).StatusCode);
+            Assert.Equal(HttpStatusCode.BadRequest, (await carol.PutAsync("/api/templates/conformance", Body("{\"subject\":\"{{ x\",\"text\":\"t\"}"))).StatusCode);
+            Assert.Equal(HttpStatusCode.NotFound, (await bob.PutAsync("/api/templates/conformance", Body("{\"subject\":\"s\",\"text\":\"t\"}"))).StatusCode);
+            Assert.Equal(HttpStatusCode.UnsupportedMediaType, (await carol.PutAsync("/api/templates/conformance", Body("x", "text/plain"))).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await carol.PostJsonAsync("/api/templates/conformance/render", new { variables = new { name = "Ann" } })).StatusCode);
+            Assert.Equal(HttpStatusCode.BadRequest, (await carol.PostJsonAsync("/api/templates/conformance/render", new { variables = new { } })).StatusCode);
+            Assert.Equal(HttpStatusCode.NotFound, (await bob.PostJsonAsync("/api/templates/conformance/render", new { variables = new { } })).StatusCode);
+            var fromTemplate = await AcceptedIdAsync(await carol.PostJsonAsync("/api/emails", new
+                { from = "a@example.com", to = new[] { "t@example.com" }, template = "conformance", variables = new { name = "Ann" } }));
+            Assert.Equal(HttpStatusCode.OK, (await carol.GetAsync($"/api/emails/{fromTemplate}")).StatusCode);
+            // A personalised batch from the template: accepted, and invalid.
+            Assert.Equal(HttpStatusCode.Accepted, (await carol.PostJsonAsync("/api/emails/batch", new
+            {
+                from = "a@example.com", template = "conformance", variables = new { name = "All" },
+                recipients = new[] { new { to = "b1@example.com", variables = new { x = "1" } }, new { to = "b2@example.com", variables = new { x = "2" } } },
+            })).StatusCode);
+            Assert.Equal(HttpStatusCode.BadRequest, (await carol.PostJsonAsync("/api/emails/batch", new { from = "a@example.com", template = "conformance" })).StatusCode);
+            Assert.Equal(HttpStatusCode.NoContent, (await carol.DeleteAsync("/api/templates/conformance")).StatusCode);
+            Assert.Equal(HttpStatusCode.NotFound, (await carol.DeleteAsync("/api/templates/conformance")).StatusCode);
+        }
+
         // No key, or a revoked one: every operation behind a key (all but the webhook).
         Assert.Equal(HttpStatusCode.NoContent, (await admin.DeleteAsync($"/api/users/{aliceId}/keys/{aliceKeyId}")).StatusCode);
         foreach (var (template, method, _) in Operations(paths).Where(o => o.Template != MailgunWebhooks.Path))

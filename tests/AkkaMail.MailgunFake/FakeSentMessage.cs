@@ -33,6 +33,36 @@ public sealed record FakeSentMessage
     public string? ReplyTo => Headers.TryGetValue("Reply-To", out var r) ? r : null;
     /// <summary>Bare addresses of to + cc + bcc: one webhook per recipient.</summary>
     public IReadOnlyList<string> Recipients { get; init; } = [];
+
+    /// <summary>The <c>recipient-variables</c> field, parsed (bare lower-case address → name → value); null without it.
+    /// With it Mailgun sends batch mail: one message per <c>to</c> recipient (see <see cref="ForRecipient"/>).</summary>
+    public IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? RecipientVariables { get; init; }
+
+    /// <summary>
+    /// The message as <paramref name="address"/> receives it, as Mailgun builds it. With recipient-variables (batch
+    /// sending): its own copy, whose To shows only its own address, with <c>%recipient.name%</c> replaced by its own
+    /// values (a name it has no value for stays as written). Without: the message as sent, every To recipient visible.
+    /// </summary>
+    public FakeSentMessage ForRecipient(string address)
+    {
+        if (RecipientVariables is null) return this;
+        var bare = FakeAddress.Bare(address) ?? address;
+        var values = RecipientVariables.TryGetValue(bare.ToLowerInvariant(), out var v) ? v : new Dictionary<string, string>();
+        return this with
+        {
+            To = To.Where(a => string.Equals(FakeAddress.Bare(a), bare, StringComparison.OrdinalIgnoreCase)).ToArray(),
+            Subject = Substitute(Subject, values),
+            Text = Substitute(Text, values),
+            Html = Substitute(Html, values),
+            Recipients = [bare],
+            RecipientVariables = new Dictionary<string, IReadOnlyDictionary<string, string>> { [bare.ToLowerInvariant()] = values },
+        };
+    }
+
+    private static string? Substitute(string? text, IReadOnlyDictionary<string, string> values) =>
+        text is null ? null
+            : System.Text.RegularExpressions.Regex.Replace(text, @"%recipient\.([^%\s]+)%",
+                m => values.TryGetValue(m.Groups[1].Value, out var value) ? value : m.Value);
 }
 
 public sealed record FakeAttachment(string FileName, string ContentType, byte[] Content);

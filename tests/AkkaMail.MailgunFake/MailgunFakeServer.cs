@@ -390,6 +390,12 @@ public sealed class MailgunFakeServer : IAsyncDisposable
             else if (key.StartsWith("o:", StringComparison.Ordinal)) opts[key[2..]] = all[^1];
         }
         if (headers.TryGetValue("X-Mailgun-Variables", out var json)) MergeJsonVariables(json, variables);
+        Dictionary<string, IReadOnlyDictionary<string, string>>? recipientVariables = null;
+        if (One("recipient-variables") is { } rv)
+        {
+            recipientVariables = ReadRecipientVariables(rv);
+            if (recipientVariables is null) return (null, "recipient-variables parameter is not a valid JSON");
+        }
 
         var attachments = new List<FakeAttachment>();
         var inline = new List<FakeAttachment>();
@@ -423,7 +429,31 @@ public sealed class MailgunFakeServer : IAsyncDisposable
             ContentType = request.ContentType?.Split(';')[0].Trim() ?? "",
             Size = request.ContentLength ?? 0,
             Recipients = to.Concat(cc).Concat(bcc).Select(a => FakeAddress.Bare(a)!).Distinct(StringComparer.OrdinalIgnoreCase).ToArray(),
+            RecipientVariables = recipientVariables,
         }, null);
+    }
+
+    /// <summary>recipient-variables: a JSON object of address → object of values (a non-string value as its JSON text);
+    /// null when it is not (Mailgun answers 400).</summary>
+    private static Dictionary<string, IReadOnlyDictionary<string, string>>? ReadRecipientVariables(string json)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(json);
+            if (doc.RootElement.ValueKind != JsonValueKind.Object) return null;
+            var all = new Dictionary<string, IReadOnlyDictionary<string, string>>(StringComparer.OrdinalIgnoreCase);
+            foreach (var recipient in doc.RootElement.EnumerateObject())
+            {
+                if (recipient.Value.ValueKind != JsonValueKind.Object) return null;
+                all[(FakeAddress.Bare(recipient.Name) ?? recipient.Name).ToLowerInvariant()] = recipient.Value.EnumerateObject()
+                    .ToDictionary(p => p.Name, p => p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()! : p.Value.GetRawText());
+            }
+            return all;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
     }
 
     private static void MergeJsonVariables(string json, Dictionary<string, string> variables)

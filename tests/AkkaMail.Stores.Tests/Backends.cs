@@ -4,6 +4,7 @@ using AkkaMail.ReadModel;
 using AkkaMail.Stores.Sqlite;
 using AkkaMail.Stores.MongoDb;
 using AkkaMail.Suppressions;
+using AkkaMail.Templates;
 using AkkaMail.Users;
 using Microsoft.Data.Sqlite;
 using MongoDB.Driver;
@@ -22,6 +23,7 @@ public interface IStoreBackend : IDisposable
     IUserStore NewUserStore();
     ISuppressionStore NewSuppressionStore();
     IWebhookTokenStore NewWebhookTokenStore(TimeProvider clock);
+    ITemplateStore NewTemplateStore();
 }
 
 /// <summary>SQLite: a temp folder per test class (a file per test inside), deleted afterwards.</summary>
@@ -49,6 +51,7 @@ public sealed class SqliteBackend : IStoreBackend
     public IUserStore NewUserStore() => new SqliteUserStore(NewDatabase());
     public ISuppressionStore NewSuppressionStore() => new SqliteSuppressionStore(NewDatabase());
     public IWebhookTokenStore NewWebhookTokenStore(TimeProvider clock) => new SqliteWebhookTokenStore(NewDatabase(), clock);
+    public ITemplateStore NewTemplateStore() => new SqliteTemplateStore(NewDatabase());
 
     public void Dispose()
     {
@@ -94,6 +97,7 @@ public sealed class MongoDbBackend : IStoreBackend
     public IUserStore NewUserStore() => new MongoUserStore(NewDatabase());
     public ISuppressionStore NewSuppressionStore() => new MongoSuppressionStore(NewDatabase());
     public IWebhookTokenStore NewWebhookTokenStore(TimeProvider clock) => new MongoWebhookTokenStore(NewDatabase(), clock);
+    public ITemplateStore NewTemplateStore() => new MongoTemplateStore(NewDatabase());
 
     public void Dispose()
     {

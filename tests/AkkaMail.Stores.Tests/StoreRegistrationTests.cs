@@ -5,6 +5,7 @@ using AkkaMail.ReadModel;
 using AkkaMail.Stores.MongoDb;
 using AkkaMail.Stores.Sqlite;
 using AkkaMail.Suppressions;
+using AkkaMail.Templates;
 using AkkaMail.Users;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -57,9 +58,10 @@ public sealed class StoreRegistrationTests : IDisposable
         Assert.IsType(expected.UserStore, Assert.IsType<CachingUserStore>(sp.GetRequiredService<IUserStore>()).Inner);
         Assert.IsType(expected.SuppressionStore, sp.GetRequiredService<ISuppressionStore>());
         Assert.IsType(expected.WebhookTokenStore, sp.GetRequiredService<IWebhookTokenStore>());
+        Assert.IsType(store == StoreKind.MongoDb ? typeof(MongoTemplateStore) : typeof(SqliteTemplateStore), sp.GetRequiredService<ITemplateStore>());
         // One registration per store interface: none shadowed by a leftover of the other backend or a default.
         foreach (var service in new[] { typeof(IEmailReadStore), typeof(IEmailProjectionStore), typeof(IUserStore),
-                     typeof(ISuppressionStore), typeof(IWebhookTokenStore), typeof(StoreRegistration.EmailReadStoreBackend) })
+                     typeof(ISuppressionStore), typeof(IWebhookTokenStore), typeof(ITemplateStore), typeof(StoreRegistration.EmailReadStoreBackend) })
             Assert.Single(services, d => d.ServiceType == service);
         Assert.False(Directory.Exists(_dir)); // nothing is created before initialization
     }

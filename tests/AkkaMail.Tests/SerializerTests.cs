@@ -38,6 +38,7 @@ public class SerializerTests : Akka.TestKit.Xunit2.TestKit
         new EmailAccepted("e3", "u1", T.Content("ann@example.com", "bob@example.com"), At,
             Suppressed: new Dictionary<string, string> { ["bob@example.com"] = "bounced" }),
         new EmailSendFailed("e1", 5, "gave up after 5 attempts: 503", At, SendFailureKind.AttemptsExhausted),
+        new EmailAccepted("e4", "u1", T.Content("ann@example.com", "bob@example.com"), At, Template: new TemplateUse("welcome", 3)),
     };
 
     public static EmailState RichState()
@@ -107,6 +108,28 @@ public class SerializerTests : Akka.TestKit.Xunit2.TestKit
         var d2 = back.Decide(new ApplyProviderEvent("e1", T.Pe("z", ProviderEventKind.Delivered, 9, "zz@example.com", messageId: "pm-1")), T.Ctx(T.T0.AddHours(1)));
         Assert.Equal(T.Json(s.Apply(d1.Events[0])), T.Json(back.Apply(d2.Events[0])));
         Assert.Equal(T.Json(s.Apply(d1.Events[0]).Recipients.Keys), T.Json(back.Apply(d2.Events[0]).Recipients.Keys));
+    }
+
+    [Fact]
+    public void An_acceptance_written_before_templates_existed_reads_with_no_template_and_one_with_a_template_keeps_it()
+    {
+        // email-accepted.v1 as journals hold it from before the template field: no "template" member.
+        var old = Encoding.UTF8.GetBytes("""{"emailId":"e9","userId":"u1","content":{"from":"a@example.com","to":["b@example.com"],"cc":[],"bcc":[],"subject":"s","text":"t","tags":[],"headers":{},"variables":{},"attachments":[]},"at":"2026-11-27T12:00:00.123+00:00"}""");
+        var accepted = Assert.IsType<EmailAccepted>(Serializer.FromBinary(old, "email-accepted.v1"));
+        Assert.Null(accepted.Template);
+        Assert.Equal("s", accepted.Content.Subject);
+        Assert.Null(EmailState.Empty("e9").Apply(accepted).Template);
+        // A plain acceptance is still written without the field, as before.
+        Assert.DoesNotContain("template", Encoding.UTF8.GetString(Serializer.ToBinary(accepted)));
+
+        var withTemplate = accepted with { Template = new TemplateUse("welcome", 2) };
+        var back = Assert.IsType<EmailAccepted>(Serializer.FromBinary(Serializer.ToBinary(withTemplate), "email-accepted.v1"));
+        Assert.Equal(new TemplateUse("welcome", 2), back.Template);
+        var state = EmailState.Empty("e9").Apply(back);
+        Assert.Equal(new TemplateUse("welcome", 2), state.Template);
+        // The snapshot keeps it too.
+        var snapshot = Assert.IsType<EmailState>(Serializer.FromBinary(Serializer.ToBinary(state), "email-state-snapshot.v1"));
+        Assert.Equal(new TemplateUse("welcome", 2), snapshot.Template);
     }
 
     [Fact]

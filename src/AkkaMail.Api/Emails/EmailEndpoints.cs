@@ -11,6 +11,8 @@ using AkkaMail.Users;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Http.Metadata;
 using AkkaMail.Api.Infrastructure;
+using AkkaMail.Api.Templates;
+using AkkaMail.Templates;
 
 namespace AkkaMail.Api.Emails;
 
@@ -32,6 +34,7 @@ public static class EmailEndpoints
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         SendResponses(api.MapPost("/emails", SendAsync)).WithName("SendEmail")
             .WithSummary("Queue an email. With an Idempotency-Key header, a retried request gets the same answer and no second email.");
+        api.MapBatchEndpoint();
         // The path the original specification names.
         SendResponses(api.MapPost("/emails/send", SendAsync)).WithName("SendEmailAlias").WithSummary("Same as POST /api/emails.");
         api.MapGet("/emails", ListAsync).WithName("ListEmails")
@@ -47,16 +50,29 @@ public static class EmailEndpoints
         return api;
     }
 
-    public sealed record SendEmailResponse(string Id, string Status);
+    /// <param name="Template">The template the content was rendered from (name), when sent with one.</param>
+    /// <param name="TemplateVersion">Its version.</param>
+    public sealed record SendEmailResponse(string Id, string Status, string? Template = null, int? TemplateVersion = null);
 
     private static async Task<IResult> SendAsync(
-        HttpContext http, IEmailGateway gateway, IUserStore users, ISuppressionStore suppressions, TimeProvider clock)
+        HttpContext http, IEmailGateway gateway, IUserStore users, ISuppressionStore suppressions, ITemplateStore templates,
+        TemplateRenderer renderer, TimeProvider clock)
     {
         var (request, bodyError) = await JsonBody.ReadAsync<SendEmailRequest>(http);
         if (bodyError is not null) return bodyError;
 
         var userId = http.User.UserId();
-        var user = string.IsNullOrWhiteSpace(request!.From) ? await users.GetUserAsync(userId, http.RequestAborted) : null;
+        // With a template, its rendering is the content (then validated as any content), and what the journal keeps.
+        object requestedTemplate = new { request!.Template, request.TemplateVersion, request.Variables };
+        TemplateUse? template = null;
+        if (request.Template is not null || request.TemplateVersion is not null)
+        {
+            var (rendered, problem) = await RenderTemplateAsync(request, userId, templates, renderer, http.RequestAborted);
+            if (problem is not null) return problem;
+            template = rendered;
+        }
+
+        var user = string.IsNullOrWhiteSpace(request.From) ? await users.GetUserAsync(userId, http.RequestAborted) : null;
         var now = clock.GetUtcNow();
         var (content, errors) = EmailValidation.Validate(request, user?.DefaultFrom, now);
         var idempotencyKey = http.Request.Headers["Idempotency-Key"].ToString();
@@ -68,18 +84,63 @@ public static class EmailEndpoints
         var key = string.IsNullOrEmpty(idempotencyKey) ? null : idempotencyKey;
         var emailId = key is null ? NewEmailId() : IdempotentEmailId(userId, key);
         var sendAt = request.SendAt is { } at && at > now ? at.ToUniversalTime() : (DateTimeOffset?)null;
-        var fingerprint = key is null ? null : Fingerprint(content, sendAt);
+        // A template's request is fingerprinted as the client wrote it (name, version asked, variables), not by its
+        // rendering: a retry after the template changed is the same request, and finds the email it made.
+        var fingerprint = key is null ? null
+            : template is null ? Fingerprint(content, sendAt)
+            : Fingerprint(content with { Subject = "", Text = null, Html = null }, sendAt, requestedTemplate);
         var suppressed = await suppressions.FindAsync(userId, content.AllRecipients(), http.RequestAborted);
 
         var result = await gateway.AcceptAsync(new EmailSubmission(emailId, userId, content, key, fingerprint, sendAt,
-            suppressed.Count == 0 ? null : suppressed.ToDictionary()), http.RequestAborted);
+            suppressed.Count == 0 ? null : suppressed.ToDictionary(), template), http.RequestAborted);
         return result switch
         {
-            AcceptResult.Accepted a => Results.Accepted($"/api/emails/{a.EmailId}", new SendEmailResponse(a.EmailId, a.Status.ToWire())),
+            AcceptResult.Accepted a => Results.Accepted($"/api/emails/{a.EmailId}",
+                new SendEmailResponse(a.EmailId, a.Status.ToWire(), template?.Name, template?.Version)),
             AcceptResult.IdempotencyConflict => Results.Problem(statusCode: 422, title: "Idempotency key reused", type: ProblemTypes.IdempotencyConflict,
                 detail: "This Idempotency-Key was already used with a different request body."),
             _ => Unavailable(),
         };
+    }
+
+    /// <summary>Renders the request's template into its subject, text and html (and takes its variables out: they were
+    /// the template's, not the provider's); or the 400 that names what is wrong.</summary>
+    internal static async Task<(TemplateUse? Template, IResult? Problem)> RenderTemplateAsync(
+        SendEmailRequest request, string userId, ITemplateStore templates, TemplateRenderer renderer, CancellationToken ct,
+        IReadOnlyCollection<string>? recipientValues = null)
+    {
+        var errors = new Dictionary<string, string[]>();
+        if (TemplateRenderer.NameProblem(request.Template) is { } nameProblem) errors["template"] = new[] { nameProblem };
+        if (request.TemplateVersion is < 1) errors["templateVersion"] = new[] { "at least 1" };
+        foreach (var (field, value) in new[] { ("subject", request.Subject), ("text", request.Text), ("html", request.Html) })
+            if (value is not null) errors[field] = new[] { "comes from the template: give either a template or subject, text and html" };
+        if (errors.Count > 0) return (null, Results.ValidationProblem(errors, title: "The email is not valid", type: ProblemTypes.Validation));
+
+        var stored = await templates.GetAsync(userId, request.Template!, request.TemplateVersion, ct);
+        if (stored is null)
+            return (null, Results.ValidationProblem(new Dictionary<string, string[]>
+            {
+                [request.TemplateVersion is null ? "template" : "templateVersion"] = new[]
+                {
+                    request.TemplateVersion is null ? $"you have no template named '{request.Template}'"
+                        : $"template '{request.Template}' has no version {request.TemplateVersion}",
+                },
+            }, title: "The email is not valid", type: ProblemTypes.Validation));
+
+        var variables = request.Variables is null ? (JsonElement?)null : JsonSerializer.SerializeToElement(request.Variables);
+        switch (await renderer.RenderAsync(stored.Definition, variables, recipientValues, ct))
+        {
+            case RenderResult.Rendered r:
+                request.Subject = r.Subject;
+                request.Text = r.Text;
+                request.Html = r.Html;
+                request.Variables = null;
+                return (new TemplateUse(stored.Name, stored.Version), null);
+            case RenderResult.Refused refused:
+                return (null, TemplateEndpoints.Invalid(refused.Problems));
+            default:
+                throw new InvalidOperationException("unknown render result");
+        }
     }
 
     /// <summary>The email if the caller may see it (<see cref="EmailAccess"/>); anyone else gets null (so 404).</summary>
@@ -143,4 +204,7 @@ public static class EmailEndpoints
 
     private static string Fingerprint(EmailContent content, DateTimeOffset? sendAt) =>
         Convert.ToHexStringLower(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(new { content, sendAt }, EmailEventSerializer.Json)));
+
+    internal static string Fingerprint(EmailContent content, DateTimeOffset? sendAt, object template) =>
+        Convert.ToHexStringLower(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(new { content, sendAt, template }, EmailEventSerializer.Json)));
 }

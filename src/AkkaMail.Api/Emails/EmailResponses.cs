@@ -25,14 +25,18 @@ public sealed record EmailResponse(
     string? FailureReason,
     IReadOnlyList<RecipientResponse> Recipients,
     IReadOnlyList<TimelineEntryResponse> Timeline,
-    long Version)
+    long Version,
+    string? Template,
+    int? TemplateVersion)
 {
     public static EmailResponse Of(EmailView v) => new(
         v.Id, v.Status, v.CreatedAt, v.UpdatedAt, v.From, v.To, v.Cc, v.Bcc, v.Subject, v.Tags, v.ProviderMessageId,
         v.Attempt, v.SendAt, v.NextAttemptAt, v.FailureReason,
         v.Recipients.Select(RecipientResponse.Of).ToArray(),
         TimelineEntryResponse.Of(v.Timeline),
-        v.Version);
+        v.Version,
+        v.Template?.Name,
+        v.Template?.Version);
 }
 
 /// <summary>One recipient's fate: its delivery status and its engagement (opens, clicks, complaint, unsubscribe).</summary>

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Text.RegularExpressions;
 using AkkaMail.Domain;
 using MimeKit;
@@ -17,7 +18,14 @@ public sealed class SendEmailRequest
     public string? Html { get; set; }
     public List<string?>? Tags { get; set; }
     public Dictionary<string, string?>? Headers { get; set; }
-    public Dictionary<string, string?>? Variables { get; set; }
+    /// <summary>Without a template: strings that come back in the provider's webhooks (Mailgun <c>v:</c> fields, which
+    /// recipients can read in the message). With a template: the template's variables, any JSON values, used to render
+    /// it and not sent to the provider.</summary>
+    public Dictionary<string, JsonElement>? Variables { get; set; }
+    /// <summary>The name of a stored template to render instead of subject, text and html.</summary>
+    public string? Template { get; set; }
+    /// <summary>The template's version; the latest when absent.</summary>
+    public int? TemplateVersion { get; set; }
     public List<AttachmentRequest?>? Attachments { get; set; }
     /// <summary>Send later: ISO 8601 with an offset (UTC recommended), at most 7 days ahead.</summary>
     public DateTimeOffset? SendAt { get; set; }
@@ -42,6 +50,8 @@ public static partial class EmailValidation
     public const int MaxVariables = 50;
     public const int MaxAttachmentBytes = 10 * 1024 * 1024;
     public const int MaxAddressLength = 320;
+    /// <summary>Mailgun's 16 KB for a call's o:, h:, v: and t: parameters, less 1 KB for the ones we add.</summary>
+    public const int MaxOptionBytes = 15 * 1024;
     public static readonly TimeSpan MaxScheduleAhead = TimeSpan.FromDays(7);
 
     // Headers we set ourselves or that would let a client forge routing.
@@ -123,8 +133,8 @@ public static partial class EmailValidation
             {
                 if (!VariableName().IsMatch(k) || k.Length > 64) Add($"variables.{Clip(k, 40)}", "names are letters, digits, '_', '-', '.' (at most 64)");
                 else if (k.Equals("email-id", StringComparison.OrdinalIgnoreCase)) Add($"variables.{k}", "is reserved");
-                else if (v is null || v.Length > 4096) Add($"variables.{k}", "must be a string of at most 4096 characters");
-                else variables[k] = v;
+                else if (v.ValueKind != JsonValueKind.String || v.GetString()!.Length > 4096) Add($"variables.{k}", "must be a string of at most 4096 characters");
+                else variables[k] = v.GetString()!;
             }
         }
 
@@ -150,6 +160,12 @@ public static partial class EmailValidation
             }
             if (total > MaxAttachmentBytes) Add("attachments", $"at most {MaxAttachmentBytes / 1024 / 1024} MB in all");
         }
+
+        // Mailgun limits every o:, h:, v: and t: parameter of a call to 16 KB together; ours (v:email-id, h:Reply-To) are
+        // kept room for, so a message the API accepts is one Mailgun accepts.
+        var optionBytes = headers.Sum(h => Utf8(h.Key) + Utf8(h.Value)) + variables.Sum(v => Utf8(v.Key) + Utf8(v.Value)) + tags.Sum(Utf8);
+        if (optionBytes > MaxOptionBytes)
+            Add("headers", $"headers, variables and tags together at most {MaxOptionBytes} bytes (Mailgun's 16 KB limit on a message's options), are {optionBytes}");
 
         if (r.SendAt is { } sendAt && sendAt - now > MaxScheduleAhead)
             Add("sendAt", $"at most {MaxScheduleAhead.TotalDays:0} days ahead");
@@ -203,6 +219,8 @@ public static partial class EmailValidation
         var at = mailbox.Address.LastIndexOf('@');
         return at > 0 && at < mailbox.Address.Length - 1 && !mailbox.Address.Contains(' ');
     }
+
+    private static int Utf8(string s) => System.Text.Encoding.UTF8.GetByteCount(s);
 
     private static string Clip(string? s, int max = 80) => s is null ? "null" : s.Length <= max ? s : s[..max] + "…";
 }

@@ -46,6 +46,7 @@ async function start() {
   $("who").textContent = "signed in";
   await connect();
   showRecent(recent);
+  await loadTemplates().catch(() => {});
 }
 
 // ---- live updates -----------------------------------------------------------------------------------
@@ -174,6 +175,86 @@ $("compose").addEventListener("submit", async (e) => {
     result.className = "error";
     const errors = r.body?.errors ? Object.entries(r.body.errors).map(([k, v]) => `${k}: ${v.join(", ")}`).join("; ") : "";
     result.textContent = `${r.body?.title || `Error ${r.status}`}${errors ? ` — ${errors}` : r.body?.detail ? ` — ${r.body.detail}` : ""}`;
+  }
+});
+
+// ---- from a template ----------------------------------------------------------------------------------
+async function loadTemplates() {
+  const r = await api("/api/templates?limit=500");
+  const select = $("template-name");
+  const items = r.ok ? r.body.items : [];
+  select.replaceChildren(...items.map((t) => {
+    const o = document.createElement("option");
+    o.value = t.name;
+    o.textContent = `${t.name} (v${t.version})`;
+    return o;
+  }));
+  $("templates-card").dataset.count = String(items.length);
+}
+
+function problemText(r) {
+  const errors = r.body?.errors ? Object.entries(r.body.errors).map(([k, v]) => `${k}: ${v.join(", ")}`).join("; ") : "";
+  return `${r.body?.title || `Error ${r.status}`}${errors ? ` — ${errors}` : r.body?.detail ? ` — ${r.body.detail}` : ""}`;
+}
+
+/** The variables textarea as an object, or null (and the reason shown) when it is not a JSON object. */
+function templateVariables() {
+  try {
+    const v = JSON.parse($("template-send").elements.variables.value || "{}");
+    if (v && typeof v === "object" && !Array.isArray(v)) return v;
+  } catch { /* shown below */ }
+  const result = $("template-result");
+  result.className = "error";
+  result.textContent = "Variables must be a JSON object, e.g. {\"name\": \"Ann\"}";
+  return null;
+}
+
+$("template-preview").addEventListener("click", async () => {
+  const variables = templateVariables();
+  if (!variables) return;
+  const name = $("template-name").value;
+  const result = $("template-result");
+  result.className = "";
+  result.textContent = "Rendering…";
+  const r = await api(`/api/templates/${encodeURIComponent(name)}/render`,
+    { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ variables }) });
+  if (!r.ok) {
+    result.className = "error";
+    result.textContent = problemText(r);
+    $("template-rendered").hidden = true;
+    return;
+  }
+  result.textContent = `Preview of ${r.body.template} v${r.body.version}`;
+  $("rendered-subject").textContent = r.body.subject;
+  $("rendered-text").textContent = r.body.text ?? "";
+  // The html in a sandboxed frame: no script runs, nothing reaches this page.
+  $("rendered-html").srcdoc = r.body.html ?? "";
+  $("template-rendered").hidden = false;
+});
+
+$("template-send").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const variables = templateVariables();
+  if (!variables) return;
+  const f = new FormData(e.target);
+  const email = {
+    from: f.get("from"),
+    to: f.get("to").split(",").map((s) => s.trim()).filter(Boolean),
+    template: f.get("template"),
+    variables,
+  };
+  const result = $("template-result");
+  result.className = "";
+  result.textContent = "Sending…";
+  const r = await api("/api/emails", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(email) });
+  if (r.status === 202) {
+    result.textContent = `Accepted: ${r.body.id} (${r.body.template} v${r.body.templateVersion})`;
+    result.dataset.id = r.body.id;
+    upsert({ id: r.body.id, to: email.to.join(", "), subject: `${r.body.template} v${r.body.templateVersion}`, status: r.body.status, version: 0 });
+    refresh(r.body.id, 3); // its rendered subject
+  } else {
+    result.className = "error";
+    result.textContent = problemText(r);
   }
 });
 

@@ -15,6 +15,8 @@ public sealed class MailgunProvider(MailgunClient client, ILogger<MailgunProvide
 
     public string Name => "mailgun";
 
+    private static readonly IReadOnlyDictionary<string, string> EmptyValues = new Dictionary<string, string>();
+
     public async Task<SendOutcome> SendAsync(OutgoingEmail email, CancellationToken ct)
     {
         MailgunMessage message;
@@ -88,6 +90,12 @@ public sealed class MailgunProvider(MailgunClient client, ILogger<MailgunProvide
             Attachments = c.Attachments
                 .Select(a => new MailgunAttachment(a.FileName, a.ContentType, Convert.FromBase64String(a.ContentBase64)))
                 .ToArray(),
+            // A batch names every recipient it is sent to (those left out, e.g. suppressed, are not): each sees only
+            // its own address and values.
+            RecipientVariables = c.RecipientVariables is { } perRecipient
+                ? c.To.Select(Addresses.Normalize).Distinct(StringComparer.Ordinal).ToDictionary(a => a,
+                    a => perRecipient.TryGetValue(a, out var values) ? values : EmptyValues, StringComparer.Ordinal)
+                : null,
         };
     }
 }

@@ -24,7 +24,7 @@ public sealed class EmailGateway(IServiceProvider services, IEmailReadStore read
     public async Task<AcceptResult> AcceptAsync(EmailSubmission s, CancellationToken ct = default)
     {
         var reply = await AskAsync<R.AcceptReply>(new EmailCommands.AcceptEmail(
-            s.EmailId, s.UserId, s.Content, s.IdempotencyKey, s.RequestFingerprint, s.SendAt, s.Suppressed), ct);
+            s.EmailId, s.UserId, s.Content, s.IdempotencyKey, s.RequestFingerprint, s.SendAt, s.Suppressed, s.Template), ct);
         return reply switch
         {
             null => new AcceptResult.Unavailable(s.EmailId),

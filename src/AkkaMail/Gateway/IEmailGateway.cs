@@ -31,7 +31,7 @@ public interface IEmailGateway
 public sealed record EmailSubmission(
     string EmailId, string UserId, EmailContent Content,
     string? IdempotencyKey = null, string? RequestFingerprint = null, DateTimeOffset? SendAt = null,
-    IReadOnlyDictionary<string, string>? Suppressed = null);
+    IReadOnlyDictionary<string, string>? Suppressed = null, TemplateUse? Template = null);
 
 public abstract record AcceptResult(string EmailId)
 {

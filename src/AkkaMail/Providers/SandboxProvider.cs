@@ -17,16 +17,47 @@ public sealed class SandboxProvider(
     public async Task<SendOutcome> SendAsync(OutgoingEmail email, CancellationToken ct)
     {
         var messageId = $"{email.EmailId}.{email.Attempt}@sandbox.akkamail.local";
-        var mime = MimeBuilder.Build(email, messageId);
         Hosting.PrivateFiles.CreateDirectory(outboxPath);
-        var path = Path.Combine(outboxPath, $"{email.EmailId}.eml");
+        if (email.Content.RecipientVariables is { } perRecipient)
+        {
+            // A batch, as Mailgun sends it: one message per recipient, showing only its address, with its values.
+            foreach (var to in email.Content.To)
+            {
+                var address = Addresses.Normalize(to);
+                var values = perRecipient.TryGetValue(address, out var v) ? v : new Dictionary<string, string>();
+                var c = email.Content;
+                var own = email with
+                {
+                    Content = c with
+                    {
+                        To = new[] { to }, Cc = Array.Empty<string>(), Bcc = Array.Empty<string>(),
+                        Subject = RecipientSubstitution.Apply(c.Subject, values)!,
+                        Text = RecipientSubstitution.Apply(c.Text, values), Html = RecipientSubstitution.Apply(c.Html, values),
+                    },
+                };
+                await WriteAsync(MimeBuilder.Build(own, messageId), $"{email.EmailId}.{FileSafe(address)}.eml", ct);
+            }
+        }
+        else
+        {
+            await WriteAsync(MimeBuilder.Build(email, messageId), $"{email.EmailId}.eml", ct);
+        }
+        _ = ReportAsync(email, messageId);
+        return new SendOutcome.Sent(messageId);
+    }
+
+    private async Task WriteAsync(MimeMessage mime, string fileName, CancellationToken ct)
+    {
+        var path = Path.Combine(outboxPath, fileName);
         var tmp = path + ".tmp";
         await using (var file = Hosting.PrivateFiles.Open(tmp, FileMode.Create, FileAccess.Write))
             await mime.WriteToAsync(file, ct);
         File.Move(tmp, path, overwrite: true);
-        _ = ReportAsync(email, messageId);
-        return new SendOutcome.Sent(messageId);
     }
+
+    /// <summary>An address as part of a file name: anything but letters, digits, '@', '.', '+', '-', '_' becomes '_'.</summary>
+    public static string FileSafe(string address) =>
+        new(address.Select(ch => char.IsAsciiLetterOrDigit(ch) || ch is '@' or '.' or '+' or '-' or '_' ? ch : '_').ToArray());
 
     private async Task ReportAsync(OutgoingEmail email, string messageId)
     {

@@ -27,6 +27,9 @@ public sealed record EmailView(
     /// <summary>Send phase, kept for the dispatch sweep (not shown to clients).</summary>
     public string Phase { get; init; } = "";
 
+    /// <summary>The template (name, version) the content was rendered from; null for content given as it is.</summary>
+    public TemplateUse? Template { get; init; }
+
     public static EmailView Of(EmailState s) => new(
         s.EmailId,
         s.UserId ?? "",
@@ -51,6 +54,7 @@ public sealed record EmailView(
         s.Version)
     {
         Phase = s.Phase.ToString(),
+        Template = s.Template,
     };
 
     /// <summary>This view with its timeline in the names of <see cref="EmailEventTypes"/> (a stored view may predate

@@ -27,6 +27,7 @@ public static class EmailFields
     public const string RecipientAddress = "Recipients.Address";
     public const string Timeline = "Timeline";
     public const string Version = "Version";
+    public const string Template = "Template";
 }
 
 /// <summary>
@@ -58,6 +59,7 @@ public static class EmailDocumentMapper
         { EmailFields.Recipients, new BsonArray(v.Recipients.Select(ToBson)) },
         { EmailFields.Timeline, new BsonArray(v.Timeline.Select(ToBson)) },
         { EmailFields.Version, v.Version },
+        { EmailFields.Template, v.Template is { } t ? new BsonDocument { { "Name", t.Name }, { "Version", t.Version } } : BsonNull.Value },
     };
 
     public static EmailView FromBson(BsonDocument d) => new(
@@ -82,6 +84,10 @@ public static class EmailDocumentMapper
         d[EmailFields.Version].ToInt64())
     {
         Phase = d.GetValue(EmailFields.Phase, "").AsString,
+        // Absent from documents written before templates existed.
+        Template = d.GetValue(EmailFields.Template, BsonNull.Value) is BsonDocument t
+            ? new AkkaMail.Domain.TemplateUse(t["Name"].AsString, t["Version"].ToInt32())
+            : null,
     };
 
     public static BsonDocument ToBson(RecipientView r) => new()

@@ -1,6 +1,7 @@
 using AkkaMail.Providers;
 using AkkaMail.ReadModel;
 using AkkaMail.Suppressions;
+using AkkaMail.Templates;
 using AkkaMail.Users;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -11,8 +12,8 @@ namespace AkkaMail.Stores.MongoDb;
 public static class MongoDbStoreRegistration
 {
     /// <summary>
-    /// The read model, users, suppressions and webhook tokens in one MongoDB database: one <see cref="IMongoClient"/>
-    /// for the stores (the driver pools connections inside it), the four stores as singletons. Each store interface gets
+    /// The read model, users, suppressions, webhook tokens and templates in one MongoDB database: one <see cref="IMongoClient"/>
+    /// for the stores (the driver pools connections inside it), the stores as singletons. Each store interface gets
     /// a plain registration (no TryAdd), so the last registration wins whatever else ran before: the in-memory webhook
     /// token store the Mailgun webhook registration adds with TryAdd never replaces this one. Nothing dials the server until a
     /// store is first used.
@@ -32,6 +33,7 @@ public static class MongoDbStoreRegistration
         services.AddSingleton<ISuppressionStore>(sp => new MongoSuppressionStore(sp.GetRequiredService<IMongoDatabase>()));
         services.AddSingleton(sp => new MongoWebhookTokenStore(sp.GetRequiredService<IMongoDatabase>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IWebhookTokenStore>(sp => sp.GetRequiredService<MongoWebhookTokenStore>());
+        services.AddSingleton<ITemplateStore>(sp => new MongoTemplateStore(sp.GetRequiredService<IMongoDatabase>()));
         return services;
     }
 }
