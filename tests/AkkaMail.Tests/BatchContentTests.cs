@@ -1,3 +1,4 @@
+using AkkaMail.Mailgun.Provider;
 using AkkaMail.Domain;
 using AkkaMail.Providers;
 using Xunit;
