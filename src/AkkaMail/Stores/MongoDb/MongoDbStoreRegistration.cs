@@ -1,4 +1,5 @@
 using AkkaMail.Mailgun;
+using AkkaMail.OutboundWebhooks;
 using AkkaMail.ReadModel;
 using AkkaMail.Suppressions;
 using AkkaMail.Users;
@@ -11,7 +12,7 @@ namespace AkkaMail.Stores.MongoDb;
 public static class MongoDbStoreRegistration
 {
     /// <summary>
-    /// The read model, users, suppressions and webhook tokens in one MongoDB database: one <see cref="IMongoClient"/>
+    /// The read model, users, suppressions, webhook tokens and outbound webhooks in one MongoDB database: one <see cref="IMongoClient"/>
     /// for the stores (the driver pools connections inside it), the four stores as singletons. Each store interface gets
     /// a plain registration (no TryAdd), so the last registration wins whatever else ran before: the in-memory webhook
     /// token store the Mailgun library adds with TryAdd never replaces this one. Nothing dials the server until a
@@ -32,6 +33,9 @@ public static class MongoDbStoreRegistration
         services.AddSingleton<ISuppressionStore>(sp => new MongoSuppressionStore(sp.GetRequiredService<IMongoDatabase>()));
         services.AddSingleton(sp => new MongoWebhookTokenStore(sp.GetRequiredService<IMongoDatabase>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IWebhookTokenStore>(sp => sp.GetRequiredService<MongoWebhookTokenStore>());
+        services.AddSingleton(sp => new MongoWebhookStore(sp.GetRequiredService<IMongoDatabase>()));
+        services.AddSingleton<IWebhookEndpointStore>(sp => sp.GetRequiredService<MongoWebhookStore>());
+        services.AddSingleton<IWebhookDeliveryStore>(sp => sp.GetRequiredService<MongoWebhookStore>());
         return services;
     }
 }
