@@ -19,6 +19,7 @@ using Serilog.Events;
 using AkkaMail.Api.Infrastructure;
 using AkkaMail.Api.Realtime;
 using AkkaMail.Api.Webhooks;
+using AkkaMail.Api.OutboundWebhooks;
 
 namespace AkkaMail.Api;
 
@@ -66,6 +67,7 @@ public static class AkkaMailApp
         builder.Services.AddSendQueue(options, settings, hocon, builder.Configuration);
         builder.Services.AddEmailProvider(options, settings, builder.Configuration);
         builder.Services.AddRealtime();
+        builder.Services.AddOutboundWebhooks(options, settings, builder.Configuration);
 
         builder.Services.AddAkka("akkamail", (akka, sp) =>
         {
@@ -89,6 +91,7 @@ public static class AkkaMailApp
             akka.WithPersistenceBackend(options, builder.Configuration);
             akka.WithEmailPipeline(sp);
             akka.WithReadSide(sp);
+            akka.WithOutboundWebhooks(sp);
             akka.WithStatusBroadcaster(sp);
         });
 
@@ -147,6 +150,7 @@ public static class AkkaMailApp
         api.MapEmailEndpoints();
         api.MapUserEndpoints();
         api.MapSuppressionEndpoints();
+        api.MapWebhookEndpointEndpoints();
         OperatorOnly(app.MapOpenApi());
         OperatorOnly(app.MapScalarApiReference("/docs", o => o.WithTitle("AkkaMail API")));
         app.MapRealtime();
@@ -158,6 +162,9 @@ public static class AkkaMailApp
     {
         await app.Services.GetRequiredService<IEmailReadStore>().InitializeAsync();
         await app.Services.GetRequiredService<ISuppressionStore>().InitializeAsync();
+        await app.Services.GetRequiredService<AkkaMail.OutboundWebhooks.IWebhookEndpointStore>().InitializeAsync();
+        await app.Services.GetRequiredService<AkkaMail.OutboundWebhooks.IWebhookDeliveryStore>().InitializeAsync();
+        app.Services.GetRequiredService<AkkaMail.OutboundWebhooks.WebhookSecretProtector>(); // its key file is created now, not at the first endpoint
         var users = app.Services.GetRequiredService<IUserStore>();
         await users.InitializeAsync();
         if (await users.AnyUserAsync()) return;
