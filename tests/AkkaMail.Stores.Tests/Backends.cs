@@ -1,4 +1,5 @@
 using AkkaMail.Mailgun;
+using AkkaMail.OutboundWebhooks;
 using AkkaMail.ReadModel;
 using AkkaMail.Stores.Sqlite;
 using AkkaMail.Stores.MongoDb;
@@ -21,6 +22,8 @@ public interface IStoreBackend : IDisposable
     IUserStore NewUserStore();
     ISuppressionStore NewSuppressionStore();
     IWebhookTokenStore NewWebhookTokenStore(TimeProvider clock);
+    /// <summary>Outbound webhook endpoints and deliveries (one object serves both); null where a backend has none yet.</summary>
+    (IWebhookEndpointStore Endpoints, IWebhookDeliveryStore Deliveries)? NewWebhookStores() => null;
 }
 
 /// <summary>SQLite: a temp folder per test class (a file per test inside), deleted afterwards.</summary>
@@ -48,6 +51,12 @@ public sealed class SqliteBackend : IStoreBackend
     public IUserStore NewUserStore() => new SqliteUserStore(NewDatabase());
     public ISuppressionStore NewSuppressionStore() => new SqliteSuppressionStore(NewDatabase());
     public IWebhookTokenStore NewWebhookTokenStore(TimeProvider clock) => new SqliteWebhookTokenStore(NewDatabase(), clock);
+
+    public (IWebhookEndpointStore, IWebhookDeliveryStore)? NewWebhookStores()
+    {
+        var store = new SqliteWebhookStore(NewDatabase());
+        return (store, store);
+    }
 
     public void Dispose()
     {
@@ -93,6 +102,12 @@ public sealed class MongoDbBackend : IStoreBackend
     public IUserStore NewUserStore() => new MongoUserStore(NewDatabase());
     public ISuppressionStore NewSuppressionStore() => new MongoSuppressionStore(NewDatabase());
     public IWebhookTokenStore NewWebhookTokenStore(TimeProvider clock) => new MongoWebhookTokenStore(NewDatabase(), clock);
+
+    public (IWebhookEndpointStore, IWebhookDeliveryStore)? NewWebhookStores()
+    {
+        var store = new MongoWebhookStore(NewDatabase());
+        return (store, store);
+    }
 
     public void Dispose()
     {
