@@ -5,6 +5,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
@@ -230,7 +231,8 @@ public sealed class OutboundWebhookTests(OutboundWebhookTests.HostFixture fixtur
         var enabled = await (await client.PutAsJsonAsync($"/api/webhooks/endpoints/{endpointId}", new { enabled = true })).ReadJsonAsync();
         Assert.True(enabled["enabled"]!.GetValue<bool>());
         Assert.Null(enabled["disabledReason"]);
-        // The changes that waited behind the 410 go out now.
+        // Deliveries go out again: a ping arrives.
+        Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync($"/api/webhooks/endpoints/{endpointId}/ping", null)).StatusCode);
         deadline = DateTime.UtcNow.AddSeconds(30);
         while (DateTime.UtcNow < deadline && !receiver.Requests.Any(r => r.Answered == 200)) await Task.Delay(100);
         Assert.Contains(receiver.Requests, r => r.Answered == 200);

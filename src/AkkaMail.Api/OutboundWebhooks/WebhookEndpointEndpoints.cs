@@ -72,8 +72,11 @@ public static class WebhookEndpointEndpoints
         if (request.Url is not null || current is null)
             if (await guard.RefusalAsync(url, ct) is { } refusal) errors["url"] = [refusal];
         var types = request.EventTypes ?? current?.EventTypes.ToArray() ?? [];
-        if (types.FirstOrDefault(t => !EmailEventTypes.All.Contains(t, StringComparer.Ordinal)) is { } unknown)
+        if (types.Any(t => t is null || !EmailEventTypes.All.Contains(t, StringComparer.Ordinal)))
+        {
+            var unknown = types.First(t => t is null || !EmailEventTypes.All.Contains(t, StringComparer.Ordinal)) ?? "null";
             errors["eventTypes"] = [$"'{(unknown.Length > 40 ? unknown[..40] + "…" : unknown)}' is not an event type (one of {string.Join(", ", EmailEventTypes.All)})"];
+        }
         var tags = request.Tags ?? current?.Tags.ToArray() ?? [];
         if (tags.Length > MaxTags || tags.Any(t => string.IsNullOrWhiteSpace(t) || t.Length > MaxTagLength))
             errors["tags"] = [$"at most {MaxTags} tags, each 1 to {MaxTagLength} characters"];
@@ -81,7 +84,7 @@ public static class WebhookEndpointEndpoints
         if (description is { Length: > MaxDescriptionLength }) errors["description"] = [$"at most {MaxDescriptionLength} characters"];
         if (errors.Count > 0)
             return (null, TypedResults.ValidationProblem(errors, title: "The webhook endpoint is not valid", type: ProblemTypes.Validation));
-        return (new WebhookEndpointRequest(url, types.Distinct().ToArray(), tags.Select(t => t.Trim()).Distinct().ToArray(),
+        return (new WebhookEndpointRequest(url, types.Distinct().ToArray(), tags.Select(t => t!.Trim()).Distinct().ToArray(),
             request.Enabled ?? current?.Enabled ?? true, description), null);
     }
 

@@ -32,6 +32,15 @@ public sealed class WebhookAttempts(
             var secrets = endpoint.SigningSecrets(now).Select(s => protector.Unprotect(s.Protected)).ToList();
             var result = await sender.PostAsync(endpoint.Url, delivery.EventId, now, delivery.Payload, secrets, settings.Timeout);
             var (next, effect) = WebhookDeliveryPolicy.After(delivery, result, clock.GetUtcNow(), settings, Random.Shared.NextDouble());
+            if (effect == EndpointEffect.Gone)
+            {
+                // Disabled before the delivery is recorded as done: until then it holds back its email's next change, so
+                // nothing more is sent to an endpoint that said it is gone.
+                if (await endpointStore.GetAsync(endpoint.Id) is { } stored) // as stored: the cached copy may be older
+                    await endpointStore.UpdateAsync(stored with { Enabled = false, DisabledReason = "the endpoint answered 410 Gone", UpdatedAt = now });
+                endpoints.Invalidate();
+                log.Warning("Outbound webhook endpoint {0} disabled: it answered 410 Gone", endpoint.Id);
+            }
             await deliveries.SaveAttemptAsync(next);
             metrics?.OutboundWebhookAttempts.Add(1, new KeyValuePair<string, object?>("outcome", OutcomeOf(next, result)));
             switch (effect)
@@ -47,11 +56,6 @@ public sealed class WebhookAttempts(
                         log.Warning("Outbound webhook endpoint {0} disabled: {1} deliveries in a row failed", endpoint.Id, settings.DisableAfter);
                         endpoints.Invalidate();
                     }
-                    break;
-                case EndpointEffect.Gone:
-                    await endpointStore.UpdateAsync(endpoint with { Enabled = false, DisabledReason = "the endpoint answered 410 Gone", UpdatedAt = now });
-                    log.Warning("Outbound webhook endpoint {0} disabled: it answered 410 Gone", endpoint.Id);
-                    endpoints.Invalidate();
                     break;
             }
             return next;
