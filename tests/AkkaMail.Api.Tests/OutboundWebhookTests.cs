@@ -30,7 +30,12 @@ public sealed class WebhookReceiver : IAsyncDisposable
     public ConcurrentQueue<Received> Requests { get; } = new();
     /// <summary>The status to answer the n-th request (0-based) with.</summary>
     public Func<int, int> Answer { get; set; } = _ => 200;
+    /// <summary>How long to hold each request before answering (a hanging endpoint).</summary>
+    public TimeSpan Hold { get; set; }
+    /// <summary>Requests that arrived, answered or not.</summary>
+    public int Started => Volatile.Read(ref _started);
     private int _count;
+    private int _started;
 
     private WebhookReceiver(WebApplication app) => _app = app;
 
@@ -45,6 +50,12 @@ public sealed class WebhookReceiver : IAsyncDisposable
         var receiver = new WebhookReceiver(app);
         app.MapPost("/hook", async (HttpContext http) =>
         {
+            Interlocked.Increment(ref receiver._started);
+            if (receiver.Hold > TimeSpan.Zero)
+            {
+                try { await Task.Delay(receiver.Hold, http.RequestAborted); }
+                catch (OperationCanceledException) { return Results.Empty; }
+            }
             using var reader = new StreamReader(http.Request.Body, Encoding.UTF8);
             var body = await reader.ReadToEndAsync();
             var n = Interlocked.Increment(ref receiver._count) - 1;
@@ -180,15 +191,15 @@ public sealed class OutboundWebhookTests(OutboundWebhookTests.HostFixture fixtur
     public async Task A_receiver_answering_500_for_a_while_then_200_gets_every_change_in_order_per_email()
     {
         await using var receiver = await WebhookReceiver.StartAsync();
-        var failUntil = DateTimeOffset.UtcNow.AddSeconds(3);
-        receiver.Answer = _ => DateTimeOffset.UtcNow < failUntil ? 500 : 200;
+        // Down for its first 60 requests (whatever the machine's speed), then up.
+        receiver.Answer = n => n < 60 ? 500 : 200;
         using var client = await NewUserAsync();
         var (endpointId, secret) = await CreateEndpointAsync(client, receiver.Url);
         var ids = await SendAsync(client, 40, "bob@example.com");
         var versions = await WaitForAllAsync(client, receiver, ids, TimeSpan.FromSeconds(120));
 
         var received = receiver.Requests.ToList();
-        Assert.Contains(received, r => r.Answered == 500);
+        Assert.Equal(60, received.Count(r => r.Answered == 500));
         Assert.All(received, r => Assert.True(StandardWebhooksVerifier.Verify(secret, r)));
         foreach (var id in ids)
         {
@@ -202,6 +213,42 @@ public sealed class OutboundWebhookTests(OutboundWebhookTests.HostFixture fixtur
         // The log shows a delivery that needed more than one attempt, succeeded.
         var log = await (await client.GetAsync($"/api/webhooks/endpoints/{endpointId}/deliveries?limit=200")).ReadJsonAsync();
         Assert.Contains(log["items"]!.AsArray(), d => d!["status"]!.GetValue<string>() == "succeeded" && d["attempts"]!.GetValue<int>() > 1);
+    }
+
+    [Fact]
+    public async Task A_hanging_endpoint_delays_neither_another_endpoint_nor_sending()
+    {
+        await using var fast = await WebhookReceiver.StartAsync();
+        await using var hanging = await WebhookReceiver.StartAsync();
+        hanging.Hold = TimeSpan.FromMinutes(5);
+        using var client = await NewUserAsync();
+        await CreateEndpointAsync(client, fast.Url);
+
+        async Task<double> RateAsync(int emails)
+        {
+            var before = fast.Requests.Count;
+            var started = DateTime.UtcNow;
+            var ids = await SendAsync(client, emails, "carol@example.com");
+            var versions = new List<long>();
+            foreach (var id in ids)
+                versions.Add((await client.WaitForEmailAsync(id, e => e["status"]!.GetValue<string>() == "delivered", TimeSpan.FromSeconds(60)))["version"]!.GetValue<long>());
+            var sent = DateTime.UtcNow - started;
+            // The fast endpoint got every change of these emails too.
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (DateTime.UtcNow < deadline && fast.Requests.Count - before < versions.Sum()) await Task.Delay(50);
+            Assert.Equal(versions.Sum(), fast.Requests.Count - before);
+            return emails / sent.TotalSeconds;
+        }
+
+        var without = await RateAsync(100);
+        await CreateEndpointAsync(client, hanging.Url);
+        var with = await RateAsync(100);
+        output.WriteLine($"emails sent to delivered: {without:0} /s without the hanging endpoint, {with:0} /s with it; " +
+                         $"the hanging endpoint holds {hanging.Started} requests");
+        Assert.True(hanging.Started > 0, "the hanging endpoint was tried");
+        // Its lane holds at most `parallelism` requests (4) at once; each waits for the 10 s timeout, then is retried.
+        Assert.InRange(hanging.Started, 1, 12);
+        Assert.True(with > without / 3, $"sending slowed down: {without:0} /s → {with:0} /s");
     }
 
     [Fact]

@@ -65,7 +65,7 @@ public static class OutboundWebhookHosting
             system.Scheduler.Advanced.ScheduleRepeatedly(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5), () =>
                 progress.Head.LagAsync(progress.Progress, clock.GetUtcNow()).ContinueWith(static t => t.Exception, TaskContinuationOptions.OnlyOnFaulted));
             var handler = new WebhookDeliveryProjection(deliveries, endpoints, journal.EventsUpToAsync, clock, settings.ReadSideCachedStates,
-                signal.Wake);
+                signal.Wake, journal.HighestOrderingAsync);
             var runner = system.ActorOf(ProjectionRunnerActor.Props(handler, journal.AllEventsAfter, progress.Progress, settings.ReadSideProjection),
                 RunnerName);
             registry.Register<WebhookDeliveryProjection>(runner);
