@@ -130,6 +130,14 @@ public sealed class MongoWebhookStore(IMongoDatabase database) : IWebhookEndpoin
         { "CreatedAt", EmailDocumentMapper.Date(d.CreatedAt) },
     }.AddRange(AttemptFields(d));
 
+    /// <summary>The document without its <c>_id</c>, for an upsert's <c>$setOnInsert</c> (the filter's <c>_id</c> is the one inserted).</summary>
+    private static BsonDocument InsertFields(WebhookDelivery d)
+    {
+        var doc = ToBson(d);
+        doc.Remove("_id");
+        return doc;
+    }
+
     private static BsonDocument AttemptFields(WebhookDelivery d) => new()
     {
         { "Status", (int)d.Status }, { "Attempts", d.Attempts }, { "NextAttemptAt", EmailDocumentMapper.Date(d.NextAttemptAt) },
@@ -166,7 +174,7 @@ public sealed class MongoWebhookStore(IMongoDatabase database) : IWebhookEndpoin
         {
             // Insert-if-absent: a delivery already there (a batch handed over again) keeps its progress.
             var writes = deliveries.Select(d => (WriteModel<BsonDocument>)new UpdateOneModel<BsonDocument>(
-                new BsonDocument("_id", d.Id), new BsonDocument("$setOnInsert", ToBson(d))) { IsUpsert = true }).ToList();
+                new BsonDocument("_id", d.Id), new BsonDocument("$setOnInsert", InsertFields(d))) { IsUpsert = true }).ToList();
             await _deliveries.BulkWriteAsync(writes, new BulkWriteOptions { IsOrdered = false }, ct);
         }
         await Offsets.UpdateOneAsync(new BsonDocument("_id", projection),
@@ -180,7 +188,7 @@ public sealed class MongoWebhookStore(IMongoDatabase database) : IWebhookEndpoin
     private async Task StoreAddAsync(WebhookDelivery delivery, CancellationToken ct)
     {
         await InitializeAsync(ct);
-        await _deliveries.UpdateOneAsync(new BsonDocument("_id", delivery.Id), new BsonDocument("$setOnInsert", ToBson(delivery)),
+        await _deliveries.UpdateOneAsync(new BsonDocument("_id", delivery.Id), new BsonDocument("$setOnInsert", InsertFields(delivery)),
             new UpdateOptions { IsUpsert = true }, ct);
     }
 
