@@ -185,6 +185,16 @@ public sealed class OutboundWebhookTests(OutboundWebhookTests.HostFixture fixtur
             Assert.Equal(byEmail[id][^1].Id, last["data"]!["eventId"]!.GetValue<string>());
         }
         output.WriteLine($"{ids.Count} emails, {received.Count} webhooks, all signed and in order");
+
+        // The metrics count the attempts by outcome and show the projection's lag.
+        using var admin = Host.AdminClient();
+        var metrics = await admin.GetStringAsync("/metrics");
+        var succeeded = metrics.Split('\n').FirstOrDefault(l => l.StartsWith("akkamail_outbound_webhooks_attempts_total{", StringComparison.Ordinal)
+                                                                && l.Contains("outcome=\"succeeded\""));
+        Assert.NotNull(succeeded);
+        var count = succeeded![(succeeded.IndexOf('}') + 2)..].Split(' ')[0]; // name{labels} value [timestamp]
+        Assert.True(double.Parse(count, System.Globalization.CultureInfo.InvariantCulture) >= received.Count, succeeded);
+        Assert.Contains("akkamail_outbound_webhooks_lag_events", metrics);
     }
 
     [Fact]
