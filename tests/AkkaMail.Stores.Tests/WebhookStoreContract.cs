@@ -140,6 +140,20 @@ public abstract class WebhookStoreContract(IStoreBackend backend)
     }
 
     [SkippableFact]
+    public async Task Pruning_deletes_old_deliveries_that_are_done_and_keeps_pending_and_recent_ones()
+    {
+        var (_, store) = NewStores();
+        var old = Delivery("whe_a", "e1", 1, 1, T0);
+        var oldPending = Delivery("whe_a", "e2", 2, 1, T0);
+        var recent = Delivery("whe_a", "e3", 3, 1, T0.AddDays(10));
+        await store.StoreAsync("p", [old, oldPending, recent], 3);
+        await store.SaveAttemptAsync(old with { Status = WebhookDeliveryStatus.Succeeded, Attempts = 1 });
+        await store.SaveAttemptAsync(recent with { Status = WebhookDeliveryStatus.Failed, Attempts = 1 });
+        Assert.Equal(1, await store.PruneAsync(T0.AddDays(5)));
+        Assert.Equal(["whe_a.e3.1", "whe_a.e2.1"], (await store.ListAsync("whe_a", 10, null)).Select(d => d.Id));
+    }
+
+    [SkippableFact]
     public async Task Deleting_an_endpoint_deletes_its_deliveries()
     {
         var (endpoints, deliveries) = NewStores();

@@ -101,7 +101,8 @@ public sealed record AkkaMailSettings
                 RotationOverlap: k.Duration("akkamail.outbound-webhooks.rotation-overlap", w.RotationOverlap, TimeSpan.Zero),
                 AllowLoopback: k.Bool("akkamail.outbound-webhooks.allow-loopback", w.AllowLoopback),
                 ResponseBodyLimit: k.Int("akkamail.outbound-webhooks.response-body-limit", w.ResponseBodyLimit, min: 0, max: 65536),
-                PollInterval: k.PositiveDuration("akkamail.outbound-webhooks.poll-interval", w.PollInterval)),
+                PollInterval: k.PositiveDuration("akkamail.outbound-webhooks.poll-interval", w.PollInterval),
+                Retention: k.PositiveDuration("akkamail.outbound-webhooks.retention", w.Retention)),
         };
         k.Require(settings.OutboundWebhooks.MaxBackoff >= settings.OutboundWebhooks.MinBackoff, "akkamail.outbound-webhooks.max-backoff",
             "must be at least outbound-webhooks.min-backoff");

@@ -94,6 +94,7 @@ public sealed class WebhookDeliveryActor : ReceiveActor, IWithTimers
     }
 
     private sealed record Tick;
+    private sealed record Prune;
     private sealed record Polled(IReadOnlyList<(string EndpointId, IReadOnlyList<WebhookDelivery> Due)> Work);
     private sealed record PollFailed(Exception Cause);
     private sealed record Finished(string EndpointId, string DeliveryId);
@@ -129,6 +130,15 @@ public sealed class WebhookDeliveryActor : ReceiveActor, IWithTimers
         _settings = settings;
         _clock = clock;
         Receive<Tick>(_ => Poll());
+        Receive<Prune>(_ =>
+        {
+            var log = _log;
+            _store.PruneAsync(_clock.GetUtcNow() - _settings.Retention).ContinueWith(t =>
+            {
+                if (t.IsFaulted) log.Warning(t.Exception!.GetBaseException(), "Outbound webhooks: could not prune the delivery log");
+                else if (t.Result > 0) log.Info("Outbound webhooks: {0} deliveries older than {1} left the log", t.Result, _settings.Retention);
+            });
+        });
         Receive<Wake>(_ => Poll());
         Receive<Polled>(OnPolled);
         Receive<PollFailed>(f =>
@@ -147,7 +157,11 @@ public sealed class WebhookDeliveryActor : ReceiveActor, IWithTimers
         OutboundWebhookSettings settings, TimeProvider clock) =>
         Akka.Actor.Props.Create(() => new WebhookDeliveryActor(store, endpoints, attempts, settings, clock));
 
-    protected override void PreStart() => Timers.StartPeriodicTimer("poll", new Tick(), _settings.PollInterval);
+    protected override void PreStart()
+    {
+        Timers.StartPeriodicTimer("poll", new Tick(), _settings.PollInterval);
+        Timers.StartPeriodicTimer("prune", new Prune(), TimeSpan.FromMinutes(1), TimeSpan.FromHours(1));
+    }
 
     protected override void PostStop()
     {

@@ -113,4 +113,7 @@ public interface IWebhookDeliveryStore
     /// or those created in [<paramref name="from"/>, <paramref name="to"/>). Returns how many.</summary>
     Task<int> RequeueAsync(string endpointId, string? deliveryId, DateTimeOffset? from, DateTimeOffset? to, DateTimeOffset now,
         CancellationToken ct = default);
+    /// <summary>Deletes the deliveries that are done (succeeded or failed) and were created before <paramref name="before"/>;
+    /// pending ones stay whatever their age. Returns how many.</summary>
+    Task<long> PruneAsync(DateTimeOffset before, CancellationToken ct = default);
 }

@@ -242,6 +242,17 @@ public sealed class MongoWebhookStore(IMongoDatabase database) : IWebhookEndpoin
         return docs.Select(DeliveryOf).ToList();
     }
 
+    public async Task<long> PruneAsync(DateTimeOffset before, CancellationToken ct = default)
+    {
+        await InitializeAsync(ct);
+        var result = await _deliveries.DeleteManyAsync(new BsonDocument
+        {
+            { "Status", new BsonDocument("$ne", (int)WebhookDeliveryStatus.Pending) },
+            { "CreatedAt", new BsonDocument("$lt", EmailDocumentMapper.Date(before)) },
+        }, ct);
+        return result.DeletedCount;
+    }
+
     public async Task<int> RequeueAsync(string endpointId, string? deliveryId, DateTimeOffset? from, DateTimeOffset? to, DateTimeOffset now,
         CancellationToken ct = default)
     {

@@ -308,6 +308,16 @@ public sealed class SqliteWebhookStore(SqliteDatabase db) : IWebhookEndpointStor
         return await cmd.ExecuteNonQueryAsync(ct);
     }
 
+    public async Task<long> PruneAsync(DateTimeOffset before, CancellationToken ct = default)
+    {
+        await InitializeAsync(ct);
+        await using var c = await db.OpenAsync(ct);
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "DELETE FROM webhook_deliveries WHERE status <> 0 AND created_at < $before";
+        cmd.Parameters.AddWithValue("$before", before.ToUnixTimeMilliseconds());
+        return await cmd.ExecuteNonQueryAsync(ct);
+    }
+
     private static void BindDelivery(SqliteCommand cmd, WebhookDelivery d)
     {
         cmd.Parameters.AddWithValue("$id", d.Id);
