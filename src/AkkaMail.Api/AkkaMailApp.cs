@@ -21,6 +21,7 @@ using Serilog.Events;
 using AkkaMail.Api.Infrastructure;
 using AkkaMail.Api.Realtime;
 using AkkaMail.Api.Webhooks;
+using AkkaMail.Api.OutboundWebhooks;
 
 namespace AkkaMail.Api;
 
@@ -73,6 +74,7 @@ public static class AkkaMailApp
         else builder.Services.AddSandboxProvider(options, settings);
         builder.Services.AddMailgunWebhookProcessing(builder.Configuration, settings.WebhookTimestampTolerance);
         builder.Services.AddRealtime();
+        builder.Services.AddOutboundWebhooks(options, settings, builder.Configuration);
 
         builder.Services.AddAkka("akkamail", (akka, sp) =>
         {
@@ -96,6 +98,7 @@ public static class AkkaMailApp
             akka.WithPersistenceBackend(options, builder.Configuration);
             akka.WithEmailPipeline(sp);
             akka.WithReadSide(sp);
+            akka.WithOutboundWebhooks(sp);
             akka.WithStatusBroadcaster(sp);
         });
 
@@ -155,6 +158,7 @@ public static class AkkaMailApp
         api.MapUserEndpoints();
         api.MapSuppressionEndpoints();
         api.MapTemplateEndpoints();
+        api.MapWebhookEndpointEndpoints();
         OperatorOnly(app.MapOpenApi());
         OperatorOnly(app.MapScalarApiReference("/docs", o => o.WithTitle("AkkaMail API")));
         app.MapRealtime();
@@ -167,6 +171,9 @@ public static class AkkaMailApp
         await app.Services.GetRequiredService<IEmailReadStore>().InitializeAsync();
         await app.Services.GetRequiredService<ISuppressionStore>().InitializeAsync();
         await app.Services.GetRequiredService<AkkaMail.Templates.ITemplateStore>().InitializeAsync();
+        await app.Services.GetRequiredService<AkkaMail.OutboundWebhooks.IWebhookEndpointStore>().InitializeAsync();
+        await app.Services.GetRequiredService<AkkaMail.OutboundWebhooks.IWebhookDeliveryStore>().InitializeAsync();
+        app.Services.GetRequiredService<AkkaMail.OutboundWebhooks.WebhookSecretProtector>(); // its key file is created now, not at the first endpoint
         var users = app.Services.GetRequiredService<IUserStore>();
         await users.InitializeAsync();
         if (await users.AnyUserAsync()) return;

@@ -20,6 +20,11 @@ public static class EmailEventTypes
     public const string Cancelled = "cancelled";
     public const string AcceptedByProvider = "accepted_by_provider";
 
+    /// <summary>Every name an event can have: our steps, then the provider's reports.</summary>
+    public static readonly IReadOnlyList<string> All =
+        new[] { Accepted, Scheduled, Dispatched, Sending, Sent, RetryScheduled, Failed, Cancelled }
+            .Concat(Enum.GetValues<ProviderEventKind>().Select(Of)).ToArray();
+
     /// <summary>The name of a persisted event.</summary>
     public static string Of(IEmailEvent evt) => evt switch
     {

@@ -43,6 +43,11 @@ public sealed class ConfigurationValidationTests : IDisposable
         { ["--AkkaMail:Sender:Parallelism=0"], "AkkaMail:Sender:Parallelism (akkamail.sender.parallelism): must be at least 1, is '0'" },
         { ["--AkkaMail:HoconPath=nowhere.hocon"], "AkkaMail:HoconPath: no file at" },
         { ["--AkkaMail:RateLimit:Burst=0"], "AkkaMail:RateLimit:Burst: must be at least 1, is 0" },
+        // outbound webhooks
+        { ["--OutboundWebhooks:SecretsKey=too-short"], "OutboundWebhooks:SecretsKey: not the base64 of 32 bytes" },
+        { ["--AkkaMail:OutboundWebhooks:MinBackoff=2m", "--AkkaMail:OutboundWebhooks:MaxBackoff=1m"],
+            "AkkaMail:OutboundWebhooks:MaxBackoff (akkamail.outbound-webhooks.max-backoff): must be at least outbound-webhooks.min-backoff" },
+        { ["--AkkaMail:OutboundWebhooks:AllowLoopback=maybe"], "AkkaMail:OutboundWebhooks:AllowLoopback (akkamail.outbound-webhooks.allow-loopback): 'maybe' is not on or off" },
     };
 
     [Theory]

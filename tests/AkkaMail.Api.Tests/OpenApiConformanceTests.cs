@@ -221,6 +221,44 @@ public sealed class OpenApiConformanceTests(OpenApiConformanceTests.HostFixture 
             Assert.Equal(HttpStatusCode.NoContent, (await carol.DeleteAsync("/api/templates/conformance")).StatusCode);
             Assert.Equal(HttpStatusCode.NotFound, (await carol.DeleteAsync("/api/templates/conformance")).StatusCode);
         }
+        // Outbound webhook endpoints: created (at a public address: this host keeps the address guard strict), refused
+        // (a private address), invalid, not JSON; read, listed, changed; someone else's is 404; the secret rotated; a ping,
+        // its log, its redelivery; a range redelivered; deleted.
+        const string hooks = "/api/webhooks/endpoints";
+        var createdHook = await alice.PostJsonAsync(hooks, new { url = "https://93.184.216.34/hook", eventTypes = new[] { "delivered" } });
+        Assert.Equal(HttpStatusCode.Created, createdHook.StatusCode);
+        var hookId = (await createdHook.ReadJsonAsync())["id"]!.GetValue<string>();
+        Assert.Equal(HttpStatusCode.BadRequest, (await alice.PostJsonAsync(hooks, new { url = "https://10.0.0.1/hook" })).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await alice.PostJsonAsync(hooks, new { url = "https://93.184.216.34/", eventTypes = new[] { "nope" } })).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await alice.PostAsync(hooks, Body("{\"url\":"))).StatusCode);
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, (await alice.PostAsync(hooks, Body("url", "text/plain"))).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await alice.GetAsync(hooks)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await alice.GetAsync($"{hooks}/{hookId}")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await bob.GetAsync($"{hooks}/{hookId}")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await alice.PutAsync($"{hooks}/{hookId}", Body("{\"tags\":[\"receipt\"]}"))).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await alice.PutAsync($"{hooks}/{hookId}", Body("{\"url\":\"https://127.0.0.1/\"}"))).StatusCode);
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, (await alice.PutAsync($"{hooks}/{hookId}", Body("x", "text/plain"))).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await bob.PutAsync($"{hooks}/{hookId}", Body("{}"))).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await alice.PostAsync($"{hooks}/{hookId}/secret/rotate", null)).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await bob.PostAsync($"{hooks}/{hookId}/secret/rotate", null)).StatusCode);
+        var ping = await alice.PostAsync($"{hooks}/{hookId}/ping", null);
+        Assert.Equal(HttpStatusCode.Accepted, ping.StatusCode);
+        var pingId = (await ping.ReadJsonAsync())["id"]!.GetValue<string>();
+        Assert.Equal(HttpStatusCode.NotFound, (await bob.PostAsync($"{hooks}/{hookId}/ping", null)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await alice.GetAsync($"{hooks}/{hookId}/deliveries?limit=10")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await alice.GetAsync($"{hooks}/{hookId}/deliveries?limit=0")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await bob.GetAsync($"{hooks}/{hookId}/deliveries")).StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, (await alice.PostAsync($"{hooks}/{hookId}/deliveries/{pingId}/redeliver", null)).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await alice.PostAsync($"{hooks}/{hookId}/deliveries/nope/redeliver", null)).StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, (await alice.PostJsonAsync($"{hooks}/{hookId}/redeliver",
+            new { from = DateTimeOffset.UtcNow.AddHours(-1), to = DateTimeOffset.UtcNow.AddHours(1) })).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await alice.PostJsonAsync($"{hooks}/{hookId}/redeliver", new { from = DateTimeOffset.UtcNow })).StatusCode);
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, (await alice.PostAsync($"{hooks}/{hookId}/redeliver", Body("x", "text/plain"))).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await alice.PutAsync($"{hooks}/{hookId}", Body("{\"enabled\":false}"))).StatusCode);
+        Assert.Equal(HttpStatusCode.Conflict, (await alice.PostAsync($"{hooks}/{hookId}/ping", null)).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await bob.DeleteAsync($"{hooks}/{hookId}")).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await alice.DeleteAsync($"{hooks}/{hookId}")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await alice.DeleteAsync($"{hooks}/{hookId}")).StatusCode);
 
         // No key, or a revoked one: every operation behind a key (all but the webhook).
         Assert.Equal(HttpStatusCode.NoContent, (await admin.DeleteAsync($"/api/users/{aliceId}/keys/{aliceKeyId}")).StatusCode);

@@ -1,5 +1,6 @@
 using AkkaMail.Providers;
 using AkkaMail.Mailgun;
+using AkkaMail.OutboundWebhooks;
 using AkkaMail.ReadModel;
 using AkkaMail.Stores.Sqlite;
 using AkkaMail.Stores.MongoDb;
@@ -24,6 +25,8 @@ public interface IStoreBackend : IDisposable
     ISuppressionStore NewSuppressionStore();
     IWebhookTokenStore NewWebhookTokenStore(TimeProvider clock);
     ITemplateStore NewTemplateStore();
+    /// <summary>Outbound webhook endpoints and deliveries (one object serves both); null where a backend has none yet.</summary>
+    (IWebhookEndpointStore Endpoints, IWebhookDeliveryStore Deliveries)? NewWebhookStores() => null;
 }
 
 /// <summary>SQLite: a temp folder per test class (a file per test inside), deleted afterwards.</summary>
@@ -52,6 +55,12 @@ public sealed class SqliteBackend : IStoreBackend
     public ISuppressionStore NewSuppressionStore() => new SqliteSuppressionStore(NewDatabase());
     public IWebhookTokenStore NewWebhookTokenStore(TimeProvider clock) => new SqliteWebhookTokenStore(NewDatabase(), clock);
     public ITemplateStore NewTemplateStore() => new SqliteTemplateStore(NewDatabase());
+
+    public (IWebhookEndpointStore, IWebhookDeliveryStore)? NewWebhookStores()
+    {
+        var store = new SqliteWebhookStore(NewDatabase());
+        return (store, store);
+    }
 
     public void Dispose()
     {
@@ -98,6 +107,12 @@ public sealed class MongoDbBackend : IStoreBackend
     public ISuppressionStore NewSuppressionStore() => new MongoSuppressionStore(NewDatabase());
     public IWebhookTokenStore NewWebhookTokenStore(TimeProvider clock) => new MongoWebhookTokenStore(NewDatabase(), clock);
     public ITemplateStore NewTemplateStore() => new MongoTemplateStore(NewDatabase());
+
+    public (IWebhookEndpointStore, IWebhookDeliveryStore)? NewWebhookStores()
+    {
+        var store = new MongoWebhookStore(NewDatabase());
+        return (store, store);
+    }
 
     public void Dispose()
     {

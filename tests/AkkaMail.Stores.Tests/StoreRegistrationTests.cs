@@ -59,9 +59,14 @@ public sealed class StoreRegistrationTests : IDisposable
         Assert.IsType(expected.SuppressionStore, sp.GetRequiredService<ISuppressionStore>());
         Assert.IsType(expected.WebhookTokenStore, sp.GetRequiredService<IWebhookTokenStore>());
         Assert.IsType(store == StoreKind.MongoDb ? typeof(MongoTemplateStore) : typeof(SqliteTemplateStore), sp.GetRequiredService<ITemplateStore>());
+        var webhookStore = store == StoreKind.MongoDb ? typeof(MongoWebhookStore) : typeof(SqliteWebhookStore);
+        Assert.IsType(webhookStore, sp.GetRequiredService<AkkaMail.OutboundWebhooks.IWebhookEndpointStore>());
+        Assert.Same(sp.GetRequiredService<AkkaMail.OutboundWebhooks.IWebhookEndpointStore>(),
+            sp.GetRequiredService<AkkaMail.OutboundWebhooks.IWebhookDeliveryStore>());
         // One registration per store interface: none shadowed by a leftover of the other backend or a default.
         foreach (var service in new[] { typeof(IEmailReadStore), typeof(IEmailProjectionStore), typeof(IUserStore),
-                     typeof(ISuppressionStore), typeof(IWebhookTokenStore), typeof(ITemplateStore), typeof(StoreRegistration.EmailReadStoreBackend) })
+                     typeof(ISuppressionStore), typeof(IWebhookTokenStore), typeof(ITemplateStore), typeof(StoreRegistration.EmailReadStoreBackend),
+                     typeof(AkkaMail.OutboundWebhooks.IWebhookEndpointStore), typeof(AkkaMail.OutboundWebhooks.IWebhookDeliveryStore) })
             Assert.Single(services, d => d.ServiceType == service);
         Assert.False(Directory.Exists(_dir)); // nothing is created before initialization
     }

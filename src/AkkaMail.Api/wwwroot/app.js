@@ -47,6 +47,7 @@ async function start() {
   await connect();
   showRecent(recent);
   await loadTemplates().catch(() => {});
+  loadWebhooks();
 }
 
 // ---- live updates -----------------------------------------------------------------------------------
@@ -276,5 +277,42 @@ async function showDetails(id) {
   }));
 }
 $("details-close").addEventListener("click", () => { $("details").hidden = true; $("details-id").textContent = ""; });
+
+// ---- outbound webhooks: endpoints and their recent deliveries ------------------------------------------
+function cells(row, values) {
+  for (const v of values) row.appendChild(document.createElement("td")).textContent = v ?? "";
+  return row;
+}
+
+async function loadWebhooks() {
+  const r = await api("/api/webhooks/endpoints").catch(() => null);
+  if (!r?.ok) return;
+  const items = r.body.items;
+  $("webhooks-empty").hidden = items.length > 0;
+  $("webhook-endpoints").replaceChildren(...items.map((e) => {
+    const row = cells(document.createElement("tr"), [
+      e.url,
+      e.eventTypes.length ? e.eventTypes.join(", ") : "all",
+      e.enabled ? "enabled" : `disabled: ${e.disabledReason || ""}`,
+      String(e.consecutiveFailures),
+    ]);
+    row.className = e.enabled ? "" : "failed";
+    row.addEventListener("click", () => showDeliveries(e));
+    return row;
+  }));
+}
+
+async function showDeliveries(endpoint) {
+  const r = await api(`/api/webhooks/endpoints/${encodeURIComponent(endpoint.id)}/deliveries?limit=20`);
+  if (!r.ok) return;
+  $("webhook-deliveries-card").hidden = false;
+  $("webhook-deliveries-url").textContent = endpoint.url;
+  const time = (t) => (t ? new Date(t).toLocaleTimeString() : "");
+  $("webhook-deliveries").replaceChildren(...r.body.items.map((d) => cells(document.createElement("tr"), [
+    time(d.createdAt), d.eventType, d.emailId, d.status, String(d.attempts),
+    d.lastStatusCode ? String(d.lastStatusCode) : d.lastError || "", time(d.nextAttemptAt),
+  ])));
+}
+$("webhooks-refresh").addEventListener("click", loadWebhooks);
 
 if (apiKey()) start();

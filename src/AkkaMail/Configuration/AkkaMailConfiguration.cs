@@ -287,6 +287,10 @@ public sealed class AkkaMailOptionsValidator(IConfiguration configuration, IRead
             failures.Add($"ConnectionStrings:{AkkaMailConfiguration.MongoConnectionStringName} is required when AkkaMail:Store is mongodb " +
                          "(environment ConnectionStrings__MongoDb=mongodb://host:27017/?replicaSet=rs0)");
 
+        if (configuration[OutboundWebhooks.WebhookSecretProtector.SettingKey] is { Length: > 0 } secretsKey
+            && !OutboundWebhooks.WebhookSecretProtector.IsValidKey(secretsKey))
+            failures.Add($"{OutboundWebhooks.WebhookSecretProtector.SettingKey}: not the base64 of 32 bytes (make one with: openssl rand -base64 32)");
+
         foreach (var check in checks) failures.AddRange(check(options, configuration));
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }

@@ -36,6 +36,7 @@ public sealed record AkkaMailSettings
     public TimeSpan SandboxDeliveryDelay { get; init; } = TimeSpan.FromMilliseconds(200);
     public TimeSpan WebhookTimestampTolerance { get; init; } = TimeSpan.FromHours(9);
     public TimeSpan ShutdownDrainTimeout { get; init; } = TimeSpan.FromSeconds(20);
+    public OutboundWebhooks.OutboundWebhookSettings OutboundWebhooks { get; init; } = AkkaMail.OutboundWebhooks.OutboundWebhookSettings.Default;
 
     /// <summary>The knobs of the loaded HOCON (see <see cref="AkkaMailConfiguration.LoadKnobs"/>); a knob not set keeps its
     /// default.</summary>
@@ -84,6 +85,27 @@ public sealed record AkkaMailSettings
             WebhookTimestampTolerance = k.PositiveDuration("akkamail.webhooks.timestamp-tolerance", d.WebhookTimestampTolerance),
             ShutdownDrainTimeout = k.Duration("akkamail.shutdown.drain-timeout", d.ShutdownDrainTimeout, TimeSpan.Zero),
         };
+        var w = d.OutboundWebhooks;
+        settings = settings with
+        {
+            OutboundWebhooks = new OutboundWebhooks.OutboundWebhookSettings(
+                RetryFor: k.PositiveDuration("akkamail.outbound-webhooks.retry-for", w.RetryFor),
+                MinBackoff: k.PositiveDuration("akkamail.outbound-webhooks.min-backoff", w.MinBackoff),
+                MaxBackoff: k.PositiveDuration("akkamail.outbound-webhooks.max-backoff", w.MaxBackoff),
+                Jitter: k.Double("akkamail.outbound-webhooks.jitter", w.Jitter, 0, 1),
+                Timeout: k.PositiveDuration("akkamail.outbound-webhooks.timeout", w.Timeout),
+                Parallelism: k.Int("akkamail.outbound-webhooks.parallelism", w.Parallelism, min: 1, max: 256),
+                RatePerSecond: k.Int("akkamail.outbound-webhooks.rate-limit.per-second", w.RatePerSecond, min: 1),
+                Burst: k.Int("akkamail.outbound-webhooks.rate-limit.burst", w.Burst, min: 1),
+                DisableAfter: k.Int("akkamail.outbound-webhooks.disable-after", w.DisableAfter, min: 1),
+                RotationOverlap: k.Duration("akkamail.outbound-webhooks.rotation-overlap", w.RotationOverlap, TimeSpan.Zero),
+                AllowLoopback: k.Bool("akkamail.outbound-webhooks.allow-loopback", w.AllowLoopback),
+                ResponseBodyLimit: k.Int("akkamail.outbound-webhooks.response-body-limit", w.ResponseBodyLimit, min: 0, max: 65536),
+                PollInterval: k.PositiveDuration("akkamail.outbound-webhooks.poll-interval", w.PollInterval),
+                Retention: k.PositiveDuration("akkamail.outbound-webhooks.retention", w.Retention)),
+        };
+        k.Require(settings.OutboundWebhooks.MaxBackoff >= settings.OutboundWebhooks.MinBackoff, "akkamail.outbound-webhooks.max-backoff",
+            "must be at least outbound-webhooks.min-backoff");
         k.Require(settings.ReadSideMaxBackoff >= settings.ReadSideMinBackoff, "akkamail.read-model.max-backoff",
             "must be at least read-model.min-backoff");
         k.ThrowIfAny<AkkaMailSettings>();

@@ -26,12 +26,16 @@ public sealed class AkkaMailMetrics
     public Counter<long> ProviderEvents { get; }
     public Counter<long> Webhooks { get; }
     public Histogram<double> ProviderCallDuration { get; }
+    public Counter<long> OutboundWebhookAttempts { get; }
 
     /// <summary>The queue's depth (in-process queue), set by the send queue's registration.</summary>
     public Func<long>? QueueDepth { get; set; }
 
     /// <summary>The read side's lag, set by its hosting.</summary>
     public Func<(long Events, double Seconds)>? ReadSideLag { get; set; }
+
+    /// <summary>The outbound webhooks projection's lag, set by its hosting.</summary>
+    public Func<(long Events, double Seconds)>? OutboundWebhooksLag { get; set; }
 
     /// <summary>The meter comes from the host's <see cref="IMeterFactory"/>: one per service instance (two hosts in one
     /// process, as in the tests, count apart), disposed with the host.</summary>
@@ -56,6 +60,12 @@ public sealed class AkkaMailMetrics
             "Journal events the read-side projection (read model, suppressions) has not stored yet.");
         meter.CreateObservableGauge("akkamail.read_side.lag.seconds", () => ReadSideLag?.Invoke().Seconds ?? 0, "s",
             "While the read-side projection is behind: age of the newest event it has stored.");
+        OutboundWebhookAttempts = meter.CreateCounter<long>("akkamail.outbound_webhooks.attempts", "{attempt}",
+            "Outbound webhook POSTs, by outcome: succeeded, retried (to be attempted again), failed (given up or refused by the endpoint), refused (address guard).");
+        meter.CreateObservableGauge("akkamail.outbound_webhooks.lag.events", () => OutboundWebhooksLag?.Invoke().Events ?? 0, "{event}",
+            "Journal events the outbound webhooks projection has not turned into deliveries yet.");
+        meter.CreateObservableGauge("akkamail.outbound_webhooks.lag.seconds", () => OutboundWebhooksLag?.Invoke().Seconds ?? 0, "s",
+            "While the outbound webhooks projection is behind: age of the oldest event it has not projected.");
         meter.CreateObservableGauge("akkamail.queue.depth", () => QueueDepth?.Invoke() ?? 0, "{job}", "Send jobs waiting in the in-process queue (RabbitMQ: see the broker).");
     }
 

@@ -1,4 +1,5 @@
 using AkkaMail.Providers;
+using AkkaMail.OutboundWebhooks;
 using AkkaMail.ReadModel;
 using AkkaMail.Suppressions;
 using AkkaMail.Templates;
@@ -12,7 +13,7 @@ namespace AkkaMail.Stores.MongoDb;
 public static class MongoDbStoreRegistration
 {
     /// <summary>
-    /// The read model, users, suppressions, webhook tokens and templates in one MongoDB database: one <see cref="IMongoClient"/>
+    /// The read model, users, suppressions, webhook tokens, templates and outbound webhooks in one MongoDB database: one <see cref="IMongoClient"/>
     /// for the stores (the driver pools connections inside it), the stores as singletons. Each store interface gets
     /// a plain registration (no TryAdd), so the last registration wins whatever else ran before: the in-memory webhook
     /// token store the Mailgun webhook registration adds with TryAdd never replaces this one. Nothing dials the server until a
@@ -34,6 +35,9 @@ public static class MongoDbStoreRegistration
         services.AddSingleton(sp => new MongoWebhookTokenStore(sp.GetRequiredService<IMongoDatabase>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IWebhookTokenStore>(sp => sp.GetRequiredService<MongoWebhookTokenStore>());
         services.AddSingleton<ITemplateStore>(sp => new MongoTemplateStore(sp.GetRequiredService<IMongoDatabase>()));
+        services.AddSingleton(sp => new MongoWebhookStore(sp.GetRequiredService<IMongoDatabase>()));
+        services.AddSingleton<IWebhookEndpointStore>(sp => sp.GetRequiredService<MongoWebhookStore>());
+        services.AddSingleton<IWebhookDeliveryStore>(sp => sp.GetRequiredService<MongoWebhookStore>());
         return services;
     }
 }

@@ -1,4 +1,5 @@
 using AkkaMail.Providers;
+using AkkaMail.OutboundWebhooks;
 using AkkaMail.ReadModel;
 using AkkaMail.Suppressions;
 using AkkaMail.Templates;
@@ -11,7 +12,7 @@ namespace AkkaMail.Stores.Sqlite;
 public static class SqliteStoreRegistration
 {
     /// <summary>
-    /// The read model, users, suppressions, webhook tokens and templates in one SQLite file (<paramref name="databasePath"/>),
+    /// The read model, users, suppressions, webhook tokens, templates and outbound webhooks in one SQLite file (<paramref name="databasePath"/>),
     /// every store as a singleton made by a factory, so that the container disposes it. Each store interface gets a
     /// plain registration (no TryAdd), so the last registration wins whatever else ran before: the in-memory webhook
     /// token store the Mailgun webhook registration adds with TryAdd never replaces this one.
@@ -30,6 +31,9 @@ public static class SqliteStoreRegistration
         services.AddSingleton(sp => new SqliteWebhookTokenStore(db, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IWebhookTokenStore>(sp => sp.GetRequiredService<SqliteWebhookTokenStore>());
         services.AddSingleton<ITemplateStore>(_ => new SqliteTemplateStore(db));
+        services.AddSingleton(_ => new SqliteWebhookStore(db));
+        services.AddSingleton<IWebhookEndpointStore>(sp => sp.GetRequiredService<SqliteWebhookStore>());
+        services.AddSingleton<IWebhookDeliveryStore>(sp => sp.GetRequiredService<SqliteWebhookStore>());
         return services;
     }
 }
