@@ -1,5 +1,7 @@
 using Akka.Persistence.Query;
+using Akka.Persistence.Sql.Query;
 using AkkaMail.Persistence.MongoDb;
+using AkkaMail.Persistence.Postgres;
 using AkkaMail.Persistence.Sqlite;
 using Xunit;
 using Xunit.Abstractions;
@@ -49,6 +51,30 @@ public sealed class MongoDbReadJournalContract : ReadJournalContract
 
     protected override Task<long> HighestOrderingAsync() =>
         PersistenceQuery.Get(Sys).ReadJournalFor<MongoDbReadJournal>(MongoDbReadJournal.Identifier).HighestOrderingAsync();
+
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        if (disposing) _db.Dispose();
+    }
+}
+
+/// <summary>The read journal contract on PostgreSQL (Akka.Persistence.Sql's query journal), a database per test.</summary>
+public sealed class PostgresReadJournalContract : ReadJournalContract
+{
+    private readonly PostgresDatabaseFixture _db;
+
+    public PostgresReadJournalContract(ITestOutputHelper output) : this(new PostgresDatabaseFixture(), output)
+    {
+    }
+
+    private PostgresReadJournalContract(PostgresDatabaseFixture db, ITestOutputHelper output)
+        : base(db.Hocon, SqlReadJournal.Identifier, output) => _db = db;
+
+    protected override IReadJournal ReadJournal =>
+        PersistenceQuery.Get(Sys).ReadJournalFor<SqlReadJournal>(SqlReadJournal.Identifier);
+
+    protected override Task<long> HighestOrderingAsync() => PostgresJournalHead.For(Sys).HighestOrderingAsync();
 
     protected override void Dispose(bool disposing)
     {
