@@ -74,8 +74,11 @@ public sealed class PostgresStoreTests
             await instances[0].EnsureSchemaAsync(); // and again: idempotent
             await using var c = await instances[0].OpenAsync();
             await using var cmd = new NpgsqlCommand(
-                "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()", c);
-            Assert.Equal(8L, await cmd.ExecuteScalarAsync());
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name", c);
+            var tables = new List<string>();
+            await using (var r = await cmd.ExecuteReaderAsync())
+                while (await r.ReadAsync()) tables.Add(r.GetString(0));
+            Assert.Equal(["api_keys", "emails", "projection_offsets", "suppression_lifts", "suppressions", "users", "webhook_tokens"], tables);
         }
         finally
         {
