@@ -1,5 +1,8 @@
+using Akka.Actor;
 using Akka.Configuration;
+using Akka.Persistence.Query;
 using Akka.Persistence.Sql;
+using Akka.Persistence.Sql.Query;
 
 namespace AkkaMail.Persistence.Postgres;
 
@@ -12,8 +15,16 @@ public static class PostgresPersistence
     /// <summary>HOCON path of the snapshot store plugin.</summary>
     public const string SnapshotStorePluginId = "akka.persistence.snapshot-store.sql";
 
-    /// <summary>HOCON path of the query journal (<c>PersistenceQuery.ReadJournalFor&lt;SqlReadJournal&gt;(...)</c>).</summary>
+    /// <summary>HOCON path of the query journal (<see cref="ReadJournal"/>).</summary>
     public const string QueryJournalPluginId = "akka.persistence.query.journal.sql";
+
+    /// <summary>
+    /// Akka.Persistence.Sql's read journal of <paramref name="system"/>: AllEvents, CurrentAllEvents, EventsByTag,
+    /// EventsByPersistenceId, PersistenceIds and their current variants (cast to the query interfaces). Offsets are
+    /// the journal's orderings, exclusive.
+    /// </summary>
+    public static IReadJournal ReadJournal(ActorSystem system) =>
+        PersistenceQuery.Get(system).ReadJournalFor<SqlReadJournal>(QueryJournalPluginId);
 
     private static readonly Lazy<Config> Reference = new(LoadReference);
 

@@ -1,5 +1,4 @@
 using Akka.Persistence.Query;
-using Akka.Persistence.Sql.Query;
 using AkkaMail.Persistence.MongoDb;
 using AkkaMail.Persistence.Postgres;
 using AkkaMail.Persistence.Sqlite;
@@ -69,10 +68,9 @@ public sealed class PostgresReadJournalContract : ReadJournalContract
     }
 
     private PostgresReadJournalContract(PostgresDatabaseFixture db, ITestOutputHelper output)
-        : base(db.Hocon, SqlReadJournal.Identifier, output) => _db = db;
+        : base(db.Hocon, PostgresPersistence.QueryJournalPluginId, output) => _db = db;
 
-    protected override IReadJournal ReadJournal =>
-        PersistenceQuery.Get(Sys).ReadJournalFor<SqlReadJournal>(SqlReadJournal.Identifier);
+    protected override IReadJournal ReadJournal => PostgresPersistence.ReadJournal(Sys);
 
     protected override Task<long> HighestOrderingAsync() => PostgresJournalHead.For(Sys).HighestOrderingAsync();
 

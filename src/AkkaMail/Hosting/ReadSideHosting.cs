@@ -2,7 +2,6 @@ using Akka;
 using Akka.Actor;
 using Akka.Hosting;
 using Akka.Persistence.Query;
-using Akka.Persistence.Sql.Query;
 using Akka.Streams;
 using Akka.Streams.Dsl;
 using AkkaMail.Configuration;
@@ -49,7 +48,7 @@ public sealed class JournalQueries
         if (store == StoreKind.Postgres)
         {
             // Akka.Persistence.Sql's query journal (polled; ordering offsets, gaps waited for) and the journal's head in SQL.
-            var sql = query.ReadJournalFor<SqlReadJournal>(SqlReadJournal.Identifier);
+            var sql = PostgresPersistence.ReadJournal(system);
             var head = PostgresJournalHead.For(system);
             return new JournalQueries(sql, head.HighestOrderingAsync, head.TimestampAfterAsync, materializer);
         }
