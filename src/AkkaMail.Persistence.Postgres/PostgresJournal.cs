@@ -1,3 +1,4 @@
+using Akka;
 using Akka.Actor;
 using Akka.Configuration;
 using Akka.Persistence;
@@ -29,6 +30,21 @@ public class PostgresJournal : SqlWriteJournal
         _healthCheckTimeout = config.GetTimeSpan("health-check-timeout", TimeSpan.FromSeconds(3));
         _connectionString = PostgresPersistence.ConnectionString(config);
         _cell = (ActorCell)Context;
+    }
+
+    /// <summary>Answered with <see cref="Done"/> once the journal has initialized (its tables created): the plugin holds
+    /// every message back until then.</summary>
+    public sealed class AwaitInitialization
+    {
+        public static readonly AwaitInitialization Instance = new();
+        private AwaitInitialization() { }
+    }
+
+    protected override bool ReceivePluginInternal(object message)
+    {
+        if (message is not AwaitInitialization) return base.ReceivePluginInternal(message);
+        Sender.Tell(Done.Instance);
+        return true;
     }
 
     public override Task<long> ReadHighestSequenceNrAsync(string persistenceId, long fromSequenceNr, CancellationToken cancellationToken) =>

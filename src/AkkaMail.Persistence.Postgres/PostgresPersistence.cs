@@ -1,3 +1,4 @@
+using Akka;
 using Akka.Actor;
 using Akka.Configuration;
 using Akka.Persistence.Query;
@@ -23,8 +24,17 @@ public static class PostgresPersistence
     /// EventsByPersistenceId, PersistenceIds and their current variants (cast to the query interfaces). Offsets are
     /// the journal's orderings, exclusive.
     /// </summary>
-    public static IReadJournal ReadJournal(ActorSystem system) =>
-        PersistenceQuery.Get(system).ReadJournalFor<SqlReadJournal>(QueryJournalPluginId);
+    /// <remarks>The plugin's read journal, when first made, waits for its journal to have initialized, and fails after
+    /// 5 s: the journal's first start (its tables, linq2db's first queries) takes longer on a busy machine. So this waits
+    /// for the journal first, up to <paramref name="journalStartTimeout"/> (default 60 s), blocking the caller as the
+    /// plugin does.</remarks>
+    public static IReadJournal ReadJournal(ActorSystem system, TimeSpan? journalStartTimeout = null)
+    {
+        var journal = Akka.Persistence.Persistence.Instance.Apply(system).JournalFor(JournalPluginId);
+        journal.Ask<Done>(PostgresJournal.AwaitInitialization.Instance, journalStartTimeout ?? TimeSpan.FromSeconds(60))
+            .GetAwaiter().GetResult();
+        return PersistenceQuery.Get(system).ReadJournalFor<SqlReadJournal>(QueryJournalPluginId);
+    }
 
     private static readonly Lazy<Config> Reference = new(LoadReference);
 
