@@ -99,7 +99,7 @@ public sealed class PostgresReadJournalContract : ReadJournalContract
 
         var next = live.Next();
         await Task.Delay(TimeSpan.FromSeconds(1.5));
-        Assert.False(next.IsCompleted, $"the live query moved past the uncommitted ordering to {(next.IsCompleted ? next.Result.PersistenceId : "")}");
+        if (next.IsCompleted) Assert.Fail($"the live query moved past the uncommitted ordering to {(await next).PersistenceId}");
         await late.CommitAsync();
         var first = await next;
         var second = await live.Next();
