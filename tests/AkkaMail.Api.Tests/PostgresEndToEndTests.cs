@@ -66,6 +66,49 @@ public sealed class PostgresEndToEndTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task The_read_model_rebuilt_from_the_journal_lists_the_same_emails()
+    {
+        var host = await ServiceHost.StartAsync(extraArgs: Args);
+        try
+        {
+            string before;
+            using (var client = host.AdminClient())
+            {
+                var ids = new List<string>();
+                for (var i = 0; i < 5; i++)
+                    ids.Add((await (await client.PostJsonAsync("/api/emails", Json.ValidEmail($"r{i}@example.com"))).ReadJsonAsync())["id"]!
+                        .GetValue<string>());
+                foreach (var id in ids)
+                    await client.WaitForEmailAsync(id, e => e["status"]!.GetValue<string>() == "delivered", TimeSpan.FromSeconds(15));
+                before = await ListAsync(client);
+                Assert.Equal(5, JsonNode.Parse(before)!["items"]!.AsArray().Count);
+            }
+
+            await host.StopAsync();
+            var console = new StringWriter();
+            var exit = await Operations.ReadModelRebuild.RunAsync(
+                [Operations.ReadModelRebuild.Verb, $"--AkkaMail:DataPath={host.DataPath}", .. Args], console);
+            Assert.True(exit == 0, console.ToString());
+            Assert.Contains("Done:", console.ToString());
+
+            host = await ServiceHost.StartAsync(host.DataPath, extraArgs: Args);
+            using var again = host.AdminClient();
+            Assert.Equal(before, await ListAsync(again));
+        }
+        finally
+        {
+            await host.DisposeAsync();
+        }
+
+        static async Task<string> ListAsync(HttpClient client)
+        {
+            var list = await client.GetAsync("/api/emails?limit=50");
+            Assert.Equal(HttpStatusCode.OK, list.StatusCode);
+            return await list.Content.ReadAsStringAsync();
+        }
+    }
+
     private static async Task<string[]> ListedIdsAsync(HttpClient client, string recipient)
     {
         var list = await client.GetAsync($"/api/emails?recipient={recipient}");
