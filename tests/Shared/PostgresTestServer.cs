@@ -35,7 +35,15 @@ public static class PostgresTestServer
                 $"PostgreSQL is not reachable with {EnvironmentVariable} or the default ({Describe(AdminConnectionString)}): " +
                 $"run ./test.sh, which installs and starts it, or set {EnvironmentVariable}. {e.Message}", e);
         }
-        return new NpgsqlConnectionStringBuilder(AdminConnectionString) { Database = name }.ConnectionString;
+        // Small pools whose idle connections close soon: test classes run in parallel, and other test runs may share the
+        // server's connection limit (100 by default).
+        return new NpgsqlConnectionStringBuilder(AdminConnectionString)
+        {
+            Database = name,
+            MaxPoolSize = 20,
+            ConnectionIdleLifetime = 10,
+            ConnectionPruningInterval = 5,
+        }.ConnectionString;
     }
 
     /// <summary>Drops the database, closing whatever connections are still open on it.</summary>
