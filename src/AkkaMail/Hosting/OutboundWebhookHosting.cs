@@ -59,7 +59,7 @@ public static class OutboundWebhookHosting
             signal.Use(() => worker.Tell(WebhookDeliveryActor.Wake.Instance));
             registry.Register<WebhookDeliveryActor>(worker);
 
-            var journal = JournalQueries.For(system, StoreRegistration.IsMongoDb(options));
+            var journal = JournalQueries.For(system, options.Store);
             progress.Head.Use(journal.HighestOrderingAsync, journal.WrittenAfterAsync);
             if (metrics is not null) metrics.OutboundWebhooksLag = () => progress.Head.LastLag;
             system.Scheduler.Advanced.ScheduleRepeatedly(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5), () =>
