@@ -33,10 +33,12 @@ public static class AkkaMailHosting
             journal: ServiceHealth.JournalCheck, snapshot: ServiceHealth.SnapshotStoreCheck);
     }
 
-    /// <summary>Binds our JSON serializer to every persisted email event and snapshot.</summary>
+    /// <summary>Binds our JSON serializers: one to every persisted email event and snapshot, one to the commands and
+    /// replies that cross nodes in cluster mode.</summary>
     public static AkkaConfigurationBuilder WithEmailSerialization(this AkkaConfigurationBuilder builder) =>
         builder.WithCustomSerializer("akkamail-json", new[] { typeof(IEmailEvent), typeof(EmailState) },
-            system => new EmailEventSerializer(system));
+                system => new EmailEventSerializer(system))
+            .WithCustomSerializer("akkamail-messages", EmailMessageSerializer.BoundTypes, system => new EmailMessageSerializer(system));
 
     /// <summary>
     /// The email pipeline: manager and email actors, dispatcher, sender stream, dispatch sweep. Its dependencies come
