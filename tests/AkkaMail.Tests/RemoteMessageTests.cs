@@ -52,6 +52,8 @@ public sealed class RemoteMessageTests : Akka.TestKit.Xunit2.TestKit
             new CannotCancel("e1", EmailStatus.Sending),
             new UnknownEmail("e1"),
             SerializerTests.RichState(),
+            new Actors.PipelineMessages.EmailChanged("e1", "u1", "failed", new EmailEvents.ProviderEventRecorded("e1", evt, At), 7),
+            new Actors.PipelineMessages.EmailChanged("e1", "u1", "queued", new EmailEvents.EmailAccepted("e1", "u1", content, At), 1),
         ];
     }
 

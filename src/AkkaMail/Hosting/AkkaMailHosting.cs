@@ -129,6 +129,9 @@ public static class AkkaMailHosting
                 var self = Akka.Cluster.Cluster.Get(system);
                 self.Join(self.SelfAddress);
             });
+        builder.WithDistributedPubSub(role: null!);
+        builder.WithActors((system, registry) =>
+            registry.Register<EmailChangeRelay>(system.ActorOf(Props.Create(() => new EmailChangeRelay()), EmailChangeRelay.Name)));
         var passivate = settings.PassivationTimeout > TimeSpan.Zero && settings.PassivationTimeout != Timeout.InfiniteTimeSpan;
         return builder.WithShardRegion<EmailManagerActor>("email",
             (_, registry, _) => id => EmailActor.Props(id,

@@ -38,13 +38,14 @@ public sealed class EmailMessageSerializer : SerializerWithStringManifest
         ("cancelled", typeof(Cancelled)),
         ("cannot-cancel", typeof(CannotCancel)),
         ("unknown-email", typeof(UnknownEmail)),
+        ("email-changed", typeof(Actors.PipelineMessages.EmailChanged)),
     };
 
     /// <summary>The types this serializer is bound to (their subtypes included).</summary>
     public static readonly Type[] BoundTypes =
     [
         typeof(IEmailCommand), typeof(AcceptReply), typeof(BeginSendReply), typeof(OutcomeRecorded),
-        typeof(ProviderEventApplied), typeof(CancelReply),
+        typeof(ProviderEventApplied), typeof(CancelReply), typeof(Actors.PipelineMessages.EmailChanged),
     ];
 
     /// <summary>The types with a manifest.</summary>
@@ -57,6 +58,7 @@ public sealed class EmailMessageSerializer : SerializerWithStringManifest
     {
         // The abstract members of messages (an outcome, a denial's reason) carry their case as "kind".
         TypeInfoResolver = new DefaultJsonTypeInfoResolver { Modifiers = { Subtypes } },
+        Converters = { new EmailEventConverter() },
     };
 
     public EmailMessageSerializer(ExtendedActorSystem system) : base(system) { }
@@ -90,5 +92,26 @@ public sealed class EmailMessageSerializer : SerializerWithStringManifest
         var options = new JsonPolymorphismOptions { TypeDiscriminatorPropertyName = "kind" };
         foreach (var (type, name) in cases) options.DerivedTypes.Add(new JsonDerivedType(type, name));
         return options;
+    }
+
+    /// <summary>An event inside a message (a change announced to every node) as its persisted form: manifest and payload.</summary>
+    private sealed class EmailEventConverter : JsonConverter<IEmailEvent>
+    {
+        public override IEmailEvent Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+        {
+            using var doc = JsonDocument.ParseValue(ref reader);
+            var type = EmailEventSerializer.TypeOf(doc.RootElement.GetProperty("manifest").GetString() ?? "");
+            return (IEmailEvent)(doc.RootElement.GetProperty("payload").Deserialize(type, EmailEventSerializer.Json)
+                                 ?? throw new SerializationException("null event payload"));
+        }
+
+        public override void Write(Utf8JsonWriter writer, IEmailEvent value, JsonSerializerOptions options)
+        {
+            writer.WriteStartObject();
+            writer.WriteString("manifest", EmailEventSerializer.ManifestOf(value.GetType()));
+            writer.WritePropertyName("payload");
+            JsonSerializer.Serialize(writer, value, value.GetType(), EmailEventSerializer.Json);
+            writer.WriteEndObject();
+        }
     }
 }
