@@ -62,7 +62,10 @@ public static class AkkaMailHosting
             HoconAddMode.Prepend);
         var cluster = sp.GetService<AkkaMailOptions>()?.Cluster is { Enabled: true } c ? c : null;
         if (cluster is not null) builder.WithEmailRegion(cluster, settings, readSide, clock, sp.GetService<LiveEmailStates>() ?? new LiveEmailStates(), metrics);
-        return builder.WithActors((system, registry, _) =>
+        Props SweeperProps(IActorRef manager) => Props.Create(() => new SweeperActor(store, manager, settings.SweepInterval,
+            settings.SweepPickupTimeout, settings.SweepPickupTimeout, settings.SweepBatchSize,
+            !queue.IsDurable, clock, () => CaughtUpWithStartAsync(readSide, head)));
+        builder.WithActors((system, registry, _) =>
         {
             IActorRef dispatcher = ActorRefs.Nobody;
             var live = sp.GetService<LiveEmailStates>() ?? new LiveEmailStates();
@@ -85,9 +88,6 @@ public static class AkkaMailHosting
                 queue, manager, settings.DispatchBufferSize, settings.DispatchParallelism)), DispatcherActor.Name);
             var consumer = system.ActorOf(Props.Create(() => new SendConsumerActor(queue, provider, manager, settings, clock, live)),
                 SendConsumerActor.Name);
-            var sweeper = system.ActorOf(Props.Create(() => new SweeperActor(store, manager, settings.SweepInterval,
-                settings.SweepPickupTimeout, settings.SweepPickupTimeout, settings.SweepBatchSize,
-                !queue.IsDurable, clock, () => CaughtUpWithStartAsync(readSide, head))), SweeperActor.Name);
             registry.Register<DispatcherActor>(dispatcher);
             registry.Register<SendConsumerActor>(consumer);
             // Graceful shutdown (SIGTERM, host stop): before the actors stop, the sender takes no new deliveries and
@@ -99,8 +99,13 @@ public static class AkkaMailHosting
                 catch (AskTimeoutException) { system.Log.Warning("Sender did not drain within {0}", settings.ShutdownDrainTimeout); }
                 return Akka.Done.Instance;
             });
-            registry.Register<SweeperActor>(sweeper);
+            // One sweep per cluster (a singleton on the oldest node), else one in this process.
+            if (cluster is null) registry.Register<SweeperActor>(system.ActorOf(SweeperProps(manager), SweeperActor.Name));
         });
+        if (cluster is not null)
+            builder.WithSingleton<SweeperActor>(SweeperActor.Name,
+                (_, registry, _) => SweeperProps(registry.Get<EmailManagerActor>()), new ClusterSingletonOptions(), createProxyToo: false);
+        return builder;
     }
 
     /// <summary>
@@ -129,6 +134,8 @@ public static class AkkaMailHosting
                 var self = Akka.Cluster.Cluster.Get(system);
                 self.Join(self.SelfAddress);
             });
+        // Ready once this node is a member that is Up.
+        builder.WithAkkaClusterReadinessCheck(tags: ServiceHealth.Readiness);
         builder.WithDistributedPubSub(role: null!);
         builder.WithActors((system, registry) =>
             registry.Register<EmailChangeRelay>(system.ActorOf(Props.Create(() => new EmailChangeRelay()), EmailChangeRelay.Name)));
