@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test of AkkaMail on a fresh Debian machine: installs and starts RabbitMQ when it is missing
+# Runs every test of AkkaMail on a fresh Debian machine: installs and starts RabbitMQ and PostgreSQL when they are missing
 # (root is assumed for apt-get), builds once, then runs each test project in turn and prints one summary line.
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -19,6 +19,33 @@ if ! rabbitmq-diagnostics -q ping >/dev/null 2>&1; then
     echo "RabbitMQ did not start"; tail -n 50 /var/log/rabbitmq/*.log 2>/dev/null; exit 1; }
 fi
 rabbitmqctl start_app >/dev/null 2>&1 || true
+# PostgreSQL: the journal and stores of AkkaMail:Store=postgres, whose tests always run. A role akkamail (password
+# akkamail, allowed to create databases) on 127.0.0.1; each test creates a database of its own and drops it.
+if ! command -v pg_lsclusters >/dev/null 2>&1; then
+  log "Installing PostgreSQL from Debian's packages"
+  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql || { echo "could not install postgresql"; exit 1; }
+fi
+# The first cluster of whichever version Debian ships (15 on Debian 12): created if the package made none, started if down.
+if [ -z "$(pg_lsclusters -h 2>/dev/null)" ]; then
+  version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+  log "Creating a PostgreSQL $version cluster"
+  pg_createcluster "$version" main || { echo "could not create a PostgreSQL cluster"; exit 1; }
+fi
+read -r pg_version pg_cluster pg_port pg_status _ <<<"$(pg_lsclusters -h | head -n 1)"
+if [ "$pg_status" != "online" ]; then
+  log "Starting PostgreSQL $pg_version/$pg_cluster"
+  pg_ctlcluster "$pg_version" "$pg_cluster" start || { echo "PostgreSQL did not start"; tail -n 50 /var/log/postgresql/*.log 2>/dev/null; exit 1; }
+fi
+for _ in $(seq 1 60); do su postgres -c "psql -p $pg_port -tAc 'SELECT 1'" >/dev/null 2>&1 && break; sleep 1; done
+su postgres -c "psql -p $pg_port -v ON_ERROR_STOP=1 -q" <<'SQL' || { echo "could not create the akkamail role"; exit 1; }
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'akkamail') THEN
+    CREATE ROLE akkamail LOGIN CREATEDB PASSWORD 'akkamail';
+  END IF;
+END $$;
+SQL
+export AKKAMAIL_TEST_POSTGRES="${AKKAMAIL_TEST_POSTGRES:-Host=127.0.0.1;Port=$pg_port;Username=akkamail;Password=akkamail;Database=postgres}"
+
 if [ ! -x /usr/bin/chromium ]; then
   log "Installing Chromium from Debian's packages (the dashboard's browser test drives it headless)"
   apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium || echo "could not install chromium: the browser test will be skipped"

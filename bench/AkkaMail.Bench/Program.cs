@@ -19,6 +19,10 @@ using RabbitMQ.Client;
 // AkkaMail benchmark (issue 4): (a) raw RabbitMQ.Client publish-with-confirms + consume-with-ack, (b) the service
 // end to end over real HTTP: POST N emails with concurrency C until every one is `sent`.
 //   dotnet run -c Release --project bench/AkkaMail.Bench -- --emails 5000 --concurrency 32 --transport rabbitmq
+// On PostgreSQL (AkkaMail:Store=postgres) instead of SQLite:
+//   PGPASSWORD=akkamail dotnet run -c Release --project bench/AkkaMail.Bench -- --postgres "Host=127.0.0.1;Username=akkamail;Database=postgres"
+// (a role that may create databases: each run gets a database of its own, dropped afterwards; the password from
+// PGPASSWORD, so that the printed options do not show it).
 var opts = BenchOptions.Parse(args);
 Console.WriteLine($"AkkaMail bench: {opts}");
 Console.WriteLine($"machine: {Environment.ProcessorCount} cores, .NET {Environment.Version}");
@@ -68,7 +72,7 @@ Console.WriteLine($"    {e2e.ReadSideLag}");
 if (raw is { } r) Console.WriteLine($"ratio end-to-end / raw: {e2e.Rate / r:P1} (target >= 15%, p99 < 50 ms)");
 
 sealed record BenchOptions(int Emails, int Concurrency, string Transport, int LatencyMs, int Parallelism, int Rate,
-    int RawMessages, bool SkipRecovery, int Prefetch, string Uri, string ExtraHocon, bool PostOnly, string Provider = "fake", int Warmup = 2000, string LogLevel = "Warning", int RawRounds = 4, bool Progress = false, int WarmupRounds = 6, int WarmupJitQuiet = 200, int RawRate = 0, int RawBurst = 1, bool Cluster = false)
+    int RawMessages, bool SkipRecovery, int Prefetch, string Uri, string ExtraHocon, bool PostOnly, string Provider = "fake", int Warmup = 2000, string LogLevel = "Warning", int RawRounds = 4, bool Progress = false, int WarmupRounds = 6, int WarmupJitQuiet = 200, int RawRate = 0, int RawBurst = 1, string? Postgres = null, bool Cluster = false)
 {
     public static BenchOptions Parse(string[] args)
     {
@@ -85,7 +89,7 @@ sealed record BenchOptions(int Emails, int Concurrency, string Transport, int La
             Get("hocon", ""), args.Contains("--post-only"), Get("provider", "fake").ToLowerInvariant(),
             int.Parse(Get("warmup", "2000")), Get("log-level", "Warning"), Math.Max(1, int.Parse(Get("raw-rounds", "4"))), args.Contains("--progress"),
             int.Parse(Get("warmup-rounds", "6")), int.Parse(Get("warmup-jit-quiet", "200")), int.Parse(Get("raw-rate", "0")), Math.Max(1, int.Parse(Get("raw-burst", "1"))),
-            args.Contains("--cluster"));
+            Get("postgres", "") is { Length: > 0 } postgres ? postgres : null, args.Contains("--cluster"));
     }
 }
 
@@ -198,6 +202,18 @@ static class EndToEnd
             // A cluster of one: the email actors as entities of a sharding region instead of the manager's children.
             $"--AkkaMail:Cluster:Enabled={o.Cluster}",
         };
+        // The store: SQLite files in the data folder, or a PostgreSQL database of this run's own.
+        var database = o.Postgres is null ? null : "akkamail_" + prefix.Replace('-', '_');
+        if (database is not null)
+        {
+            await using (var admin = new Npgsql.NpgsqlConnection(o.Postgres))
+            {
+                await admin.OpenAsync();
+                await new Npgsql.NpgsqlCommand($"CREATE DATABASE \"{database}\"", admin).ExecuteNonQueryAsync();
+            }
+            args = args.Concat(new[] { "--AkkaMail:Store=postgres",
+                $"--ConnectionStrings:Postgres={new Npgsql.NpgsqlConnectionStringBuilder(o.Postgres) { Database = database }}" }).ToArray();
+        }
         // The provider: the Mailgun fake on loopback (real HTTP, Mailgun's checks, the given latency), or an in-process stub.
         await using var fake = o.Provider == "fake"
             ? await AkkaMail.MailgunFake.MailgunFakeServer.StartAsync(new AkkaMail.MailgunFake.MailgunFakeOptions
@@ -342,6 +358,12 @@ static class EndToEnd
             Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
             try { Directory.Delete(dataPath, true); } catch (IOException) { }
             if (o.Transport == "rabbitmq") await DeleteQueues(o.Uri, prefix);
+            if (database is not null)
+            {
+                await using var admin = new Npgsql.NpgsqlConnection(o.Postgres);
+                await admin.OpenAsync();
+                await new Npgsql.NpgsqlCommand($"DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)", admin).ExecuteNonQueryAsync();
+            }
         }
     }
 

@@ -158,7 +158,7 @@ public static class AkkaMailApp
         return app;
     }
 
-    /// <summary>Creates the tables or indexes (SQLite or MongoDB), and on first start with an empty store, an admin key in data/admin.key.</summary>
+    /// <summary>Creates the tables or indexes (SQLite, MongoDB or PostgreSQL), and on first start with an empty store, an admin key in data/admin.key.</summary>
     private static async Task InitializeStoresAsync(WebApplication app, AkkaMailOptions options)
     {
         await app.Services.GetRequiredService<IEmailReadStore>().InitializeAsync();

@@ -27,8 +27,11 @@ public sealed class ConfigurationValidationTests : IDisposable
         // provider
         { ["--AkkaMail:Provider=sendgrid"], "AkkaMail:Provider: 'sendgrid' is not one of sandbox, mailgun" },
         // store
-        { ["--AkkaMail:Store=postgres"], "AkkaMail:Store: 'postgres' is not one of sqlite, mongodb" },
+        { ["--AkkaMail:Store=oracle"], "AkkaMail:Store: 'oracle' is not one of sqlite, mongodb, postgres" },
         { ["--AkkaMail:Store=mongodb"], "ConnectionStrings:MongoDb is required when AkkaMail:Store is mongodb" },
+        { ["--AkkaMail:Store=postgres"], "ConnectionStrings:Postgres is required when AkkaMail:Store is postgres" },
+        { ["--AkkaMail:Store=postgres", "--ConnectionStrings:Postgres=Host=db;Password=s3cret;Colour=blue"],
+            "ConnectionStrings:Postgres is not an Npgsql connection string" },
         // Mailgun
         { ["--AkkaMail:Provider=mailgun", "--Mailgun:Domain=mg.example.com"],
             "Mailgun:ApiKey is required when AkkaMail:Provider is mailgun (environment Mailgun__ApiKey)" },

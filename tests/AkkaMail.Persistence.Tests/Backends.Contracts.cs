@@ -20,3 +20,12 @@ public sealed class MongoDbSnapshotStoreContract(MongoDbDatabaseFixture db, ITes
 {
     protected override void SkipIfUnavailable() => Skip.IfNot(db.IsAvailable, MongoDbDatabaseFixture.SkipReason);
 }
+
+public sealed class PostgresJournalContract(PostgresDatabaseFixture db, ITestOutputHelper output)
+    : JournalContract(db.Hocon, output), IClassFixture<PostgresDatabaseFixture>
+{
+    protected override bool ReplaysTheWrittenWriterGuid => false;
+}
+
+public sealed class PostgresSnapshotStoreContract(PostgresDatabaseFixture db, ITestOutputHelper output)
+    : SnapshotStoreContract(db.Hocon, output), IClassFixture<PostgresDatabaseFixture>;

@@ -1,5 +1,7 @@
 using Akka.Configuration;
 using AkkaMail.Persistence.MongoDb;
+using AkkaMail.Persistence.Postgres;
+using AkkaMail.Tests.Postgres;
 using AkkaMail.Persistence.Sqlite;
 using Microsoft.Data.Sqlite;
 using MongoDB.Driver;
@@ -58,4 +60,18 @@ public sealed class MongoDbDatabaseFixture : IDisposable
         if (ConnectionString is null) return;
         new MongoClient(ConnectionString).DropDatabase(Database);
     }
+}
+
+/// <summary>A PostgreSQL database of its own for one test class (or test), on Akka.Persistence.Sql with our additions
+/// (AkkaMail.Persistence.Postgres), dropped afterwards. Always available: the test command starts the server.</summary>
+public sealed class PostgresDatabaseFixture : IDisposable
+{
+    private readonly PostgresTestDatabase _database = new("akkamail_persistence");
+
+    public string ConnectionString => _database.ConnectionString;
+
+    /// <summary>The journal, snapshot store and query journal as the default plugins, tables created at start.</summary>
+    public Config Hocon => PostgresPersistenceConfig.Create(ConnectionString);
+
+    public void Dispose() => _database.Dispose();
 }

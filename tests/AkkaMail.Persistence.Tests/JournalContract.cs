@@ -27,6 +27,11 @@ public abstract class JournalContract : Akka.TestKit.Xunit2.TestKit
     {
     }
 
+    /// <summary>Whether a replayed event carries the writer guid of the <see cref="Persistent"/> that was written. Akka's
+    /// replay filter only needs the writers of one persistence id told apart; Akka.Persistence.Sql stores the journal
+    /// instance's own id in its writer_uuid column instead (distinct per process), which serves it as well.</summary>
+    protected virtual bool ReplaysTheWrittenWriterGuid => true;
+
     protected string Pid { get; } = $"journal-contract-{Guid.NewGuid():N}";
 
     protected string WriterGuid { get; } = Guid.NewGuid().ToString();
@@ -104,7 +109,8 @@ public abstract class JournalContract : Akka.TestKit.Xunit2.TestKit
         {
             Assert.Equal(Pid, p.PersistenceId);
             Assert.False(p.IsDeleted);
-            Assert.Equal(WriterGuid, p.WriterGuid);
+            if (ReplaysTheWrittenWriterGuid) Assert.Equal(WriterGuid, p.WriterGuid);
+            else Assert.False(string.IsNullOrEmpty(p.WriterGuid));
         });
         Assert.Equal(5, highest);
     }

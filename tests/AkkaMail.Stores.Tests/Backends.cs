@@ -3,6 +3,8 @@ using AkkaMail.Mailgun;
 using AkkaMail.ReadModel;
 using AkkaMail.Stores.Sqlite;
 using AkkaMail.Stores.MongoDb;
+using AkkaMail.Stores.Postgres;
+using AkkaMail.Tests.Postgres;
 using AkkaMail.Suppressions;
 using AkkaMail.Users;
 using Microsoft.Data.Sqlite;
@@ -103,3 +105,42 @@ public sealed class MongoDbBackend : IStoreBackend
     }
 }
 
+
+/// <summary>
+/// PostgreSQL (always: the test command starts it): one database per test class, a schema per store inside it (the
+/// store's connection sets it as its search path), all dropped afterwards.
+/// </summary>
+public sealed class PostgresBackend : IStoreBackend
+{
+    private readonly Lazy<PostgresTestDatabase> _database = new(() => new PostgresTestDatabase("akkamail_stores"));
+    private readonly List<PostgresDatabase> _stores = new();
+    private int _n;
+
+    public bool IsAvailable => true;
+    public string SkipReason => "";
+
+    private PostgresDatabase NewDatabase()
+    {
+        var schema = $"s{Interlocked.Increment(ref _n)}";
+        using (var connection = new Npgsql.NpgsqlConnection(_database.Value.ConnectionString))
+        {
+            connection.Open();
+            using var create = new Npgsql.NpgsqlCommand($"CREATE SCHEMA {schema}", connection);
+            create.ExecuteNonQuery();
+        }
+        var db = new PostgresDatabase(new Npgsql.NpgsqlConnectionStringBuilder(_database.Value.ConnectionString) { SearchPath = schema }.ConnectionString);
+        lock (_stores) _stores.Add(db);
+        return db;
+    }
+
+    public IEmailReadStore NewEmailReadStore() => new PostgresEmailReadStore(NewDatabase());
+    public IUserStore NewUserStore() => new PostgresUserStore(NewDatabase());
+    public ISuppressionStore NewSuppressionStore() => new PostgresSuppressionStore(NewDatabase());
+    public IWebhookTokenStore NewWebhookTokenStore(TimeProvider clock) => new PostgresWebhookTokenStore(NewDatabase(), clock);
+
+    public void Dispose()
+    {
+        lock (_stores) _stores.ForEach(s => s.Dispose());
+        if (_database.IsValueCreated) _database.Value.Dispose();
+    }
+}

@@ -267,3 +267,5 @@ public sealed class SqliteEmailReadStoreContract(SqliteBackend backend)
 
 public sealed class MongoDbEmailReadStoreContract(MongoDbBackend backend)
     : EmailReadStoreContract(backend), IClassFixture<MongoDbBackend>;
+
+public sealed class PostgresEmailReadStoreContract(PostgresBackend backend) : EmailReadStoreContract(backend), IClassFixture<PostgresBackend>;

@@ -156,8 +156,8 @@ public sealed class MongoDocumentMappingTests
     public void A_wrong_store_or_a_missing_connection_string_fails_at_start_with_the_key_to_set()
     {
         var unknown = Assert.Throws<OptionsValidationException>(() =>
-            AkkaMailConfiguration.ReadOptions(Config(("AkkaMail:Store", "postgres"))));
-        Assert.Equal("AkkaMail:Store: 'postgres' is not one of sqlite, mongodb", Assert.Single(unknown.Failures));
+            AkkaMailConfiguration.ReadOptions(Config(("AkkaMail:Store", "oracle"))));
+        Assert.Equal("AkkaMail:Store: 'oracle' is not one of sqlite, mongodb, postgres", Assert.Single(unknown.Failures));
         Assert.Equal(StoreKind.MongoDb, AkkaMailConfiguration.ReadOptions(Config(("AkkaMail:Store", "MongoDB"),
             ("ConnectionStrings:MongoDb", "mongodb://127.0.0.1:1"))).Store);
         var missing = Assert.Throws<OptionsValidationException>(() =>

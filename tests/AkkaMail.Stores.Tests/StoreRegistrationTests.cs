@@ -3,6 +3,7 @@ using AkkaMail.Hosting;
 using AkkaMail.Mailgun;
 using AkkaMail.ReadModel;
 using AkkaMail.Stores.MongoDb;
+using AkkaMail.Stores.Postgres;
 using AkkaMail.Stores.Sqlite;
 using AkkaMail.Suppressions;
 using AkkaMail.Users;
@@ -15,7 +16,7 @@ namespace AkkaMail.Stores.Tests;
 /// <summary>
 /// Each backend's registration resolves every store interface to that backend's type, with the backend-neutral
 /// decorators on top, whatever ran before or after it (the Mailgun webhooks' TryAdd of an in-memory token store).
-/// MongoDB is resolved without a server: nothing dials it before a store is used.
+/// MongoDB and PostgreSQL are resolved without a server: nothing dials it before a store is used.
 /// </summary>
 public sealed class StoreRegistrationTests : IDisposable
 {
@@ -26,7 +27,7 @@ public sealed class StoreRegistrationTests : IDisposable
         if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
     }
 
-    public static TheoryData<StoreKind> Backends => new() { StoreKind.Sqlite, StoreKind.MongoDb };
+    public static TheoryData<StoreKind> Backends => new() { StoreKind.Sqlite, StoreKind.MongoDb, StoreKind.Postgres };
 
     private AkkaMailOptions Options(StoreKind store) => new() { Store = store, DataPath = _dir, MongoDatabase = "mail" };
 
@@ -35,12 +36,17 @@ public sealed class StoreRegistrationTests : IDisposable
 
     private static readonly IConfiguration Configuration = Config(
         ("ConnectionStrings:MongoDb", "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=100"),
+        ("ConnectionStrings:Postgres", NowherePostgres),
         ("Mailgun:WebhookSigningKey", "key"));
 
-    private static (Type ReadStore, Type UserStore, Type SuppressionStore, Type WebhookTokenStore) Expected(StoreKind store) =>
-        store == StoreKind.MongoDb
-            ? (typeof(MongoEmailReadStore), typeof(MongoUserStore), typeof(MongoSuppressionStore), typeof(MongoWebhookTokenStore))
-            : (typeof(SqliteEmailReadStore), typeof(SqliteUserStore), typeof(SqliteSuppressionStore), typeof(SqliteWebhookTokenStore));
+    private const string NowherePostgres = "Host=127.0.0.1;Port=1;Username=nobody;Password=none;Timeout=1";
+
+    private static (Type ReadStore, Type UserStore, Type SuppressionStore, Type WebhookTokenStore) Expected(StoreKind store) => store switch
+    {
+        StoreKind.MongoDb => (typeof(MongoEmailReadStore), typeof(MongoUserStore), typeof(MongoSuppressionStore), typeof(MongoWebhookTokenStore)),
+        StoreKind.Postgres => (typeof(PostgresEmailReadStore), typeof(PostgresUserStore), typeof(PostgresSuppressionStore), typeof(PostgresWebhookTokenStore)),
+        _ => (typeof(SqliteEmailReadStore), typeof(SqliteUserStore), typeof(SqliteSuppressionStore), typeof(SqliteWebhookTokenStore)),
+    };
 
     [Theory, MemberData(nameof(Backends))]
     public void Every_store_interface_resolves_to_the_chosen_backend_under_its_decorators(StoreKind store)
@@ -89,6 +95,8 @@ public sealed class StoreRegistrationTests : IDisposable
             AssertStores(mongo, Expected(StoreKind.MongoDb));
             Assert.Equal("mail", mongo.GetRequiredService<MongoDB.Driver.IMongoDatabase>().DatabaseNamespace.DatabaseName);
         }
+        using (var postgres = new ServiceCollection().AddPostgresStores(NowherePostgres).BuildServiceProvider())
+            AssertStores(postgres, Expected(StoreKind.Postgres));
 
         static void AssertStores(IServiceProvider sp, (Type ReadStore, Type UserStore, Type SuppressionStore, Type WebhookTokenStore) expected)
         {

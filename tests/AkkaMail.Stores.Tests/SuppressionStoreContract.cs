@@ -140,3 +140,5 @@ public abstract class SuppressionStoreContract(IStoreBackend backend)
 public sealed class SqliteSuppressionStoreContract(SqliteBackend backend) : SuppressionStoreContract(backend), IClassFixture<SqliteBackend>;
 
 public sealed class MongoDbSuppressionStoreContract(MongoDbBackend backend) : SuppressionStoreContract(backend), IClassFixture<MongoDbBackend>;
+
+public sealed class PostgresSuppressionStoreContract(PostgresBackend backend) : SuppressionStoreContract(backend), IClassFixture<PostgresBackend>;

@@ -107,3 +107,5 @@ public abstract class UserStoreContract(IStoreBackend backend)
 public sealed class SqliteUserStoreContract(SqliteBackend backend) : UserStoreContract(backend), IClassFixture<SqliteBackend>;
 
 public sealed class MongoDbUserStoreContract(MongoDbBackend backend) : UserStoreContract(backend), IClassFixture<MongoDbBackend>;
+
+public sealed class PostgresUserStoreContract(PostgresBackend backend) : UserStoreContract(backend), IClassFixture<PostgresBackend>;

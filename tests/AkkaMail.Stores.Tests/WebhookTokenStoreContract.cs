@@ -83,3 +83,5 @@ public abstract class WebhookTokenStoreContract(IStoreBackend backend)
 public sealed class SqliteWebhookTokenStoreContract(SqliteBackend backend) : WebhookTokenStoreContract(backend), IClassFixture<SqliteBackend>;
 
 public sealed class MongoDbWebhookTokenStoreContract(MongoDbBackend backend) : WebhookTokenStoreContract(backend), IClassFixture<MongoDbBackend>;
+
+public sealed class PostgresWebhookTokenStoreContract(PostgresBackend backend) : WebhookTokenStoreContract(backend), IClassFixture<PostgresBackend>;

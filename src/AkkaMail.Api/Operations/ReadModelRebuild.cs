@@ -14,7 +14,7 @@ namespace AkkaMail.Api.Operations;
 /// <summary>
 /// <c>rebuild-read-model</c>: drops the read model (views and their indexes) and the suppression lists, and projects
 /// the whole journal into them again, with a progress bar and a rate. Lifted suppressions stay lifted. Refuses to run
-/// while the service runs on the same data folder (both hold <see cref="DataFolderLock"/>); on MongoDB, stop every
+/// while the service runs on the same data folder (both hold <see cref="DataFolderLock"/>); on MongoDB or PostgreSQL, stop every
 /// instance of the service first.
 /// </summary>
 public static class ReadModelRebuild
@@ -57,7 +57,7 @@ public static class ReadModelRebuild
             await sp.GetRequiredService<IEmailReadStore>().InitializeAsync(ct);
             await sp.GetRequiredService<ISuppressionStore>().InitializeAsync(ct);
             var system = sp.GetRequiredService<ActorSystem>();
-            var journal = JournalQueries.For(system, StoreRegistration.IsMongoDb(options));
+            var journal = JournalQueries.For(system, options.Store);
             var total = await journal.HighestOrderingAsync(ct);
             output.WriteLine($"Rebuilding the read model and suppression lists from {total:N0} journal events ({Path.GetFullPath(options.DataPath)})");
 

@@ -109,7 +109,7 @@ public sealed class EmailActor : UntypedPersistentActor
 
     /// <summary>
     /// Recovers nothing: no snapshot, no events, and (replay max 0) not even the highest sequence number, which our
-    /// journals (SQLite, MongoDB) then answer as 0 without reading; Akka's <see cref="Recovery.None"/> still reads
+    /// journals (SQLite, MongoDB, PostgreSQL) then answer as 0 without reading; Akka's <see cref="Recovery.None"/> still reads
     /// it. Other journals read it as usual.
     /// </summary>
     private static readonly Recovery NewIdRecovery = new(SnapshotSelectionCriteria.None, toSequenceNr: 0, replayMax: 0);

@@ -22,6 +22,8 @@ public static class AkkaMailConfiguration
 {
     /// <summary>The configuration key of the MongoDB connection string (ConnectionStrings:MongoDb).</summary>
     public const string MongoConnectionStringName = "MongoDb";
+    /// <summary>The configuration key of the PostgreSQL connection string (ConnectionStrings:Postgres).</summary>
+    public const string PostgresConnectionStringName = "Postgres";
     public const string RabbitMqUriKey = "RabbitMq:Uri";
 
     /// <summary>Binds, validates and registers <see cref="AkkaMailOptions"/> (also as <c>IOptions</c>, validated again on
@@ -255,7 +257,7 @@ public static class AkkaMailConfiguration
 
 /// <summary>
 /// The settings each choice of <see cref="AkkaMailOptions"/> requires: the RabbitMQ URI for <c>rabbitmq</c>, the
-/// connection string for <c>mongodb</c>, the account for <c>mailgun</c>.
+/// connection string for <c>mongodb</c> and for <c>postgres</c>, the account for <c>mailgun</c>.
 /// </summary>
 /// <summary>
 /// The settings that one choice in <see cref="AkkaMailOptions"/> needs outside the <c>AkkaMail</c> section, checked by the
@@ -306,7 +308,31 @@ public sealed class AkkaMailOptionsValidator(IConfiguration configuration, IRead
             failures.Add($"ConnectionStrings:{AkkaMailConfiguration.MongoConnectionStringName} is required when AkkaMail:Store is mongodb " +
                          "(environment ConnectionStrings__MongoDb=mongodb://host:27017/?replicaSet=rs0)");
 
+        if (options.Store == StoreKind.Postgres && PostgresConnectionStringProblem(
+                configuration.GetConnectionString(AkkaMailConfiguration.PostgresConnectionStringName)) is { } problem)
+            failures.Add(problem);
+
         foreach (var check in checks) failures.AddRange(check(options, configuration));
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    private const string PostgresKey = "ConnectionStrings:" + AkkaMailConfiguration.PostgresConnectionStringName;
+
+    /// <summary>What is wrong with the PostgreSQL connection string, or null. The string itself is never repeated: it
+    /// holds a password.</summary>
+    public static string? PostgresConnectionStringProblem(string? connectionString)
+    {
+        const string example = "(environment ConnectionStrings__Postgres=\"Host=db;Username=akkamail;Password=...;Database=akkamail\")";
+        if (string.IsNullOrWhiteSpace(connectionString))
+            return $"{PostgresKey} is required when AkkaMail:Store is postgres {example}";
+        try
+        {
+            var parsed = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
+            return string.IsNullOrWhiteSpace(parsed.Host) ? $"{PostgresKey} names no Host {example}" : null;
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException or InvalidCastException)
+        {
+            return $"{PostgresKey} is not an Npgsql connection string: {e.Message.Split('\n')[0]} {example}";
+        }
     }
 }

@@ -9,7 +9,7 @@ public enum SendTransport { InProc, RabbitMq }
 public enum EmailProviderKind { Sandbox, Mailgun }
 
 /// <summary>The storage backend of the journal and every store (<c>AkkaMail:Store</c>).</summary>
-public enum StoreKind { Sqlite, MongoDb }
+public enum StoreKind { Sqlite, MongoDb, Postgres }
 
 /// <summary>The console log's minimum level (<c>AkkaMail:LogLevel</c>).</summary>
 public enum ConsoleLogLevel { Verbose, Debug, Information, Warning, Error, Fatal }
@@ -44,7 +44,8 @@ public sealed class AkkaMailOptions
     public EmailProviderKind Provider { get; set; } = EmailProviderKind.Sandbox;
 
     /// <summary>Storage for the journal, read model, users, suppressions and webhook tokens: <c>sqlite</c> (default: files
-    /// in DataPath) or <c>mongodb</c> (connection string from ConnectionStrings:MongoDb).</summary>
+    /// in DataPath), <c>mongodb</c> (connection string from ConnectionStrings:MongoDb) or <c>postgres</c> (connection string
+    /// from ConnectionStrings:Postgres).</summary>
     public StoreKind Store { get; set; } = StoreKind.Sqlite;
 
     /// <summary>The MongoDB database when Store is <c>mongodb</c>.</summary>

@@ -6,6 +6,7 @@ using Akka.Streams;
 using Akka.Streams.Dsl;
 using AkkaMail.Configuration;
 using AkkaMail.Persistence.MongoDb;
+using AkkaMail.Persistence.Postgres;
 using AkkaMail.Persistence.Sqlite;
 using AkkaMail.Projections;
 using AkkaMail.ReadModel;
@@ -14,7 +15,7 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace AkkaMail.Hosting;
 
-/// <summary>The queries the read side needs, on whichever journal the service runs (SQLite or MongoDB).</summary>
+/// <summary>The queries the read side needs, on whichever journal the service runs (SQLite, MongoDB or PostgreSQL).</summary>
 public sealed class JournalQueries
 {
     private readonly IAllEventsQuery _live;
@@ -35,14 +36,21 @@ public sealed class JournalQueries
         _materializer = materializer;
     }
 
-    public static JournalQueries For(ActorSystem system, bool mongoDb)
+    public static JournalQueries For(ActorSystem system, StoreKind store)
     {
         var query = PersistenceQuery.Get(system);
         var materializer = system.Materializer();
-        if (mongoDb)
+        if (store == StoreKind.MongoDb)
         {
             var mongo = query.ReadJournalFor<MongoDbReadJournal>(MongoDbReadJournal.Identifier);
             return new JournalQueries(mongo, mongo.HighestOrderingAsync, mongo.TimestampAfterAsync, materializer);
+        }
+        if (store == StoreKind.Postgres)
+        {
+            // Akka.Persistence.Sql's query journal (polled; ordering offsets, gaps waited for) and the journal's head in SQL.
+            var sql = PostgresPersistence.ReadJournal(system);
+            var head = PostgresJournalHead.For(system);
+            return new JournalQueries(sql, head.HighestOrderingAsync, head.TimestampAfterAsync, materializer);
         }
         var sqlite = query.ReadJournalFor<SqliteReadJournal>(SqliteReadJournal.Identifier);
         // The journal's only writer is in this process: once it has committed, it knows the head without a query.
@@ -89,7 +97,7 @@ public static class ReadSideHosting
         var head = sp.GetRequiredService<JournalHead>();
         return builder.WithActors((system, registry, _) =>
         {
-            var journal = JournalQueries.For(system, StoreRegistration.IsMongoDb(options));
+            var journal = JournalQueries.For(system, options.Store);
             head.Use(journal.HighestOrderingAsync, journal.WrittenAfterAsync);
             var clock = sp.GetService<TimeProvider>() ?? TimeProvider.System;
             // The lag gauges read the last measurement; measured every 5 s (a head read and at most one row).

@@ -2,9 +2,11 @@ using Akka.Hosting;
 using AkkaMail.Configuration;
 using AkkaMail.Gateway;
 using AkkaMail.Persistence.MongoDb;
+using AkkaMail.Persistence.Postgres;
 using AkkaMail.Projections;
 using AkkaMail.ReadModel;
 using AkkaMail.Stores.MongoDb;
+using AkkaMail.Stores.Postgres;
 using AkkaMail.Stores.Sqlite;
 using AkkaMail.Suppressions;
 using AkkaMail.Users;
@@ -15,8 +17,9 @@ using Microsoft.Extensions.DependencyInjection;
 namespace AkkaMail.Hosting;
 
 /// <summary>
-/// The storage backend, chosen by <c>AkkaMail:Store</c>: <c>sqlite</c> (default: files under AkkaMail:DataPath) or
-/// <c>mongodb</c> (connection string <c>ConnectionStrings:MongoDb</c>, database <c>AkkaMail:MongoDatabase</c>).
+/// The storage backend, chosen by <c>AkkaMail:Store</c>: <c>sqlite</c> (default: files under AkkaMail:DataPath),
+/// <c>mongodb</c> (connection string <c>ConnectionStrings:MongoDb</c>, database <c>AkkaMail:MongoDatabase</c>) or
+/// <c>postgres</c> (connection string <c>ConnectionStrings:Postgres</c>; journal through Akka.Persistence.Sql).
 /// One choice covers both the Akka.Persistence journal/snapshots and the stores (read model, users, suppressions,
 /// webhook tokens).
 /// </summary>
@@ -36,6 +39,9 @@ public static class StoreRegistration
                 break;
             case StoreKind.Sqlite:
                 services.AddSqliteStores(options.ReadModelPath);
+                break;
+            case StoreKind.Postgres:
+                services.AddPostgresStores(PostgresConnectionString(configuration));
                 break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(options), options.Store, "AkkaMail:Store");
@@ -84,17 +90,31 @@ public static class StoreRegistration
         ?? registered.ImplementationFactory?.Invoke(sp)
         ?? ActivatorUtilities.CreateInstance(sp, registered.ImplementationType!);
 
-    /// <summary>The read model's storage (SQLite or MongoDB), as registered by the backend.</summary>
+    /// <summary>The read model's storage (SQLite, MongoDB or PostgreSQL), as registered by the backend.</summary>
     public sealed record EmailReadStoreBackend(IEmailReadStore Store);
 
     /// <summary>The journal and snapshot store on the same backend as the stores.</summary>
     public static AkkaConfigurationBuilder WithPersistenceBackend(this AkkaConfigurationBuilder akka, AkkaMailOptions options, IConfiguration configuration) =>
-        IsMongoDb(options)
-            ? akka.WithMongoDbPersistence(MongoConnectionString(configuration), options.MongoDatabase,
-                journal: ServiceHealth.JournalCheck, snapshot: ServiceHealth.SnapshotStoreCheck)
-            : akka.WithSqlitePersistence(options.JournalPath);
+        options.Store switch
+        {
+            StoreKind.MongoDb => akka.WithMongoDbPersistence(MongoConnectionString(configuration), options.MongoDatabase,
+                journal: ServiceHealth.JournalCheck, snapshot: ServiceHealth.SnapshotStoreCheck),
+            StoreKind.Postgres => akka.WithPostgresPersistence(PostgresConnectionString(configuration),
+                journal: ServiceHealth.JournalCheck, snapshot: ServiceHealth.SnapshotStoreCheck),
+            _ => akka.WithSqlitePersistence(options.JournalPath),
+        };
 
     public static bool IsMongoDb(AkkaMailOptions options) => options.Store == StoreKind.MongoDb;
+
+    /// <summary>ConnectionStrings:Postgres (required and checked at start with <c>postgres</c>: <see cref="AkkaMailOptionsValidator"/>).</summary>
+    public static string PostgresConnectionString(IConfiguration configuration)
+    {
+        var connectionString = configuration.GetConnectionString(AkkaMailConfiguration.PostgresConnectionStringName);
+        return AkkaMailOptionsValidator.PostgresConnectionStringProblem(connectionString) is { } problem
+            ? throw new Microsoft.Extensions.Options.OptionsValidationException(
+                "ConnectionStrings:" + AkkaMailConfiguration.PostgresConnectionStringName, typeof(AkkaMailOptions), [problem])
+            : connectionString!;
+    }
 
     /// <summary>ConnectionStrings:MongoDb (required with <c>mongodb</c>: <see cref="AkkaMailOptionsValidator"/> checks it at start).</summary>
     public static string MongoConnectionString(IConfiguration configuration) =>

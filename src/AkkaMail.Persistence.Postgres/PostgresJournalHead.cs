@@ -1,0 +1,58 @@
+using Akka.Actor;
+using Akka.Configuration;
+using Npgsql;
+
+namespace AkkaMail.Persistence.Postgres;
+
+/// <summary>
+/// What the query journal does not say about the journal's head: its highest ordering and when the event after a given
+/// ordering was written, for a read side that measures how far behind it is. Reads the journal plugin's table (its
+/// table mapping: schema, table and column names) with plain SQL; deleted events, which no query returns, are left out.
+/// </summary>
+public sealed class PostgresJournalHead
+{
+    private readonly string _connectionString;
+    private readonly string _highestSql;
+    private readonly string _createdAfterSql;
+
+    public PostgresJournalHead(Config journalConfig)
+    {
+        var config = journalConfig.WithFallback(PostgresPersistence.DefaultConfig().GetConfig(PostgresPersistence.JournalPluginId));
+        _connectionString = PostgresPersistence.ConnectionString(config);
+        var mapping = config.GetConfig(config.GetString("table-mapping", "default"));
+        var schema = mapping.GetString("schema-name", null);
+        var journal = mapping.GetConfig("journal");
+        var columns = journal.GetConfig("columns");
+        var table = (string.IsNullOrWhiteSpace(schema) ? "" : Quote(schema) + ".") + Quote(journal.GetString("table-name"));
+        var ordering = Quote(columns.GetString("ordering"));
+        var deleted = Quote(columns.GetString("deleted"));
+        var created = Quote(columns.GetString("created"));
+        _highestSql = $"SELECT COALESCE(MAX({ordering}), 0) FROM {table} WHERE NOT {deleted}";
+        _createdAfterSql = $"SELECT {created} FROM {table} WHERE {ordering} > $1 AND NOT {deleted} ORDER BY {ordering} LIMIT 1";
+    }
+
+    /// <summary>The head of the journal of <paramref name="system"/>'s <c>akka.persistence.journal.sql</c>.</summary>
+    public static PostgresJournalHead For(ActorSystem system) =>
+        new(system.Settings.Config.GetConfig(PostgresPersistence.JournalPluginId));
+
+    private static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"") + "\"";
+
+    /// <summary>The highest ordering of an event not deleted; 0 for an empty journal.</summary>
+    public async Task<long> HighestOrderingAsync(CancellationToken ct = default)
+    {
+        await using var connection = new NpgsqlConnection(_connectionString);
+        await connection.OpenAsync(ct);
+        await using var command = new NpgsqlCommand(_highestSql, connection);
+        return Convert.ToInt64(await command.ExecuteScalarAsync(ct));
+    }
+
+    /// <summary>When the first event after <paramref name="ordering"/> was written (UTC ticks, as the plugin stores
+    /// it), or null when there is none.</summary>
+    public async Task<long?> TimestampAfterAsync(long ordering, CancellationToken ct = default)
+    {
+        await using var connection = new NpgsqlConnection(_connectionString);
+        await connection.OpenAsync(ct);
+        await using var command = new NpgsqlCommand(_createdAfterSql, connection) { Parameters = { new() { Value = ordering } } };
+        return await command.ExecuteScalarAsync(ct) is long ticks ? ticks : null;
+    }
+}

@@ -1,0 +1,95 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using AkkaMail.Tests.Postgres;
+using Xunit;
+
+namespace AkkaMail.Api.Tests;
+
+/// <summary>
+/// The service on PostgreSQL (<c>AkkaMail:Store=postgres</c>), over real HTTP: journal, snapshots and query journal
+/// through Akka.Persistence.Sql, every store on Npgsql, in a database of the test's own.
+/// </summary>
+public sealed class PostgresEndToEndTests : IDisposable
+{
+    private readonly PostgresTestDatabase _database = new("akkamail_api");
+
+    public void Dispose() => _database.Dispose();
+
+    private string[] Args =>
+    [
+        "--AkkaMail:Store=postgres",
+        $"--ConnectionStrings:Postgres={_database.ConnectionString}",
+        // A snapshot after every second event: the restart below recovers the email from a snapshot and the events after it.
+        "--AkkaMail:Email:SnapshotEvery=2",
+    ];
+
+    [Fact]
+    public async Task An_email_is_delivered_listed_and_recovered_after_a_restart()
+    {
+        var host = await ServiceHost.StartAsync(extraArgs: Args);
+        try
+        {
+            string id;
+            using (var client = host.AdminClient())
+            {
+                await AssertReadyAsync(client);
+                var post = await client.PostJsonAsync("/api/emails", Json.ValidEmail("pg@example.com"));
+                Assert.Equal(HttpStatusCode.Accepted, post.StatusCode);
+                id = (await post.ReadJsonAsync())["id"]!.GetValue<string>();
+                await client.WaitForEmailAsync(id, e => e["status"]!.GetValue<string>() == "delivered", TimeSpan.FromSeconds(15));
+                // The list is the read model's, fed by the projection of the query journal.
+                Assert.Contains(id, await ListedIdsAsync(client, "pg@example.com"));
+            }
+
+            await host.StopAsync();
+            host = await ServiceHost.StartAsync(host.DataPath, extraArgs: Args);
+            using (var client = host.AdminClient())
+            {
+                await AssertReadyAsync(client);
+                var email = await client.WaitForEmailAsync(id, e => e["status"]!.GetValue<string>() == "delivered", TimeSpan.FromSeconds(15));
+                Assert.Contains(email["timeline"]!.AsArray(), t => t!["type"]!.GetValue<string>() == "delivered");
+                Assert.Contains(id, await ListedIdsAsync(client, "pg@example.com"));
+                // Its actor recovers (snapshot and events) and knows the email has gone: too late to cancel.
+                var cancel = await client.PostAsync($"/api/emails/{id}/cancel", null);
+                Assert.Equal(HttpStatusCode.Conflict, cancel.StatusCode);
+
+                // The journal goes on after the restart: a new email is accepted and delivered, and listed first.
+                var next = (await (await client.PostJsonAsync("/api/emails", Json.ValidEmail("pg@example.com"))).ReadJsonAsync())["id"]!
+                    .GetValue<string>();
+                await client.WaitForEmailAsync(next, e => e["status"]!.GetValue<string>() == "delivered", TimeSpan.FromSeconds(15));
+                Assert.Equal([next, id], await ListedIdsAsync(client, "pg@example.com"));
+            }
+        }
+        finally
+        {
+            await host.DisposeAsync();
+        }
+    }
+
+    private static async Task<string[]> ListedIdsAsync(HttpClient client, string recipient)
+    {
+        var list = await client.GetAsync($"/api/emails?recipient={recipient}");
+        Assert.Equal(HttpStatusCode.OK, list.StatusCode);
+        return (await list.ReadJsonAsync())["items"]!.AsArray().Select(i => i!["id"]!.GetValue<string>()).ToArray();
+    }
+
+    /// <summary>/health/ready answers 200 with the journal, the snapshot store and the read model healthy (each asks
+    /// PostgreSQL).</summary>
+    private static async Task AssertReadyAsync(HttpClient admin)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        JsonNode? body = null;
+        while (DateTime.UtcNow < deadline)
+        {
+            var r = await admin.GetAsync("/health/ready");
+            body = await r.ReadJsonAsync();
+            if (r.StatusCode == HttpStatusCode.OK) break;
+            await Task.Delay(200);
+        }
+        Assert.True(body?["status"]?.GetValue<string>() == "healthy", body?.ToJsonString());
+        foreach (var check in new[] { "journal", "snapshot-store", "read-model" })
+            Assert.Equal("healthy", body!["checks"]![check]!["status"]!.GetValue<string>());
+        Assert.Contains("PostgreSQL", body!["checks"]!["journal"]!["detail"]!.GetValue<string>());
+        Assert.Contains("PostgreSQL", body["checks"]!["snapshot-store"]!["detail"]!.GetValue<string>());
+    }
+}
