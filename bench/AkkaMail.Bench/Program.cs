@@ -60,7 +60,7 @@ if (opts.PostOnly)
     Console.WriteLine($"    {e2e.ReadSideLag}");
     return;
 }
-Console.WriteLine($"(b) service end to end ({opts.Transport}, provider {(opts.Provider == "fake" ? "Mailgun fake" : "stub")} latency {opts.LatencyMs} ms, parallelism {opts.Parallelism}, rate limit {opts.Rate}/s, recovery of new emails {(opts.SkipRecovery ? "skipped" : "default")}): " +
+Console.WriteLine($"(b) service end to end ({opts.Transport}, provider {(opts.Provider == "fake" ? "Mailgun fake" : "stub")} latency {opts.LatencyMs} ms, parallelism {opts.Parallelism}, rate limit {opts.Rate}/s, recovery of new emails {(opts.SkipRecovery ? "skipped" : "default")}{(opts.Cluster ? ", cluster of one" : "")}): " +
                   $"{e2e.Rate:0} emails/s ({opts.Emails} emails, all sent in {e2e.Elapsed.TotalSeconds:0.00} s)");
 Console.WriteLine($"    accepted: {e2e.PostRate:0} POSTs/s; time to drain after the last POST: {e2e.Drain.TotalSeconds:0.00} s");
 Console.WriteLine($"    API latency (POST, while loaded): p50 {e2e.P50:0.0} ms, p95 {e2e.P95:0.0} ms, p99 {e2e.P99:0.0} ms, max {e2e.Max:0.0} ms");
@@ -72,7 +72,7 @@ Console.WriteLine($"    {e2e.ReadSideLag}");
 if (raw is { } r) Console.WriteLine($"ratio end-to-end / raw: {e2e.Rate / r:P1} (target >= 15%, p99 < 50 ms)");
 
 sealed record BenchOptions(int Emails, int Concurrency, string Transport, int LatencyMs, int Parallelism, int Rate,
-    int RawMessages, bool SkipRecovery, int Prefetch, string Uri, string ExtraHocon, bool PostOnly, string Provider = "fake", int Warmup = 2000, string LogLevel = "Warning", int RawRounds = 4, bool Progress = false, int WarmupRounds = 6, int WarmupJitQuiet = 200, int RawRate = 0, int RawBurst = 1, string? Postgres = null)
+    int RawMessages, bool SkipRecovery, int Prefetch, string Uri, string ExtraHocon, bool PostOnly, string Provider = "fake", int Warmup = 2000, string LogLevel = "Warning", int RawRounds = 4, bool Progress = false, int WarmupRounds = 6, int WarmupJitQuiet = 200, int RawRate = 0, int RawBurst = 1, string? Postgres = null, bool Cluster = false)
 {
     public static BenchOptions Parse(string[] args)
     {
@@ -89,7 +89,7 @@ sealed record BenchOptions(int Emails, int Concurrency, string Transport, int La
             Get("hocon", ""), args.Contains("--post-only"), Get("provider", "fake").ToLowerInvariant(),
             int.Parse(Get("warmup", "2000")), Get("log-level", "Warning"), Math.Max(1, int.Parse(Get("raw-rounds", "4"))), args.Contains("--progress"),
             int.Parse(Get("warmup-rounds", "6")), int.Parse(Get("warmup-jit-quiet", "200")), int.Parse(Get("raw-rate", "0")), Math.Max(1, int.Parse(Get("raw-burst", "1"))),
-            Get("postgres", "") is { Length: > 0 } postgres ? postgres : null);
+            Get("postgres", "") is { Length: > 0 } postgres ? postgres : null, args.Contains("--cluster"));
     }
 }
 
@@ -199,6 +199,8 @@ static class EndToEnd
             "--environment", "Production", $"--AkkaMail:Transport={o.Transport}", $"--RabbitMq:Uri={o.Uri}",
             "--AkkaMail:RateLimit:PerSecond=1000000", "--AkkaMail:RateLimit:Burst=1000000",
             $"--AkkaMail:HoconOverrides={hocon}",
+            // A cluster of one: the email actors as entities of a sharding region instead of the manager's children.
+            $"--AkkaMail:Cluster:Enabled={o.Cluster}",
         };
         // The store: SQLite files in the data folder, or a PostgreSQL database of this run's own.
         var database = o.Postgres is null ? null : "akkamail_" + prefix.Replace('-', '_');

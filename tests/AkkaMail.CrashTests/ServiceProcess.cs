@@ -119,6 +119,24 @@ public sealed class ServiceProcess : IAsyncDisposable
         _process = null;
     }
 
+    /// <summary>A graceful stop (SIGTERM, as an orchestrator sends): waits until the process has exited.</summary>
+    public async Task StopAsync(TimeSpan within)
+    {
+        var p = _process;
+        if (p is null) return;
+        if (!p.HasExited)
+        {
+            using (var term = Process.Start("kill", ["-TERM", p.Id.ToString()])) await term.WaitForExitAsync();
+            using var cts = new CancellationTokenSource(within);
+            try { await p.WaitForExitAsync(cts.Token); }
+            catch (OperationCanceledException) { p.Kill(entireProcessTree: true); await p.WaitForExitAsync(); }
+        }
+        p.Dispose();
+        _process = null;
+    }
+
+    public bool Running => _process is { HasExited: false };
+
     /// <summary>Lines (expected warnings) not copied to the test output; still kept in <see cref="Log"/>.</summary>
     public Func<string, bool>? Ignore { get; set; }
 

@@ -23,9 +23,10 @@ public static class RealtimeRegistration
     {
         var hub = sp.GetRequiredService<IHubContext<EmailHub>>();
         var feed = sp.GetRequiredService<EmailStatusFeed>();
+        var clusterMode = sp.GetService<AkkaMail.Hosting.AkkaMailOptions>()?.Cluster.Enabled ?? false;
         return builder.WithActors((system, registry, _) =>
         {
-            var broadcaster = system.ActorOf(Props.Create(() => new StatusBroadcasterActor(hub, feed)), StatusBroadcasterActor.Name);
+            var broadcaster = system.ActorOf(Props.Create(() => new StatusBroadcasterActor(hub, feed, clusterMode)), StatusBroadcasterActor.Name);
             registry.Register<StatusBroadcasterActor>(broadcaster);
         });
     }

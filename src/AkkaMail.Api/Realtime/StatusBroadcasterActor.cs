@@ -21,15 +21,18 @@ public sealed class StatusBroadcasterActor : ReceiveActor, IWithUnboundedStash
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly IHubContext<EmailHub> _hub;
     private readonly EmailStatusFeed _feed;
+    private readonly bool _clusterMode;
 
     public IStash Stash { get; set; } = null!;
 
     private sealed record PushDone(PipelineMessages.EmailChanged Changed, Exception? Error);
 
-    public StatusBroadcasterActor(IHubContext<EmailHub> hub, EmailStatusFeed feed)
+    /// <param name="clusterMode">Listen to every node's changes (the cluster's topic), not only this node's.</param>
+    public StatusBroadcasterActor(IHubContext<EmailHub> hub, EmailStatusFeed feed, bool clusterMode = false)
     {
         _hub = hub;
         _feed = feed;
+        _clusterMode = clusterMode;
         Become(Idle);
     }
 
@@ -39,6 +42,7 @@ public sealed class StatusBroadcasterActor : ReceiveActor, IWithUnboundedStash
     /// </summary>
     private void Idle()
     {
+        Receive<Akka.Cluster.Tools.PublishSubscribe.SubscribeAck>(_ => { });
         Receive<PipelineMessages.EmailChanged>(changed =>
         {
             var message = EmailStatusMessage.From(changed);
@@ -84,7 +88,7 @@ public sealed class StatusBroadcasterActor : ReceiveActor, IWithUnboundedStash
     private void LogFailure(PipelineMessages.EmailChanged changed, Exception ex) =>
         _log.Warning(ex, "Email {EmailId}: could not push status {Status} to its watchers", changed.EmailId, changed.Status);
 
-    protected override void PreStart() => Context.System.EventStream.Subscribe(Self, typeof(PipelineMessages.EmailChanged));
+    protected override void PreStart() => EmailChangeRelay.SubscribeToChanges(Context.System, Self, _clusterMode);
 
-    protected override void PostStop() => Context.System.EventStream.Unsubscribe(Self);
+    protected override void PostStop() => EmailChangeRelay.UnsubscribeFromChanges(Context.System, Self, _clusterMode);
 }

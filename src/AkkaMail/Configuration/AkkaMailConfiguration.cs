@@ -268,12 +268,31 @@ public delegate IEnumerable<string> SettingsCheck(AkkaMailOptions options, IConf
 
 public sealed class AkkaMailOptionsValidator(IConfiguration configuration, IReadOnlyList<SettingsCheck> checks) : IValidateOptions<AkkaMailOptions>
 {
+    private static IEnumerable<string> ClusterFailures(AkkaMailOptions options)
+    {
+        var cluster = options.Cluster;
+        const string key = AkkaMailOptions.Section + ":" + nameof(AkkaMailOptions.Cluster);
+        var annotations = new List<ValidationResult>();
+        if (!Validator.TryValidateObject(cluster, new ValidationContext(cluster), annotations, validateAllProperties: true))
+            foreach (var r in annotations) yield return $"{key}:{r.MemberNames.FirstOrDefault()}: {r.ErrorMessage}";
+        if (cluster.DownAfter <= TimeSpan.Zero) yield return $"{key}:DownAfter: must be positive";
+        if (!cluster.Enabled || cluster.SeedNodes.Length == 0) yield break;
+        for (var i = 0; i < cluster.SeedNodes.Length; i++)
+            if (!Uri.TryCreate(cluster.SeedNodes[i], UriKind.Absolute, out var seed) || seed.Scheme != "akka.tcp" || seed.UserInfo != "akkamail" || seed.Port <= 0)
+                yield return $"{key}:SeedNodes:{i}: '{cluster.SeedNodes[i]}' is not akka.tcp://akkamail@host:port";
+        if (cluster.Port == 0)
+            yield return $"{key}:Port: a node of a cluster with seed nodes needs a fixed port (the others reach it there)";
+        if (options.Store == StoreKind.Sqlite)
+            yield return $"{AkkaMailOptions.Section}:Store: sqlite is one process's file; nodes of a cluster share postgres or mongodb";
+    }
+
     public ValidateOptionsResult Validate(string? name, AkkaMailOptions options)
     {
         var failures = new List<string>();
         var annotations = new List<ValidationResult>();
         if (!Validator.TryValidateObject(options, new ValidationContext(options), annotations, validateAllProperties: true))
             failures.AddRange(annotations.Select(r => $"{AkkaMailOptions.Section}:{r.MemberNames.FirstOrDefault()}: {r.ErrorMessage}"));
+        failures.AddRange(ClusterFailures(options));
 
         if (options.Transport == SendTransport.RabbitMq)
         {

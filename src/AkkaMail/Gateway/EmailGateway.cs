@@ -84,14 +84,32 @@ public sealed class EmailGateway(IServiceProvider services, IEmailReadStore read
         };
     }
 
-    /// <summary>The reply, or null when none came within the ask timeout. A cancelled request still throws.</summary>
+    /// <summary>
+    /// The reply, or null when none came within the ask timeout. The command is sent again (up to three times, a third
+    /// of the timeout apart) when no reply came: every command the gateway sends is idempotent (an accept by its id and
+    /// fingerprint, a provider event by its id, a cancel, a read), and in cluster mode a message that reached a shard
+    /// while it was being handed to another node is dropped, not moved. A cancelled request still throws.
+    /// </summary>
     private async Task<TReply?> AskAsync<TReply>(IEmailCommand command, CancellationToken ct) where TReply : class
     {
+        var deadline = DateTime.UtcNow + settings.AskTimeout;
+        var attempt = settings.AskTimeout / 3;
         try
         {
             var manager = await services.GetRequiredService<IRequiredActor<EmailManagerActor>>().GetAsync(ct)
                 .WaitAsync(settings.AskTimeout, ct);
-            return await manager.Ask<TReply>(command, settings.AskTimeout, ct);
+            while (true)
+            {
+                var left = deadline - DateTime.UtcNow;
+                try
+                {
+                    return await manager.Ask<TReply>(command, left < attempt * 1.5 ? left : attempt, ct);
+                }
+                catch (AskTimeoutException) when (!ct.IsCancellationRequested && deadline - DateTime.UtcNow > TimeSpan.FromMilliseconds(100))
+                {
+                    log.LogDebug("Email {EmailId}: no answer to {Command} yet; sending it again", command.EmailId, command.GetType().Name);
+                }
+            }
         }
         catch (Exception e) when (e is AskTimeoutException or TimeoutException && !ct.IsCancellationRequested)
         {

@@ -1,6 +1,10 @@
 using Akka.Actor;
 using Akka.Event;
+using Akka.Cluster.Hosting;
+using Akka.Cluster.Hosting.SBR;
+using Akka.Cluster.Sharding;
 using Akka.Hosting;
+using Akka.Remote.Hosting;
 using AkkaMail.Actors;
 using AkkaMail.Configuration;
 using AkkaMail.Persistence.Sqlite;
@@ -29,10 +33,12 @@ public static class AkkaMailHosting
             journal: ServiceHealth.JournalCheck, snapshot: ServiceHealth.SnapshotStoreCheck);
     }
 
-    /// <summary>Binds our JSON serializer to every persisted email event and snapshot.</summary>
+    /// <summary>Binds our JSON serializers: one to every persisted email event and snapshot, one to the commands and
+    /// replies that cross nodes in cluster mode.</summary>
     public static AkkaConfigurationBuilder WithEmailSerialization(this AkkaConfigurationBuilder builder) =>
         builder.WithCustomSerializer("akkamail-json", new[] { typeof(IEmailEvent), typeof(EmailState) },
-            system => new EmailEventSerializer(system));
+                system => new EmailEventSerializer(system))
+            .WithCustomSerializer("akkamail-messages", EmailMessageSerializer.BoundTypes, system => new EmailMessageSerializer(system));
 
     /// <summary>
     /// The email pipeline: manager and email actors, dispatcher, sender stream, dispatch sweep. Its dependencies come
@@ -54,27 +60,34 @@ public static class AkkaMailHosting
         // The drain runs in this phase: give it the drain deadline and a little more.
         builder.AddHocon($"akka.coordinated-shutdown.phases.service-requests-done.timeout = {(int)(settings.ShutdownDrainTimeout.TotalSeconds + 5)}s",
             HoconAddMode.Prepend);
-        return builder.WithActors((system, registry, _) =>
+        var cluster = sp.GetService<AkkaMailOptions>()?.Cluster is { Enabled: true } c ? c : null;
+        if (cluster is not null) builder.WithEmailRegion(cluster, settings, readSide, clock, sp.GetService<LiveEmailStates>() ?? new LiveEmailStates(), metrics);
+        Props SweeperProps(IActorRef manager) => Props.Create(() => new SweeperActor(store, manager, settings.SweepInterval,
+            settings.SweepPickupTimeout, settings.SweepPickupTimeout, settings.SweepBatchSize,
+            !queue.IsDurable, clock, () => CaughtUpWithStartAsync(readSide, head)));
+        builder.WithActors((system, registry, _) =>
         {
             IActorRef dispatcher = ActorRefs.Nobody;
             var live = sp.GetService<LiveEmailStates>() ?? new LiveEmailStates();
-            // Email actors are only created once messages flow, after the dispatcher below exists.
-            // A new email (id minted by the API) skips recovery: there is nothing in the journal for it yet.
-            Func<string, Props>? freshProps = settings.SkipRecoveryOfNewEmails
-                ? id => EmailActor.FreshProps(id, new EmailActorDeps(settings, dispatcher, readSide, clock, live, metrics))
-                : null;
-            var manager = system.ActorOf(Props.Create(() => new EmailManagerActor(
-                id => EmailActor.Props(id, new EmailActorDeps(settings, dispatcher, readSide, clock, live, metrics)), freshProps,
-                settings.PassivationTimeout)),
-                EmailManagerActor.Name);
+            IActorRef manager;
+            if (cluster is not null) manager = registry.Get<EmailManagerActor>();
+            else
+            {
+                // Email actors are only created once messages flow, after the dispatcher below exists.
+                // A new email (id minted by the API) skips recovery: there is nothing in the journal for it yet.
+                Func<string, Props>? freshProps = settings.SkipRecoveryOfNewEmails
+                    ? id => EmailActor.FreshProps(id, new EmailActorDeps(settings, dispatcher, readSide, clock, live, metrics))
+                    : null;
+                manager = system.ActorOf(Props.Create(() => new EmailManagerActor(
+                    id => EmailActor.Props(id, new EmailActorDeps(settings, dispatcher, readSide, clock, live, metrics)), freshProps,
+                    settings.PassivationTimeout)),
+                    EmailManagerActor.Name);
+                registry.Register<EmailManagerActor>(manager);
+            }
             dispatcher = system.ActorOf(Props.Create(() => new DispatcherActor(
                 queue, manager, settings.DispatchBufferSize, settings.DispatchParallelism)), DispatcherActor.Name);
             var consumer = system.ActorOf(Props.Create(() => new SendConsumerActor(queue, provider, manager, settings, clock, live)),
                 SendConsumerActor.Name);
-            var sweeper = system.ActorOf(Props.Create(() => new SweeperActor(store, manager, settings.SweepInterval,
-                settings.SweepPickupTimeout, settings.SweepPickupTimeout, settings.SweepBatchSize,
-                !queue.IsDurable, clock, () => CaughtUpWithStartAsync(readSide, head))), SweeperActor.Name);
-            registry.Register<EmailManagerActor>(manager);
             registry.Register<DispatcherActor>(dispatcher);
             registry.Register<SendConsumerActor>(consumer);
             // Graceful shutdown (SIGTERM, host stop): before the actors stop, the sender takes no new deliveries and
@@ -86,8 +99,59 @@ public static class AkkaMailHosting
                 catch (AskTimeoutException) { system.Log.Warning("Sender did not drain within {0}", settings.ShutdownDrainTimeout); }
                 return Akka.Done.Instance;
             });
-            registry.Register<SweeperActor>(sweeper);
+            // One sweep per cluster (a singleton on the oldest node), else one in this process.
+            if (cluster is null) registry.Register<SweeperActor>(system.ActorOf(SweeperProps(manager), SweeperActor.Name));
         });
+        if (cluster is not null)
+            builder.WithSingleton<SweeperActor>(SweeperActor.Name,
+                (_, registry, _) => SweeperProps(registry.Get<EmailManagerActor>()), new ClusterSingletonOptions(), createProxyToo: false);
+        return builder;
+    }
+
+    /// <summary>
+    /// Cluster mode: Akka.Remote on the configured address, Akka.Cluster joined through the seed nodes (a cluster of one
+    /// without them), the split-brain resolver keeping the majority, and the email actors as entities of a sharding
+    /// region registered as <see cref="EmailManagerActor"/>, so everything that reaches emails through the manager
+    /// reaches them, wherever they live, through the region. Idle entities passivate after the same timeout; no
+    /// remembered entities (an email is recreated by its next message); the coordinator's state in distributed data.
+    /// Every email actor recovers from the journal: a region's entity factory sees only the id, not whether it was minted
+    /// for the message that creates it.
+    /// </summary>
+    private static AkkaConfigurationBuilder WithEmailRegion(this AkkaConfigurationBuilder builder, ClusterSettings cluster,
+        AkkaMailSettings settings, Projections.ProjectionProgress readSide, TimeProvider clock, LiveEmailStates live,
+        Observability.AkkaMailMetrics? metrics)
+    {
+        builder.WithRemoting(new RemoteOptions { HostName = cluster.Hostname, Port = cluster.Port });
+        builder.WithClustering(new ClusterOptions
+        {
+            SeedNodes = cluster.SeedNodes,
+            SplitBrainResolver = new KeepMajorityOption(),
+        });
+        builder.AddHocon($"akka.cluster.split-brain-resolver.stable-after = {(long)cluster.DownAfter.TotalMilliseconds}ms", HoconAddMode.Prepend);
+        if (cluster.SeedNodes.Length == 0)
+            builder.AddStartup((system, _) =>
+            {
+                var self = Akka.Cluster.Cluster.Get(system);
+                self.Join(self.SelfAddress);
+            });
+        // Ready once this node is a member that is Up.
+        builder.WithAkkaClusterReadinessCheck(tags: ServiceHealth.Readiness);
+        builder.WithDistributedPubSub(role: null!);
+        builder.WithActors((system, registry) =>
+            registry.Register<EmailChangeRelay>(system.ActorOf(Props.Create(() => new EmailChangeRelay()), EmailChangeRelay.Name)));
+        var passivate = settings.PassivationTimeout > TimeSpan.Zero && settings.PassivationTimeout != Timeout.InfiniteTimeSpan;
+        return builder.WithShardRegion<EmailManagerActor>("email",
+            (_, registry, _) => id => EmailActor.Props(id,
+                new EmailActorDeps(settings, registry.Get<DispatcherActor>(), readSide, clock, live, metrics)),
+            new EmailMessageExtractor(cluster.Shards),
+            new ShardOptions
+            {
+                StateStoreMode = StateStoreMode.DData,
+                RememberEntities = false,
+                ShouldPassivateIdleEntities = passivate,
+                PassivateIdleEntityAfter = passivate ? settings.PassivationTimeout : null,
+                HandOffStopMessage = EmailActor.Stop.Instance,
+            });
     }
 
     /// <summary>Completes once the read side has projected everything the journal held when this was called.</summary>

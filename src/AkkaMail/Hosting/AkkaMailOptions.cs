@@ -66,6 +66,9 @@ public sealed class AkkaMailOptions
     /// <summary>Format of the console log: <c>text</c> (default) or <c>json</c>.</summary>
     public LogFormat LogFormat { get; set; } = LogFormat.Text;
 
+    /// <summary>Cluster mode (<c>AkkaMail:Cluster:*</c>): off by default, one process as today.</summary>
+    public ClusterSettings Cluster { get; set; } = new();
+
     public string JournalPath => Path.Combine(DataPath, "events.db");
     public string ReadModelPath => Path.Combine(DataPath, "akkamail.db");
     public string OutboxPath => Path.Combine(DataPath, "outbox");
@@ -78,4 +81,36 @@ public sealed class AkkaMailOptions
         var beside = Path.Combine(AppContext.BaseDirectory, HoconPath);
         return File.Exists(beside) ? beside : HoconPath;
     }
+}
+
+/// <summary>
+/// Cluster mode: the email actors become entities of an Akka.Cluster.Sharding region spread over the nodes, which
+/// find each other through <see cref="SeedNodes"/> (or, with none, form a cluster of one). Nodes share the store and
+/// the RabbitMQ queue.
+/// </summary>
+public sealed class ClusterSettings
+{
+    /// <summary><c>AkkaMail:Cluster:Enabled</c>.</summary>
+    public bool Enabled { get; set; }
+
+    /// <summary>The address the node listens on and others reach it by (<c>AkkaMail:Cluster:Hostname</c>).</summary>
+    [Required(AllowEmptyStrings = false)]
+    public string Hostname { get; set; } = "127.0.0.1";
+
+    /// <summary>The node's Akka.Remote port (<c>AkkaMail:Cluster:Port</c>); 0 picks a free one (a cluster of one only:
+    /// others must know the port).</summary>
+    [Range(0, 65535)]
+    public int Port { get; set; }
+
+    /// <summary>Addresses of the nodes that form the cluster, e.g. <c>akka.tcp://akkamail@10.0.0.5:4053</c>
+    /// (<c>AkkaMail:Cluster:SeedNodes:0</c>, ...). None: this node forms a cluster of its own.</summary>
+    public string[] SeedNodes { get; set; } = [];
+
+    /// <summary>Shards of the email region; every node must have the same number (<c>AkkaMail:Cluster:Shards</c>).</summary>
+    [Range(1, 10_000)]
+    public int Shards { get; set; } = Actors.EmailMessageExtractor.DefaultShards;
+
+    /// <summary>How long an unreachable node stays unreachable before the split-brain resolver downs it (keep-majority)
+    /// and its emails move to the survivors (<c>AkkaMail:Cluster:DownAfter</c>).</summary>
+    public TimeSpan DownAfter { get; set; } = TimeSpan.FromSeconds(15);
 }

@@ -54,4 +54,12 @@ public sealed class EmailEventSerializer : SerializerWithStringManifest
             : throw new SerializationException($"unknown manifest {manifest}");
 
     public static IEnumerable<string> Manifests => Map.Select(m => m.Manifest);
+
+    /// <summary>The manifest of a persisted type.</summary>
+    public static string ManifestOf(Type type) =>
+        ManifestByType.TryGetValue(type, out var m) ? m : throw new ArgumentException($"{type} has no manifest in {nameof(EmailEventSerializer)}");
+
+    /// <summary>The type of a manifest.</summary>
+    public static Type TypeOf(string manifest) =>
+        TypeByManifest.TryGetValue(manifest, out var t) ? t : throw new SerializationException($"unknown manifest {manifest}");
 }

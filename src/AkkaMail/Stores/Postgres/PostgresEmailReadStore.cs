@@ -32,7 +32,7 @@ public sealed class PostgresEmailReadStore(PostgresDatabase db) : IEmailReadStor
 
     private const string SaveOffsetSql = """
         INSERT INTO projection_offsets (name, ordering, updated_at) VALUES (@n, @o, @t)
-        ON CONFLICT (name) DO UPDATE SET ordering = excluded.ordering, updated_at = excluded.updated_at
+        ON CONFLICT (name) DO UPDATE SET ordering = GREATEST(projection_offsets.ordering, excluded.ordering), updated_at = excluded.updated_at
         """;
 
     public Task InitializeAsync(CancellationToken ct = default) => db.EnsureSchemaAsync(ct);
@@ -50,7 +50,9 @@ public sealed class PostgresEmailReadStore(PostgresDatabase db) : IEmailReadStor
         await using var c = await db.OpenAsync(ct);
         await using var tx = await c.BeginTransactionAsync(ct);
         await using var batch = new NpgsqlBatch(c, tx);
-        foreach (var v in views)
+        // Rows are locked in one order (id, then user and address, then the offset), so that batches written at once by
+        // several nodes' projections (cluster mode) wait for each other instead of deadlocking.
+        foreach (var v in views.OrderBy(v => v.Id, StringComparer.Ordinal))
             batch.BatchCommands.Add(new NpgsqlBatchCommand(UpsertSql)
             {
                 Parameters =
@@ -67,7 +69,8 @@ public sealed class PostgresEmailReadStore(PostgresDatabase db) : IEmailReadStor
                     PostgresDatabase.Parameter("doc", JsonSerializer.SerializeToUtf8Bytes(v, EmailEventSerializer.Json), NpgsqlDbType.Bytea),
                 },
             });
-        foreach (var (userId, s) in suppressions)
+        foreach (var (userId, s) in suppressions.OrderBy(p => p.UserId, StringComparer.Ordinal)
+                     .ThenBy(p => Domain.Addresses.Normalize(p.Suppression.Address), StringComparer.Ordinal))
             batch.BatchCommands.Add(new NpgsqlBatchCommand(SuppressSql)
             {
                 Parameters =
