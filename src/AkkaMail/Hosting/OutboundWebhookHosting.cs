@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.Event;
+using Akka.Cluster.Hosting;
 using Akka.Hosting;
 using AkkaMail.Configuration;
 using AkkaMail.OutboundWebhooks;
@@ -49,26 +50,49 @@ public static class OutboundWebhookHosting
         var signal = sp.GetRequiredService<WebhookWorkerSignal>();
         var clock = sp.GetService<TimeProvider>() ?? TimeProvider.System;
         var metrics = sp.GetService<Observability.AkkaMailMetrics>();
-        return builder.WithActors((system, registry, _) =>
+        Func<(Props Worker, Props Projection)> Children(ActorSystem system) => () =>
         {
             var attempts = new WebhookAttempts(deliveries, endpointStore, endpoints, sp.GetRequiredService<WebhookSecretProtector>(),
                 sp.GetRequiredService<WebhookSender>(), settings.OutboundWebhooks, clock, metrics,
                 Logging.GetLogger(system, typeof(WebhookAttempts)));
-            var worker = system.ActorOf(WebhookDeliveryActor.Props(deliveries, endpoints, attempts, settings.OutboundWebhooks, clock),
-                WebhookDeliveryActor.Name);
-            signal.Use(() => worker.Tell(WebhookDeliveryActor.Wake.Instance));
-            registry.Register<WebhookDeliveryActor>(worker);
-
             var journal = JournalQueries.For(system, options.Store);
             progress.Head.Use(journal.HighestOrderingAsync, journal.WrittenAfterAsync);
-            if (metrics is not null) metrics.OutboundWebhooksLag = () => progress.Head.LastLag;
-            system.Scheduler.Advanced.ScheduleRepeatedly(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5), () =>
-                progress.Head.LagAsync(progress.Progress, clock.GetUtcNow()).ContinueWith(static t => t.Exception, TaskContinuationOptions.OnlyOnFaulted));
             var handler = new WebhookDeliveryProjection(deliveries, endpoints, journal.EventsUpToAsync, clock, settings.ReadSideCachedStates,
                 signal.Wake, journal.HighestOrderingAsync);
-            var runner = system.ActorOf(ProjectionRunnerActor.Props(handler, journal.AllEventsAfter, progress.Progress, settings.ReadSideProjection),
-                RunnerName);
-            registry.Register<WebhookDeliveryProjection>(runner);
-        });
+            return (WebhookDeliveryActor.Props(deliveries, endpoints, attempts, settings.OutboundWebhooks, clock),
+                ProjectionRunnerActor.Props(handler, journal.AllEventsAfter, progress.Progress, settings.ReadSideProjection));
+        };
+        Props WebhooksProps(ActorSystem system)
+        {
+            var children = Children(system);
+            return Props.Create(() => new OutboundWebhooksActor(children, signal));
+        }
+        if (metrics is not null) metrics.OutboundWebhooksLag = () => progress.Head.LastLag;
+        builder.WithActors((system, _, _) =>
+            system.Scheduler.Advanced.ScheduleRepeatedly(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5), () =>
+                progress.Head.LagAsync(progress.Progress, clock.GetUtcNow()).ContinueWith(static t => t.Exception, TaskContinuationOptions.OnlyOnFaulted)));
+        // Once per cluster (a singleton: a second worker over the shared store would deliver everything twice), else here.
+        if (options.Cluster.Enabled)
+            return builder.WithSingleton<OutboundWebhooksActor>(OutboundWebhooksActor.Name,
+                (system, _, _) => WebhooksProps(system), new ClusterSingletonOptions(), createProxyToo: false);
+        return builder.WithActors((system, registry, _) =>
+            registry.Register<OutboundWebhooksActor>(system.ActorOf(WebhooksProps(system), OutboundWebhooksActor.Name)));
+    }
+}
+
+/// <summary>
+/// Outbound webhooks as one unit: the projection that turns the journal's changes into deliveries and the worker that
+/// sends them, as children, so that in cluster mode the pair runs on one node at a time (a cluster singleton).
+/// </summary>
+public sealed class OutboundWebhooksActor : ReceiveActor
+{
+    public const string Name = "outbound-webhooks";
+
+    public OutboundWebhooksActor(Func<(Props Worker, Props Projection)> children, WebhookWorkerSignal signal)
+    {
+        var (workerProps, projectionProps) = children();
+        var worker = Context.ActorOf(workerProps, WebhookDeliveryActor.Name);
+        signal.Use(() => worker.Tell(WebhookDeliveryActor.Wake.Instance));
+        Context.ActorOf(projectionProps, OutboundWebhookHosting.RunnerName);
     }
 }
