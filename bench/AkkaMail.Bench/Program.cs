@@ -69,10 +69,11 @@ Console.WriteLine($"    CPU per email: {e2e.CpuMsPerEmail:0.00} ms (this process
                   $"JIT while measured: {e2e.JitMethods} methods, {e2e.JitMs:0} ms");
 Console.WriteLine($"    allocated per email: {e2e.AllocatedKbPerEmail:0.0} KB (this process); GC while measured: {e2e.Gcs}; {e2e.Threads}");
 Console.WriteLine($"    {e2e.ReadSideLag}");
+if (e2e.Batch is { } batchLine) Console.WriteLine(batchLine);
 if (raw is { } r) Console.WriteLine($"ratio end-to-end / raw: {e2e.Rate / r:P1} (target >= 15%, p99 < 50 ms)");
 
 sealed record BenchOptions(int Emails, int Concurrency, string Transport, int LatencyMs, int Parallelism, int Rate,
-    int RawMessages, bool SkipRecovery, int Prefetch, string Uri, string ExtraHocon, bool PostOnly, string Provider = "fake", int Warmup = 2000, string LogLevel = "Warning", int RawRounds = 4, bool Progress = false, int WarmupRounds = 6, int WarmupJitQuiet = 200, int RawRate = 0, int RawBurst = 1, string? Postgres = null, bool Cluster = false)
+    int RawMessages, bool SkipRecovery, int Prefetch, string Uri, string ExtraHocon, bool PostOnly, string Provider = "fake", int Warmup = 2000, string LogLevel = "Warning", int RawRounds = 4, bool Progress = false, int WarmupRounds = 6, int WarmupJitQuiet = 200, int RawRate = 0, int RawBurst = 1, string? Postgres = null, bool Cluster = false, int BatchRecipients = 0, bool Webhooks = false)
 {
     public static BenchOptions Parse(string[] args)
     {
@@ -89,7 +90,8 @@ sealed record BenchOptions(int Emails, int Concurrency, string Transport, int La
             Get("hocon", ""), args.Contains("--post-only"), Get("provider", "fake").ToLowerInvariant(),
             int.Parse(Get("warmup", "2000")), Get("log-level", "Warning"), Math.Max(1, int.Parse(Get("raw-rounds", "4"))), args.Contains("--progress"),
             int.Parse(Get("warmup-rounds", "6")), int.Parse(Get("warmup-jit-quiet", "200")), int.Parse(Get("raw-rate", "0")), Math.Max(1, int.Parse(Get("raw-burst", "1"))),
-            Get("postgres", "") is { Length: > 0 } postgres ? postgres : null, args.Contains("--cluster"));
+            Get("postgres", "") is { Length: > 0 } postgres ? postgres : null, args.Contains("--cluster"),
+            int.Parse(Get("batch-recipients", "0")), args.Contains("--webhooks"));
     }
 }
 
@@ -176,7 +178,7 @@ sealed class SentCounter : ReceiveActor
 }
 
 sealed record E2EResult(double Rate, TimeSpan Elapsed, double PostRate, double P50, double P95, double P99, double Max,
-    long PeakWorkingSetMb, long PeakHeapMb, TimeSpan Drain = default, double CpuMsPerEmail = 0, long JitMethods = 0, double JitMs = 0, double AllocatedKbPerEmail = 0, string Gcs = "", string Threads = "", string ReadSideLag = "");
+    long PeakWorkingSetMb, long PeakHeapMb, TimeSpan Drain = default, double CpuMsPerEmail = 0, long JitMethods = 0, double JitMs = 0, double AllocatedKbPerEmail = 0, string Gcs = "", string Threads = "", string ReadSideLag = "", string? Batch = null);
 
 static class EndToEnd
 {
@@ -201,6 +203,10 @@ static class EndToEnd
             $"--AkkaMail:HoconOverrides={hocon}",
             // A cluster of one: the email actors as entities of a sharding region instead of the manager's children.
             $"--AkkaMail:Cluster:Enabled={o.Cluster}",
+            // --webhooks: an outbound webhook endpoint on loopback receives every change while the run sends.
+            $"--AkkaMail:OutboundWebhooks:AllowLoopback={(o.Webhooks ? "on" : "off")}",
+            "--AkkaMail:OutboundWebhooks:RateLimit:PerSecond=100000", "--AkkaMail:OutboundWebhooks:RateLimit:Burst=100000",
+            "--AkkaMail:OutboundWebhooks:Parallelism=16",
         };
         // The store: SQLite files in the data folder, or a PostgreSQL database of this run's own.
         var database = o.Postgres is null ? null : "akkamail_" + prefix.Replace('-', '_');
@@ -241,6 +247,21 @@ static class EndToEnd
             http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", adminKey);
             var json = new JsonSerializerOptions(JsonSerializerDefaults.Web);
             var body = new { from = "Bench <bench@example.com>", to = new[] { "someone@example.com" }, subject = "Benchmark", text = new string('x', 700) };
+
+            // --webhooks: a receiver on loopback (answers 200 to every POST) subscribed to every change of every email.
+            long webhookDeliveries = 0;
+            WebApplication? receiver = null;
+            if (o.Webhooks)
+            {
+                var rb = WebApplication.CreateSlimBuilder();
+                Microsoft.AspNetCore.Hosting.HostingAbstractionsWebHostBuilderExtensions.UseUrls(rb.WebHost, "http://127.0.0.1:0");
+                receiver = rb.Build();
+                receiver.MapPost("/hook", () => { Interlocked.Increment(ref webhookDeliveries); return Microsoft.AspNetCore.Http.Results.Ok(); });
+                await receiver.StartAsync();
+                var hookUrl = receiver.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First() + "/hook";
+                using var created = await http.PostAsJsonAsync("/api/webhooks/endpoints", new { url = hookUrl });
+                if ((int)created.StatusCode != 201) throw new InvalidOperationException($"webhook endpoint: {(int)created.StatusCode} {await created.Content.ReadAsStringAsync()}");
+            }
 
             var sent = new SentEmails();
             var counter = system.ActorOf(Props.Create(() => new SentCounter(sent)));
@@ -303,6 +324,7 @@ static class EndToEnd
             diagnostics?.Start();
             var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
             var sentBefore = Volatile.Read(ref sent.Count);
+            var webhooksBefore = Interlocked.Read(ref webhookDeliveries);
             var allocatedBefore = GC.GetTotalAllocatedBytes();
             var workItemsBefore = ThreadPool.CompletedWorkItemCount;
             var gcBefore = (Gen0: GC.CollectionCount(0), Gen1: GC.CollectionCount(1), Gen2: GC.CollectionCount(2), Pause: GC.GetTotalPauseDuration());
@@ -345,11 +367,76 @@ static class EndToEnd
             var readSideLag = $"read-side lag while loaded ({lagSamples.Count} samples): p50 {P(lagSeconds, 0.5) * 1000:0} ms / p99 {P(lagSeconds, 0.99) * 1000:0} ms, " +
                               $"{P(lagEvents, 0.5):0} / {P(lagEvents, 0.99):0} events behind";
 
+            string? webhookLine = null;
+            if (receiver is not null)
+            {
+                // Deliveries that arrived while (b) ran, then the wait until the receiver hears nothing new for 2 s.
+                var duringRun = Interlocked.Read(ref webhookDeliveries) - webhooksBefore;
+                var settle = Stopwatch.StartNew();
+                var (last, quietSince) = (Interlocked.Read(ref webhookDeliveries), Stopwatch.StartNew());
+                while (quietSince.Elapsed < TimeSpan.FromSeconds(2) && settle.Elapsed < TimeSpan.FromMinutes(5))
+                {
+                    await Task.Delay(100);
+                    var now = Interlocked.Read(ref webhookDeliveries);
+                    if (now != last) (last, quietSince) = (now, Stopwatch.StartNew());
+                }
+                var total = last - webhooksBefore;
+                webhookLine = $"(d) outbound webhooks to a loopback receiver: {duringRun / elapsed.TotalSeconds:0} deliveries/s while the run sent " +
+                              $"({duringRun} during the run; {total} in all for its {o.Emails} emails, the last {Math.Max(0, (settle.Elapsed - TimeSpan.FromSeconds(2)).TotalSeconds):0.0} s after the last email was sent)";
+                await receiver.StopAsync();
+                await receiver.DisposeAsync();
+            }
+
+            // --batch-recipients N: the same recipients' worth of mail as personalised batches (POST /api/emails/batch,
+            // 1,000 recipients each: one email, one provider call with recipient-variables), after the one-email-per-
+            // recipient run above, in the same process: recipients per second side by side.
+            string? batchLine = null;
+            if (o.BatchRecipients >= 1000 && !o.PostOnly)
+            {
+                var batchBody = new
+                {
+                    from = "Bench <bench@example.com>", subject = "Benchmark for %recipient.name%", text = new string('x', 700) + " %recipient.name%",
+                    recipients = Enumerable.Range(0, 1000).Select(i => new { to = $"r{i}@example.com", variables = new { name = $"R{i}" } }).ToArray(),
+                };
+                var batchPayload = JsonSerializer.SerializeToUtf8Bytes(batchBody, json);
+                var batches = o.BatchRecipients / 1000;
+                var batchSentBefore = Volatile.Read(ref sent.Count);
+                var batchCpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+                var batchClock = Stopwatch.StartNew();
+                var batchIds = new ConcurrentBag<string>();
+                var nextBatch = -1;
+                await Task.WhenAll(Enumerable.Range(0, Math.Min(4, batches)).Select(async _ =>
+                {
+                    while (Interlocked.Increment(ref nextBatch) < batches)
+                    {
+                        using var content = new ByteArrayContent(batchPayload);
+                        content.Headers.ContentType = JsonContentType;
+                        using var r = await http.PostAsync("/api/emails/batch", content);
+                        var bytes = await r.Content.ReadAsByteArrayAsync();
+                        if ((int)r.StatusCode != 202) throw new InvalidOperationException($"POST batch: {(int)r.StatusCode} {System.Text.Encoding.UTF8.GetString(bytes)}");
+                        using var doc = JsonDocument.Parse(bytes);
+                        foreach (var e in doc.RootElement.GetProperty("emails").EnumerateArray()) batchIds.Add(e.GetProperty("id").GetString()!);
+                    }
+                }));
+                while (Volatile.Read(ref sent.Count) < batchSentBefore + batchIds.Count)
+                {
+                    if (batchClock.Elapsed > TimeSpan.FromMinutes(5)) throw new TimeoutException("batches not sent after 5 min");
+                    await Task.Delay(5);
+                }
+                var batchElapsed = batchClock.Elapsed;
+                var batchCpu = Process.GetCurrentProcess().TotalProcessorTime - batchCpuBefore;
+                var recipients = batches * 1000;
+                batchLine = $"(c) personalised batches: {recipients / batchElapsed.TotalSeconds:0} recipients/s ({batches} batches of 1,000 recipients, " +
+                            $"all sent in {batchElapsed.TotalSeconds:0.00} s; CPU per recipient {batchCpu.TotalMilliseconds / recipients:0.000} ms) " +
+                            $"vs one email per recipient (b): {o.Emails / elapsed.TotalSeconds:0} recipients/s (CPU per recipient {cpu.TotalMilliseconds / o.Emails:0.000} ms)";
+            }
+
             Array.Sort(latencies);
             double Pct(double p) => latencies[Math.Min(latencies.Length - 1, (int)Math.Ceiling(p * latencies.Length) - 1)];
             return new E2EResult(o.Emails / elapsed.TotalSeconds, elapsed, o.Emails / postElapsed.TotalSeconds,
                 Pct(0.50), Pct(0.95), Pct(0.99), latencies[^1], peakWs / 1048576, peakHeap / 1048576, elapsed - postElapsed,
-                cpu.TotalMilliseconds / o.Emails, jit.Methods, jit.Time.TotalMilliseconds, allocatedKb, gcs, threads, readSideLag);
+                cpu.TotalMilliseconds / o.Emails, jit.Methods, jit.Time.TotalMilliseconds, allocatedKb, gcs, threads, readSideLag,
+                string.Join(Environment.NewLine, new[] { webhookLine, batchLine }.OfType<string>()) is { Length: > 0 } extra ? extra : null);
         }
         finally
         {
