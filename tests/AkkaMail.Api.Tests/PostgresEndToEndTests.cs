@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using AkkaMail.Tests.Postgres;
 using Xunit;
@@ -106,6 +107,47 @@ public sealed class PostgresEndToEndTests : IDisposable
             var list = await client.GetAsync("/api/emails?limit=50");
             Assert.Equal(HttpStatusCode.OK, list.StatusCode);
             return await list.Content.ReadAsStringAsync();
+        }
+    }
+
+    [Fact]
+    public async Task An_email_from_a_stored_template_is_sent_and_its_changes_reach_an_outbound_webhook_once_each_in_order()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        var host = await ServiceHost.StartAsync(extraArgs:
+            [.. Args, "--AkkaMail:OutboundWebhooks:AllowLoopback=true", "--AkkaMail:OutboundWebhooks:PollInterval=200ms"]);
+        try
+        {
+            using var client = await OutboundWebhookTests.NewUserAsync(host);
+            var (_, secret) = await OutboundWebhookTests.CreateEndpointAsync(client, receiver.Url);
+            var template = await client.PostJsonAsync("/api/templates", new { name = "welcome", subject = "Hi {{ name }}", text = "Hello {{ name }}" });
+            Assert.Equal(HttpStatusCode.Created, template.StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await client.PutAsJsonAsync("/api/templates/welcome", new { subject = "Welcome {{ name }}", text = "Hi" })).StatusCode);
+
+            var post = await client.PostJsonAsync("/api/emails", new
+            {
+                from = "app@example.com", to = new[] { "pg@example.com" }, template = "welcome", variables = new { name = "Ada" },
+            });
+            Assert.Equal(HttpStatusCode.Accepted, post.StatusCode);
+            var accepted = await post.ReadJsonAsync();
+            Assert.Equal(2, accepted["templateVersion"]!.GetValue<int>());
+            var id = accepted["id"]!.GetValue<string>();
+            var email = await client.WaitForEmailAsync(id, e => e["status"]!.GetValue<string>() == "delivered", TimeSpan.FromSeconds(15));
+            Assert.Equal("Welcome Ada", email["subject"]!.GetValue<string>());
+            var version = email["version"]!.GetValue<long>();
+
+            // The projection stored a delivery per change, the worker claimed and sent each: every change once, in order.
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+            while (DateTime.UtcNow < deadline && receiver.Requests.Count(r => r.Answered == 200) < version) await Task.Delay(100);
+            await Task.Delay(500); // room for a duplicate to show up
+            var received = receiver.Requests.Where(r => r.Json["data"]?["emailId"]?.GetValue<string>() == id).ToList();
+            Assert.All(received, r => Assert.True(StandardWebhooksVerifier.Verify(secret, r), $"bad signature on {r.Id}"));
+            Assert.Equal(Enumerable.Range(1, (int)version).Select(v => (long)v), received.Select(r => r.Json["data"]!["version"]!.GetValue<long>()));
+            Assert.Equal("delivered", received[^1].Json["type"]!.GetValue<string>());
+        }
+        finally
+        {
+            await host.DisposeAsync();
         }
     }
 

@@ -156,6 +156,13 @@ public sealed class PostgresBackend : IStoreBackend
     public IUserStore NewUserStore() => new PostgresUserStore(NewDatabase());
     public ISuppressionStore NewSuppressionStore() => new PostgresSuppressionStore(NewDatabase());
     public IWebhookTokenStore NewWebhookTokenStore(TimeProvider clock) => new PostgresWebhookTokenStore(NewDatabase(), clock);
+    public ITemplateStore NewTemplateStore() => new PostgresTemplateStore(NewDatabase());
+
+    public (IWebhookEndpointStore, IWebhookDeliveryStore)? NewWebhookStores()
+    {
+        var store = new PostgresWebhookStore(NewDatabase());
+        return (store, store);
+    }
 
     public void Dispose()
     {

@@ -1,6 +1,8 @@
 using AkkaMail.Configuration;
 using AkkaMail.Hosting;
+using AkkaMail.OutboundWebhooks;
 using AkkaMail.Stores.Postgres;
+using AkkaMail.Templates;
 using AkkaMail.Tests.Postgres;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -74,11 +76,79 @@ public sealed class PostgresStoreTests
             await instances[0].EnsureSchemaAsync(); // and again: idempotent
             await using var c = await instances[0].OpenAsync();
             await using var cmd = new NpgsqlCommand(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name", c);
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name COLLATE \"C\"", c);
             var tables = new List<string>();
             await using (var r = await cmd.ExecuteReaderAsync())
                 while (await r.ReadAsync()) tables.Add(r.GetString(0));
-            Assert.Equal(["api_keys", "emails", "projection_offsets", "suppression_lifts", "suppressions", "users", "webhook_tokens"], tables);
+            Assert.Equal(["api_keys", "emails", "projection_offsets", "suppression_lifts", "suppressions", "template_versions", "templates",
+                "users", "webhook_deliveries", "webhook_endpoints", "webhook_tokens"], tables);
+        }
+        finally
+        {
+            foreach (var db in instances) await db.DisposeAsync();
+        }
+    }
+
+    private static readonly DateTimeOffset T0 = new(2026, 3, 1, 12, 0, 0, TimeSpan.Zero);
+
+    [Fact]
+    public async Task Processes_polling_one_database_at_once_never_get_the_same_delivery_and_a_dead_owner_s_claim_lapses()
+    {
+        using var database = new PostgresTestDatabase("akkamail_claims");
+        await using var dbA = new PostgresDatabase(database.ConnectionString);
+        await using var dbB = new PostgresDatabase(database.ConnectionString);
+        var a = new PostgresWebhookStore(dbA, TimeSpan.FromMinutes(1));
+        var b = new PostgresWebhookStore(dbB, TimeSpan.FromMinutes(1));
+        await a.InitializeAsync();
+        await b.InitializeAsync();
+        const int emails = 40;
+        var deliveries = Enumerable.Range(0, emails).Select(i => new WebhookDelivery(
+            WebhookDelivery.IdFor("whe_a", $"e{i:D2}", 1), "whe_a", $"e{i:D2}", i + 1, $"evt_{i}", "delivered", "{}", T0)).ToList();
+        await a.StoreAsync("outbound-webhooks", deliveries, emails, default);
+
+        // Both poll at once, many times over: every head goes to exactly one of them.
+        var polls = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => Task.Run(() => (i % 2 == 0 ? a : b).DueAsync("whe_a", T0, 7))));
+        var fromA = polls.Where((_, i) => i % 2 == 0).SelectMany(p => p).Select(d => d.Id).ToHashSet();
+        var fromB = polls.Where((_, i) => i % 2 == 1).SelectMany(p => p).Select(d => d.Id).ToHashSet();
+        Assert.Empty(fromA.Intersect(fromB));
+        Assert.NotEmpty(fromA);
+        Assert.NotEmpty(fromB);
+
+        // A poll is still a read for its owner (the worker sees its own heads in flight again), never for the other.
+        var aAgain = (await a.DueAsync("whe_a", T0, emails)).Select(d => d.Id).ToHashSet();
+        Assert.Superset(fromA, aAgain);
+        Assert.Empty(aAgain.Intersect(fromB));
+        Assert.Equal(emails, aAgain.Count + (await b.DueAsync("whe_a", T0, emails)).Count);
+
+        // A recorded attempt releases the claim: its retry is anyone's when due.
+        var retried = deliveries.Single(d => d.Id == fromA.First()) with { Attempts = 1, NextAttemptAt = T0.AddSeconds(10), FirstAttemptAt = T0 };
+        await a.SaveAttemptAsync(retried);
+        Assert.DoesNotContain(retried.Id, (await b.DueAsync("whe_a", T0, emails)).Select(d => d.Id));
+        Assert.Contains(retried.Id, (await b.DueAsync("whe_a", T0.AddSeconds(10), emails)).Select(d => d.Id));
+
+        // B stops polling (it died): once its lease is over, A gets what it held.
+        var afterLease = (await a.DueAsync("whe_a", T0.AddMinutes(2), emails)).Select(d => d.Id).ToHashSet();
+        Assert.Equal(emails, afterLease.Count);
+    }
+
+    [Fact]
+    public async Task Processes_adding_versions_to_one_template_at_once_get_distinct_consecutive_versions_and_one_creation_wins()
+    {
+        using var database = new PostgresTestDatabase("akkamail_tpl");
+        var instances = Enumerable.Range(0, 4).Select(_ => new PostgresDatabase(database.ConnectionString)).ToList();
+        try
+        {
+            var stores = instances.Select(db => new PostgresTemplateStore(db)).ToList();
+            await stores[0].InitializeAsync();
+            var definition = new TemplateDefinition("Hi {{ name }}", "text", null, false);
+            var creations = await Task.WhenAll(stores.Select(s => Task.Run(() => s.CreateAsync("usr_1", "welcome", definition, T0))));
+            Assert.Single(creations, c => c is not null);
+            Assert.Equal(1, creations.Single(c => c is not null)!.Version);
+
+            var versions = await Task.WhenAll(Enumerable.Range(0, 24).Select(i =>
+                Task.Run(() => stores[i % stores.Count].AddVersionAsync("usr_1", "welcome", definition with { Text = $"v{i}" }, T0))));
+            Assert.Equal(Enumerable.Range(2, 24), versions.Select(v => v!.Version).Order());
+            Assert.Equal(25, (await stores[1].GetAsync("usr_1", "welcome"))!.Version);
         }
         finally
         {

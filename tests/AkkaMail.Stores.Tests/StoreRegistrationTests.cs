@@ -64,8 +64,13 @@ public sealed class StoreRegistrationTests : IDisposable
         Assert.IsType(expected.UserStore, Assert.IsType<CachingUserStore>(sp.GetRequiredService<IUserStore>()).Inner);
         Assert.IsType(expected.SuppressionStore, sp.GetRequiredService<ISuppressionStore>());
         Assert.IsType(expected.WebhookTokenStore, sp.GetRequiredService<IWebhookTokenStore>());
-        Assert.IsType(store == StoreKind.MongoDb ? typeof(MongoTemplateStore) : typeof(SqliteTemplateStore), sp.GetRequiredService<ITemplateStore>());
-        var webhookStore = store == StoreKind.MongoDb ? typeof(MongoWebhookStore) : typeof(SqliteWebhookStore);
+        var (templateStore, webhookStore) = store switch
+        {
+            StoreKind.MongoDb => (typeof(MongoTemplateStore), typeof(MongoWebhookStore)),
+            StoreKind.Postgres => (typeof(PostgresTemplateStore), typeof(PostgresWebhookStore)),
+            _ => (typeof(SqliteTemplateStore), typeof(SqliteWebhookStore)),
+        };
+        Assert.IsType(templateStore, sp.GetRequiredService<ITemplateStore>());
         Assert.IsType(webhookStore, sp.GetRequiredService<AkkaMail.OutboundWebhooks.IWebhookEndpointStore>());
         Assert.Same(sp.GetRequiredService<AkkaMail.OutboundWebhooks.IWebhookEndpointStore>(),
             sp.GetRequiredService<AkkaMail.OutboundWebhooks.IWebhookDeliveryStore>());

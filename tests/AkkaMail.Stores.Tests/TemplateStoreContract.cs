@@ -104,3 +104,5 @@ public abstract class TemplateStoreContract(IStoreBackend backend)
 public sealed class SqliteTemplateStoreContract(SqliteBackend backend) : TemplateStoreContract(backend), IClassFixture<SqliteBackend>;
 
 public sealed class MongoDbTemplateStoreContract(MongoDbBackend backend) : TemplateStoreContract(backend), IClassFixture<MongoDbBackend>;
+
+public sealed class PostgresTemplateStoreContract(PostgresBackend backend) : TemplateStoreContract(backend), IClassFixture<PostgresBackend>;

@@ -167,3 +167,5 @@ public abstract class WebhookStoreContract(IStoreBackend backend)
 public sealed class SqliteWebhookStoreContract(SqliteBackend backend) : WebhookStoreContract(backend), IClassFixture<SqliteBackend>;
 
 public sealed class MongoDbWebhookStoreContract(MongoDbBackend backend) : WebhookStoreContract(backend), IClassFixture<MongoDbBackend>;
+
+public sealed class PostgresWebhookStoreContract(PostgresBackend backend) : WebhookStoreContract(backend), IClassFixture<PostgresBackend>;

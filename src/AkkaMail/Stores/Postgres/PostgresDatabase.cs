@@ -111,5 +111,58 @@ public static class PostgresSchema
             token text PRIMARY KEY,
             expires_at bigint NOT NULL);
         CREATE INDEX IF NOT EXISTS ix_webhook_tokens_expires_at ON webhook_tokens (expires_at);
+        CREATE TABLE IF NOT EXISTS templates (
+            user_id text COLLATE "C" NOT NULL,
+            name text COLLATE "C" NOT NULL,
+            last_version integer NOT NULL,
+            created_at bigint NOT NULL,
+            deleted boolean NOT NULL DEFAULT false,
+            PRIMARY KEY (user_id, name));
+        CREATE TABLE IF NOT EXISTS template_versions (
+            user_id text COLLATE "C" NOT NULL,
+            name text COLLATE "C" NOT NULL,
+            version integer NOT NULL,
+            subject text NOT NULL,
+            text text NULL,
+            html text NULL,
+            strict boolean NOT NULL,
+            created_at bigint NOT NULL,
+            PRIMARY KEY (user_id, name, version));
+        CREATE TABLE IF NOT EXISTS webhook_endpoints (
+            id text COLLATE "C" PRIMARY KEY,
+            user_id text COLLATE "C" NOT NULL,
+            url text NOT NULL,
+            event_types text[] NOT NULL,
+            tags text[] NOT NULL,
+            enabled boolean NOT NULL,
+            disabled_reason text NULL,
+            secrets text NOT NULL,
+            consecutive_failures integer NOT NULL,
+            created_at bigint NOT NULL,
+            updated_at bigint NOT NULL,
+            description text NULL);
+        CREATE INDEX IF NOT EXISTS ix_webhook_endpoints_user ON webhook_endpoints (user_id, created_at, id);
+        CREATE TABLE IF NOT EXISTS webhook_deliveries (
+            id text COLLATE "C" PRIMARY KEY,
+            endpoint_id text COLLATE "C" NOT NULL,
+            email_id text COLLATE "C" NOT NULL,
+            ordering bigint NOT NULL,
+            event_id text NOT NULL,
+            event_type text NOT NULL,
+            payload text NOT NULL,
+            created_at bigint NOT NULL,
+            status integer NOT NULL,
+            attempts integer NOT NULL,
+            next_attempt_at bigint NOT NULL,
+            first_attempt_at bigint NULL,
+            last_attempt_at bigint NULL,
+            last_status_code integer NULL,
+            last_response text NULL,
+            last_error text NULL,
+            claimed_by text NULL,
+            claimed_until bigint NULL);
+        CREATE INDEX IF NOT EXISTS ix_webhook_deliveries_pending ON webhook_deliveries (endpoint_id, email_id, ordering, id)
+            WHERE status = 0;
+        CREATE INDEX IF NOT EXISTS ix_webhook_deliveries_log ON webhook_deliveries (endpoint_id, created_at DESC, id DESC);
         """;
 }

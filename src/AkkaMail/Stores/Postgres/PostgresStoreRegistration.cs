@@ -1,6 +1,8 @@
+using AkkaMail.OutboundWebhooks;
 using AkkaMail.Providers;
 using AkkaMail.ReadModel;
 using AkkaMail.Suppressions;
+using AkkaMail.Templates;
 using AkkaMail.Users;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -10,7 +12,8 @@ namespace AkkaMail.Stores.Postgres;
 public static class PostgresStoreRegistration
 {
     /// <summary>
-    /// The read model, projection offsets, users and API keys, suppressions and webhook tokens in one PostgreSQL
+    /// The read model, projection offsets, users and API keys, suppressions, webhook tokens, templates and outbound
+    /// webhook endpoints and deliveries in one PostgreSQL
     /// database (<paramref name="connectionString"/>, Npgsql's format): one pooled data source for the stores, every
     /// store as a singleton made by a factory, so that the container disposes them. Each store interface gets a plain
     /// registration (no TryAdd), so the last registration wins whatever else ran before: the in-memory webhook token
@@ -30,6 +33,10 @@ public static class PostgresStoreRegistration
         services.AddSingleton<ISuppressionStore>(sp => new PostgresSuppressionStore(sp.GetRequiredService<PostgresDatabase>()));
         services.AddSingleton(sp => new PostgresWebhookTokenStore(sp.GetRequiredService<PostgresDatabase>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IWebhookTokenStore>(sp => sp.GetRequiredService<PostgresWebhookTokenStore>());
+        services.AddSingleton<ITemplateStore>(sp => new PostgresTemplateStore(sp.GetRequiredService<PostgresDatabase>()));
+        services.AddSingleton(sp => new PostgresWebhookStore(sp.GetRequiredService<PostgresDatabase>()));
+        services.AddSingleton<IWebhookEndpointStore>(sp => sp.GetRequiredService<PostgresWebhookStore>());
+        services.AddSingleton<IWebhookDeliveryStore>(sp => sp.GetRequiredService<PostgresWebhookStore>());
         return services;
     }
 }
