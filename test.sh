@@ -43,6 +43,8 @@ DO $$ BEGIN
     CREATE ROLE akkamail LOGIN CREATEDB PASSWORD 'akkamail';
   END IF;
 END $$;
+-- A test drops its database WITH (FORCE), which must also end server processes of other roles on it (autovacuum).
+GRANT pg_signal_backend TO akkamail;
 SQL
 export AKKAMAIL_TEST_POSTGRES="${AKKAMAIL_TEST_POSTGRES:-Host=127.0.0.1;Port=$pg_port;Username=akkamail;Password=akkamail;Database=postgres}"
 

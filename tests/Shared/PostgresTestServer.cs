@@ -49,10 +49,24 @@ public static class PostgresTestServer
     /// <summary>Drops the database, closing whatever connections are still open on it.</summary>
     public static void DropDatabase(string name)
     {
-        using var connection = new NpgsqlConnection(AdminConnectionString);
-        connection.Open();
-        using var command = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)", connection);
-        command.ExecuteNonQuery();
+        // The test's own pooled connections first; then FORCE ends what else is connected (a role without
+        // pg_signal_backend cannot end a server process of another role, e.g. autovacuum: retried a few times).
+        NpgsqlConnection.ClearAllPools();
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                using var connection = new NpgsqlConnection(AdminConnectionString);
+                connection.Open();
+                using var command = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)", connection);
+                command.ExecuteNonQuery();
+                return;
+            }
+            catch (PostgresException e) when (e.SqlState is "42501" or "55006" && attempt < 10)
+            {
+                Thread.Sleep(500);
+            }
+        }
     }
 
     private static string Describe(string connectionString)
