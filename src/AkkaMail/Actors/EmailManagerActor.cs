@@ -13,7 +13,8 @@ public sealed record Passivate(object StopMessage);
 /// after" does: it notes when it last routed a message to each child, and a periodic sweep tells those idle longer
 /// than the passivation timeout <see cref="EmailActor.Stop"/> (a receive timeout in each child rescheduled a timer on
 /// every message it got). A child may also ask with <see cref="Passivate"/>. What arrives for a child while it stops
-/// is buffered and delivered to its next incarnation, so nothing is lost. (Shaped like a sharding region on purpose.)
+/// is buffered and delivered to its next incarnation, so nothing is lost. Messages find their email through the
+/// sharding region's own <see cref="EmailMessageExtractor"/>: in cluster mode the region takes this parent's place.
 /// </summary>
 public sealed class EmailManagerActor : ReceiveActor, IWithTimers
 {
@@ -86,17 +87,22 @@ public sealed class EmailManagerActor : ReceiveActor, IWithTimers
         private PassivateIdle() { }
     }
 
+    /// <summary>The cluster's region and this parent find an email's actor the same way.</summary>
+    private static readonly EmailMessageExtractor Extractor = new(EmailMessageExtractor.DefaultShards);
+
     private void Route(IWithEmailId msg)
     {
-        if (_passivating.TryGetValue(msg.EmailId, out var buffer))
+        var emailId = Extractor.EntityId(msg)!;
+        var message = Extractor.EntityMessage(msg) ?? msg;
+        if (_passivating.TryGetValue(emailId, out var buffer))
         {
-            buffer.Add((msg, Sender));
+            buffer.Add((message, Sender));
             return;
         }
-        var fresh = _freshChildProps is not null && msg is EmailCommands.AcceptEmail { IdempotencyKey: null };
-        var child = ChildFor(msg.EmailId, fresh);
+        var fresh = _freshChildProps is not null && message is EmailCommands.AcceptEmail { IdempotencyKey: null };
+        var child = ChildFor(emailId, fresh);
         child.LastRouted = Environment.TickCount64;
-        child.Actor.Forward(msg);
+        child.Actor.Forward(message);
     }
 
     private Child ChildFor(string emailId, bool fresh = false)
