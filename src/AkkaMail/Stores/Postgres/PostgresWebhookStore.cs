@@ -261,7 +261,7 @@ public sealed class PostgresWebhookStore(PostgresDatabase db, TimeSpan? claimLea
         cmd.Parameters.Add(P("until", now.ToUnixTimeMilliseconds() + _leaseMs, NpgsqlDbType.Bigint));
         cmd.Parameters.Add(P("owner", Owner, NpgsqlDbType.Text));
         cmd.Parameters.Add(P("limit", limit, NpgsqlDbType.Integer));
-        return await ReadDeliveriesAsync(cmd, ct);
+        return await WebhookDeliveryRows.ReadAsync(cmd, ct);
     }
 
     /// <summary>Stores the attempt's outcome and releases the claim: a retry falls due to whichever process polls first.</summary>
@@ -284,7 +284,7 @@ public sealed class PostgresWebhookStore(PostgresDatabase db, TimeSpan? claimLea
         await using var cmd = db.Command($"SELECT {DeliveryColumns} FROM webhook_deliveries WHERE id = @id AND endpoint_id = @endpoint");
         cmd.Parameters.Add(P("id", id, NpgsqlDbType.Text));
         cmd.Parameters.Add(P("endpoint", endpointId, NpgsqlDbType.Text));
-        return (await ReadDeliveriesAsync(cmd, ct)).FirstOrDefault();
+        return (await WebhookDeliveryRows.ReadAsync(cmd, ct)).FirstOrDefault();
     }
 
     public async Task<IReadOnlyList<WebhookDelivery>> ListAsync(string endpointId, int limit, string? after, CancellationToken ct = default)
@@ -301,7 +301,7 @@ public sealed class PostgresWebhookStore(PostgresDatabase db, TimeSpan? claimLea
         cmd.Parameters.Add(P("endpoint", endpointId, NpgsqlDbType.Text));
         cmd.Parameters.Add(P("limit", limit, NpgsqlDbType.Integer));
         if (after is not null) cmd.Parameters.Add(P("after", after, NpgsqlDbType.Text));
-        return await ReadDeliveriesAsync(cmd, ct);
+        return await WebhookDeliveryRows.ReadAsync(cmd, ct);
     }
 
     /// <summary>A claim stays: a delivery requeued while another process attempts it is not handed out again until that
@@ -349,25 +349,5 @@ public sealed class PostgresWebhookStore(PostgresDatabase db, TimeSpan? claimLea
         p.Add(P("code", d.LastStatusCode, NpgsqlDbType.Integer));
         p.Add(P("response", d.LastResponse, NpgsqlDbType.Text));
         p.Add(P("error", d.LastError, NpgsqlDbType.Text));
-    }
-
-    private static async Task<IReadOnlyList<WebhookDelivery>> ReadDeliveriesAsync(NpgsqlCommand cmd, CancellationToken ct)
-    {
-        var list = new List<WebhookDelivery>();
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct))
-            list.Add(new WebhookDelivery(r.GetString(0), r.GetString(1), r.GetString(2), r.GetInt64(3), r.GetString(4), r.GetString(5),
-                r.GetString(6), Time(r.GetInt64(7)))
-            {
-                Status = (WebhookDeliveryStatus)r.GetInt32(8),
-                Attempts = r.GetInt32(9),
-                NextAttemptAt = Time(r.GetInt64(10)),
-                FirstAttemptAt = r.IsDBNull(11) ? null : Time(r.GetInt64(11)),
-                LastAttemptAt = r.IsDBNull(12) ? null : Time(r.GetInt64(12)),
-                LastStatusCode = r.IsDBNull(13) ? null : r.GetInt32(13),
-                LastResponse = r.IsDBNull(14) ? null : r.GetString(14),
-                LastError = r.IsDBNull(15) ? null : r.GetString(15),
-            });
-        return list;
     }
 }

@@ -243,7 +243,7 @@ public sealed class SqliteWebhookStore(SqliteDatabase db) : IWebhookEndpointStor
         cmd.Parameters.AddWithValue("$endpoint", endpointId);
         cmd.Parameters.AddWithValue("$now", now.ToUnixTimeMilliseconds());
         cmd.Parameters.AddWithValue("$limit", limit);
-        return await ReadDeliveriesAsync(cmd, ct);
+        return await WebhookDeliveryRows.ReadAsync(cmd, ct);
     }
 
     public async Task SaveAttemptAsync(WebhookDelivery d, CancellationToken ct = default)
@@ -268,7 +268,7 @@ public sealed class SqliteWebhookStore(SqliteDatabase db) : IWebhookEndpointStor
         cmd.CommandText = $"SELECT {DeliveryColumns} FROM webhook_deliveries WHERE id = $id AND endpoint_id = $endpoint";
         cmd.Parameters.AddWithValue("$id", id);
         cmd.Parameters.AddWithValue("$endpoint", endpointId);
-        return (await ReadDeliveriesAsync(cmd, ct)).FirstOrDefault();
+        return (await WebhookDeliveryRows.ReadAsync(cmd, ct)).FirstOrDefault();
     }
 
     public async Task<IReadOnlyList<WebhookDelivery>> ListAsync(string endpointId, int limit, string? after, CancellationToken ct = default)
@@ -286,7 +286,7 @@ public sealed class SqliteWebhookStore(SqliteDatabase db) : IWebhookEndpointStor
         cmd.Parameters.AddWithValue("$endpoint", endpointId);
         cmd.Parameters.AddWithValue("$limit", limit);
         if (after is not null) cmd.Parameters.AddWithValue("$after", after);
-        return await ReadDeliveriesAsync(cmd, ct);
+        return await WebhookDeliveryRows.ReadAsync(cmd, ct);
     }
 
     public async Task<int> RequeueAsync(string endpointId, string? deliveryId, DateTimeOffset? from, DateTimeOffset? to, DateTimeOffset now,
@@ -336,25 +336,5 @@ public sealed class SqliteWebhookStore(SqliteDatabase db) : IWebhookEndpointStor
         cmd.Parameters.AddWithValue("$code", (object?)d.LastStatusCode ?? DBNull.Value);
         cmd.Parameters.AddWithValue("$response", (object?)d.LastResponse ?? DBNull.Value);
         cmd.Parameters.AddWithValue("$error", (object?)d.LastError ?? DBNull.Value);
-    }
-
-    private static async Task<IReadOnlyList<WebhookDelivery>> ReadDeliveriesAsync(SqliteCommand cmd, CancellationToken ct)
-    {
-        var list = new List<WebhookDelivery>();
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct))
-            list.Add(new WebhookDelivery(r.GetString(0), r.GetString(1), r.GetString(2), r.GetInt64(3), r.GetString(4), r.GetString(5),
-                r.GetString(6), Time(r.GetInt64(7)))
-            {
-                Status = (WebhookDeliveryStatus)r.GetInt32(8),
-                Attempts = r.GetInt32(9),
-                NextAttemptAt = Time(r.GetInt64(10)),
-                FirstAttemptAt = r.IsDBNull(11) ? null : Time(r.GetInt64(11)),
-                LastAttemptAt = r.IsDBNull(12) ? null : Time(r.GetInt64(12)),
-                LastStatusCode = r.IsDBNull(13) ? null : r.GetInt32(13),
-                LastResponse = r.IsDBNull(14) ? null : r.GetString(14),
-                LastError = r.IsDBNull(15) ? null : r.GetString(15),
-            });
-        return list;
     }
 }
