@@ -74,7 +74,7 @@ skipped=$(awk '/^ +Skipped: +[0-9]+$/ {s+=$2} END {print s+0}' "$results")
 if [ "$failed" -gt 0 ]; then
   echo
   echo "== Failed tests"
-  awk '/^ +Failed [^ ]/ {n=40} n>0 {print; n--}' "$results"
+  awk '/^ +Failed [^ ]/ {n=120} n>0 {print; n--}' "$results"
 fi
 rm -f "$results"
 echo

@@ -46,6 +46,15 @@ public sealed class ConfigurationValidationTests : IDisposable
         { ["--AkkaMail:Sender:Parallelism=0"], "AkkaMail:Sender:Parallelism (akkamail.sender.parallelism): must be at least 1, is '0'" },
         { ["--AkkaMail:HoconPath=nowhere.hocon"], "AkkaMail:HoconPath: no file at" },
         { ["--AkkaMail:RateLimit:Burst=0"], "AkkaMail:RateLimit:Burst: must be at least 1, is 0" },
+        // cluster
+        { ["--AkkaMail:Cluster:Enabled=true", "--AkkaMail:Cluster:SeedNodes:0=akka.tcp://other@10.0.0.1:4053"],
+            "AkkaMail:Cluster:SeedNodes:0: 'akka.tcp://other@10.0.0.1:4053' is not akka.tcp://akkamail@host:port" },
+        { ["--AkkaMail:Cluster:Enabled=true", "--AkkaMail:Cluster:SeedNodes:0=akka.tcp://akkamail@10.0.0.1:4053"],
+            "AkkaMail:Cluster:Port: a node of a cluster of several nodes needs a fixed port" },
+        { ["--AkkaMail:Cluster:Enabled=true", "--AkkaMail:Cluster:SeedNodes:0=akka.tcp://akkamail@10.0.0.1:4053", "--AkkaMail:Cluster:Port=4053"],
+            "AkkaMail:Store: sqlite is one process's file" },
+        { ["--AkkaMail:Cluster:Enabled=true", "--AkkaMail:Cluster:SeedNodes:0=akka.tcp://akkamail@10.0.0.1:4053", "--AkkaMail:Cluster:Port=4053"],
+            "OutboundWebhooks:SecretsKey is required on every node of a cluster, the same on each" },
         // outbound webhooks
         { ["--OutboundWebhooks:SecretsKey=too-short"], "OutboundWebhooks:SecretsKey: not the base64 of 32 bytes" },
         { ["--AkkaMail:OutboundWebhooks:MinBackoff=2m", "--AkkaMail:OutboundWebhooks:MaxBackoff=1m"],

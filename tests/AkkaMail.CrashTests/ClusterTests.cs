@@ -29,6 +29,8 @@ namespace AkkaMail.CrashTests;
 public sealed class ClusterTests(ITestOutputHelper output)
 {
     private static readonly JsonSerializerOptions Web = new(JsonSerializerDefaults.Web);
+    /// <summary>The key every node encrypts webhook endpoint secrets with (a cluster needs one, shared).</summary>
+    private static readonly string SecretsKey = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
     /// <summary>How long the survivors may take to settle every email once a node died: the split-brain resolver's
     /// 5 s (set below) plus failure detection, shard hand-over, the sweep's pickup timeout and retries.</summary>
     private static readonly TimeSpan SettleWithin = TimeSpan.FromSeconds(120);
@@ -69,6 +71,9 @@ public sealed class ClusterTests(ITestOutputHelper output)
               retry { min-backoff = 200ms, max-backoff = 1s, jitter = 0.1 }
               sweep { interval = 2s, pickup-timeout = 5s }
             }
+            # Three services, PostgreSQL, RabbitMQ and the test share two cores: a heartbeat may be late by seconds
+            # without the node being gone, and a node downed for that shuts itself down.
+            akka.cluster.failure-detector.acceptable-heartbeat-pause = 10s
             {{rabbit.Hocon}}
             """;
         var dataPaths = Enumerable.Range(0, 3).Select(i => Path.Combine(Path.GetTempPath(), $"akkamail-cluster-{Guid.NewGuid():N}"[..32] + $"-n{i + 1}")).ToArray();
@@ -83,16 +88,21 @@ public sealed class ClusterTests(ITestOutputHelper output)
                 ["AkkaMail__HoconOverrides"] = hocon, ["RabbitMq__Uri"] = RabbitQueues.Uri,
                 ["ConnectionStrings__Postgres"] = database.ConnectionString,
                 ["AkkaMail__Cluster__Enabled"] = "true", ["AkkaMail__Cluster__Port"] = akkaPorts[i].ToString(),
+                // Every node is a seed, so that a restarted node finds the cluster through whichever others are up.
                 ["AkkaMail__Cluster__SeedNodes__0"] = $"akka.tcp://akkamail@127.0.0.1:{akkaPorts[0]}",
                 ["AkkaMail__Cluster__SeedNodes__1"] = $"akka.tcp://akkamail@127.0.0.1:{akkaPorts[1]}",
+                ["AkkaMail__Cluster__SeedNodes__2"] = $"akka.tcp://akkamail@127.0.0.1:{akkaPorts[2]}",
                 ["AkkaMail__Cluster__DownAfter"] = "00:00:05",
+                ["OutboundWebhooks__SecretsKey"] = SecretsKey,
             };
             var process = new ServiceProcess(output, httpPorts[i], dataPaths[i],
                 ["--AkkaMail:Provider=mailgun", "--AkkaMail:Transport=rabbitmq", "--AkkaMail:Store=postgres",
-                 "--AkkaMail:RateLimit:PerSecond=100000", "--AkkaMail:RateLimit:Burst=100000"], env)
+                 "--AkkaMail:RateLimit:PerSecond=100000", "--AkkaMail:RateLimit:Burst=100000",
+                 // Information, for the cluster's own account of joining and downing (kept in the log, see MembershipLog).
+                 "--AkkaMail:LogLevel=Information"], env)
             {
                 // Expected while nodes come and go: the others are told, and said so.
-                Ignore = line => line.Contains("Akka.Remote", StringComparison.Ordinal) || line.Contains("Cluster", StringComparison.Ordinal)
+                Ignore = line => line.Contains(" INF] ", StringComparison.Ordinal) || line.Contains("Akka.Remote", StringComparison.Ordinal) || line.Contains("Cluster", StringComparison.Ordinal)
                                  || line.Contains("Association", StringComparison.Ordinal) || line.Contains("dead letters", StringComparison.Ordinal),
             };
             nodes[i] = new Node(i, process, null!);
@@ -195,6 +205,11 @@ public sealed class ClusterTests(ITestOutputHelper output)
             Assert.Equal(0, lostAfterRestart);
             Log($"after the rolling restart: {sends.Count} emails sent, {sends.Count(s => s.Value > 1)} more than once in all");
         }
+        catch (Exception e) when (e is not SkipException)
+        {
+            // What the nodes said about membership last: a red run must say why a node did not join or was downed.
+            throw new Xunit.Sdk.XunitException(e.Message + Environment.NewLine + MembershipLog(nodes) + Environment.NewLine + e.StackTrace);
+        }
         finally
         {
             foreach (var n in nodes) { n.Process.Quiet(); await n.Process.DisposeAsync(); n.Api?.Dispose(); }
@@ -202,6 +217,16 @@ public sealed class ClusterTests(ITestOutputHelper output)
                 try { Directory.Delete(d, recursive: true); } catch (IOException) { }
         }
     }
+
+    /// <summary>The last lines of each node about the cluster (joining, reachability, downing, shutdown), oldest first.</summary>
+    private static string MembershipLog(Node[] nodes) =>
+        string.Join(Environment.NewLine, nodes.Select(n =>
+            $"--- node {n.Index + 1}, membership:" + Environment.NewLine + string.Join(Environment.NewLine,
+                n.Process.Log.Where(line => !line.Contains("/health", StringComparison.Ordinal) && !line.Contains("HealthCheck", StringComparison.Ordinal)
+                    && (line.Contains("Cluster", StringComparison.Ordinal) || line.Contains("SplitBrain", StringComparison.Ordinal)
+                        || line.Contains("Remote", StringComparison.Ordinal) || line.Contains("shutting down", StringComparison.Ordinal)
+                        || line.Contains("seed", StringComparison.OrdinalIgnoreCase)))
+                    .TakeLast(25).Select(line => line.Length > 300 ? line[..300] : line))));
 
     private static HttpClient Client(Uri baseAddress, string key)
     {
@@ -264,23 +289,24 @@ public sealed class ClusterTests(ITestOutputHelper output)
     /// <summary>Waits until every email reads as delivered through <paramref name="node"/>.</summary>
     private async Task<Settled> WaitSettledAsync(Node node, IEnumerable<string> ids, TimeSpan within)
     {
-        var pending = ids.ToHashSet();
+        var pending = new ConcurrentDictionary<string, byte>(ids.Select(id => KeyValuePair.Create(id, (byte)0)));
         var until = DateTime.UtcNow + within;
-        while (pending.Count > 0 && DateTime.UtcNow < until)
+        while (!pending.IsEmpty && DateTime.UtcNow < until)
         {
-            foreach (var id in pending.ToList())
+            // Several reads at once: thousands of emails read one by one on a loaded machine take minutes.
+            await Parallel.ForEachAsync(pending.Keys.ToList(), new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (id, _) =>
             {
                 try
                 {
                     using var r = await node.Api.GetAsync($"/api/emails/{id}");
                     if (r.IsSuccessStatusCode && JsonNode.Parse(await r.Content.ReadAsStringAsync())!["status"]!.GetValue<string>() == "delivered")
-                        pending.Remove(id);
+                        pending.TryRemove(id, out byte _);
                 }
                 catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { }
-            }
-            if (pending.Count > 0) await Task.Delay(1000);
+            });
+            if (!pending.IsEmpty) await Task.Delay(1000);
         }
-        return new Settled([.. pending]);
+        return new Settled([.. pending.Keys]);
     }
 
     private static Dictionary<string, int> SendsPerEmail(MailgunFakeServer fake) =>

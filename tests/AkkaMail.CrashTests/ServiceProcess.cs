@@ -18,6 +18,7 @@ public sealed class ServiceProcess : IAsyncDisposable
     private readonly ConcurrentQueue<string> _log = new();
     private Process? _process;
     private int _incarnation;
+    private int _copied;
     private volatile bool _quiet;
 
     public ServiceProcess(ITestOutputHelper output, int port, string dataPath, IEnumerable<string> args, IReadOnlyDictionary<string, string> env)
@@ -151,7 +152,7 @@ public sealed class ServiceProcess : IAsyncDisposable
         var text = $"[svc#{incarnation}] {line}";
         _log.Enqueue(text);
         // Warnings and errors only (LogLevel=Warning); bounded so a noisy run does not drown the report.
-        if (!_quiet && _log.Count <= 200 && Ignore?.Invoke(line) != true) WriteLine(text);
+        if (!_quiet && Ignore?.Invoke(line) != true && Interlocked.Increment(ref _copied) <= 200) WriteLine(text);
     }
 
     private void WriteLine(string text)

@@ -281,7 +281,7 @@ public sealed class AkkaMailOptionsValidator(IConfiguration configuration, IRead
             if (!Uri.TryCreate(cluster.SeedNodes[i], UriKind.Absolute, out var seed) || seed.Scheme != "akka.tcp" || seed.UserInfo != "akkamail" || seed.Port <= 0)
                 yield return $"{key}:SeedNodes:{i}: '{cluster.SeedNodes[i]}' is not akka.tcp://akkamail@host:port";
         if (cluster.Port == 0)
-            yield return $"{key}:Port: a node of a cluster with seed nodes needs a fixed port (the others reach it there)";
+            yield return $"{key}:Port: a node of a cluster of several nodes needs a fixed port (the others reach it there)";
         if (options.Store == StoreKind.Sqlite)
             yield return $"{AkkaMailOptions.Section}:Store: sqlite is one process's file; nodes of a cluster share postgres or mongodb";
     }
@@ -315,6 +315,12 @@ public sealed class AkkaMailOptionsValidator(IConfiguration configuration, IRead
         if (configuration[OutboundWebhooks.WebhookSecretProtector.SettingKey] is { Length: > 0 } secretsKey
             && !OutboundWebhooks.WebhookSecretProtector.IsValidKey(secretsKey))
             failures.Add($"{OutboundWebhooks.WebhookSecretProtector.SettingKey}: not the base64 of 32 bytes (make one with: openssl rand -base64 32)");
+        // Without it each node would encrypt endpoint secrets with a key file of its own, which the node delivering
+        // (the outbound-webhooks singleton, wherever it runs) could not read.
+        else if (options.Cluster is { Enabled: true, SeedNodes.Length: > 0 }
+                 && string.IsNullOrWhiteSpace(configuration[OutboundWebhooks.WebhookSecretProtector.SettingKey]))
+            failures.Add($"{OutboundWebhooks.WebhookSecretProtector.SettingKey} is required on every node of a cluster, the same on each " +
+                         "(make one with: openssl rand -base64 32)");
 
         foreach (var check in checks) failures.AddRange(check(options, configuration));
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
