@@ -93,6 +93,8 @@ public sealed class ClusterTests(ITestOutputHelper output)
                 ["AkkaMail__Cluster__SeedNodes__1"] = $"akka.tcp://akkamail@127.0.0.1:{akkaPorts[1]}",
                 ["AkkaMail__Cluster__SeedNodes__2"] = $"akka.tcp://akkamail@127.0.0.1:{akkaPorts[2]}",
                 ["AkkaMail__Cluster__DownAfter"] = "00:00:05",
+                // The first seed forms the cluster after 15 s alone (default 30 s: this test starts it alone, and waits).
+                ["AkkaMail__Cluster__FormAfter"] = "00:00:15",
                 ["OutboundWebhooks__SecretsKey"] = SecretsKey,
             };
             var process = new ServiceProcess(output, httpPorts[i], dataPaths[i],

@@ -114,26 +114,23 @@ public static class AkkaMailHosting
     /// region registered as <see cref="EmailManagerActor"/>, so everything that reaches emails through the manager
     /// reaches them, wherever they live, through the region. Idle entities passivate after the same timeout; no
     /// remembered entities (an email is recreated by its next message); the coordinator's state in distributed data.
-    /// Every email actor recovers from the journal: a region's entity factory sees only the id, not whether it was minted
-    /// for the message that creates it.
+    /// Each entity is an <see cref="EmailEntityActor"/>, which sees the email's first message and so can let an email
+    /// whose id was minted for it skip recovery, as the single node's parent does.
     /// </summary>
     private static AkkaConfigurationBuilder WithEmailRegion(this AkkaConfigurationBuilder builder, ClusterSettings cluster,
         AkkaMailSettings settings, Projections.ProjectionProgress readSide, TimeProvider clock, LiveEmailStates live,
         Observability.AkkaMailMetrics? metrics)
     {
         builder.WithRemoting(new RemoteOptions { HostName = cluster.Hostname, Port = cluster.Port });
-        builder.WithClustering(new ClusterOptions
-        {
-            SeedNodes = cluster.SeedNodes,
-            SplitBrainResolver = new KeepMajorityOption(),
-        });
+        // No seed nodes in Akka's configuration: the node joins them itself, at start (JoinThroughSeeds).
+        builder.WithClustering(new ClusterOptions { SplitBrainResolver = new KeepMajorityOption() });
         builder.AddHocon($"akka.cluster.split-brain-resolver.stable-after = {(long)cluster.DownAfter.TotalMilliseconds}ms", HoconAddMode.Prepend);
-        if (cluster.SeedNodes.Length == 0)
-            builder.AddStartup((system, _) =>
-            {
-                var self = Akka.Cluster.Cluster.Get(system);
-                self.Join(self.SelfAddress);
-            });
+        builder.AddStartup((system, _) =>
+        {
+            var self = Akka.Cluster.Cluster.Get(system);
+            if (cluster.SeedNodes.Length == 0) self.Join(self.SelfAddress);
+            else JoinThroughSeeds(self, [.. cluster.SeedNodes.Select(Address.Parse)], cluster.FormAfter);
+        });
         // Ready once this node is a member that is Up.
         builder.WithAkkaClusterReadinessCheck(tags: ServiceHealth.Readiness);
         builder.WithDistributedPubSub(role: null!);
@@ -141,8 +138,14 @@ public static class AkkaMailHosting
             registry.Register<EmailChangeRelay>(system.ActorOf(Props.Create(() => new EmailChangeRelay()), EmailChangeRelay.Name)));
         var passivate = settings.PassivationTimeout > TimeSpan.Zero && settings.PassivationTimeout != Timeout.InfiniteTimeSpan;
         return builder.WithShardRegion<EmailManagerActor>("email",
-            (_, registry, _) => id => EmailActor.Props(id,
-                new EmailActorDeps(settings, registry.Get<DispatcherActor>(), readSide, clock, live, metrics)),
+            (_, registry, _) =>
+            {
+                Func<string, Props> props = id => EmailActor.Props(id, new EmailActorDeps(settings, registry.Get<DispatcherActor>(), readSide, clock, live, metrics));
+                Func<string, Props>? freshProps = settings.SkipRecoveryOfNewEmails
+                    ? id => EmailActor.FreshProps(id, new EmailActorDeps(settings, registry.Get<DispatcherActor>(), readSide, clock, live, metrics))
+                    : null;
+                return id => EmailEntityActor.Props(id, props, freshProps);
+            },
             new EmailMessageExtractor(cluster.Shards),
             new ShardOptions
             {
@@ -152,6 +155,30 @@ public static class AkkaMailHosting
                 PassivateIdleEntityAfter = passivate ? settings.PassivationTimeout : null,
                 HandOffStopMessage = EmailActor.Stop.Instance,
             });
+    }
+
+    /// <summary>
+    /// Joins the cluster through its seed nodes. Only the first seed listed may form a new cluster, and Akka lets it do
+    /// so when no other seed answers within 5 s: restarted while the others are slow (a loaded machine), it formed a
+    /// second cluster beside theirs, two shard coordinators for the same emails. So the first seed asks the other
+    /// seeds alone for <paramref name="formAfter"/>, and only if it is then still no member does it join them all the
+    /// Akka way (the others once more, else itself). Every other node joins through the seeds as Akka does, retrying
+    /// until one answers.
+    /// </summary>
+    private static void JoinThroughSeeds(Akka.Cluster.Cluster self, System.Collections.Immutable.ImmutableList<Address> seeds, TimeSpan formAfter)
+    {
+        if (seeds.Count < 2 || !seeds[0].Equals(self.SelfAddress))
+        {
+            self.JoinSeedNodes(seeds);
+            return;
+        }
+        self.JoinSeedNodes(seeds.RemoveAt(0));
+        self.System.Scheduler.Advanced.ScheduleOnce(formAfter, () =>
+        {
+            if (self.State.Members.Any(m => m.UniqueAddress.Equals(self.SelfUniqueAddress))) return;
+            self.System.Log.Warning("No other seed node answered within {0}: joining the seeds again, this node forming the cluster if none answers", formAfter);
+            self.JoinSeedNodes(seeds);
+        });
     }
 
     /// <summary>Completes once the read side has projected everything the journal held when this was called.</summary>

@@ -106,6 +106,11 @@ public sealed class ClusterSettings
     /// (<c>AkkaMail:Cluster:SeedNodes:0</c>, ...). None: this node forms a cluster of its own.</summary>
     public string[] SeedNodes { get; set; } = [];
 
+    /// <summary>How long the first seed node, when it starts, tries to join the other seeds before it forms a new cluster
+    /// on its own (<c>AkkaMail:Cluster:FormAfter</c>). Akka's own wait is 5 s, and a first seed restarted while the
+    /// others were too busy to answer in 5 s formed a second cluster beside theirs.</summary>
+    public TimeSpan FormAfter { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Shards of the email region; every node must have the same number (<c>AkkaMail:Cluster:Shards</c>).</summary>
     [Range(1, 10_000)]
     public int Shards { get; set; } = Actors.EmailMessageExtractor.DefaultShards;
