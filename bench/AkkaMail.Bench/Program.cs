@@ -23,9 +23,16 @@ using RabbitMQ.Client;
 //   PGPASSWORD=akkamail dotnet run -c Release --project bench/AkkaMail.Bench -- --postgres "Host=127.0.0.1;Username=akkamail;Database=postgres"
 // (a role that may create databases: each run gets a database of its own, dropped afterwards; the password from
 // PGPASSWORD, so that the printed options do not show it).
+// N service processes as one cluster on PostgreSQL (e): see ClusterBench.
+//   PGPASSWORD=akkamail dotnet run -c Release --project bench/AkkaMail.Bench -- --nodes 3 --postgres "Host=127.0.0.1;Username=akkamail;Database=postgres"
 var opts = BenchOptions.Parse(args);
 Console.WriteLine($"AkkaMail bench: {opts}");
 Console.WriteLine($"machine: {Environment.ProcessorCount} cores, .NET {Environment.Version}");
+if (Array.IndexOf(args, "--nodes") is var nodesAt and >= 0)
+{
+    await ClusterBench.RunAsync(opts, int.Parse(args[nodesAt + 1]));
+    return;
+}
 
 // (a) is measured around (b): half of its rounds before, half after, so that both see the machine alike (its speed
 // drifts over tens of seconds). One round varies by 20-40 % (9,000-15,000 msg/s back to back): the median of the
@@ -491,7 +498,7 @@ static class EndToEnd
 
     private static readonly MediaTypeHeaderValue JsonContentType = new("application/json") { CharSet = "utf-8" };
 
-    private static async Task DeleteQueues(string uri, string prefix)
+    internal static async Task DeleteQueues(string uri, string prefix)
     {
         try
         {
