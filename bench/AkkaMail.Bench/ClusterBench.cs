@@ -64,7 +64,12 @@ static class ClusterBench
                 for (var s = 0; s < nodes; s++) psi.ArgumentList.Add($"--AkkaMail:Cluster:SeedNodes:{s}=akka.tcp://akkamail@127.0.0.1:{akkaPorts[s]}");
                 var p = Process.Start(psi)!;
                 var tag = $"node {i + 1}";
-                p.OutputDataReceived += (_, e) => { if (e.Data is { } line && (line.Contains(" ERR] ") || line.Contains(" FTL] "))) Console.WriteLine($"    [{tag}] {line}"); };
+                // Errors only, but not the readiness probe's "not yet joined" while the node starts.
+                p.OutputDataReceived += (_, e) =>
+                {
+                    if (e.Data is { } line && (line.Contains(" ERR] ") || line.Contains(" FTL] ")) && !line.Contains("/health/ready") && !line.Contains("HealthCheck"))
+                        Console.WriteLine($"    [{tag}] {line}");
+                };
                 p.ErrorDataReceived += (_, e) => { if (e.Data is { } line) Console.WriteLine($"    [{tag}] {line}"); };
                 p.BeginOutputReadLine();
                 p.BeginErrorReadLine();
