@@ -28,6 +28,12 @@ using RabbitMQ.Client;
 var opts = BenchOptions.Parse(args);
 Console.WriteLine($"AkkaMail bench: {opts}");
 Console.WriteLine($"machine: {Environment.ProcessorCount} cores, .NET {Environment.Version}");
+// Issue 24's plain .NET yardstick under the same harness (y); bench/yardstick.sh alternates it with (b).
+if (args.Contains("--yardstick"))
+{
+    await YardstickBench.RunAsync(opts);
+    return;
+}
 if (Array.IndexOf(args, "--nodes") is var nodesAt and >= 0)
 {
     await ClusterBench.RunAsync(opts, int.Parse(args[nodesAt + 1]));
