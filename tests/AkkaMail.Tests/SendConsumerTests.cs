@@ -289,3 +289,32 @@ public class SendConsumerThrottleTests : Akka.TestKit.Xunit2.TestKit
         AwaitAssert(() => Assert.Equal(2, _provider.Calls.Count), TimeSpan.FromSeconds(5));
     }
 }
+
+/// <summary>A cluster node takes no delivery before it is a member: the consumer waits for its start signal.</summary>
+public class SendConsumerStartTests : Akka.TestKit.Xunit2.TestKit
+{
+    public SendConsumerStartTests() : base(TestActorSystems.Create(T.Hocon)) { }
+
+    [Fact]
+    public async Task Deliveries_wait_for_the_start_signal_and_flow_once_it_comes()
+    {
+        await using var queue = new InProcSendQueue(100);
+        var provider = new SendConsumerTests.StubProvider { Answer = _ => new SendOutcome.Sent("pm-1") };
+        var dispatcher = CreateTestProbe();
+        var settings = Settings.Fast();
+        var deps = new EmailActorDeps(settings, dispatcher.Ref, null, TimeProvider.System);
+        var manager = Sys.ActorOf(Props.Create(() => new EmailManagerActor(id => EmailActor.Props(id, deps))));
+        var start = new TaskCompletionSource();
+        Sys.ActorOf(Props.Create(() => new SendConsumerActor(queue, provider, manager, settings, TimeProvider.System, null, start.Task)));
+
+        manager.Tell(new AcceptEmail("e1", "u1", T.OneRecipient));
+        ExpectMsg<R.EmailAccepted>();
+        var job = dispatcher.ExpectMsg<DispatchJob>().Job;
+        await queue.EnqueueAsync(job, TimeSpan.Zero);
+        await Task.Delay(500);
+        Assert.Empty(provider.Calls);
+
+        start.SetResult();
+        AwaitAssert(() => Assert.Single(provider.Calls), TimeSpan.FromSeconds(5));
+    }
+}

@@ -50,9 +50,13 @@ public sealed class SendConsumerActor : ReceiveActor, IWithTimers
 
     /// <param name="clock">The email actors' clock (an early job's remaining wait is computed with it).</param>
     /// <param name="live">The email actors' published states, looked at before the rate limit (null: no look).</param>
+    /// <param name="startWhen">Deliveries are taken only once this completes (null: at once). In cluster mode, once
+    /// the node is an Up member: a node that has not joined could reach no email, and would hold its prefetched
+    /// deliveries unacked, away from the nodes that can.</param>
     public SendConsumerActor(ISendQueue queue, IEmailProvider provider, IActorRef emailManager, AkkaMailSettings settings,
-        TimeProvider? clock = null, LiveEmailStates? live = null)
+        TimeProvider? clock = null, LiveEmailStates? live = null, Task? startWhen = null)
     {
+        _startWhen = startWhen;
         _live = live;
         _clock = clock ?? TimeProvider.System;
         _queue = queue;
@@ -92,7 +96,17 @@ public sealed class SendConsumerActor : ReceiveActor, IWithTimers
 
     private sealed record Start;
 
-    protected override void PreStart() => RunStream();
+    private readonly Task? _startWhen;
+
+    protected override void PreStart()
+    {
+        if (_startWhen is null || _startWhen.IsCompletedSuccessfully) RunStream();
+        else
+        {
+            var self = Self;
+            _startWhen.ContinueWith(_ => self.Tell(new Start()), TaskContinuationOptions.OnlyOnRanToCompletion);
+        }
+    }
 
     protected override void PostStop() => _stopping.Cancel();
 

@@ -86,7 +86,14 @@ public static class AkkaMailHosting
             }
             dispatcher = system.ActorOf(Props.Create(() => new DispatcherActor(
                 queue, manager, settings.DispatchBufferSize, settings.DispatchParallelism)), DispatcherActor.Name);
-            var consumer = system.ActorOf(Props.Create(() => new SendConsumerActor(queue, provider, manager, settings, clock, live)),
+            Task? memberUp = null;
+            if (cluster is not null)
+            {
+                var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                Akka.Cluster.Cluster.Get(system).RegisterOnMemberUp(() => up.TrySetResult());
+                memberUp = up.Task;
+            }
+            var consumer = system.ActorOf(Props.Create(() => new SendConsumerActor(queue, provider, manager, settings, clock, live, memberUp)),
                 SendConsumerActor.Name);
             registry.Register<DispatcherActor>(dispatcher);
             registry.Register<SendConsumerActor>(consumer);
