@@ -10,6 +10,7 @@ COPY src/AkkaMail.Mailgun/AkkaMail.Mailgun.csproj src/AkkaMail.Mailgun/
 COPY src/AkkaMail.Amqp/AkkaMail.Amqp.csproj src/AkkaMail.Amqp/
 COPY src/AkkaMail.Persistence.MongoDb/AkkaMail.Persistence.MongoDb.csproj src/AkkaMail.Persistence.MongoDb/
 COPY src/AkkaMail.Persistence.Sqlite/AkkaMail.Persistence.Sqlite.csproj src/AkkaMail.Persistence.Sqlite/
+COPY src/AkkaMail.Persistence.Postgres/AkkaMail.Persistence.Postgres.csproj src/AkkaMail.Persistence.Postgres/
 COPY src/AkkaMail/AkkaMail.csproj src/AkkaMail/
 COPY src/AkkaMail.Api/AkkaMail.Api.csproj src/AkkaMail.Api/
 RUN dotnet restore src/AkkaMail.Api/AkkaMail.Api.csproj
