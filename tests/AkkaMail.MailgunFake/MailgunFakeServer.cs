@@ -111,6 +111,17 @@ public sealed class MailgunFakeServer : IAsyncDisposable
         }
     }
 
+    private long _outageUntilTicks;
+
+    /// <summary>An outage of the send API from now on for <paramref name="length"/>: every send call answers 503 until then.</summary>
+    public void StartOutage(TimeSpan length) =>
+        Interlocked.Exchange(ref _outageUntilTicks, (_options.TimeProvider.GetUtcNow() + length).UtcTicks);
+
+    /// <summary>Ends an outage now.</summary>
+    public void EndOutage() => Interlocked.Exchange(ref _outageUntilTicks, 0);
+
+    public bool InOutage => Interlocked.Read(ref _outageUntilTicks) > _options.TimeProvider.GetUtcNow().UtcTicks;
+
     /// <summary>The next calls (after auth and domain checks) answer with these statuses, in order.</summary>
     public void EnqueueFailures(params int[] statuses)
     {
@@ -182,6 +193,11 @@ public sealed class MailgunFakeServer : IAsyncDisposable
             if (!string.Equals(domain, _options.Domain, StringComparison.OrdinalIgnoreCase))
             {
                 await RejectAsync(ctx, 404, $"Domain not found: {domain}").ConfigureAwait(false);
+                return;
+            }
+            if (InOutage)
+            {
+                await RejectAsync(ctx, 503, "Service Unavailable").ConfigureAwait(false);
                 return;
             }
             if (NextInjectedFailure() is { } injected)

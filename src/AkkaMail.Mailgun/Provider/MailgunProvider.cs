@@ -13,7 +13,9 @@ public sealed class MailgunProvider(MailgunClient client, ILogger<MailgunProvide
     /// <summary>The <c>v:</c> variable that carries our email id; a user variable of the same name is ignored.</summary>
     public const string EmailIdVariable = "email-id";
 
-    public string Name => "mailgun";
+    public const string ProviderName = "mailgun";
+
+    public string Name => ProviderName;
 
     private static readonly IReadOnlyDictionary<string, string> EmptyValues = new Dictionary<string, string>();
 
@@ -45,7 +47,7 @@ public sealed class MailgunProvider(MailgunClient client, ILogger<MailgunProvide
         {
             case MailgunSendResult.Accepted a:
                 log.LogDebug("Email {EmailId}: Mailgun accepted attempt {Attempt} as {MessageId}", email.EmailId, email.Attempt, a.MessageId);
-                return new SendOutcome.Sent(a.MessageId);
+                return new SendOutcome.Sent(a.MessageId, ProviderName);
             case MailgunSendResult.TransientFailure t:
                 log.LogWarning("Email {EmailId}: Mailgun attempt {Attempt} failed transiently ({Status}): {Reason}",
                     email.EmailId, email.Attempt, t.StatusCode, t.Reason);

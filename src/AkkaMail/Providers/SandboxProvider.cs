@@ -43,7 +43,7 @@ public sealed class SandboxProvider(
             await WriteAsync(MimeBuilder.Build(email, messageId), $"{email.EmailId}.eml", ct);
         }
         _ = ReportAsync(email, messageId);
-        return new SendOutcome.Sent(messageId);
+        return new SendOutcome.Sent(messageId, Name);
     }
 
     private async Task WriteAsync(MimeMessage mime, string fileName, CancellationToken ct)
@@ -67,13 +67,13 @@ public sealed class SandboxProvider(
             var now = DateTimeOffset.UtcNow;
             foreach (var r in recipients)
                 await Report(email.EmailId,
-                    new ProviderEvent($"sbx-acc-{email.EmailId}-{r}", ProviderEventKind.Accepted, r, now, messageId));
+                    new ProviderEvent($"sbx-acc-{email.EmailId}-{r}", ProviderEventKind.Accepted, r, now, messageId, Provider: Name));
             await Task.Delay(deliveryDelay);
             now = DateTimeOffset.UtcNow;
             foreach (var r in recipients)
                 await Report(email.EmailId,
                     new ProviderEvent($"sbx-dlv-{email.EmailId}-{r}", ProviderEventKind.Delivered, r, now, messageId,
-                        Code: 250, Description: "OK (sandbox)"));
+                        Code: 250, Description: "OK (sandbox)", Provider: Name));
         }
         catch (Exception ex)
         {
