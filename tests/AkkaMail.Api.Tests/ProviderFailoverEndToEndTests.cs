@@ -91,7 +91,7 @@ public sealed class ProviderFailoverEndToEndTests : IAsyncLifetime
     private HashSet<string> AtMailgun() => _mailgun.Messages.Select(m => m.Variables["email-id"]).ToHashSet();
 
     private HashSet<string> AtSmtp() =>
-        _smtp.Messages.Select(m => m.Parse().Headers["X-AkkaMail-Email-Id"]).ToHashSet();
+        _smtp.Messages.Select(m => m.Parse().Headers["X-AkkaMail-Email-Id"] ?? "").ToHashSet();
 
     [Fact]
     public async Task Mail_flows_through_smtp_while_mailgun_is_down_and_back_through_mailgun_after_with_no_email_sent_twice()

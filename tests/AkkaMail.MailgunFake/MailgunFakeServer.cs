@@ -17,7 +17,7 @@ namespace AkkaMail.MailgunFake;
 
 /// <summary>A Mailgun-compatible send API on loopback (<c>POST /v3/{domain}/messages</c>) that checks what Mailgun checks,
 /// records what it accepts, injects failures and latency, and posts signed webhooks like Mailgun's.</summary>
-public sealed class MailgunFakeServer : IAsyncDisposable
+public sealed partial class MailgunFakeServer : IAsyncDisposable
 {
     private readonly MailgunFakeOptions _options;
     private readonly WebApplication _app;
@@ -64,6 +64,7 @@ public sealed class MailgunFakeServer : IAsyncDisposable
         var app = builder.Build();
         var server = new MailgunFakeServer(options, app);
         app.MapPost("/v3/{domain}/messages", (HttpContext ctx) => server.HandleSendAsync(ctx));
+        app.MapGet("/v3/{domain}/events", (HttpContext ctx) => server.HandleEventsAsync(ctx));
         app.MapGet("/healthz", () => Results.Text("ok"));
         await app.StartAsync(ct).ConfigureAwait(false);
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
@@ -241,8 +242,16 @@ public sealed class MailgunFakeServer : IAsyncDisposable
             if (_options.RecordMessages)
                 lock (_gate) _messages.Add(message);
             Interlocked.Increment(ref _accepted);
+            RecordAccepted(message);
             if (_options.WebhookUrl is { } url && _options.WebhookEvents.Count > 0)
                 ScheduleWebhooks(message, url);
+            if (RollAcceptThenDrop())
+            {
+                // Accepted, then the answer never arrives: the connection is dropped, as after a timeout.
+                Interlocked.Increment(ref _droppedAfterAccept);
+                ctx.Abort();
+                return;
+            }
 
             await WriteJsonAsync(ctx, 200, $"<{message.MessageId}>", "Queued. Thank you.").ConfigureAwait(false);
         }

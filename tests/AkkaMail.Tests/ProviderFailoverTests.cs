@@ -139,6 +139,36 @@ public sealed class ProviderFailoverTests
         Assert.False(route.States[0].HeldOff);
     }
 
+    private sealed class LookingProvider(string name, string? accepted) : IEmailProvider, IAcceptanceLookup
+    {
+        public int Sends;
+        public string Name => name;
+        public Task<SendOutcome> SendAsync(OutgoingEmail email, CancellationToken ct)
+        {
+            Interlocked.Increment(ref Sends);
+            return Task.FromResult<SendOutcome>(new SendOutcome.Transient("mailgun 429", TimeSpan.FromMinutes(5)));
+        }
+        public Task<string?> FindAcceptedAsync(OutgoingEmail email, CancellationToken ct) => Task.FromResult(accepted);
+    }
+
+    [Fact]
+    public async Task A_retry_going_through_another_provider_first_asks_the_one_that_can_tell_whether_it_accepted_an_earlier_attempt()
+    {
+        var clock = new FakeTimeProvider(T0);
+        var mailgun = new LookingProvider("mailgun", accepted: "mg-earlier");
+        var smtp = new ScriptedProvider("smtp");
+        var route = new ProviderRoute([new Observability.MeasuredEmailProvider(mailgun), smtp], Breaker, NullLogger.Instance, clock: clock);
+        await route.SendAsync(Email(0), default); // Mailgun rate limited for 5 minutes: off the route.
+        var retry = Assert.IsType<SendOutcome.Sent>(await route.SendAsync(new OutgoingEmail("e0", 2, T.OneRecipient), default));
+        Assert.Equal(("mg-earlier", "mailgun"), (retry.ProviderMessageId, retry.Provider));
+        Assert.Empty(smtp.Calls);
+        // A first attempt never looks; a retry Mailgun has nothing of goes through SMTP.
+        Assert.Equal("smtp", Assert.IsType<SendOutcome.Sent>(await route.SendAsync(Email(1), default)).Provider);
+        var nothing = new ProviderRoute([new LookingProvider("mailgun", accepted: null), smtp], Breaker, NullLogger.Instance, clock: clock);
+        await nothing.SendAsync(Email(2), default);
+        Assert.Equal("smtp", Assert.IsType<SendOutcome.Sent>(await nothing.SendAsync(new OutgoingEmail("e2", 2, T.OneRecipient), default)).Provider);
+    }
+
     [Fact]
     public async Task With_every_provider_unavailable_the_attempt_is_transient_and_nothing_is_called()
     {

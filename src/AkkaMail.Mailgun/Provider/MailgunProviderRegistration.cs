@@ -32,7 +32,7 @@ public static class MailgunProviderRegistration
         services.AddMailgunClient(configuration);
         // The typed client's handler is pooled and long-lived (PooledConnectionLifetime), so one client serves all sends.
         services.AddSingleton<IEmailProvider>(sp => new MailgunProvider(
-            sp.GetRequiredService<MailgunClient>(), sp.GetRequiredService<ILogger<MailgunProvider>>()));
+            sp.GetRequiredService<MailgunClient>(), sp.GetRequiredService<ILogger<MailgunProvider>>(), sp.GetService<TimeProvider>()));
         return services;
     }
 

@@ -104,6 +104,7 @@ public sealed class ProviderRoute : IEmailProvider
             // An open breaker is asked all the same: it answers at once (BrokenCircuitException) while open, and turns
             // half-open on the first call after its break, which is how a provider gets its probe.
             if (IsHeldOff(member)) continue;
+            if (email.Attempt > 1 && await AcceptedElsewhereAsync(member, email, ct) is { } earlier) return earlier;
             SendOutcome outcome;
             try
             {
@@ -127,6 +128,21 @@ public sealed class ProviderRoute : IEmailProvider
         }
         return new SendOutcome.Transient($"no provider available: {string.Join(", ", _members.Select(m => $"{m.Provider.Name} {Describe(m)}"))}",
             ShortestWait());
+    }
+
+    /// <summary>A retry about to go through <paramref name="chosen"/>: did another provider of the route accept an earlier
+    /// attempt whose answer was lost? (The chosen provider looks for itself, if it can.)</summary>
+    private async Task<SendOutcome?> AcceptedElsewhereAsync(Member chosen, OutgoingEmail email, CancellationToken ct)
+    {
+        foreach (var other in _members)
+        {
+            if (other == chosen) continue;
+            var provider = other.Provider is MeasuredEmailProvider measured ? measured.Inner : other.Provider;
+            if (provider is not IAcceptanceLookup lookup) continue;
+            if (await lookup.FindAcceptedAsync(email, ct) is { } messageId)
+                return new SendOutcome.Sent(messageId, other.Provider.Name);
+        }
+        return null;
     }
 
     private string Describe(Member m) => IsHeldOff(m) ? "rate limited" : $"breaker {m.State.CircuitState.ToString().ToLowerInvariant()}";
