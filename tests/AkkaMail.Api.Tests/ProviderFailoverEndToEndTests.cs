@@ -48,6 +48,7 @@ public sealed class ProviderFailoverEndToEndTests : IAsyncLifetime
             $"--Smtp:Port={_smtp.Port}",
             "--Smtp:TlsMode=none",
             "--AkkaMail:Breaker:Failures=3",
+            "--AkkaMail:Breaker:Window=5s",
             "--AkkaMail:Breaker:BreakDuration=1s",
             "--AkkaMail:Retry:MinBackoff=200ms",
             "--AkkaMail:Retry:MaxBackoff=1s",
@@ -119,8 +120,10 @@ public sealed class ProviderFailoverEndToEndTests : IAsyncLifetime
         }
         var duringOutcomes = new Dictionary<string, (string Status, string Provider)>();
         foreach (var id in during) duringOutcomes[id] = await SentAsync(client, id);
+        var firstTimeline = (await (await client.GetAsync($"/api/emails/{during[0]}")).ReadJsonAsync())["timeline"]!.ToJsonString();
         Assert.True(duringOutcomes.Values.Count(o => o.Provider == "smtp") >= during.Count * 3 / 4,
-            $"most mail sent during the outage went through smtp: {string.Join(", ", duringOutcomes.Values.Select(o => o.Provider))}");
+            $"most mail sent during the outage went through smtp: {string.Join(", ", duringOutcomes.Values.Select(o => o.Provider))}; " +
+            $"mailgun calls {_mailgun.CallCount}, refused {_mailgun.RejectedCount}; smtp connections {_smtp.Connections}; first: {firstTimeline}");
         // What SMTP took is sent (an accepted SMTP transaction; no webhooks ever come), its recipient accepted.
         var viaSmtp = duringOutcomes.First(o => o.Value.Provider == "smtp").Key;
         var smtpEmail = await client.WaitForEmailAsync(viaSmtp,

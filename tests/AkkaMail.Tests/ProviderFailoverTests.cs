@@ -120,6 +120,19 @@ public sealed class ProviderFailoverTests
     }
 
     [Fact]
+    public async Task Successes_just_before_an_outage_do_not_hold_the_breaker_closed()
+    {
+        var mailgun = new ScriptedProvider("mailgun");
+        var smtp = new ScriptedProvider("smtp");
+        var route = new ProviderRoute([mailgun, smtp], Breaker, NullLogger.Instance);
+        for (var i = 0; i < 3; i++) await route.SendAsync(Email(i), default);
+        mailgun.Next = () => new SendOutcome.Transient("mailgun 503: down");
+        for (var i = 3; i < 6; i++) Assert.IsType<SendOutcome.Transient>(await route.SendAsync(Email(i), default));
+        Assert.Equal("smtp", Assert.IsType<SendOutcome.Sent>(await route.SendAsync(Email(6), default)).Provider);
+        Assert.Equal(6, mailgun.Calls.Count);
+    }
+
+    [Fact]
     public async Task A_rate_limit_with_a_long_reset_takes_the_provider_off_the_route_until_the_reset()
     {
         var clock = new FakeTimeProvider(T0);

@@ -112,8 +112,10 @@ public sealed record AkkaMailSettings
                 Failures: k.Int("akkamail.breaker.failures", b.Failures, min: 2, max: 10_000),
                 Window: k.Duration("akkamail.breaker.window", b.Window, TimeSpan.FromMilliseconds(500)),
                 BreakDuration: k.Duration("akkamail.breaker.break-duration", b.BreakDuration, TimeSpan.FromMilliseconds(500)),
-                LongReset: k.PositiveDuration("akkamail.breaker.long-reset", b.LongReset)),
+                LongReset: k.PositiveDuration("akkamail.breaker.long-reset", b.LongReset),
+                FailureRatio: k.Double("akkamail.breaker.failure-ratio", b.FailureRatio, 0, 1)),
         };
+        k.Require(settings.Breaker.FailureRatio > 0, "akkamail.breaker.failure-ratio", "must be more than 0");
         k.Require(settings.OutboundWebhooks.MaxBackoff >= settings.OutboundWebhooks.MinBackoff, "akkamail.outbound-webhooks.max-backoff",
             "must be at least outbound-webhooks.min-backoff");
         k.Require(settings.ReadSideMaxBackoff >= settings.ReadSideMinBackoff, "akkamail.read-model.max-backoff",

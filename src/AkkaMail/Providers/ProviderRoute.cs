@@ -7,12 +7,13 @@ using Polly.CircuitBreaker;
 namespace AkkaMail.Providers;
 
 /// <summary>The breaker of each provider on a route (<c>akkamail.breaker</c>).</summary>
-/// <param name="Failures">Transient failures within <paramref name="Window"/>, every call in it failed, that open a breaker.</param>
+/// <param name="Failures">Calls within <paramref name="Window"/> a breaker needs to have seen before it may open.</param>
+/// <param name="FailureRatio">The share of those calls that failed transiently which opens it.</param>
 /// <param name="BreakDuration">How long an open breaker stays open before it lets one probe through.</param>
 /// <param name="LongReset">A rate-limit answer asking to wait at least this long takes its provider off the route for that long.</param>
-public sealed record BreakerSettings(int Failures, TimeSpan Window, TimeSpan BreakDuration, TimeSpan LongReset)
+public sealed record BreakerSettings(int Failures, TimeSpan Window, TimeSpan BreakDuration, TimeSpan LongReset, double FailureRatio = 0.5)
 {
-    public static readonly BreakerSettings Default = new(5, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(60));
+    public static readonly BreakerSettings Default = new(5, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(60), 0.5);
 }
 
 /// <summary>
@@ -65,8 +66,9 @@ public sealed class ProviderRoute : IEmailProvider
         var pipeline = new ResiliencePipelineBuilder<SendOutcome>()
             .AddCircuitBreaker(new CircuitBreakerStrategyOptions<SendOutcome>
             {
-                // Opens when at least Failures calls were made within the window and every one of them failed transiently.
-                FailureRatio = 1.0,
+                // Opens when at least Failures calls were made within the window and at least FailureRatio of them failed
+                // transiently: a success a moment before an outage must not hold the breaker closed for a whole window.
+                FailureRatio = _settings.FailureRatio,
                 MinimumThroughput = _settings.Failures,
                 SamplingDuration = _settings.Window,
                 BreakDuration = _settings.BreakDuration,
@@ -74,8 +76,8 @@ public sealed class ProviderRoute : IEmailProvider
                 StateProvider = state,
                 OnOpened = args =>
                 {
-                    _log.LogWarning("Provider {Provider}: circuit breaker opened for {BreakDuration} after {Failures} transient failures ({Reason})",
-                        name, args.BreakDuration, _settings.Failures,
+                    _log.LogWarning("Provider {Provider}: circuit breaker opened for {BreakDuration}: {Ratio:P0} or more of at least {Failures} calls within {Window} failed ({Reason})",
+                        name, args.BreakDuration, _settings.FailureRatio, _settings.Failures, _settings.Window,
                         args.Outcome.Result is SendOutcome.Transient t ? t.Reason : args.Outcome.Exception?.Message);
                     return default;
                 },
