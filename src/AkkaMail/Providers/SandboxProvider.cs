@@ -43,7 +43,9 @@ public sealed class SandboxProvider(
             await WriteAsync(MimeBuilder.Build(email, messageId), $"{email.EmailId}.eml", ct);
         }
         _ = ReportAsync(email, messageId);
-        return new SendOutcome.Sent(messageId, Name);
+        // No provider recorded: the sandbox stands in for any provider, so that reports of another (Mailgun's webhooks,
+        // posted by hand or by tests) still apply to its emails.
+        return new SendOutcome.Sent(messageId);
     }
 
     private async Task WriteAsync(MimeMessage mime, string fileName, CancellationToken ct)
