@@ -259,21 +259,21 @@ public sealed record EmailState
                 return new Decision(new IEmailEvent[] { new EmailSent(EmailId, c.Attempt, s.ProviderMessageId, ctx.Now, s.Provider) },
                     new R.OutcomeRecorded(EmailId, R.NextStep.Done));
             case SendOutcome.Permanent p:
-                return new Decision(new IEmailEvent[] { new EmailSendFailed(EmailId, c.Attempt, p.Reason, ctx.Now, SendFailureKind.ProviderRefused) },
+                return new Decision(new IEmailEvent[] { new EmailSendFailed(EmailId, c.Attempt, p.Reason, ctx.Now, SendFailureKind.ProviderRefused, p.Provider) },
                     new R.OutcomeRecorded(EmailId, R.NextStep.Done));
             case SendOutcome.Transient t when ctx.RetryPolicy.IsLastAttempt(c.Attempt):
                 var reason = $"gave up after {c.Attempt} attempts: {t.Reason}";
-                return new Decision(new IEmailEvent[] { new EmailSendFailed(EmailId, c.Attempt, reason, ctx.Now, SendFailureKind.AttemptsExhausted) },
+                return new Decision(new IEmailEvent[] { new EmailSendFailed(EmailId, c.Attempt, reason, ctx.Now, SendFailureKind.AttemptsExhausted, t.Provider) },
                     new R.OutcomeRecorded(EmailId, R.NextStep.DeadLetter));
             case SendOutcome.Transient t when RetryDeadline(ctx.RetryPolicy) is { } deadline && ctx.Now >= deadline:
                 var late = $"gave up after {c.Attempt} attempts, the retry deadline ({ctx.RetryPolicy.Deadline}) passed: {t.Reason}";
-                return new Decision(new IEmailEvent[] { new EmailSendFailed(EmailId, c.Attempt, late, ctx.Now, SendFailureKind.DeadlinePassed) },
+                return new Decision(new IEmailEvent[] { new EmailSendFailed(EmailId, c.Attempt, late, ctx.Now, SendFailureKind.DeadlinePassed, t.Provider) },
                     new R.OutcomeRecorded(EmailId, R.NextStep.DeadLetter));
             case SendOutcome.Transient t:
                 var delay = ctx.RetryPolicy.BackoffBefore(c.Attempt + 1, ctx.Random01, t.RetryAfter);
                 // The last retry is made at the deadline, not skipped because the backoff would overshoot it.
                 if (RetryDeadline(ctx.RetryPolicy) is { } until && ctx.Now + delay > until) delay = until - ctx.Now;
-                var evt = new SendRetryScheduled(EmailId, c.Attempt, t.Reason, ctx.Now + delay, ctx.Now);
+                var evt = new SendRetryScheduled(EmailId, c.Attempt, t.Reason, ctx.Now + delay, ctx.Now, t.Provider);
                 return new Decision(new IEmailEvent[] { evt },
                     new R.OutcomeRecorded(EmailId, R.NextStep.Retry, c.Attempt + 1, delay))
                     .With(new EmailEffect.Dispatch(c.Attempt + 1, delay));
@@ -438,14 +438,14 @@ public sealed record EmailState
                 NextAttemptAt = e.NextAttemptAt,
                 FailureReason = e.Reason,
                 Timeline = Timeline.Add(new TimelineEntry(e.At, EmailEventTypes.RetryScheduled, Detail:
-                    $"attempt {e.Attempt} failed: {e.Reason}; next at {e.NextAttemptAt:O}")),
+                    $"attempt {e.Attempt} failed: {e.Reason}; next at {e.NextAttemptAt:O}", Provider: e.Provider)),
             },
             EmailSendFailed e => this with
             {
                 Phase = SendPhase.SendFailed,
                 Content = WithoutBodies(Content),
                 FailureReason = e.Reason,
-                Timeline = Timeline.Add(new TimelineEntry(e.At, EmailEventTypes.Failed, Detail: e.Reason)),
+                Timeline = Timeline.Add(new TimelineEntry(e.At, EmailEventTypes.Failed, Detail: e.Reason, Provider: e.Provider)),
             },
             EmailCancelled e => this with
             {

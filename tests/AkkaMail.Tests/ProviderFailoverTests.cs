@@ -35,6 +35,33 @@ public sealed class ProviderFailoverTests
     }
 
     [Fact]
+    public void A_failed_attempt_records_the_provider_the_route_chose_and_old_journals_read_without_one()
+    {
+        var retrying = EmailState.Empty(Id)
+            .Run(new AcceptEmail(Id, "u1", T.OneRecipient), T.Ctx(T0))
+            .Run(new BeginSendAttempt(Id, 1), T.Ctx(T0.AddSeconds(1)))
+            .Run(new RecordSendOutcome(Id, 1, new SendOutcome.Transient("mailgun 503", Provider: "mailgun")), T.Ctx(T0.AddSeconds(2)));
+        Assert.Equal("mailgun", Assert.Single(retrying.Timeline, t => t.Type == EmailEventTypes.RetryScheduled).Provider);
+        var failed = retrying.Run(new BeginSendAttempt(Id, 2), T.Ctx(T0.AddMinutes(1)))
+            .Run(new RecordSendOutcome(Id, 2, new SendOutcome.Permanent("smtp 550", "smtp")), T.Ctx(T0.AddMinutes(1)));
+        Assert.Equal("smtp", Assert.Single(failed.Timeline, t => t.Type == EmailEventTypes.Failed).Provider);
+
+        var serializer = new EmailEventSerializer(null!);
+        var old = Encoding.UTF8.GetBytes("""{"emailId":"e1","attempt":1,"reason":"busy","nextAttemptAt":"2026-11-27T12:00:02+00:00","at":"2026-11-27T12:00:00+00:00"}""");
+        Assert.Null(Assert.IsType<SendRetryScheduled>(serializer.FromBinary(old, serializer.Manifest(new SendRetryScheduled("x", 1, "r", T0, T0)))).Provider);
+    }
+
+    [Fact]
+    public async Task The_route_names_the_provider_of_every_outcome()
+    {
+        var mailgun = new ScriptedProvider("mailgun") { Next = () => new SendOutcome.Permanent("mailgun 400: bad") };
+        var route = new ProviderRoute([mailgun, new ScriptedProvider("smtp")], Breaker, NullLogger.Instance);
+        Assert.Equal("mailgun", Assert.IsType<SendOutcome.Permanent>(await route.SendAsync(Email(0), default)).Provider);
+        mailgun.Next = () => new SendOutcome.Transient("mailgun 503");
+        Assert.Equal("mailgun", Assert.IsType<SendOutcome.Transient>(await route.SendAsync(Email(1), default)).Provider);
+    }
+
+    [Fact]
     public void A_report_from_another_provider_than_the_one_that_sent_is_ignored_and_its_own_is_applied()
     {
         var s = SentThrough("smtp");

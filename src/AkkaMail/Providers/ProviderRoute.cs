@@ -120,6 +120,14 @@ public sealed class ProviderRoute : IEmailProvider
                 continue;
             }
             Noticed(i, email);
+            // The journal records which provider each attempt went to, failed or not.
+            outcome = outcome switch
+            {
+                SendOutcome.Transient { Provider: null } t => t with { Provider = member.Provider.Name },
+                SendOutcome.Permanent { Provider: null } p => p with { Provider = member.Provider.Name },
+                SendOutcome.Sent { Provider: null } s => s with { Provider = member.Provider.Name },
+                _ => outcome,
+            };
             if (outcome is SendOutcome.Transient { RetryAfter: { } wait } && wait >= _settings.LongReset)
             {
                 Interlocked.Exchange(ref member.HeldOffUntilTicks, (_clock.GetUtcNow() + wait).UtcTicks);
