@@ -7,6 +7,7 @@ WORKDIR /src
 COPY global.json Directory.Build.props Directory.Packages.props ./
 COPY src/AkkaMail.Domain/AkkaMail.Domain.csproj src/AkkaMail.Domain/
 COPY src/AkkaMail.Mailgun/AkkaMail.Mailgun.csproj src/AkkaMail.Mailgun/
+COPY src/AkkaMail.Smtp/AkkaMail.Smtp.csproj src/AkkaMail.Smtp/
 COPY src/AkkaMail.Amqp/AkkaMail.Amqp.csproj src/AkkaMail.Amqp/
 COPY src/AkkaMail.Persistence.MongoDb/AkkaMail.Persistence.MongoDb.csproj src/AkkaMail.Persistence.MongoDb/
 COPY src/AkkaMail.Persistence.Sqlite/AkkaMail.Persistence.Sqlite.csproj src/AkkaMail.Persistence.Sqlite/

@@ -25,6 +25,8 @@ using RabbitMQ.Client;
 // PGPASSWORD, so that the printed options do not show it).
 // N service processes as one cluster on PostgreSQL (e): see ClusterBench.
 //   PGPASSWORD=akkamail dotnet run -c Release --project bench/AkkaMail.Bench -- --nodes 3 --postgres "Host=127.0.0.1;Username=akkamail;Database=postgres"
+// Provider failover (issue 21): --provider-errors 0.3 (Mailgun alone, 30% of its answers errors, retried) beside
+// --provider-errors 0.3 --failover (the route mailgun → smtp, the test SMTP server on loopback).
 var opts = BenchOptions.Parse(args);
 Console.WriteLine($"AkkaMail bench: {opts}");
 Console.WriteLine($"machine: {Environment.ProcessorCount} cores, .NET {Environment.Version}");
@@ -86,7 +88,7 @@ if (e2e.Batch is { } batchLine) Console.WriteLine(batchLine);
 if (raw is { } r) Console.WriteLine($"ratio end-to-end / raw: {e2e.Rate / r:P1} (target >= 15%, p99 < 50 ms)");
 
 sealed record BenchOptions(int Emails, int Concurrency, string Transport, int LatencyMs, int Parallelism, int Rate,
-    int RawMessages, bool SkipRecovery, int Prefetch, string Uri, string ExtraHocon, bool PostOnly, string Provider = "fake", int Warmup = 2000, string LogLevel = "Warning", int RawRounds = 4, bool Progress = false, int WarmupRounds = 6, int WarmupJitQuiet = 200, int RawRate = 0, int RawBurst = 1, string? Postgres = null, bool Cluster = false, int BatchRecipients = 0, bool Webhooks = false)
+    int RawMessages, bool SkipRecovery, int Prefetch, string Uri, string ExtraHocon, bool PostOnly, string Provider = "fake", int Warmup = 2000, string LogLevel = "Warning", int RawRounds = 4, bool Progress = false, int WarmupRounds = 6, int WarmupJitQuiet = 200, int RawRate = 0, int RawBurst = 1, string? Postgres = null, bool Cluster = false, int BatchRecipients = 0, bool Webhooks = false, double ProviderErrors = 0, bool Failover = false)
 {
     public static BenchOptions Parse(string[] args)
     {
@@ -104,7 +106,8 @@ sealed record BenchOptions(int Emails, int Concurrency, string Transport, int La
             int.Parse(Get("warmup", "2000")), Get("log-level", "Warning"), Math.Max(1, int.Parse(Get("raw-rounds", "4"))), args.Contains("--progress"),
             int.Parse(Get("warmup-rounds", "6")), int.Parse(Get("warmup-jit-quiet", "200")), int.Parse(Get("raw-rate", "0")), Math.Max(1, int.Parse(Get("raw-burst", "1"))),
             Get("postgres", "") is { Length: > 0 } postgres ? postgres : null, args.Contains("--cluster"),
-            int.Parse(Get("batch-recipients", "0")), args.Contains("--webhooks"));
+            int.Parse(Get("batch-recipients", "0")), args.Contains("--webhooks"),
+            double.Parse(Get("provider-errors", "0"), System.Globalization.CultureInfo.InvariantCulture), args.Contains("--failover"));
     }
 }
 
@@ -239,11 +242,19 @@ static class EndToEnd
             {
                 Domain = "mg.bench.test", ApiKey = "key-bench", Latency = TimeSpan.FromMilliseconds(o.LatencyMs),
                 RecordMessages = false, WebhookEvents = [],
+                // --provider-errors F: this share of Mailgun's answers are 429/500/503 (retried with backoff).
+                FailureRate = o.ProviderErrors,
             })
             : null;
         if (fake is not null)
             args = args.Concat(new[] { "--AkkaMail:Provider=mailgun", $"--Mailgun:BaseUrl={fake.BaseUrl}",
                 $"--Mailgun:Domain={fake.Domain}", $"--Mailgun:ApiKey={fake.ApiKey}" }).ToArray();
+        // --failover: the route mailgun → smtp, SMTP being the test SMTP server on loopback (with --provider-errors 0.3,
+        // the failover row: Mailgun's breaker opens on runs of failures and SMTP carries the mail meanwhile).
+        await using var smtp = o.Failover && fake is not null ? new AkkaMail.SmtpFake.FakeSmtpServer() : null;
+        if (smtp is not null)
+            args = args.Concat(new[] { "--AkkaMail:Route:0=mailgun", "--AkkaMail:Route:1=smtp", $"--Smtp:Host={smtp.Host}",
+                $"--Smtp:Port={smtp.Port}", "--Smtp:TlsMode=none", $"--Smtp:MaxIdleConnections={o.Parallelism}" }).ToArray();
         var provider = new CountingProvider(TimeSpan.FromMilliseconds(o.LatencyMs));
         var app = await AkkaMailApp.BuildAsync(args, b =>
         {

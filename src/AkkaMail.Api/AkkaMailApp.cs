@@ -5,6 +5,7 @@ using AkkaMail.Api.Emails;
 using AkkaMail.Configuration;
 using AkkaMail.Hosting;
 using AkkaMail.Mailgun.Provider;
+using AkkaMail.Smtp.Provider;
 using AkkaMail.Providers;
 using AkkaMail.ReadModel;
 using AkkaMail.Sending;
@@ -37,7 +38,8 @@ public static class AkkaMailApp
         if (string.IsNullOrWhiteSpace(builder.Configuration["urls"])) builder.WebHost.UseUrls(DefaultUrl);
         // One configuration, read and validated before anything starts: a wrong or missing setting ends the process with
         // a message naming its key (OptionsValidationException, see Program).
-        var options = builder.Services.AddAkkaMailOptions(builder.Configuration, MailgunProviderRegistration.CheckSettings);
+        var options = builder.Services.AddAkkaMailOptions(builder.Configuration, MailgunProviderRegistration.CheckSettings,
+            SmtpProviderRegistration.CheckSettings);
         var hocon = AkkaMailConfiguration.LoadKnobs(options, builder.Configuration);
         var settings = AkkaMailSettings.FromConfig(hocon);
         AkkaMail.Hosting.PrivateFiles.CreateDirectory(options.DataPath);
@@ -68,10 +70,17 @@ public static class AkkaMailApp
         builder.Services.AddStores(options, builder.Configuration);
         builder.Services.AddSingleton(sp => new AkkaMail.Templates.TemplateRenderer(sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddSendQueue(options, settings, hocon, builder.Configuration);
-        // The provider the operator chose; Mailgun's webhooks are processed whichever it is (a switch of provider must
-        // not drop the reports of emails Mailgun already has).
-        if (options.Provider == EmailProviderKind.Mailgun) builder.Services.AddMailgunProvider(builder.Configuration);
-        else builder.Services.AddSandboxProvider(options, settings);
+        // The providers the operator chose (one, or a route tried in order with a breaker each); Mailgun's webhooks are
+        // processed whichever they are (a switch of provider must not drop the reports of emails Mailgun already has).
+        foreach (var kind in options.ProviderOrder())
+        {
+            _ = kind switch
+            {
+                EmailProviderKind.Mailgun => builder.Services.AddMailgunProvider(builder.Configuration),
+                EmailProviderKind.Smtp => builder.Services.AddSmtpProvider(builder.Configuration),
+                _ => builder.Services.AddSandboxProvider(options, settings),
+            };
+        }
         builder.Services.AddMailgunWebhookProcessing(builder.Configuration, settings.WebhookTimestampTolerance);
         builder.Services.AddRealtime();
         builder.Services.AddOutboundWebhooks(options, settings, builder.Configuration);

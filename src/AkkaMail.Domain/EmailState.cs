@@ -27,7 +27,9 @@ public sealed record RecipientState(
     public int Clicks => Engagements.Count(e => e.Kind == "clicked");
 }
 
-public sealed record TimelineEntry(DateTimeOffset At, string Type, string? Recipient = null, string? Detail = null);
+/// <param name="Provider">The provider a step went through or a report came from; null where none is known (our own
+/// steps before the provider, and everything recorded before providers were recorded).</param>
+public sealed record TimelineEntry(DateTimeOffset At, string Type, string? Recipient = null, string? Detail = null, string? Provider = null);
 
 /// <summary>
 /// What a command decided: the events to persist, the reply (null: the command is never answered), and the effects
@@ -69,6 +71,8 @@ public sealed record EmailState
     public DateTimeOffset? NextAttemptAt { get; init; }
     public DateTimeOffset? AttemptStartedAt { get; init; }
     public string? ProviderMessageId { get; init; }
+    /// <summary>The provider the message went out through (null: not recorded, or not sent yet).</summary>
+    public string? Provider { get; init; }
     public string? FailureReason { get; init; }
     public DateTimeOffset? UpdatedAt { get; init; }
 
@@ -252,24 +256,24 @@ public sealed record EmailState
         switch (c.Outcome)
         {
             case SendOutcome.Sent s:
-                return new Decision(new IEmailEvent[] { new EmailSent(EmailId, c.Attempt, s.ProviderMessageId, ctx.Now) },
+                return new Decision(new IEmailEvent[] { new EmailSent(EmailId, c.Attempt, s.ProviderMessageId, ctx.Now, s.Provider) },
                     new R.OutcomeRecorded(EmailId, R.NextStep.Done));
             case SendOutcome.Permanent p:
-                return new Decision(new IEmailEvent[] { new EmailSendFailed(EmailId, c.Attempt, p.Reason, ctx.Now, SendFailureKind.ProviderRefused) },
+                return new Decision(new IEmailEvent[] { new EmailSendFailed(EmailId, c.Attempt, p.Reason, ctx.Now, SendFailureKind.ProviderRefused, p.Provider) },
                     new R.OutcomeRecorded(EmailId, R.NextStep.Done));
             case SendOutcome.Transient t when ctx.RetryPolicy.IsLastAttempt(c.Attempt):
                 var reason = $"gave up after {c.Attempt} attempts: {t.Reason}";
-                return new Decision(new IEmailEvent[] { new EmailSendFailed(EmailId, c.Attempt, reason, ctx.Now, SendFailureKind.AttemptsExhausted) },
+                return new Decision(new IEmailEvent[] { new EmailSendFailed(EmailId, c.Attempt, reason, ctx.Now, SendFailureKind.AttemptsExhausted, t.Provider) },
                     new R.OutcomeRecorded(EmailId, R.NextStep.DeadLetter));
             case SendOutcome.Transient t when RetryDeadline(ctx.RetryPolicy) is { } deadline && ctx.Now >= deadline:
                 var late = $"gave up after {c.Attempt} attempts, the retry deadline ({ctx.RetryPolicy.Deadline}) passed: {t.Reason}";
-                return new Decision(new IEmailEvent[] { new EmailSendFailed(EmailId, c.Attempt, late, ctx.Now, SendFailureKind.DeadlinePassed) },
+                return new Decision(new IEmailEvent[] { new EmailSendFailed(EmailId, c.Attempt, late, ctx.Now, SendFailureKind.DeadlinePassed, t.Provider) },
                     new R.OutcomeRecorded(EmailId, R.NextStep.DeadLetter));
             case SendOutcome.Transient t:
                 var delay = ctx.RetryPolicy.BackoffBefore(c.Attempt + 1, ctx.Random01, t.RetryAfter);
                 // The last retry is made at the deadline, not skipped because the backoff would overshoot it.
                 if (RetryDeadline(ctx.RetryPolicy) is { } until && ctx.Now + delay > until) delay = until - ctx.Now;
-                var evt = new SendRetryScheduled(EmailId, c.Attempt, t.Reason, ctx.Now + delay, ctx.Now);
+                var evt = new SendRetryScheduled(EmailId, c.Attempt, t.Reason, ctx.Now + delay, ctx.Now, t.Provider);
                 return new Decision(new IEmailEvent[] { evt },
                     new R.OutcomeRecorded(EmailId, R.NextStep.Retry, c.Attempt + 1, delay))
                     .With(new EmailEffect.Dispatch(c.Attempt + 1, delay));
@@ -289,6 +293,11 @@ public sealed record EmailState
     private Decision DecideProviderEvent(ApplyProviderEvent c, DecisionContext ctx)
     {
         if (!Exists) return Decision.Only(new R.ProviderEventApplied(c.EmailId, R.ProviderEventResult.UnknownEmail));
+        // A report is about the message its provider sent: after a failover, the provider that failed (or accepted the
+        // attempt that timed out) has no say about the message another provider carried (checked before the
+        // message id, which is the other provider's, so that such a report is ignored, not refused as altered).
+        if (!FromOurProvider(c.Event))
+            return Decision.Only(new R.ProviderEventApplied(EmailId, R.ProviderEventResult.OtherProvider));
         // A webhook may be routed by the email id it carries (Mailgun's user-variables), and Mailgun signs only the
         // timestamp and token, not the event: an altered body could name any email whose id is known. When both the
         // event and the email know the provider's message id, they must agree.
@@ -299,6 +308,11 @@ public sealed record EmailState
         return new Decision(new IEmailEvent[] { new ProviderEventRecorded(EmailId, c.Event, ctx.Now) },
             new R.ProviderEventApplied(EmailId, R.ProviderEventResult.Applied));
     }
+
+    /// <summary>Whether a provider's report may concern this email's message: yes when either side does not know its
+    /// provider (journals and reports from before providers were recorded, or a report racing our record of the send).</summary>
+    public bool FromOurProvider(ProviderEvent e) =>
+        Provider is null || e.Provider is null || string.Equals(Provider, e.Provider, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Message ids compared without the angle brackets the send response has and webhooks do not.</summary>
     public static bool SameMessageId(string a, string b) =>
@@ -411,8 +425,9 @@ public sealed record EmailState
                 Phase = SendPhase.Sent,
                 Content = WithoutBodies(Content),
                 ProviderMessageId = e.ProviderMessageId,
+                Provider = e.Provider,
                 Recipients = Recipients,
-                Timeline = Timeline.Add(new TimelineEntry(e.At, EmailEventTypes.Sent, Detail: e.ProviderMessageId)),
+                Timeline = Timeline.Add(new TimelineEntry(e.At, EmailEventTypes.Sent, Detail: e.ProviderMessageId, Provider: e.Provider)),
             },
             SendRetryScheduled e => this with
             {
@@ -423,14 +438,14 @@ public sealed record EmailState
                 NextAttemptAt = e.NextAttemptAt,
                 FailureReason = e.Reason,
                 Timeline = Timeline.Add(new TimelineEntry(e.At, EmailEventTypes.RetryScheduled, Detail:
-                    $"attempt {e.Attempt} failed: {e.Reason}; next at {e.NextAttemptAt:O}")),
+                    $"attempt {e.Attempt} failed: {e.Reason}; next at {e.NextAttemptAt:O}", Provider: e.Provider)),
             },
             EmailSendFailed e => this with
             {
                 Phase = SendPhase.SendFailed,
                 Content = WithoutBodies(Content),
                 FailureReason = e.Reason,
-                Timeline = Timeline.Add(new TimelineEntry(e.At, EmailEventTypes.Failed, Detail: e.Reason)),
+                Timeline = Timeline.Add(new TimelineEntry(e.At, EmailEventTypes.Failed, Detail: e.Reason, Provider: e.Provider)),
             },
             EmailCancelled e => this with
             {
@@ -472,7 +487,7 @@ public sealed record EmailState
             SeenProviderEvents = SeenProviderEvents.Add(pe.EventId),
             // A provider event can race our own record of the send: its message id is as good as ours.
             ProviderMessageId = ProviderMessageId ?? pe.ProviderMessageId,
-            Timeline = Timeline.Add(new TimelineEntry(pe.OccurredAt, EmailEventTypes.Of(pe.Kind), address, detail)),
+            Timeline = Timeline.Add(new TimelineEntry(pe.OccurredAt, EmailEventTypes.Of(pe.Kind), address, detail, pe.Provider)),
         };
     }
 

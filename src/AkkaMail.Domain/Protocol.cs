@@ -35,15 +35,20 @@ public static class EmailEvents
 
     public sealed record SendAttemptStarted(string EmailId, int Attempt, DateTimeOffset At) : IEmailEvent;
 
-    public sealed record EmailSent(string EmailId, int Attempt, string ProviderMessageId, DateTimeOffset At) : IEmailEvent;
+    /// <param name="Provider">The provider the attempt went through (<c>mailgun</c>, <c>smtp</c>…); null in journals written
+    /// before it was recorded, when there was one provider.</param>
+    public sealed record EmailSent(string EmailId, int Attempt, string ProviderMessageId, DateTimeOffset At, string? Provider = null) : IEmailEvent;
 
+    /// <param name="Provider">The provider the failed attempt went to, when a route chose it; null otherwise and in journals
+    /// written before it was recorded.</param>
     public sealed record SendRetryScheduled(
-        string EmailId, int Attempt, string Reason, DateTimeOffset NextAttemptAt, DateTimeOffset At) : IEmailEvent;
+        string EmailId, int Attempt, string Reason, DateTimeOffset NextAttemptAt, DateTimeOffset At, string? Provider = null) : IEmailEvent;
 
     /// <param name="Kind">Why, as a bounded set; null in journals written before it existed (see
     /// <see cref="SendFailureKinds.KindOf"/>, which derives it from the reason then).</param>
+    /// <param name="Provider">The provider that refused the last attempt, when a route chose it; null otherwise.</param>
     public sealed record EmailSendFailed(
-        string EmailId, int Attempt, string Reason, DateTimeOffset At, SendFailureKind? Kind = null) : IEmailEvent;
+        string EmailId, int Attempt, string Reason, DateTimeOffset At, SendFailureKind? Kind = null, string? Provider = null) : IEmailEvent;
 
     public sealed record EmailCancelled(string EmailId, DateTimeOffset At) : IEmailEvent;
 
@@ -83,9 +88,12 @@ public static class EmailCommands
 /// <summary>What the provider said about a send attempt.</summary>
 public abstract record SendOutcome
 {
-    public sealed record Sent(string ProviderMessageId) : SendOutcome;
-    public sealed record Transient(string Reason, TimeSpan? RetryAfter = null) : SendOutcome;
-    public sealed record Permanent(string Reason) : SendOutcome;
+    /// <param name="Provider">The provider that accepted it, when the route knows (null: not recorded).</param>
+    public sealed record Sent(string ProviderMessageId, string? Provider = null) : SendOutcome;
+    /// <param name="Provider">The provider that answered, when a route chose it (null: not recorded).</param>
+    public sealed record Transient(string Reason, TimeSpan? RetryAfter = null, string? Provider = null) : SendOutcome;
+    /// <param name="Provider">The provider that refused, when a route chose it (null: not recorded).</param>
+    public sealed record Permanent(string Reason, string? Provider = null) : SendOutcome;
 }
 
 /// <summary>Why an email failed for good before any recipient's fate was known.</summary>
@@ -165,8 +173,9 @@ public static class EmailReplies
     public sealed record OutcomeRecorded(string EmailId, NextStep Next, int NextAttempt = 0, TimeSpan Delay = default);
 
     /// <summary><see cref="ProviderEventResult.MessageIdMismatch"/>: the event names a provider message id other than
-    /// the email's (an altered or misrouted event); refused, nothing recorded.</summary>
-    public enum ProviderEventResult { Applied, Duplicate, UnknownEmail, MessageIdMismatch }
+    /// the email's (an altered or misrouted event); refused, nothing recorded. <see cref="ProviderEventResult.OtherProvider"/>:
+    /// the event comes from a provider other than the one the email was sent through; ignored, nothing recorded.</summary>
+    public enum ProviderEventResult { Applied, Duplicate, UnknownEmail, MessageIdMismatch, OtherProvider }
     /// <summary>The answer to <see cref="EmailCommands.ApplyProviderEvent"/>.</summary>
     public sealed record ProviderEventApplied(string EmailId, ProviderEventResult Result);
 

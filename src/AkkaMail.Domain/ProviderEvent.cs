@@ -15,6 +15,8 @@ public enum ProviderEventKind
 
 /// <param name="EventId">The provider's id of the event; events are deduplicated by it within an email.</param>
 /// <param name="OccurredAt">When the provider says it happened (not when we heard of it).</param>
+/// <param name="Provider">The provider that reported it (<c>mailgun</c>, <c>smtp</c>…); null in journals written before
+/// it was recorded. An event is applied only to an email sent through its provider.</param>
 public sealed record ProviderEvent(
     string EventId,
     ProviderEventKind Kind,
@@ -24,7 +26,8 @@ public sealed record ProviderEvent(
     string? Reason = null,
     int? Code = null,
     string? Description = null,
-    string? Url = null);
+    string? Url = null,
+    string? Provider = null);
 
 public static class ProviderEventKindNames
 {

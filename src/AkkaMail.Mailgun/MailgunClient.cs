@@ -20,6 +20,7 @@ public sealed partial class MailgunClient
     private readonly MailgunOptions _options;
     private readonly TimeProvider _clock;
     private readonly Uri _endpoint;
+    private readonly Uri _events;
     private readonly AuthenticationHeaderValue _auth;
 
     [ActivatorUtilitiesConstructor]
@@ -36,6 +37,7 @@ public sealed partial class MailgunClient
         _options = options;
         _clock = clock ?? TimeProvider.System;
         _endpoint = new Uri($"{options.BaseUrl.TrimEnd('/')}/v3/{Uri.EscapeDataString(options.Domain)}/messages");
+        _events = new Uri($"{options.BaseUrl.TrimEnd('/')}/v3/{Uri.EscapeDataString(options.Domain)}/events");
         _auth = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("api:" + options.ApiKey)));
     }
 
@@ -77,6 +79,73 @@ public sealed partial class MailgunClient
         catch (IOException e)
         {
             return new MailgunSendResult.TransientFailure(null, "I/O failure: " + e.Message, null);
+        }
+    }
+
+    /// <summary>
+    /// The first event of type <paramref name="eventType"/> (e.g. <c>accepted</c>) since <paramref name="begin"/> whose
+    /// message carried the user variable <paramref name="variable"/> = <paramref name="value"/> (a <c>v:</c> field), through
+    /// the events API (<c>GET {base}/v3/{domain}/events</c>, filtered by <c>user-variables</c>, oldest first). Never throws
+    /// for HTTP or network failures: <see cref="MailgunEventLookup.Failed"/>.
+    /// </summary>
+    public async Task<MailgunEventLookup> FindEventAsync(string eventType, string variable, string value, DateTimeOffset begin,
+        CancellationToken ct = default)
+    {
+        var filter = JsonSerializer.Serialize(new Dictionary<string, string> { [variable] = value });
+        var url = new Uri($"{_events}?event={Uri.EscapeDataString(eventType)}&user-variables={Uri.EscapeDataString(filter)}" +
+                          $"&begin={begin.ToUnixTimeSeconds()}&ascending=yes&limit=10");
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(_options.Timeout);
+        try
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, url);
+            request.Headers.Authorization = _auth;
+            request.Headers.TryAddWithoutValidation("Accept", "application/json");
+            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
+            var body = await ReadBodyAsync(response, timeout.Token).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode)
+                return new MailgunEventLookup.Failed((int)response.StatusCode, Truncate(body.Trim(), 500));
+            return ParseFirstEvent(body);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (OperationCanceledException)
+        {
+            return new MailgunEventLookup.Failed(null, $"Timed out after {_options.Timeout.TotalSeconds:0.###} s");
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException)
+        {
+            return new MailgunEventLookup.Failed(null, "Connection failure: " + e.Message);
+        }
+    }
+
+    /// <summary>The first item of an events page: its id, its message's id and its time.</summary>
+    public static MailgunEventLookup ParseFirstEvent(string body)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = 32 });
+            if (!doc.RootElement.TryGetProperty("items", out var items) || items.ValueKind != JsonValueKind.Array)
+                return new MailgunEventLookup.Failed(null, "the events page has no items");
+            foreach (var item in items.EnumerateArray())
+            {
+                var messageId = item.TryGetProperty("message", out var m) && m.TryGetProperty("headers", out var h)
+                                && h.TryGetProperty("message-id", out var mid) && mid.ValueKind == JsonValueKind.String
+                    ? mid.GetString() : null;
+                if (string.IsNullOrWhiteSpace(messageId)) continue;
+                var id = item.TryGetProperty("id", out var i) && i.ValueKind == JsonValueKind.String ? i.GetString()! : "";
+                var at = item.TryGetProperty("timestamp", out var ts) && ts.TryGetDouble(out var seconds) && double.IsFinite(seconds)
+                    ? DateTimeOffset.UnixEpoch.AddMilliseconds(Math.Clamp(seconds * 1000, 0, 253402300799000))
+                    : DateTimeOffset.UnixEpoch;
+                return new MailgunEventLookup.Found(id, StripAngleBrackets(messageId), at);
+            }
+            return new MailgunEventLookup.NotFound();
+        }
+        catch (JsonException e)
+        {
+            return new MailgunEventLookup.Failed(null, "the events page is not JSON: " + e.Message);
         }
     }
 

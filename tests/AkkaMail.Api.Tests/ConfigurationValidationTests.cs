@@ -25,7 +25,14 @@ public sealed class ConfigurationValidationTests : IDisposable
         { ["--AkkaMail:Transport=rabbitmq"], "RabbitMq:Uri is required when AkkaMail:Transport is rabbitmq" },
         { ["--AkkaMail:Transport=rabbitmq", "--RabbitMq:Uri=http://broker"], "RabbitMq:Uri: 'http://broker' is not an amqp:// or amqps:// URI" },
         // provider
-        { ["--AkkaMail:Provider=sendgrid"], "AkkaMail:Provider: 'sendgrid' is not one of sandbox, mailgun" },
+        { ["--AkkaMail:Provider=sendgrid"], "AkkaMail:Provider: 'sendgrid' is not one of sandbox, mailgun, smtp" },
+        { ["--AkkaMail:Provider=smtp"], "Smtp:Host is required when the smtp provider is used (environment Smtp__Host)" },
+        { ["--AkkaMail:Route:0=mailgun", "--AkkaMail:Route:1=smtp", "--Mailgun:ApiKey=key-1", "--Mailgun:Domain=mg.example.com",
+            "--Smtp:Host=smtp.example.com", "--Smtp:Username=app"],
+            "Smtp:Password is required with Smtp:Username (and only with it) when the smtp provider is used (environment Smtp__Password)" },
+        { ["--AkkaMail:Route:0=sandbox", "--AkkaMail:Route:1=mailgun", "--Mailgun:ApiKey=key-1"],
+            "Mailgun:Domain is required when AkkaMail:Provider is mailgun (environment Mailgun__Domain)" },
+        { ["--AkkaMail:Breaker:Failures=1"], "AkkaMail:Breaker:Failures (akkamail.breaker.failures): must be at least 2, is '1'" },
         // store
         { ["--AkkaMail:Store=oracle"], "AkkaMail:Store: 'oracle' is not one of sqlite, mongodb, postgres" },
         { ["--AkkaMail:Store=mongodb"], "ConnectionStrings:MongoDb is required when AkkaMail:Store is mongodb" },

@@ -17,7 +17,7 @@ namespace AkkaMail.MailgunFake;
 
 /// <summary>A Mailgun-compatible send API on loopback (<c>POST /v3/{domain}/messages</c>) that checks what Mailgun checks,
 /// records what it accepts, injects failures and latency, and posts signed webhooks like Mailgun's.</summary>
-public sealed class MailgunFakeServer : IAsyncDisposable
+public sealed partial class MailgunFakeServer : IAsyncDisposable
 {
     private readonly MailgunFakeOptions _options;
     private readonly WebApplication _app;
@@ -64,6 +64,7 @@ public sealed class MailgunFakeServer : IAsyncDisposable
         var app = builder.Build();
         var server = new MailgunFakeServer(options, app);
         app.MapPost("/v3/{domain}/messages", (HttpContext ctx) => server.HandleSendAsync(ctx));
+        app.MapGet("/v3/{domain}/events", (HttpContext ctx) => server.HandleEventsAsync(ctx));
         app.MapGet("/healthz", () => Results.Text("ok"));
         await app.StartAsync(ct).ConfigureAwait(false);
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
@@ -110,6 +111,17 @@ public sealed class MailgunFakeServer : IAsyncDisposable
             Volatile.Write(ref _failureRate, value);
         }
     }
+
+    private long _outageUntilTicks;
+
+    /// <summary>An outage of the send API from now on for <paramref name="length"/>: every send call answers 503 until then.</summary>
+    public void StartOutage(TimeSpan length) =>
+        Interlocked.Exchange(ref _outageUntilTicks, (_options.TimeProvider.GetUtcNow() + length).UtcTicks);
+
+    /// <summary>Ends an outage now.</summary>
+    public void EndOutage() => Interlocked.Exchange(ref _outageUntilTicks, 0);
+
+    public bool InOutage => Interlocked.Read(ref _outageUntilTicks) > _options.TimeProvider.GetUtcNow().UtcTicks;
 
     /// <summary>The next calls (after auth and domain checks) answer with these statuses, in order.</summary>
     public void EnqueueFailures(params int[] statuses)
@@ -184,6 +196,11 @@ public sealed class MailgunFakeServer : IAsyncDisposable
                 await RejectAsync(ctx, 404, $"Domain not found: {domain}").ConfigureAwait(false);
                 return;
             }
+            if (InOutage)
+            {
+                await RejectAsync(ctx, 503, "Service Unavailable").ConfigureAwait(false);
+                return;
+            }
             if (NextInjectedFailure() is { } injected)
             {
                 await InjectedFailureAsync(ctx, injected).ConfigureAwait(false);
@@ -225,8 +242,16 @@ public sealed class MailgunFakeServer : IAsyncDisposable
             if (_options.RecordMessages)
                 lock (_gate) _messages.Add(message);
             Interlocked.Increment(ref _accepted);
+            RecordAccepted(message);
             if (_options.WebhookUrl is { } url && _options.WebhookEvents.Count > 0)
                 ScheduleWebhooks(message, url);
+            if (RollAcceptThenDrop())
+            {
+                // Accepted, then the answer never arrives: the connection is dropped, as after a timeout.
+                Interlocked.Increment(ref _droppedAfterAccept);
+                ctx.Abort();
+                return;
+            }
 
             await WriteJsonAsync(ctx, 200, $"<{message.MessageId}>", "Queued. Thank you.").ConfigureAwait(false);
         }

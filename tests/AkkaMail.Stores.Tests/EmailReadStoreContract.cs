@@ -47,7 +47,8 @@ public abstract class EmailReadStoreContract(IStoreBackend backend)
                 new RecipientView("bob@example.com", "delivered", T0.AddSeconds(3), "ok", 250, 2, 1, true, false, new[] { "https://x.test/a" }),
                 new RecipientView("eve@example.com", "failed", null, null, null, 0, 0, false, true, Array.Empty<string>()),
             },
-            Timeline = new[] { new TimelineView(T0, "accepted", null, null), new TimelineView(T0.AddSeconds(3), "delivered", "bob@example.com", "250 ok") },
+            Timeline = new[] { new TimelineView(T0, "accepted", null, null), new TimelineView(T0.AddSeconds(2), "sent", null, "pm-1", "smtp"),
+                new TimelineView(T0.AddSeconds(3), "delivered", "bob@example.com", "250 ok", "mailgun") },
         };
         await store.UpsertAsync(new[] { view });
         var got = await store.GetAsync("em_full");

@@ -31,7 +31,7 @@ public sealed class MongoDocumentMappingTests
             new RecipientView("bob@example.com", "delivered", T0.AddSeconds(2), "ok", 250, 3, 1, true, false, new[] { "https://x.test/" }),
             new RecipientView("eve@example.com", "queued", null, null, null, 0, 0, false, false, Array.Empty<string>()),
         },
-        Timeline = new[] { new TimelineView(T0, "accepted", null, null), new TimelineView(T0.AddSeconds(2), "delivered", "bob@example.com", "250") },
+        Timeline = new[] { new TimelineView(T0, "accepted", null, null), new TimelineView(T0.AddSeconds(2), "delivered", "bob@example.com", "250", "mailgun") },
     };
 
     [Fact]

@@ -49,10 +49,12 @@ public sealed record RecipientResponse(
 }
 
 /// <summary>One event of an email's timeline (GET /api/emails/{id}/events, and <c>timeline</c> in the email).</summary>
-public sealed record TimelineEntryResponse(DateTimeOffset At, string Type, string? Recipient, string? Detail)
+/// <param name="Provider">The provider a send went through or a report came from (<c>mailgun</c>, <c>smtp</c>,
+/// <c>sandbox</c>); null for our own steps and for what was recorded before providers were.</param>
+public sealed record TimelineEntryResponse(DateTimeOffset At, string Type, string? Recipient, string? Detail, string? Provider)
 {
     public static IReadOnlyList<TimelineEntryResponse> Of(IReadOnlyList<TimelineView> timeline) =>
-        timeline.Select(t => new TimelineEntryResponse(t.At, t.Type, t.Recipient, t.Detail)).ToArray();
+        timeline.Select(t => new TimelineEntryResponse(t.At, t.Type, t.Recipient, t.Detail, t.Provider)).ToArray();
 }
 
 /// <summary>A page of GET /api/emails: newest first; <c>nextCursor</c> fetches the next page (null on the last).</summary>

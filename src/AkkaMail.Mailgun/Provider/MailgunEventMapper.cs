@@ -50,7 +50,8 @@ public static class MailgunEventMapper
             Reason: k is ProviderEventKind.TemporaryFailure or ProviderEventKind.PermanentFailure ? reason : null,
             Code: ds?.Code,
             Description: description is null ? null : Truncate(description, 1000),
-            Url: k == ProviderEventKind.Clicked ? e.Url : null);
+            Url: k == ProviderEventKind.Clicked ? e.Url : null,
+            Provider: MailgunProvider.ProviderName);
         return new Mapping.Tracked(EmailIdOf(e), evt);
     }
 

@@ -16,7 +16,7 @@ public static class MailgunProviderRegistration
     /// (environment Mailgun__ApiKey)"). A <see cref="SettingsCheck"/>.</summary>
     public static IEnumerable<string> CheckSettings(AkkaMailOptions options, IConfiguration configuration)
     {
-        if (options.Provider != EmailProviderKind.Mailgun) return [];
+        if (!options.Uses(EmailProviderKind.Mailgun)) return [];
         var failures = new List<string>();
         var mailgun = AkkaMailConfiguration.Bind<MailgunOptions>(configuration.GetSection(MailgunOptions.SectionName), failures);
         if (failures.Count == 0) failures.AddRange(mailgun.Validate());
@@ -32,7 +32,7 @@ public static class MailgunProviderRegistration
         services.AddMailgunClient(configuration);
         // The typed client's handler is pooled and long-lived (PooledConnectionLifetime), so one client serves all sends.
         services.AddSingleton<IEmailProvider>(sp => new MailgunProvider(
-            sp.GetRequiredService<MailgunClient>(), sp.GetRequiredService<ILogger<MailgunProvider>>()));
+            sp.GetRequiredService<MailgunClient>(), sp.GetRequiredService<ILogger<MailgunProvider>>(), sp.GetService<TimeProvider>()));
         return services;
     }
 

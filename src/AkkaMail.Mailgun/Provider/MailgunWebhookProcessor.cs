@@ -133,6 +133,10 @@ public sealed class MailgunWebhookProcessor(
                 return new MailgunWebhookOutcome.Applied(eventType);
             case ProviderEventResult.Duplicate:
                 return new MailgunWebhookOutcome.Duplicate(eventType);
+            case ProviderEventResult.OtherProvider other:
+                log.LogInformation("Mailgun webhook ignored: email {EmailId} went out through another provider (event {EventId}, {EventType})",
+                    other.EmailId, evt.Id, evt.EventType);
+                return new MailgunWebhookOutcome.Ignored(eventType, "sent through another provider");
             case ProviderEventResult.MessageIdMismatch:
                 log.LogWarning("Mailgun webhook rejected: event {EventId} names message {MessageId}, which is not email {EmailId}'s",
                     evt.Id, evt.MessageId, tracked.EmailId);

@@ -37,6 +37,7 @@ public sealed record AkkaMailSettings
     public TimeSpan WebhookTimestampTolerance { get; init; } = TimeSpan.FromHours(9);
     public TimeSpan ShutdownDrainTimeout { get; init; } = TimeSpan.FromSeconds(20);
     public OutboundWebhooks.OutboundWebhookSettings OutboundWebhooks { get; init; } = AkkaMail.OutboundWebhooks.OutboundWebhookSettings.Default;
+    public Providers.BreakerSettings Breaker { get; init; } = Providers.BreakerSettings.Default;
 
     /// <summary>The knobs of the loaded HOCON (see <see cref="AkkaMailConfiguration.LoadKnobs"/>); a knob not set keeps its
     /// default.</summary>
@@ -104,6 +105,17 @@ public sealed record AkkaMailSettings
                 PollInterval: k.PositiveDuration("akkamail.outbound-webhooks.poll-interval", w.PollInterval),
                 Retention: k.PositiveDuration("akkamail.outbound-webhooks.retention", w.Retention)),
         };
+        var b = d.Breaker;
+        settings = settings with
+        {
+            Breaker = new Providers.BreakerSettings(
+                Failures: k.Int("akkamail.breaker.failures", b.Failures, min: 2, max: 10_000),
+                Window: k.Duration("akkamail.breaker.window", b.Window, TimeSpan.FromMilliseconds(500)),
+                BreakDuration: k.Duration("akkamail.breaker.break-duration", b.BreakDuration, TimeSpan.FromMilliseconds(500)),
+                LongReset: k.PositiveDuration("akkamail.breaker.long-reset", b.LongReset),
+                FailureRatio: k.Double("akkamail.breaker.failure-ratio", b.FailureRatio, 0, 1)),
+        };
+        k.Require(settings.Breaker.FailureRatio > 0, "akkamail.breaker.failure-ratio", "must be more than 0");
         k.Require(settings.OutboundWebhooks.MaxBackoff >= settings.OutboundWebhooks.MinBackoff, "akkamail.outbound-webhooks.max-backoff",
             "must be at least outbound-webhooks.min-backoff");
         k.Require(settings.ReadSideMaxBackoff >= settings.ReadSideMinBackoff, "akkamail.read-model.max-backoff",

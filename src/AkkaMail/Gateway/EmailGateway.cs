@@ -68,6 +68,7 @@ public sealed class EmailGateway(IServiceProvider services, IEmailReadStore read
             R.ProviderEventResult.Applied => new ProviderEventResult.Applied(emailId),
             R.ProviderEventResult.Duplicate => new ProviderEventResult.Duplicate(emailId),
             R.ProviderEventResult.MessageIdMismatch => new ProviderEventResult.MessageIdMismatch(emailId),
+            R.ProviderEventResult.OtherProvider => new ProviderEventResult.OtherProvider(emailId),
             R.ProviderEventResult.UnknownEmail => ProviderEventResult.Unknown,
             _ => throw Unexpected(reply),
         };

@@ -62,6 +62,9 @@ public abstract record ProviderEventResult
     /// <summary>The event names a provider message id other than the email's (an altered or misrouted event):
     /// refused, nothing recorded.</summary>
     public sealed record MessageIdMismatch(string EmailId) : ProviderEventResult;
+    /// <summary>The event comes from a provider other than the one the email went out through (a failover): ignored,
+    /// nothing recorded.</summary>
+    public sealed record OtherProvider(string EmailId) : ProviderEventResult;
     /// <summary>Not applied now (no answer in time, or the email cannot be found yet): the provider should retry.</summary>
     public sealed record Unavailable(string Reason) : ProviderEventResult;
 

@@ -45,13 +45,32 @@ public static class AkkaMailHosting
     /// from DI: settings, send queue, provider, read store, the read side's progress, clock. The read side itself (the
     /// projection feeding the read model and the suppression lists) is <see cref="ReadSideHosting.WithReadSide"/>.
     /// </summary>
+    /// <summary>The provider the sender calls: the one registered (the last registration wins, so a host may put its own in
+    /// place), or, with a route of several (<c>AkkaMail:Route</c>), a <see cref="Providers.ProviderRoute"/> over the
+    /// registered providers of those names, in route order, each with its own breaker. Every provider's calls are
+    /// measured under its own name.</summary>
+    private static Providers.IEmailProvider ProviderOf(IServiceProvider sp, AkkaMailSettings settings, Observability.AkkaMailMetrics? metrics)
+    {
+        var route = sp.GetService<AkkaMailOptions>()?.ProviderOrder().Select(AkkaMailOptions.NameOf).ToList() ?? [];
+        if (route.Count <= 1) return new Observability.MeasuredEmailProvider(sp.GetRequiredService<Providers.IEmailProvider>(), metrics);
+        var registered = sp.GetServices<Providers.IEmailProvider>().ToArray();
+        var members = route
+            .Select(name => registered.LastOrDefault(p => p.Name == name)
+                            ?? throw new InvalidOperationException($"The route names the provider '{name}', which is not registered."))
+            .Select(p => (Providers.IEmailProvider)new Observability.MeasuredEmailProvider(p, metrics))
+            .ToArray();
+        var log = Microsoft.Extensions.Logging.LoggerFactoryExtensions.CreateLogger<Providers.ProviderRoute>(
+            sp.GetRequiredService<Microsoft.Extensions.Logging.ILoggerFactory>());
+        return new Providers.ProviderRoute(members, settings.Breaker, log, metrics, sp.GetService<TimeProvider>());
+    }
+
     public static AkkaConfigurationBuilder WithEmailPipeline(this AkkaConfigurationBuilder builder, IServiceProvider sp)
     {
         var settings = sp.GetRequiredService<AkkaMailSettings>();
         var queue = sp.GetRequiredService<ISendQueue>();
         // Every provider call is measured (latency histogram, in-flight gauge).
         var metrics = sp.GetService<Observability.AkkaMailMetrics>();
-        var provider = new Observability.MeasuredEmailProvider(sp.GetRequiredService<Providers.IEmailProvider>(), metrics);
+        var provider = ProviderOf(sp, settings, metrics);
         var store = sp.GetRequiredService<IEmailReadStore>();
         var readSide = sp.GetRequiredService<Projections.ProjectionProgress>();
         var head = sp.GetRequiredService<Projections.JournalHead>();

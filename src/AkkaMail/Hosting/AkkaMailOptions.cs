@@ -6,7 +6,7 @@ namespace AkkaMail.Hosting;
 public enum SendTransport { InProc, RabbitMq }
 
 /// <summary>The email provider (<c>AkkaMail:Provider</c>).</summary>
-public enum EmailProviderKind { Sandbox, Mailgun }
+public enum EmailProviderKind { Sandbox, Mailgun, Smtp }
 
 /// <summary>The storage backend of the journal and every store (<c>AkkaMail:Store</c>).</summary>
 public enum StoreKind { Sqlite, MongoDb, Postgres }
@@ -42,6 +42,19 @@ public sealed class AkkaMailOptions
 
     /// <summary>Provider: <c>sandbox</c> (default: .eml files in the outbox) or <c>mailgun</c> (the <c>Mailgun</c> section).</summary>
     public EmailProviderKind Provider { get; set; } = EmailProviderKind.Sandbox;
+
+    /// <summary>The providers in the order they are tried (<c>AkkaMail:Route:0=mailgun</c>, <c>AkkaMail:Route:1=smtp</c>):
+    /// each attempt goes to the first whose circuit breaker is closed (<c>akkamail.breaker</c>). Empty (the default): the
+    /// one <see cref="Provider"/>.</summary>
+    public EmailProviderKind[] Route { get; set; } = [];
+
+    /// <summary>The providers in use, in route order, each once.</summary>
+    public IReadOnlyList<EmailProviderKind> ProviderOrder() => Route.Length > 0 ? Route.Distinct().ToArray() : [Provider];
+
+    public bool Uses(EmailProviderKind kind) => ProviderOrder().Contains(kind);
+
+    /// <summary>A provider's name as it calls itself (its <c>IEmailProvider.Name</c>).</summary>
+    public static string NameOf(EmailProviderKind kind) => kind.ToString().ToLowerInvariant();
 
     /// <summary>Storage for the journal, read model, users, suppressions and webhook tokens: <c>sqlite</c> (default: files
     /// in DataPath), <c>mongodb</c> (connection string from ConnectionStrings:MongoDb) or <c>postgres</c> (connection string

@@ -25,6 +25,7 @@ public sealed class AkkaMailMetrics
     public Counter<long> RecipientsFailed { get; }
     public Counter<long> ProviderEvents { get; }
     public Counter<long> Webhooks { get; }
+    public Counter<long> ProviderFailovers { get; }
     public Histogram<double> ProviderCallDuration { get; }
     public Counter<long> OutboundWebhookAttempts { get; }
 
@@ -51,6 +52,8 @@ public sealed class AkkaMailMetrics
         RecipientsFailed = meter.CreateCounter<long>("akkamail.recipients.failed", "{recipient}", "Provider reports of permanent failure, by reason.");
         ProviderEvents = meter.CreateCounter<long>("akkamail.provider.events", "{event}", "Provider events applied, by type.");
         Webhooks = meter.CreateCounter<long>("akkamail.webhooks.received", "{webhook}", "Webhooks received, by event type and outcome.");
+        ProviderFailovers = meter.CreateCounter<long>("akkamail.provider.failovers", "{attempt}",
+            "Send attempts made through a provider other than the route's first, by first provider (from) and the one used (to).");
         ProviderCallDuration = meter.CreateHistogram<double>("akkamail.provider.call.duration", "s",
             "Duration of provider send calls, by provider and outcome.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = new[] { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30 } });

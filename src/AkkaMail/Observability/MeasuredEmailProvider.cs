@@ -12,6 +12,9 @@ public sealed class MeasuredEmailProvider(IEmailProvider inner, AkkaMailMetrics?
 {
     public string Name => inner.Name;
 
+    /// <summary>The provider measured.</summary>
+    public IEmailProvider Inner => inner;
+
     public async Task<SendOutcome> SendAsync(OutgoingEmail email, CancellationToken ct)
     {
         using var activity = AkkaMailTracing.Source.StartActivity("send attempt");

@@ -12,3 +12,12 @@ public interface IEmailProvider
     string Name { get; }
     Task<SendOutcome> SendAsync(OutgoingEmail email, CancellationToken ct);
 }
+
+/// <summary>A provider that can tell whether it accepted a message of an email before (Mailgun, through its events):
+/// asked before a retry goes out through another provider, so that an attempt whose answer was lost is not sent twice.</summary>
+public interface IAcceptanceLookup
+{
+    /// <summary>The provider's message id of an accepted message carrying this email's id; null when there is none, or
+    /// when the provider could not be asked.</summary>
+    Task<string?> FindAcceptedAsync(OutgoingEmail email, CancellationToken ct);
+}

@@ -43,6 +43,8 @@ public sealed class SandboxProvider(
             await WriteAsync(MimeBuilder.Build(email, messageId), $"{email.EmailId}.eml", ct);
         }
         _ = ReportAsync(email, messageId);
+        // No provider recorded: the sandbox stands in for any provider, so that reports of another (Mailgun's webhooks,
+        // posted by hand or by tests) still apply to its emails.
         return new SendOutcome.Sent(messageId);
     }
 
@@ -67,13 +69,13 @@ public sealed class SandboxProvider(
             var now = DateTimeOffset.UtcNow;
             foreach (var r in recipients)
                 await Report(email.EmailId,
-                    new ProviderEvent($"sbx-acc-{email.EmailId}-{r}", ProviderEventKind.Accepted, r, now, messageId));
+                    new ProviderEvent($"sbx-acc-{email.EmailId}-{r}", ProviderEventKind.Accepted, r, now, messageId, Provider: Name));
             await Task.Delay(deliveryDelay);
             now = DateTimeOffset.UtcNow;
             foreach (var r in recipients)
                 await Report(email.EmailId,
                     new ProviderEvent($"sbx-dlv-{email.EmailId}-{r}", ProviderEventKind.Delivered, r, now, messageId,
-                        Code: 250, Description: "OK (sandbox)"));
+                        Code: 250, Description: "OK (sandbox)", Provider: Name));
         }
         catch (Exception ex)
         {

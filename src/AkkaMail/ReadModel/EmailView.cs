@@ -50,7 +50,7 @@ public sealed record EmailView(
         s.Recipients.Values.Select(r => new RecipientView(
             r.Address, r.Status.ToWire(), r.StatusAt, r.Reason, r.Code, r.Opens, r.Clicks, r.Complained, r.Unsubscribed,
             r.Engagements.Where(e => e.Kind == "clicked" && e.Url is not null).Select(e => e.Url!).Distinct().ToArray())).ToArray(),
-        s.Timeline.Select(t => new TimelineView(t.At, EmailEventTypes.Current(t.Type, t.Recipient), t.Recipient, t.Detail)).ToArray(),
+        s.Timeline.Select(t => new TimelineView(t.At, EmailEventTypes.Current(t.Type, t.Recipient), t.Recipient, t.Detail, t.Provider)).ToArray(),
         s.Version)
     {
         Phase = s.Phase.ToString(),
@@ -69,7 +69,8 @@ public sealed record RecipientView(
     string Address, string Status, DateTimeOffset? StatusAt, string? Reason, int? Code,
     int Opens, int Clicks, bool Complained, bool Unsubscribed, IReadOnlyList<string> ClickedUrls);
 
-public sealed record TimelineView(DateTimeOffset At, string Type, string? Recipient, string? Detail);
+/// <param name="Provider">See <see cref="TimelineEntry.Provider"/>; null in views stored before it existed.</param>
+public sealed record TimelineView(DateTimeOffset At, string Type, string? Recipient, string? Detail, string? Provider = null);
 
 /// <summary>The read side: emails as clients query them. Writes are idempotent and version-guarded.</summary>
 public interface IEmailReadStore

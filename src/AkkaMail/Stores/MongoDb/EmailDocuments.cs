@@ -122,13 +122,15 @@ public static class EmailDocumentMapper
         { "Type", t.Type },
         { "Recipient", Nullable(t.Recipient) },
         { "Detail", Nullable(t.Detail) },
+        { "Provider", Nullable(t.Provider) },
     };
 
     public static TimelineView TimelineFromBson(BsonDocument d) => new(
         ToDate(d["At"]),
         d["Type"].AsString,
         ToNullableString(d.GetValue("Recipient", BsonNull.Value)),
-        ToNullableString(d.GetValue("Detail", BsonNull.Value)));
+        ToNullableString(d.GetValue("Detail", BsonNull.Value)),
+        ToNullableString(d.GetValue("Provider", BsonNull.Value)));
 
     /// <summary>A BSON date from a time, truncated to the millisecond exactly as <see cref="DateTimeOffset.ToUnixTimeMilliseconds"/>
     /// (which is what list cursors carry), so a page boundary compares equal to the stored value.</summary>
