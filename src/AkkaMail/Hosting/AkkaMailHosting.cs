@@ -65,6 +65,14 @@ public static class AkkaMailHosting
         Props SweeperProps(IActorRef manager) => Props.Create(() => new SweeperActor(store, manager, settings.SweepInterval,
             settings.SweepPickupTimeout, settings.SweepPickupTimeout, settings.SweepBatchSize,
             !queue.IsDurable, clock, () => CaughtUpWithStartAsync(readSide, head)));
+        // Whatever the provider now: the sandbox may have written files there before.
+        var outboxPath = sp.GetService<AkkaMailOptions>()?.OutboxPath;
+        var retentionProgress = sp.GetService<RetentionProgress>() ?? new RetentionProgress();
+        Action<string>? removeOutboxFiles = outboxPath is null ? null : id => Providers.SandboxProvider.RemoveOutboxFiles(outboxPath, id);
+        var retentionOffsets = sp.GetRequiredService<IEmailProjectionStore>();
+        Props RetentionProps(IActorRef manager) => Props.Create(() => new RetentionActor(settings.Retention, store,
+            retentionOffsets, manager, clock, settings.RetentionInterval, settings.RetentionBatchSize,
+            settings.AskTimeout, retentionProgress, removeOutboxFiles));
         builder.WithActors((system, registry, _) =>
         {
             IActorRef dispatcher = ActorRefs.Nobody;
@@ -101,10 +109,16 @@ public static class AkkaMailHosting
             });
             // One sweep per cluster (a singleton on the oldest node), else one in this process.
             if (cluster is null) registry.Register<SweeperActor>(system.ActorOf(SweeperProps(manager), SweeperActor.Name));
+            // One retention job per deployment, likewise.
+            if (cluster is null) registry.Register<RetentionActor>(system.ActorOf(RetentionProps(manager), RetentionActor.Name));
         });
         if (cluster is not null)
+        {
             builder.WithSingleton<SweeperActor>(SweeperActor.Name,
                 (_, registry, _) => SweeperProps(registry.Get<EmailManagerActor>()), new ClusterSingletonOptions(), createProxyToo: false);
+            builder.WithSingleton<RetentionActor>(RetentionActor.Name,
+                (_, registry, _) => RetentionProps(registry.Get<EmailManagerActor>()), new ClusterSingletonOptions(), createProxyToo: false);
+        }
         return builder;
     }
 
