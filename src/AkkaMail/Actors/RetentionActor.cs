@@ -59,16 +59,18 @@ public sealed class RetentionActor : ReceiveActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     /// <param name="removeOutboxFiles">Removes an email's files from the sandbox outbox (null: no outbox).</param>
+    /// <param name="afterRemoval">Run after a run that removed something (SQLite: checkpoints the files, so the deleted
+    /// bytes leave them).</param>
     public RetentionActor(RetentionPolicy policy, IEmailReadStore store, IEmailProjectionStore offsets, IActorRef emailManager,
         TimeProvider clock, TimeSpan interval, int batchSize, TimeSpan askTimeout, RetentionProgress progress,
-        Action<string>? removeOutboxFiles = null)
+        Action<string>? removeOutboxFiles = null, Func<Task>? afterRemoval = null)
     {
         Receive<RunNow>(_ =>
         {
             if (!Sender.IsNobody()) _waiting.Add(Sender);
             if (_running) return;
             _running = true;
-            var job = new Job(policy, store, offsets, emailManager, clock, batchSize, askTimeout, removeOutboxFiles);
+            var job = new Job(policy, store, offsets, emailManager, clock, batchSize, askTimeout, removeOutboxFiles, afterRemoval);
             var startedAt = clock.GetUtcNow();
             job.RunAsync().ContinueWith(t => new Finished(t.IsCompletedSuccessfully
                 ? t.Result
@@ -91,7 +93,7 @@ public sealed class RetentionActor : ReceiveActor, IWithTimers
     }
 
     private sealed class Job(RetentionPolicy policy, IEmailReadStore store, IEmailProjectionStore offsets, IActorRef manager,
-        TimeProvider clock, int batchSize, TimeSpan askTimeout, Action<string>? removeOutboxFiles)
+        TimeProvider clock, int batchSize, TimeSpan askTimeout, Action<string>? removeOutboxFiles, Func<Task>? afterRemoval)
     {
         private int _checked, _bodies, _emails;
 
@@ -130,6 +132,7 @@ public sealed class RetentionActor : ReceiveActor, IWithTimers
                     after = page[^1];
                 }
             }
+            if (_bodies + _emails > 0 && afterRemoval is not null) await afterRemoval();
             return new RetentionRun(startedAt, clock.GetUtcNow(), _checked, _bodies, _emails, null);
         }
 

@@ -66,13 +66,22 @@ public static class AkkaMailHosting
             settings.SweepPickupTimeout, settings.SweepPickupTimeout, settings.SweepBatchSize,
             !queue.IsDurable, clock, () => CaughtUpWithStartAsync(readSide, head)));
         // Whatever the provider now: the sandbox may have written files there before.
-        var outboxPath = sp.GetService<AkkaMailOptions>()?.OutboxPath;
+        var appOptions = sp.GetService<AkkaMailOptions>();
+        var outboxPath = appOptions?.OutboxPath;
+        // SQLite: what a run deleted leaves the files once their logs are checkpointed.
+        Func<Task>? afterRemoval = appOptions is { Store: StoreKind.Sqlite } sqlite
+            ? async () =>
+            {
+                await Stores.Sqlite.SqliteDatabase.CheckpointAsync(sqlite.JournalPath);
+                await Stores.Sqlite.SqliteDatabase.CheckpointAsync(sqlite.ReadModelPath);
+            }
+            : null;
         var retentionProgress = sp.GetService<RetentionProgress>() ?? new RetentionProgress();
         Action<string>? removeOutboxFiles = outboxPath is null ? null : id => Providers.SandboxProvider.RemoveOutboxFiles(outboxPath, id);
         var retentionOffsets = sp.GetRequiredService<IEmailProjectionStore>();
         Props RetentionProps(IActorRef manager) => Props.Create(() => new RetentionActor(settings.Retention, store,
             retentionOffsets, manager, clock, settings.RetentionInterval, settings.RetentionBatchSize,
-            settings.AskTimeout, retentionProgress, removeOutboxFiles));
+            settings.AskTimeout, retentionProgress, removeOutboxFiles, afterRemoval));
         builder.WithActors((system, registry, _) =>
         {
             IActorRef dispatcher = ActorRefs.Nobody;

@@ -51,6 +51,24 @@ public sealed class SqliteDatabase
         cmd.ExecuteNonQuery();
     }
 
+    /// <summary>
+    /// Copies the write-ahead log into the file and truncates it. With secure_delete, a deleted row is zeroed in the page
+    /// written to the log, but the file keeps its old page and the log its earlier frames until a checkpoint: after one,
+    /// neither holds the deleted bytes. Waits for readers (busy timeout); false when some still held the log.
+    /// </summary>
+    public static async Task<bool> CheckpointAsync(string path, CancellationToken ct = default)
+    {
+        if (!File.Exists(path)) return true;
+        await using var c = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false, DefaultTimeout = 30 }.ToString());
+        await c.OpenAsync(ct);
+        await ExecAsync(c, "PRAGMA busy_timeout=30000;", ct);
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "PRAGMA wal_checkpoint(TRUNCATE);";
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        // (busy, log frames, checkpointed frames): busy = 1 when a reader or writer kept it from completing.
+        return await r.ReadAsync(ct) && r.GetInt64(0) == 0;
+    }
+
     public static async Task<bool> HasColumnAsync(SqliteConnection c, string table, string column, CancellationToken ct = default)
     {
         await using var cmd = c.CreateCommand();
