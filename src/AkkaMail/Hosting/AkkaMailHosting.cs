@@ -77,6 +77,7 @@ public static class AkkaMailHosting
             }
             : null;
         var retentionProgress = sp.GetService<RetentionProgress>() ?? new RetentionProgress();
+        if (metrics is not null) metrics.RetentionRemoved = () => (retentionProgress.BodiesRemovedTotal, retentionProgress.EmailsRemovedTotal);
         Action<string>? removeOutboxFiles = outboxPath is null ? null : id => Providers.SandboxProvider.RemoveOutboxFiles(outboxPath, id);
         var retentionOffsets = sp.GetRequiredService<IEmailProjectionStore>();
         Props RetentionProps(IActorRef manager) => Props.Create(() => new RetentionActor(settings.Retention, store,

@@ -34,6 +34,9 @@ public sealed class AkkaMailMetrics
     /// <summary>The read side's lag, set by its hosting.</summary>
     public Func<(long Events, double Seconds)>? ReadSideLag { get; set; }
 
+    /// <summary>The retention job's totals (bodies removed, emails removed) on this node, set by the pipeline's hosting.</summary>
+    public Func<(long Bodies, long Emails)>? RetentionRemoved { get; set; }
+
     /// <summary>The outbound webhooks projection's lag, set by its hosting.</summary>
     public Func<(long Events, double Seconds)>? OutboundWebhooksLag { get; set; }
 
@@ -66,6 +69,10 @@ public sealed class AkkaMailMetrics
             "Journal events the outbound webhooks projection has not turned into deliveries yet.");
         meter.CreateObservableGauge("akkamail.outbound_webhooks.lag.seconds", () => OutboundWebhooksLag?.Invoke().Seconds ?? 0, "s",
             "While the outbound webhooks projection is behind: age of the oldest event it has not projected.");
+        meter.CreateObservableCounter("akkamail.retention.bodies_removed", () => RetentionRemoved?.Invoke().Bodies ?? 0, "{email}",
+            "Emails whose bodies and attachments the retention job removed (this node).");
+        meter.CreateObservableCounter("akkamail.retention.emails_removed", () => RetentionRemoved?.Invoke().Emails ?? 0, "{email}",
+            "Emails the retention job removed whole (this node).");
         meter.CreateObservableGauge("akkamail.queue.depth", () => QueueDepth?.Invoke() ?? 0, "{job}", "Send jobs waiting in the in-process queue (RabbitMQ: see the broker).");
     }
 
