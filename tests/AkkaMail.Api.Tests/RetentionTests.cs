@@ -141,3 +141,73 @@ public sealed class RetentionTests : IAsyncLifetime
         Assert.Equal("scheduled", (await (await client.GetAsync($"/api/emails/{scheduledId}")).ReadJsonAsync())["status"]!.GetValue<string>());
     }
 }
+
+/// <summary>
+/// Retention on PostgreSQL (journal and snapshots through Akka.Persistence.Sql, the read model on Npgsql) with a
+/// controllable clock: the tables are searched for what the policies say is gone, deleted rows included.
+/// </summary>
+public sealed class PostgresRetentionTests : IAsyncLifetime
+{
+    private readonly AkkaMail.Tests.Postgres.PostgresTestDatabase _database = new("akkamail_retention");
+    private readonly FakeTimeProvider _clock = new(DateTimeOffset.UtcNow);
+    private ServiceHost _host = null!;
+
+    public async Task InitializeAsync() => _host = await ServiceHost.StartAsync(
+        hoconOverrides: "akkamail.sweep.interval = 1h",
+        extraArgs: ["--AkkaMail:Store=postgres", $"--ConnectionStrings:Postgres={_database.ConnectionString}"],
+        configure: b => b.Services.AddSingleton<TimeProvider>(_clock));
+
+    public async Task DisposeAsync()
+    {
+        await _host.DisposeAsync();
+        Npgsql.NpgsqlConnection.ClearAllPools();
+        _database.Dispose();
+    }
+
+    /// <summary>Rows of the journal (deleted ones too), the snapshot store and the read model whose bytes hold the text.</summary>
+    private async Task<(long Journal, long Snapshots, long Emails)> RowsHoldingAsync(string text)
+    {
+        await using var c = new Npgsql.NpgsqlConnection(_database.ConnectionString);
+        await c.OpenAsync();
+        async Task<long> CountAsync(string sql)
+        {
+            await using var cmd = new Npgsql.NpgsqlCommand(sql, c);
+            cmd.Parameters.AddWithValue("needle", Encoding.UTF8.GetBytes(text));
+            return (long)(await cmd.ExecuteScalarAsync())!;
+        }
+        return (await CountAsync("SELECT count(*) FROM journal WHERE position(@needle IN message) > 0"),
+            await CountAsync("SELECT count(*) FROM snapshot WHERE position(@needle IN snapshot) > 0"),
+            await CountAsync("SELECT count(*) FROM emails WHERE position(@needle IN doc) > 0"));
+    }
+
+    [Fact]
+    public async Task Bodies_then_envelopes_leave_the_journal_the_snapshots_and_the_read_model()
+    {
+        using var client = _host.AdminClient();
+        var marker = Guid.NewGuid().ToString("N")[..12];
+        var text = $"text-body-{marker}";
+        var subject = $"subject-{marker}";
+        var address = $"reader-{marker}@example.com";
+        var post = await client.PostJsonAsync("/api/emails", new { from = "app@example.com", to = new[] { address }, subject, text });
+        Assert.Equal(HttpStatusCode.Accepted, post.StatusCode);
+        var id = (await post.ReadJsonAsync())["id"]!.GetValue<string>();
+        await client.WaitForEmailAsync(id, e => e["status"]!.GetValue<string>() == "delivered", TimeSpan.FromSeconds(15));
+        Assert.Equal(1, (await RowsHoldingAsync(text)).Journal);
+
+        var job = _host.App.Services.GetRequiredService<ActorRegistry>().Get<RetentionActor>();
+        _clock.Advance(TimeSpan.FromDays(8));
+        var bodies = await job.Ask<RetentionRun>(RetentionActor.RunNow.Instance, TimeSpan.FromSeconds(30));
+        Assert.Equal((1, 0, (string?)null), (bodies.BodiesRemoved, bodies.EmailsRemoved, bodies.Error));
+        Assert.Equal((0L, 0L, 0L), await RowsHoldingAsync(text));
+        var envelope = await RowsHoldingAsync(subject);
+        Assert.True(envelope.Snapshots == 1 && envelope.Emails == 1, $"the envelope stays: {envelope}");
+        Assert.Equal(subject, (await (await client.GetAsync($"/api/emails/{id}")).ReadJsonAsync())["subject"]!.GetValue<string>());
+
+        _clock.Advance(TimeSpan.FromDays(83));
+        var envelopes = await job.Ask<RetentionRun>(RetentionActor.RunNow.Instance, TimeSpan.FromSeconds(30));
+        Assert.Equal((0, 1, (string?)null), (envelopes.BodiesRemoved, envelopes.EmailsRemoved, envelopes.Error));
+        Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync($"/api/emails/{id}")).StatusCode);
+        Assert.Equal((0L, 0L, 0L), await RowsHoldingAsync(subject));
+        Assert.Equal((0L, 0L, 0L), await RowsHoldingAsync(address));
+    }
+}

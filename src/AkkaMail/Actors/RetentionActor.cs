@@ -61,16 +61,18 @@ public sealed class RetentionActor : ReceiveActor, IWithTimers
     /// <param name="removeOutboxFiles">Removes an email's files from the sandbox outbox (null: no outbox).</param>
     /// <param name="afterRemoval">Run after a run that removed something (SQLite: checkpoints the files, so the deleted
     /// bytes leave them).</param>
+    /// <param name="forgetRemoved">Run for each email removed whole, after its actor deleted its events (PostgreSQL: the
+    /// row the journal plugin keeps to remember the sequence number goes too).</param>
     public RetentionActor(RetentionPolicy policy, IEmailReadStore store, IEmailProjectionStore offsets, IActorRef emailManager,
         TimeProvider clock, TimeSpan interval, int batchSize, TimeSpan askTimeout, RetentionProgress progress,
-        Action<string>? removeOutboxFiles = null, Func<Task>? afterRemoval = null)
+        Action<string>? removeOutboxFiles = null, Func<Task>? afterRemoval = null, Func<string, Task>? forgetRemoved = null)
     {
         Receive<RunNow>(_ =>
         {
             if (!Sender.IsNobody()) _waiting.Add(Sender);
             if (_running) return;
             _running = true;
-            var job = new Job(policy, store, offsets, emailManager, clock, batchSize, askTimeout, removeOutboxFiles, afterRemoval);
+            var job = new Job(policy, store, offsets, emailManager, clock, batchSize, askTimeout, removeOutboxFiles, afterRemoval, forgetRemoved);
             var startedAt = clock.GetUtcNow();
             job.RunAsync().ContinueWith(t => new Finished(t.IsCompletedSuccessfully
                 ? t.Result
@@ -93,7 +95,8 @@ public sealed class RetentionActor : ReceiveActor, IWithTimers
     }
 
     private sealed class Job(RetentionPolicy policy, IEmailReadStore store, IEmailProjectionStore offsets, IActorRef manager,
-        TimeProvider clock, int batchSize, TimeSpan askTimeout, Action<string>? removeOutboxFiles, Func<Task>? afterRemoval)
+        TimeProvider clock, int batchSize, TimeSpan askTimeout, Action<string>? removeOutboxFiles, Func<Task>? afterRemoval,
+        Func<string, Task>? forgetRemoved)
     {
         private int _checked, _bodies, _emails;
 
@@ -164,6 +167,8 @@ public sealed class RetentionActor : ReceiveActor, IWithTimers
                         break;
                 }
             }
+            if (forgetRemoved is not null)
+                foreach (var id in gone) await forgetRemoved(id);
             await store.DeleteAsync(gone);
         }
     }

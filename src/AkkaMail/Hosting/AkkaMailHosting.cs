@@ -80,9 +80,19 @@ public static class AkkaMailHosting
         if (metrics is not null) metrics.RetentionRemoved = () => (retentionProgress.BodiesRemovedTotal, retentionProgress.EmailsRemovedTotal);
         Action<string>? removeOutboxFiles = outboxPath is null ? null : id => Providers.SandboxProvider.RemoveOutboxFiles(outboxPath, id);
         var retentionOffsets = sp.GetRequiredService<IEmailProjectionStore>();
-        Props RetentionProps(IActorRef manager) => Props.Create(() => new RetentionActor(settings.Retention, store,
-            retentionOffsets, manager, clock, settings.RetentionInterval, settings.RetentionBatchSize,
-            settings.AskTimeout, retentionProgress, removeOutboxFiles, afterRemoval));
+        Props RetentionProps(IActorRef manager, ActorSystem system)
+        {
+            // PostgreSQL: the journal plugin keeps a removed email's last event row (marked deleted): it goes too.
+            Func<string, Task>? forgetRemoved = null;
+            if (appOptions is { Store: StoreKind.Postgres })
+            {
+                var purge = AkkaMail.Persistence.Postgres.PostgresJournalPurge.For(system);
+                forgetRemoved = id => purge.ForgetDeletedAsync(EmailActor.PersistenceIdFor(id));
+            }
+            return Props.Create(() => new RetentionActor(settings.Retention, store,
+                retentionOffsets, manager, clock, settings.RetentionInterval, settings.RetentionBatchSize,
+                settings.AskTimeout, retentionProgress, removeOutboxFiles, afterRemoval, forgetRemoved));
+        }
         builder.WithActors((system, registry, _) =>
         {
             IActorRef dispatcher = ActorRefs.Nobody;
@@ -120,14 +130,14 @@ public static class AkkaMailHosting
             // One sweep per cluster (a singleton on the oldest node), else one in this process.
             if (cluster is null) registry.Register<SweeperActor>(system.ActorOf(SweeperProps(manager), SweeperActor.Name));
             // One retention job per deployment, likewise.
-            if (cluster is null) registry.Register<RetentionActor>(system.ActorOf(RetentionProps(manager), RetentionActor.Name));
+            if (cluster is null) registry.Register<RetentionActor>(system.ActorOf(RetentionProps(manager, system), RetentionActor.Name));
         });
         if (cluster is not null)
         {
             builder.WithSingleton<SweeperActor>(SweeperActor.Name,
                 (_, registry, _) => SweeperProps(registry.Get<EmailManagerActor>()), new ClusterSingletonOptions(), createProxyToo: false);
             builder.WithSingleton<RetentionActor>(RetentionActor.Name,
-                (_, registry, _) => RetentionProps(registry.Get<EmailManagerActor>()), new ClusterSingletonOptions(), createProxyToo: false);
+                (system, registry, _) => RetentionProps(registry.Get<EmailManagerActor>(), system), new ClusterSingletonOptions(), createProxyToo: false);
         }
         return builder;
     }
