@@ -41,8 +41,9 @@ public sealed class EmailActor : UntypedPersistentActor
     // while the publish hangs on a broker outage.
     private (int Attempt, DateTimeOffset At)? _handedOver;
     // The retention step in progress (one at a time): who waits for its answer, the sequence number its deletions reach,
-    // and how many of its deletions (events, snapshots) are still to be confirmed.
-    private (IActorRef ReplyTo, RetentionStep Step, long UpTo, string? UserId, int Pending)? _retention;
+    // how many of its deletions (events, snapshots) are still to be confirmed, and the state before it (restored if a
+    // deletion fails: the journal still holds the email then).
+    private (IActorRef ReplyTo, RetentionStep Step, long UpTo, string? UserId, int Pending, EmailState Before)? _retention;
 
     // An actor per email, thousands a second under load: Props with a producer instead of Props.Create(() => new ...),
     // whose expression tree is built and evaluated (and the constructor invoked by reflection) for every actor.
@@ -273,12 +274,12 @@ public sealed class EmailActor : UntypedPersistentActor
         switch (step)
         {
             case RetentionStep.RemoveBodies:
-                _retention = (Sender, step, LastSequenceNr, userId, 1);
+                _retention = (Sender, step, LastSequenceNr, userId, 1, _state);
                 _state = _state with { BodiesRemovedAt = now };
                 SaveSnapshot(_state);
                 break;
             case RetentionStep.RemoveEmail:
-                _retention = (Sender, step, LastSequenceNr, userId, 2);
+                _retention = (Sender, step, LastSequenceNr, userId, 2, _state);
                 DeleteSnapshots(SnapshotSelectionCriteria.Latest);
                 DeleteMessages(LastSequenceNr);
                 _state = EmailState.Empty(_emailId);
@@ -308,8 +309,10 @@ public sealed class EmailActor : UntypedPersistentActor
         if (_retention is not { } r) return;
         _retention = null;
         Log.Warning(cause, "Email {EmailId}: retention ({Step}) failed", _emailId, r.Step);
-        // Not done: the next run finds the email again and must decide the same.
-        if (r.Step == RetentionStep.RemoveBodies) _state = _state with { BodiesRemovedAt = null };
+        // Not done: the next run finds the email again and must decide the same. (A removal's later events, if any came
+        // meanwhile, were refused: the email was unknown for them.)
+        _state = r.Step == RetentionStep.RemoveBodies ? _state with { BodiesRemovedAt = null } : r.Before;
+        if (r.Step == RetentionStep.RemoveEmail) _deps.Live?.Publish(_emailId, _state);
         r.ReplyTo.Tell(new Status.Failure(cause));
     }
 
