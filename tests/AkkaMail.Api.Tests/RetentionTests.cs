@@ -125,6 +125,8 @@ public sealed class RetentionTests : IAsyncLifetime
         Assert.Contains("bodies of 1 removed, 0 emails removed", ready["checks"]!["retention"]!["detail"]!.GetValue<string>());
         var metrics = await client.GetStringAsync("/metrics");
         Assert.Matches(@"akkamail_retention_bodies_removed_total(\{[^}]*\})? 1\b", metrics);
+        Assert.Matches(@"akkamail_storage_bytes(_By)?\{[^}]*part=""journal""[^}]*\} [1-9]", metrics);
+        Assert.Matches(@"akkamail_storage_bytes(_By)?\{[^}]*part=""outbox""[^}]*\} 0\b", metrics);
         // A second run finds the bodies already removed.
         var again = await RunRetentionAsync();
         Assert.Equal((0, 0), (again.BodiesRemoved, again.EmailsRemoved));

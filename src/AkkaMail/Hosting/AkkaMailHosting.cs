@@ -78,6 +78,8 @@ public static class AkkaMailHosting
             : null;
         var retentionProgress = sp.GetService<RetentionProgress>() ?? new RetentionProgress();
         if (metrics is not null) metrics.RetentionRemoved = () => (retentionProgress.BodiesRemovedTotal, retentionProgress.EmailsRemovedTotal);
+        if (metrics is not null && appOptions is not null)
+            metrics.StorageBytes = () => StorageBytes(appOptions);
         Action<string>? removeOutboxFiles = outboxPath is null ? null : id => Providers.SandboxProvider.RemoveOutboxFiles(outboxPath, id);
         var retentionOffsets = sp.GetRequiredService<IEmailProjectionStore>();
         Props RetentionProps(IActorRef manager, ActorSystem system)
@@ -186,6 +188,22 @@ public static class AkkaMailHosting
                 PassivateIdleEntityAfter = passivate ? settings.PassivationTimeout : null,
                 HandOffStopMessage = EmailActor.Stop.Instance,
             });
+    }
+
+    /// <summary>Bytes on disk of the service's files: the SQLite journal and read model (each with its log), the outbox.</summary>
+    private static IReadOnlyList<(string Part, long Bytes)> StorageBytes(AkkaMailOptions options)
+    {
+        static long Files(string path) => new[] { path, path + "-wal", path + "-shm" }.Sum(f => File.Exists(f) ? new FileInfo(f).Length : 0);
+        var parts = new List<(string, long)>();
+        if (options.Store == StoreKind.Sqlite)
+        {
+            parts.Add(("journal", Files(options.JournalPath)));
+            parts.Add(("read_model", Files(options.ReadModelPath)));
+        }
+        parts.Add(("outbox", Directory.Exists(options.OutboxPath)
+            ? Directory.EnumerateFiles(options.OutboxPath).Sum(f => { try { return new FileInfo(f).Length; } catch (IOException) { return 0L; } })
+            : 0));
+        return parts;
     }
 
     /// <summary>Completes once the read side has projected everything the journal held when this was called.</summary>
