@@ -27,6 +27,20 @@ using RabbitMQ.Client;
 //   PGPASSWORD=akkamail dotnet run -c Release --project bench/AkkaMail.Bench -- --nodes 3 --postgres "Host=127.0.0.1;Username=akkamail;Database=postgres"
 // Provider failover (issue 21): --provider-errors 0.3 (Mailgun alone, 30% of its answers errors, retried) beside
 // --provider-errors 0.3 --failover (the route mailgun → smtp, the test SMTP server on loopback).
+if (args.Contains("--soak"))
+{
+    // Issue 22: bytes on disk over time under a steady load, without and with the retention policies.
+    //   dotnet run -c Release --project bench/AkkaMail.Bench -- --soak [--rate 20] [--steps 9] [--step-seconds 5]
+    string SoakArg(string name, string dflt) => Array.IndexOf(args, "--" + name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : dflt;
+    var soakRate = int.Parse(SoakArg("rate", "20"));
+    var steps = int.Parse(SoakArg("steps", "9"));
+    var stepSeconds = int.Parse(SoakArg("step-seconds", "5"));
+    Console.WriteLine($"AkkaMail soak: {soakRate} emails/s with 10 KB bodies (SQLite, in-process queue, sandbox outbox); " +
+                      $"every {stepSeconds} s the service's clock jumps 12 h and the retention job runs; {steps} steps per mode");
+    await Soak.RunAsync(withRetention: false, soakRate, steps, stepSeconds);
+    await Soak.RunAsync(withRetention: true, soakRate, steps, stepSeconds);
+    return;
+}
 var opts = BenchOptions.Parse(args);
 Console.WriteLine($"AkkaMail bench: {opts}");
 Console.WriteLine($"machine: {Environment.ProcessorCount} cores, .NET {Environment.Version}");
@@ -566,5 +580,88 @@ sealed class RuntimeDiagnostics : System.Diagnostics.Tracing.EventListener
         foreach (var (k, v) in _jitted.OrderByDescending(p => p.Value).Take(40)) Console.WriteLine($"  {v,6}  {k}");
         Console.WriteLine($"allocation samples while loaded: {_allocated.Values.Sum() / 1048576} MB; top 40 types:");
         foreach (var (k, v) in _allocated.OrderByDescending(p => p.Value).Take(40)) Console.WriteLine($"  {v / 1048576.0,8:0.0} MB  {k}");
+    }
+}
+
+
+/// <summary>The service's clock, running with real time plus a jump the soak adds: retention's days pass in seconds.</summary>
+sealed class JumpingClock : TimeProvider
+{
+    private long _offsetTicks;
+    public void Jump(TimeSpan by) => Interlocked.Add(ref _offsetTicks, by.Ticks);
+    public override DateTimeOffset GetUtcNow() => base.GetUtcNow() + TimeSpan.FromTicks(Interlocked.Read(ref _offsetTicks));
+}
+
+static class Soak
+{
+    public static async Task RunAsync(bool withRetention, int rate, int steps, int stepSeconds)
+    {
+        var dataPath = Path.Combine(Path.GetTempPath(), "akkamail-soak-" + Guid.NewGuid().ToString("N")[..8]);
+        var clock = new JumpingClock();
+        var retention = withRetention ? "bodies = 1d, envelopes = 3d" : "bodies = 0, envelopes = 0";
+        var app = await AkkaMailApp.BuildAsync(new[]
+        {
+            "--urls", "http://127.0.0.1:0", $"--AkkaMail:DataPath={dataPath}", "--AkkaMail:LogLevel=Warning", "--environment", "Production",
+            "--AkkaMail:Transport=inproc", "--AkkaMail:RateLimit:PerSecond=1000000", "--AkkaMail:RateLimit:Burst=1000000",
+            // The sweep would take the clock's jumps for lost jobs; the job runs when the soak says.
+            $"--AkkaMail:HoconOverrides=akkamail.retention {{ {retention}, interval = 1000h }}\nakkamail.sweep.interval = 1000h",
+        }, b => b.Services.AddSingleton<TimeProvider>(clock));
+        await app.StartAsync();
+        try
+        {
+            var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+            var adminKey = (await File.ReadAllTextAsync(Path.Combine(dataPath, "admin.key"))).Trim();
+            using var http = new HttpClient { BaseAddress = new Uri(address), Timeout = TimeSpan.FromSeconds(60) };
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", adminKey);
+            var job = app.Services.GetRequiredService<Akka.Hosting.ActorRegistry>().Get<RetentionActor>();
+            var body = string.Concat(Enumerable.Repeat("Lorem ipsum dolor sit amet, consectetur adipiscing elit. ", 180)); // ~10 KB
+            long posted = 0, failed = 0;
+            using var stop = new CancellationTokenSource();
+            var load = Task.Run(async () =>
+            {
+                var started = Stopwatch.StartNew();
+                while (!stop.IsCancellationRequested)
+                {
+                    // Paced: the n-th POST goes at n / rate seconds.
+                    var due = TimeSpan.FromSeconds((double)posted / rate) - started.Elapsed;
+                    if (due > TimeSpan.Zero) await Task.Delay(due);
+                    try
+                    {
+                        using var r = await http.PostAsJsonAsync("/api/emails", new
+                        {
+                            from = "Soak <soak@example.com>", to = new[] { $"reader{posted % 1000}@example.com" }, subject = $"Soak {posted}", text = body,
+                        });
+                        if (!r.IsSuccessStatusCode) failed++;
+                    }
+                    catch (HttpRequestException) { failed++; }
+                    posted++;
+                }
+            });
+            Console.WriteLine($"-- {(withRetention ? "with retention (bodies 1d, envelopes 3d)" : "without retention")}");
+            Console.WriteLine("   simulated  emails   events.db   akkamail.db   outbox     total       job (checked / bodies / emails removed)");
+            for (var step = 1; step <= steps; step++)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(stepSeconds));
+                clock.Jump(TimeSpan.FromHours(12));
+                var run = withRetention ? await job.Ask<RetentionRun>(RetentionActor.RunNow.Instance, TimeSpan.FromSeconds(60)) : null;
+                long Bytes(string pattern, string? dir = null) =>
+                    Directory.Exists(dir ?? dataPath) ? Directory.EnumerateFiles(dir ?? dataPath, pattern).Sum(f => new FileInfo(f).Length) : 0;
+                var events = Bytes("events.db*");
+                var readModel = Bytes("akkamail.db*");
+                var outbox = Bytes("*.eml", Path.Combine(dataPath, "outbox"));
+                Console.WriteLine($"   day {step * 0.5,4:0.0}  {posted,7}  {events / 1e6,8:0.00} MB {readModel / 1e6,9:0.00} MB {outbox / 1e6,8:0.00} MB {(events + readModel + outbox) / 1e6,8:0.00} MB" +
+                                  (run is null ? "" : $"   {run.Checked} / {run.BodiesRemoved} / {run.EmailsRemoved}{(run.Error is null ? "" : " error: " + run.Error)}"));
+            }
+            stop.Cancel();
+            await load;
+            if (failed > 0) Console.WriteLine($"   ({failed} POSTs failed)");
+        }
+        finally
+        {
+            await app.StopAsync();
+            await app.DisposeAsync();
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            try { Directory.Delete(dataPath, recursive: true); } catch (IOException) { }
+        }
     }
 }

@@ -75,6 +75,13 @@ public sealed record EmailState
     public string? Provider { get; init; }
     public string? FailureReason { get; init; }
     public DateTimeOffset? UpdatedAt { get; init; }
+    /// <summary>When nothing more was to be sent (sent, failed or cancelled): the retention policies count from here.
+    /// Null while unsettled, and in snapshots written before it existed (<see cref="RetentionPolicy"/> then counts from
+    /// <see cref="UpdatedAt"/>, which is never earlier).</summary>
+    public DateTimeOffset? SettledAt { get; init; }
+    /// <summary>When the journal's copy of the bodies was removed (a storage fact, not an event: the actor sets it on the
+    /// compaction snapshot that replaces the events holding them, so the snapshot tells it the work is done).</summary>
+    public DateTimeOffset? BodiesRemovedAt { get; init; }
 
     /// <summary>By address, always in ordinal order: whoever builds the dictionary (a snapshot's deserializer
     /// uses the culture-sensitive default), the order of recipients never depends on the machine.</summary>
@@ -91,6 +98,9 @@ public sealed record EmailState
     public long Version { get; init; }
 
     public bool Exists => Phase != SendPhase.None;
+
+    /// <summary>Nothing more will be sent: sent, failed or cancelled. Only a settled email is ever subject to retention.</summary>
+    public bool IsSettled => Phase is SendPhase.Sent or SendPhase.SendFailed or SendPhase.Cancelled;
 
     public static EmailState Empty(string emailId) => new() { EmailId = emailId };
 
@@ -423,6 +433,7 @@ public sealed record EmailState
             EmailSent e => this with
             {
                 Phase = SendPhase.Sent,
+                SettledAt = SettledAt ?? e.At,
                 Content = WithoutBodies(Content),
                 ProviderMessageId = e.ProviderMessageId,
                 Provider = e.Provider,
@@ -443,6 +454,7 @@ public sealed record EmailState
             EmailSendFailed e => this with
             {
                 Phase = SendPhase.SendFailed,
+                SettledAt = SettledAt ?? e.At,
                 Content = WithoutBodies(Content),
                 FailureReason = e.Reason,
                 Timeline = Timeline.Add(new TimelineEntry(e.At, EmailEventTypes.Failed, Detail: e.Reason, Provider: e.Provider)),
@@ -450,6 +462,7 @@ public sealed record EmailState
             EmailCancelled e => this with
             {
                 Phase = SendPhase.Cancelled,
+                SettledAt = SettledAt ?? e.At,
                 Content = WithoutBodies(Content),
                 Timeline = Timeline.Add(new TimelineEntry(e.At, EmailEventTypes.Cancelled)),
             },

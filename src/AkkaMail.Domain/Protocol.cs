@@ -83,6 +83,10 @@ public static class EmailCommands
 
     /// <summary>Answered with the actor's <see cref="EmailState"/> (empty when no such email exists).</summary>
     public sealed record GetEmailState(string EmailId) : IEmailCommand;
+
+    /// <summary>Asked by the retention job: apply <paramref name="Policy"/> now (<see cref="RetentionPolicy.Decide"/>);
+    /// answered with <see cref="EmailReplies.RetentionApplied"/> once the journal's deletions are done.</summary>
+    public sealed record ApplyRetention(string EmailId, RetentionPolicy Policy) : IEmailCommand;
 }
 
 /// <summary>What the provider said about a send attempt.</summary>
@@ -184,4 +188,8 @@ public static class EmailReplies
     public sealed record Cancelled(string EmailId) : CancelReply(EmailId);
     public sealed record CannotCancel(string EmailId, EmailStatus Status) : CancelReply(EmailId);
     public sealed record UnknownEmail(string EmailId) : CancelReply(EmailId);
+
+    /// <summary>The answer to <see cref="EmailCommands.ApplyRetention"/>: what was done (<see cref="RetentionStep.Keep"/>:
+    /// nothing), and the email's user (null when it does not exist, or no longer).</summary>
+    public sealed record RetentionApplied(string EmailId, RetentionStep Step, string? UserId);
 }

@@ -56,3 +56,41 @@ public sealed class PostgresJournalHead
         return await command.ExecuteScalarAsync(ct) is long ticks ? ticks : null;
     }
 }
+
+/// <summary>
+/// Forgets a persistence id's deleted events for good. The plugin deletes events physically except the highest of each
+/// persistence id, which it keeps marked deleted so that the id's sequence number survives; for an id whose every event
+/// was deleted to forget it (its data must not stay), that row goes too, and the id starts again from 1 if it is ever
+/// written again. Plain SQL on the plugin's table mapping, as <see cref="PostgresJournalHead"/>.
+/// </summary>
+public sealed class PostgresJournalPurge
+{
+    private readonly string _connectionString;
+    private readonly string _purgeSql;
+
+    public PostgresJournalPurge(Config journalConfig)
+    {
+        var config = journalConfig.WithFallback(PostgresPersistence.DefaultConfig().GetConfig(PostgresPersistence.JournalPluginId));
+        _connectionString = PostgresPersistence.ConnectionString(config);
+        var mapping = config.GetConfig(config.GetString("table-mapping", "default"));
+        var schema = mapping.GetString("schema-name", null);
+        var journal = mapping.GetConfig("journal");
+        var columns = journal.GetConfig("columns");
+        var table = (string.IsNullOrWhiteSpace(schema) ? "" : Quote(schema) + ".") + Quote(journal.GetString("table-name"));
+        _purgeSql = $"DELETE FROM {table} WHERE {Quote(columns.GetString("persistence-id"))} = $1 AND {Quote(columns.GetString("deleted"))}";
+    }
+
+    public static PostgresJournalPurge For(ActorSystem system) =>
+        new(system.Settings.Config.GetConfig(PostgresPersistence.JournalPluginId));
+
+    private static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"") + "\"";
+
+    /// <summary>Removes the rows of <paramref name="persistenceId"/> marked deleted; the count removed.</summary>
+    public async Task<int> ForgetDeletedAsync(string persistenceId, CancellationToken ct = default)
+    {
+        await using var connection = new NpgsqlConnection(_connectionString);
+        await connection.OpenAsync(ct);
+        await using var command = new NpgsqlCommand(_purgeSql, connection) { Parameters = { new() { Value = persistenceId } } };
+        return await command.ExecuteNonQueryAsync(ct);
+    }
+}

@@ -83,7 +83,9 @@ internal static class SqliteSchema
     public static void ApplyConnectionPragmas(SqliteConnection connection)
     {
         using var command = connection.CreateCommand();
-        command.CommandText = "PRAGMA synchronous=NORMAL;";
+        // secure_delete: deleted events and snapshots (retention, erasure) are overwritten with zeros in the file, not
+        // only unlinked from the table.
+        command.CommandText = "PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON;";
         command.ExecuteNonQuery();
     }
 

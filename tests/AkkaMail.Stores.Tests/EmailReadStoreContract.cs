@@ -39,6 +39,7 @@ public abstract class EmailReadStoreContract(IStoreBackend backend)
         var view = View("em_full", version: 7, status: "sent", phase: "Sent", providerMessageId: "<pm-1@mailgun>") with
         {
             Bcc = new[] { "dave@example.com" },
+            SettledAt = T0.AddSeconds(2),
             SendAt = T0.AddHours(1),
             NextAttemptAt = T0.AddMinutes(5),
             FailureReason = "boom",
@@ -260,6 +261,36 @@ public abstract class EmailReadStoreContract(IStoreBackend backend)
 
         await store.UpsertAsync(new[] { View("em_a", version: 2, phase: "Sent", status: "sent") });
         Assert.Equal(new[] { "em_c", "em_d", "em_e", "em_h" }, await store.FindUnsettledAsync(100, null));
+    }
+
+    [SkippableFact]
+    public async Task Settled_emails_are_found_in_order_of_settling_up_to_a_time_and_deleted()
+    {
+        var store = await NewStoreAsync();
+        EmailView Settled(string id, int minute, string user = "usr_a") =>
+            View(id, user: user, phase: "Sent", status: "sent") with { SettledAt = T0.AddMinutes(minute) };
+        await store.UpsertAsync(new[]
+        {
+            Settled("em_c", 1), Settled("em_a", 2), Settled("em_b", 2, user: "usr_b"), Settled("em_d", 5),
+            View("em_q", phase: "Queued"), View("em_s", phase: "Scheduled", status: "scheduled"),
+        });
+        var all = await store.FindSettledAsync(SettledPosition.Start, T0.AddMinutes(10), 100);
+        Assert.Equal(new[] { "em_c", "em_a", "em_b", "em_d" }, all.Select(p => p.Id));
+        Assert.Equal(T0.AddMinutes(2).ToUnixTimeMilliseconds(), all[1].SettledAtMs);
+        // Up to a time (inclusive), and paged after a position.
+        Assert.Equal(new[] { "em_c", "em_a", "em_b" }, (await store.FindSettledAsync(SettledPosition.Start, T0.AddMinutes(2), 100)).Select(p => p.Id));
+        var first = await store.FindSettledAsync(SettledPosition.Start, T0.AddMinutes(10), 2);
+        Assert.Equal(new[] { "em_c", "em_a" }, first.Select(p => p.Id));
+        Assert.Equal(new[] { "em_b", "em_d" }, (await store.FindSettledAsync(first[^1], T0.AddMinutes(10), 2)).Select(p => p.Id));
+        Assert.Equal(new[] { "em_a", "em_b", "em_d" }, (await store.FindSettledAsync(SettledPosition.Of(T0.AddMinutes(2)), T0.AddMinutes(10), 100)).Select(p => p.Id));
+
+        await store.DeleteAsync(new[] { "em_a", "em_d", "em_unknown" });
+        Assert.Null(await store.GetAsync("em_a"));
+        Assert.Null(await store.GetAsync("em_d"));
+        Assert.NotNull(await store.GetAsync("em_b"));
+        Assert.Equal(new[] { "em_c", "em_b" }, (await store.FindSettledAsync(SettledPosition.Start, T0.AddMinutes(10), 100)).Select(p => p.Id));
+        Assert.Equal(new[] { "em_q", "em_s" }, await store.FindUnsettledAsync(100, null));
+        await store.DeleteAsync(Array.Empty<string>());
     }
 }
 

@@ -58,5 +58,7 @@ public class JournalConsistentReadTests
         public Task UpsertAsync(IReadOnlyCollection<EmailView> views, CancellationToken ct = default) => throw new NotSupportedException();
         public Task<string?> FindIdByProviderMessageIdAsync(string providerMessageId, CancellationToken ct = default) => throw new NotSupportedException();
         public Task<IReadOnlyList<string>> FindUnsettledAsync(int limit, string? afterId, CancellationToken ct = default) => throw new NotSupportedException();
+        public Task<IReadOnlyList<SettledPosition>> FindSettledAsync(SettledPosition after, DateTimeOffset upTo, int limit, CancellationToken ct = default) => throw new NotSupportedException();
+        public Task DeleteAsync(IReadOnlyCollection<string> ids, CancellationToken ct = default) => throw new NotSupportedException();
     }
 }

@@ -212,6 +212,20 @@ public sealed class ProjectionRunnerTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task An_email_whose_first_events_retention_deleted_is_folded_from_its_snapshot()
+    {
+        var store = new MemoryProjectionStore();
+        var journal = Envelopes("a");
+        // Retention replaced events 1-5 by a snapshot of the state after them (no bodies, marked so); event 6 came later.
+        var compacted = journal.Take(5).Aggregate(EmailState.Empty("a"), (s, e) => s.Apply((IEmailEvent)e.Event)) with { BodiesRemovedAt = T.T0.AddDays(7) };
+        var projection = new EmailReadSideProjection(store, new NoSuppressionStore(), (pid, to) =>
+            Task.FromResult<IReadOnlyList<object>>(new object[] { compacted }));
+        await projection.HandleAsync(journal.Skip(5).ToList(), 6, default);
+        Assert.Equal(T.Json(EmailView.Of(Folded("a"))), T.Json(store.Views["a"]));
+        Assert.Equal(6, store.Views["a"].Version);
+    }
+
+    [Fact]
     public async Task A_live_email_is_taken_from_its_actor_s_published_state_without_folding_the_journal()
     {
         var store = new MemoryProjectionStore();

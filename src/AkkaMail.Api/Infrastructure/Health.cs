@@ -32,7 +32,8 @@ public static class Health
         services.AddHealthChecks()
             .AddCheck<EmailPipelineCheck>("email-pipeline", tags: ServiceHealth.Readiness)
             .AddCheck<ReadModelCheck>("read-model", tags: ServiceHealth.Readiness)
-            .AddCheck<QueueCheck>("queue", tags: ServiceHealth.Readiness);
+            .AddCheck<QueueCheck>("queue", tags: ServiceHealth.Readiness)
+            .AddCheck<RetentionCheck>("retention", tags: ServiceHealth.Readiness);
         return services;
     }
 
@@ -114,6 +115,25 @@ public static class Health
                 (progress.LastFailure is { } f && progress.LastFailureAt > progress.LastBatchAt ? $"; last failure: {f.Message}" : "");
             return seconds > settings.ReadSideMaxLag.TotalSeconds ? HealthCheckResult.Unhealthy(detail) : HealthCheckResult.Healthy(detail);
         }, ct);
+    }
+
+    /// <summary>The retention job's policy and last run, as a detail: never unready for it (a failed run is simply run
+    /// again; what it did not remove yet is only kept longer). In cluster mode the job runs on one node (a singleton): the
+    /// others report no run.</summary>
+    private sealed class RetentionCheck(AkkaMailSettings settings, RetentionProgress progress) : IHealthCheck
+    {
+        public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken ct = default)
+        {
+            var p = settings.Retention;
+            static string Keep(TimeSpan t) => t == Timeout.InfiniteTimeSpan ? "forever" : $"{t.TotalDays:0.##}d";
+            var policy = $"bodies kept {Keep(p.KeepBodies)}, envelopes {Keep(p.KeepEnvelopes)} after settling";
+            var last = progress.LastRun is not { } run
+                ? $"no run on this node yet (every {settings.RetentionInterval})"
+                : $"last run {run.StartedAt:O}: {run.Checked} checked, bodies of {run.BodiesRemoved} removed, {run.EmailsRemoved} emails removed" +
+                  (run.FinishedAt is { } f ? $" in {(f - run.StartedAt).TotalSeconds:0.###} s" : "") +
+                  (run.Error is { } e ? $"; stopped: {e}" : "");
+            return Task.FromResult(HealthCheckResult.Healthy($"{policy}; {last}"));
+        }
     }
 
     private sealed class QueueCheck(ISendQueue queue) : IHealthCheck

@@ -315,4 +315,14 @@ async function showDeliveries(endpoint) {
 }
 $("webhooks-refresh").addEventListener("click", loadWebhooks);
 
+// ---- retention: the policy and the job's last run, from the readiness details (admin key only; loaded on demand,
+// so that a user's dashboard never asks for what it may not read) -------------------------------------------
+async function loadRetention() {
+  const r = await api("/health/ready").catch(() => null);
+  const detail = r?.body?.checks?.retention?.detail;
+  $("retention-detail").textContent = detail
+    ?? (r?.status === 403 ? "Only the admin key reads the retention job's state." : "The service did not answer.");
+}
+$("retention-refresh").addEventListener("click", loadRetention);
+
 if (apiKey()) start();

@@ -40,6 +40,10 @@ public sealed class EmailActor : UntypedPersistentActor
     // it (MarkDispatched) the hand-over is in progress, and the sweep leaves it alone for the pickup timeout, even
     // while the publish hangs on a broker outage.
     private (int Attempt, DateTimeOffset At)? _handedOver;
+    // The retention step in progress (one at a time): who waits for its answer, the sequence number its deletions reach,
+    // how many of its deletions (events, snapshots) are still to be confirmed, and the state before it (restored if a
+    // deletion fails: the journal still holds the email then).
+    private (IActorRef ReplyTo, RetentionStep Step, long UpTo, string? UserId, int Pending, EmailState Before)? _retention;
 
     // An actor per email, thousands a second under load: Props with a producer instead of Props.Create(() => new ...),
     // whose expression tree is built and evaluated (and the constructor invoked by reflection) for every actor.
@@ -89,6 +93,7 @@ public sealed class EmailActor : UntypedPersistentActor
         switch (message)
         {
             case EmailCommands.GetEmailState: Sender.Tell(_state); break;
+            case EmailCommands.ApplyRetention r: ApplyRetention(r); break;
             case IEmailCommand command: Handle(command); break;
             // Passivation: the manager tells an idle email actor Stop (it tracks idleness itself; the actor sets no
             // receive timeout, which would reschedule a timer on every message). Not a PoisonPill: that is handled
@@ -96,9 +101,26 @@ public sealed class EmailActor : UntypedPersistentActor
             // the reply (and the side effects) of a command already being persisted. A command is stashed behind the
             // events in flight, so everything before it is finished first.
             case Stop: Context.Stop(Self); break;
-            case SaveSnapshotSuccess s: DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1)); break;
-            case SaveSnapshotFailure f: Log.Warning(f.Cause, "Email {EmailId}: snapshot failed", _emailId); break;
-            case DeleteSnapshotsSuccess or DeleteSnapshotsFailure: break;
+            case SaveSnapshotSuccess s:
+                DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1));
+                // The compaction snapshot holds the settled state (no bodies): the events it replaces can go.
+                if (_retention is { Step: RetentionStep.RemoveBodies } compacting && s.Metadata.SequenceNr == compacting.UpTo)
+                    DeleteMessages(compacting.UpTo);
+                break;
+            case SaveSnapshotFailure f:
+                Log.Warning(f.Cause, "Email {EmailId}: snapshot failed", _emailId);
+                if (_retention is { Step: RetentionStep.RemoveBodies } failed && f.Metadata.SequenceNr == failed.UpTo)
+                    RetentionFailed(f.Cause);
+                break;
+            case DeleteMessagesSuccess d when _retention is { } deleting && d.ToSequenceNr == deleting.UpTo: RetentionConfirmed(); break;
+            case DeleteMessagesFailure d when _retention is { } deleting && d.ToSequenceNr == deleting.UpTo: RetentionFailed(d.Cause); break;
+            case DeleteSnapshotsSuccess d when _retention is { Step: RetentionStep.RemoveEmail } && d.Criteria.MaxSequenceNr == long.MaxValue:
+                RetentionConfirmed();
+                break;
+            case DeleteSnapshotsFailure d when _retention is { Step: RetentionStep.RemoveEmail } && d.Criteria.MaxSequenceNr == long.MaxValue:
+                RetentionFailed(d.Cause);
+                break;
+            case DeleteSnapshotsSuccess or DeleteSnapshotsFailure or DeleteMessagesSuccess or DeleteMessagesFailure: break;
             default: Unhandled(message); break;
         }
     }
@@ -236,6 +258,62 @@ public sealed class EmailActor : UntypedPersistentActor
                 Log.Debug("Email {EmailId}: {Kind} for {Recipient}", _emailId, p.Event.Kind, p.Event.Recipient);
                 break;
         }
+    }
+
+    /// <summary>
+    /// Retention, as <see cref="RetentionPolicy.Decide"/> says. Bodies: a snapshot of the settled state (which holds no
+    /// bodies) replaces the events up to it, and earlier snapshots (which may hold them) go. Email: every event and
+    /// snapshot goes and the actor forgets it. Answered once the journal confirms the deletions; an unsettled email is
+    /// never touched (the policy keeps it).
+    /// </summary>
+    private void ApplyRetention(EmailCommands.ApplyRetention command)
+    {
+        var now = _deps.Clock.GetUtcNow();
+        var step = _retention is null ? command.Policy.Decide(_state, now) : RetentionStep.Keep;
+        var userId = _state.UserId;
+        switch (step)
+        {
+            case RetentionStep.RemoveBodies:
+                _retention = (Sender, step, LastSequenceNr, userId, 1, _state);
+                _state = _state with { BodiesRemovedAt = now };
+                SaveSnapshot(_state);
+                break;
+            case RetentionStep.RemoveEmail:
+                _retention = (Sender, step, LastSequenceNr, userId, 2, _state);
+                DeleteSnapshots(SnapshotSelectionCriteria.Latest);
+                DeleteMessages(LastSequenceNr);
+                _state = EmailState.Empty(_emailId);
+                _deps.Live?.Withdraw(_emailId);
+                break;
+            default:
+                Sender.Tell(new EmailReplies.RetentionApplied(_emailId, RetentionStep.Keep, userId));
+                break;
+        }
+    }
+
+    private void RetentionConfirmed()
+    {
+        if (_retention is not { } r) return;
+        if (r.Pending > 1)
+        {
+            _retention = r with { Pending = r.Pending - 1 };
+            return;
+        }
+        _retention = null;
+        if (Log.IsInfoEnabled) Log.Info("Email {EmailId}: retention done ({Step})", _emailId, r.Step);
+        r.ReplyTo.Tell(new EmailReplies.RetentionApplied(_emailId, r.Step, r.UserId));
+    }
+
+    private void RetentionFailed(Exception cause)
+    {
+        if (_retention is not { } r) return;
+        _retention = null;
+        Log.Warning(cause, "Email {EmailId}: retention ({Step}) failed", _emailId, r.Step);
+        // Not done: the next run finds the email again and must decide the same. (A removal's later events, if any came
+        // meanwhile, were refused: the email was unknown for them.)
+        _state = r.Step == RetentionStep.RemoveBodies ? _state with { BodiesRemovedAt = null } : r.Before;
+        if (r.Step == RetentionStep.RemoveEmail) _deps.Live?.Publish(_emailId, _state);
+        r.ReplyTo.Tell(new Status.Failure(cause));
     }
 
     private void Dispatch(int attempt, TimeSpan delay)

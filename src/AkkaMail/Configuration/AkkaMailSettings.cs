@@ -38,6 +38,10 @@ public sealed record AkkaMailSettings
     public TimeSpan ShutdownDrainTimeout { get; init; } = TimeSpan.FromSeconds(20);
     public OutboundWebhooks.OutboundWebhookSettings OutboundWebhooks { get; init; } = AkkaMail.OutboundWebhooks.OutboundWebhookSettings.Default;
     public Providers.BreakerSettings Breaker { get; init; } = Providers.BreakerSettings.Default;
+    /// <summary>How long settled emails' bodies and envelopes are kept (akkamail.retention).</summary>
+    public RetentionPolicy Retention { get; init; } = new(TimeSpan.FromDays(7), TimeSpan.FromDays(90));
+    public TimeSpan RetentionInterval { get; init; } = TimeSpan.FromHours(1);
+    public int RetentionBatchSize { get; init; } = 200;
 
     /// <summary>The knobs of the loaded HOCON (see <see cref="AkkaMailConfiguration.LoadKnobs"/>); a knob not set keeps its
     /// default.</summary>
@@ -116,6 +120,20 @@ public sealed record AkkaMailSettings
                 FailureRatio: k.Double("akkamail.breaker.failure-ratio", b.FailureRatio, 0, 1)),
         };
         k.Require(settings.Breaker.FailureRatio > 0, "akkamail.breaker.failure-ratio", "must be more than 0");
+        // 0: keep forever.
+        static TimeSpan OrForever(TimeSpan t) => t == TimeSpan.Zero ? Timeout.InfiniteTimeSpan : t;
+        static TimeSpan AsKnob(TimeSpan t) => t == Timeout.InfiniteTimeSpan ? TimeSpan.Zero : t;
+        settings = settings with
+        {
+            Retention = new RetentionPolicy(
+                OrForever(k.Duration("akkamail.retention.bodies", AsKnob(d.Retention.KeepBodies), TimeSpan.Zero)),
+                OrForever(k.Duration("akkamail.retention.envelopes", AsKnob(d.Retention.KeepEnvelopes), TimeSpan.Zero))),
+            RetentionInterval = k.PositiveDuration("akkamail.retention.interval", d.RetentionInterval),
+            RetentionBatchSize = k.Int("akkamail.retention.batch-size", d.RetentionBatchSize, min: 1, max: 10_000),
+        };
+        k.Require(!settings.Retention.RemovesEnvelopes || !settings.Retention.RemovesBodies
+                  || settings.Retention.KeepEnvelopes >= settings.Retention.KeepBodies,
+            "akkamail.retention.envelopes", "must be 0 (keep forever) or at least retention.bodies");
         k.Require(settings.OutboundWebhooks.MaxBackoff >= settings.OutboundWebhooks.MinBackoff, "akkamail.outbound-webhooks.max-backoff",
             "must be at least outbound-webhooks.min-backoff");
         k.Require(settings.ReadSideMaxBackoff >= settings.ReadSideMinBackoff, "akkamail.read-model.max-backoff",

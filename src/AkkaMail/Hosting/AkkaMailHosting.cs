@@ -84,6 +84,36 @@ public static class AkkaMailHosting
         Props SweeperProps(IActorRef manager) => Props.Create(() => new SweeperActor(store, manager, settings.SweepInterval,
             settings.SweepPickupTimeout, settings.SweepPickupTimeout, settings.SweepBatchSize,
             !queue.IsDurable, clock, () => CaughtUpWithStartAsync(readSide, head)));
+        // Whatever the provider now: the sandbox may have written files there before.
+        var appOptions = sp.GetService<AkkaMailOptions>();
+        var outboxPath = appOptions?.OutboxPath;
+        // SQLite: what a run deleted leaves the files once their logs are checkpointed.
+        Func<Task>? afterRemoval = appOptions is { Store: StoreKind.Sqlite } sqlite
+            ? async () =>
+            {
+                await Stores.Sqlite.SqliteDatabase.CheckpointAsync(sqlite.JournalPath);
+                await Stores.Sqlite.SqliteDatabase.CheckpointAsync(sqlite.ReadModelPath);
+            }
+            : null;
+        var retentionProgress = sp.GetService<RetentionProgress>() ?? new RetentionProgress();
+        if (metrics is not null) metrics.RetentionRemoved = () => (retentionProgress.BodiesRemovedTotal, retentionProgress.EmailsRemovedTotal);
+        if (metrics is not null && appOptions is not null)
+            metrics.StorageBytes = () => StorageBytes(appOptions);
+        Action<string>? removeOutboxFiles = outboxPath is null ? null : id => Providers.SandboxProvider.RemoveOutboxFiles(outboxPath, id);
+        var retentionOffsets = sp.GetRequiredService<IEmailProjectionStore>();
+        Props RetentionProps(IActorRef manager, ActorSystem system)
+        {
+            // PostgreSQL: the journal plugin keeps a removed email's last event row (marked deleted): it goes too.
+            Func<string, Task>? forgetRemoved = null;
+            if (appOptions is { Store: StoreKind.Postgres })
+            {
+                var purge = AkkaMail.Persistence.Postgres.PostgresJournalPurge.For(system);
+                forgetRemoved = id => purge.ForgetDeletedAsync(EmailActor.PersistenceIdFor(id));
+            }
+            return Props.Create(() => new RetentionActor(settings.Retention, store,
+                retentionOffsets, manager, clock, settings.RetentionInterval, settings.RetentionBatchSize,
+                settings.AskTimeout, retentionProgress, removeOutboxFiles, afterRemoval, forgetRemoved));
+        }
         builder.WithActors((system, registry, _) =>
         {
             IActorRef dispatcher = ActorRefs.Nobody;
@@ -127,10 +157,16 @@ public static class AkkaMailHosting
             });
             // One sweep per cluster (a singleton on the oldest node), else one in this process.
             if (cluster is null) registry.Register<SweeperActor>(system.ActorOf(SweeperProps(manager), SweeperActor.Name));
+            // One retention job per deployment, likewise.
+            if (cluster is null) registry.Register<RetentionActor>(system.ActorOf(RetentionProps(manager, system), RetentionActor.Name));
         });
         if (cluster is not null)
+        {
             builder.WithSingleton<SweeperActor>(SweeperActor.Name,
                 (_, registry, _) => SweeperProps(registry.Get<EmailManagerActor>()), new ClusterSingletonOptions(), createProxyToo: false);
+            builder.WithSingleton<RetentionActor>(RetentionActor.Name,
+                (system, registry, _) => RetentionProps(registry.Get<EmailManagerActor>(), system), new ClusterSingletonOptions(), createProxyToo: false);
+        }
         return builder;
     }
 
@@ -205,6 +241,22 @@ public static class AkkaMailHosting
             self.System.Log.Warning("No other seed node answered within {0}: joining the seeds again, this node forming the cluster if none answers", formAfter);
             self.JoinSeedNodes(seeds);
         });
+    }
+
+    /// <summary>Bytes on disk of the service's files: the SQLite journal and read model (each with its log), the outbox.</summary>
+    private static IReadOnlyList<(string Part, long Bytes)> StorageBytes(AkkaMailOptions options)
+    {
+        static long Files(string path) => new[] { path, path + "-wal", path + "-shm" }.Sum(f => File.Exists(f) ? new FileInfo(f).Length : 0);
+        var parts = new List<(string, long)>();
+        if (options.Store == StoreKind.Sqlite)
+        {
+            parts.Add(("journal", Files(options.JournalPath)));
+            parts.Add(("read_model", Files(options.ReadModelPath)));
+        }
+        parts.Add(("outbox", Directory.Exists(options.OutboxPath)
+            ? Directory.EnumerateFiles(options.OutboxPath).Sum(f => { try { return new FileInfo(f).Length; } catch (IOException) { return 0L; } })
+            : 0));
+        return parts;
     }
 
     /// <summary>Completes once the read side has projected everything the journal held when this was called.</summary>

@@ -24,10 +24,12 @@ public sealed class JournalQueries
     private readonly Func<CancellationToken, Task<long>> _highest;
     private readonly Func<long, CancellationToken, Task<long?>> _timestampAfter;
     private readonly IMaterializer _materializer;
+    private readonly IActorRef _snapshots;
 
     private JournalQueries(IReadJournal journal, Func<CancellationToken, Task<long>> highest,
-        Func<long, CancellationToken, Task<long?>> timestampAfter, IMaterializer materializer)
+        Func<long, CancellationToken, Task<long?>> timestampAfter, IMaterializer materializer, IActorRef snapshots)
     {
+        _snapshots = snapshots;
         _timestampAfter = timestampAfter;
         _live = (IAllEventsQuery)journal;
         _current = (ICurrentAllEventsQuery)journal;
@@ -40,23 +42,24 @@ public sealed class JournalQueries
     {
         var query = PersistenceQuery.Get(system);
         var materializer = system.Materializer();
+        var snapshots = Akka.Persistence.Persistence.Instance.Apply(system).SnapshotStoreFor(null);
         if (store == StoreKind.MongoDb)
         {
             var mongo = query.ReadJournalFor<MongoDbReadJournal>(MongoDbReadJournal.Identifier);
-            return new JournalQueries(mongo, mongo.HighestOrderingAsync, mongo.TimestampAfterAsync, materializer);
+            return new JournalQueries(mongo, mongo.HighestOrderingAsync, mongo.TimestampAfterAsync, materializer, snapshots);
         }
         if (store == StoreKind.Postgres)
         {
             // Akka.Persistence.Sql's query journal (polled; ordering offsets, gaps waited for) and the journal's head in SQL.
             var sql = PostgresPersistence.ReadJournal(system);
             var head = PostgresJournalHead.For(system);
-            return new JournalQueries(sql, head.HighestOrderingAsync, head.TimestampAfterAsync, materializer);
+            return new JournalQueries(sql, head.HighestOrderingAsync, head.TimestampAfterAsync, materializer, snapshots);
         }
         var sqlite = query.ReadJournalFor<SqliteReadJournal>(SqliteReadJournal.Identifier);
         // The journal's only writer is in this process: once it has committed, it knows the head without a query.
         return new JournalQueries(sqlite, ct => sqlite.LastCommittedOrdering is var last and >= 0
             ? Task.FromResult(last)
-            : sqlite.HighestOrderingAsync(ct), sqlite.TimestampAfterAsync, materializer);
+            : sqlite.HighestOrderingAsync(ct), sqlite.TimestampAfterAsync, materializer, snapshots);
     }
 
     /// <summary>Every event after <paramref name="offset"/>, then live.</summary>
@@ -65,11 +68,24 @@ public sealed class JournalQueries
     /// <summary>Every event after <paramref name="offset"/> up to the journal's head at the start of the query.</summary>
     public Source<EventEnvelope, NotUsed> CurrentEventsAfter(long offset) => _current.CurrentAllEvents(Offset.Sequence(offset));
 
-    /// <summary>A persistence id's events 1..<paramref name="toSequenceNr"/>.</summary>
-    public async Task<IReadOnlyList<object>> EventsUpToAsync(string persistenceId, long toSequenceNr) =>
-        await _byPersistenceId.CurrentEventsByPersistenceId(persistenceId, 1, toSequenceNr)
-            .Select(e => e.Event)
-            .RunWith(Sink.Seq<object>(), _materializer);
+    /// <summary>A persistence id's events 1..<paramref name="toSequenceNr"/>; when retention deleted the first ones, its
+    /// latest snapshot up to there first (it replaced them), then the events after it.</summary>
+    public async Task<IReadOnlyList<object>> EventsUpToAsync(string persistenceId, long toSequenceNr)
+    {
+        var events = await _byPersistenceId.CurrentEventsByPersistenceId(persistenceId, 1, toSequenceNr)
+            .RunWith(Sink.Seq<EventEnvelope>(), _materializer);
+        if (toSequenceNr <= 0 || (events.Count > 0 && events[0].SequenceNr == 1)) return events.Select(e => e.Event).ToArray();
+        var loaded = await _snapshots.Ask<object>(
+            new Akka.Persistence.LoadSnapshot(persistenceId, new Akka.Persistence.SnapshotSelectionCriteria(toSequenceNr), toSequenceNr),
+            TimeSpan.FromSeconds(30));
+        return loaded switch
+        {
+            Akka.Persistence.LoadSnapshotResult { Snapshot: { } s } =>
+                events.Where(e => e.SequenceNr > s.Metadata.SequenceNr).Select(e => e.Event).Prepend(s.Snapshot).ToArray(),
+            Akka.Persistence.LoadSnapshotFailed f => throw f.Cause,
+            _ => events.Select(e => e.Event).ToArray(),
+        };
+    }
 
     public Task<long> HighestOrderingAsync(CancellationToken ct = default) => _highest(ct);
 

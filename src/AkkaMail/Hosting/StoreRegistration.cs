@@ -53,6 +53,7 @@ public static class StoreRegistration
         services.AddSingleton(sp => new EmailReadStoreBackend((IEmailReadStore)Resolve(readBackend, sp)));
         services.AddSingleton(sp => new ProjectionProgress(ReadModel.EmailReadSideProjection.Name, sp.GetService<TimeProvider>()));
         services.AddSingleton<JournalHead>();
+        services.AddSingleton<Actors.RetentionProgress>();
         services.AddSingleton<IEmailReadStore>(sp =>
         {
             var settings = sp.GetService<AkkaMailSettings>() ?? new AkkaMailSettings();

@@ -35,6 +35,13 @@ public sealed class AkkaMailMetrics
     /// <summary>The read side's lag, set by its hosting.</summary>
     public Func<(long Events, double Seconds)>? ReadSideLag { get; set; }
 
+    /// <summary>Bytes on disk by part (journal, read_model, outbox), set by the pipeline's hosting where it can see the
+    /// files (SQLite; the outbox with any store).</summary>
+    public Func<IReadOnlyList<(string Part, long Bytes)>>? StorageBytes { get; set; }
+
+    /// <summary>The retention job's totals (bodies removed, emails removed) on this node, set by the pipeline's hosting.</summary>
+    public Func<(long Bodies, long Emails)>? RetentionRemoved { get; set; }
+
     /// <summary>The outbound webhooks projection's lag, set by its hosting.</summary>
     public Func<(long Events, double Seconds)>? OutboundWebhooksLag { get; set; }
 
@@ -69,6 +76,13 @@ public sealed class AkkaMailMetrics
             "Journal events the outbound webhooks projection has not turned into deliveries yet.");
         meter.CreateObservableGauge("akkamail.outbound_webhooks.lag.seconds", () => OutboundWebhooksLag?.Invoke().Seconds ?? 0, "s",
             "While the outbound webhooks projection is behind: age of the oldest event it has not projected.");
+        meter.CreateObservableCounter("akkamail.retention.bodies_removed", () => RetentionRemoved?.Invoke().Bodies ?? 0, "{email}",
+            "Emails whose bodies and attachments the retention job removed (this node).");
+        meter.CreateObservableCounter("akkamail.retention.emails_removed", () => RetentionRemoved?.Invoke().Emails ?? 0, "{email}",
+            "Emails the retention job removed whole (this node).");
+        meter.CreateObservableGauge("akkamail.storage.bytes", () => (StorageBytes?.Invoke() ?? Array.Empty<(string, long)>())
+                .Select(p => new Measurement<long>(p.Bytes, new KeyValuePair<string, object?>("part", p.Part))),
+            "By", "Bytes on disk of the service's files, by part: journal, read_model (SQLite files with their logs), outbox.");
         meter.CreateObservableGauge("akkamail.queue.depth", () => QueueDepth?.Invoke() ?? 0, "{job}", "Send jobs waiting in the in-process queue (RabbitMQ: see the broker).");
     }
 

@@ -57,6 +57,23 @@ public sealed class SandboxProvider(
         File.Move(tmp, path, overwrite: true);
     }
 
+    /// <summary>Removes every file the sandbox wrote for the email (<c>{id}.eml</c>, a batch's <c>{id}.{address}.eml</c>);
+    /// the count removed. Nothing when the outbox does not exist.</summary>
+    public static int RemoveOutboxFiles(string outboxPath, string emailId)
+    {
+        if (!Directory.Exists(outboxPath) || emailId.Length == 0 || emailId.IndexOfAny(['.', '/', '\\', '*', '?']) >= 0) return 0;
+        var removed = 0;
+        foreach (var path in Directory.EnumerateFiles(outboxPath, emailId + ".*"))
+        {
+            var name = Path.GetFileName(path);
+            // {id}.eml, or {id}.{address}.eml (an address has an '@'): never another id that only starts alike.
+            if (name != emailId + ".eml" && !(name.EndsWith(".eml", StringComparison.Ordinal) && name.IndexOf('@') > emailId.Length)) continue;
+            File.Delete(path);
+            removed++;
+        }
+        return removed;
+    }
+
     /// <summary>An address as part of a file name: anything but letters, digits, '@', '.', '+', '-', '_' becomes '_'.</summary>
     public static string FileSafe(string address) =>
         new(address.Select(ch => char.IsAsciiLetterOrDigit(ch) || ch is '@' or '.' or '+' or '-' or '_' ? ch : '_').ToArray());

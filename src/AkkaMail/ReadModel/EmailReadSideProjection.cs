@@ -111,7 +111,11 @@ public sealed class EmailReadSideProjection(
         if (toSequenceNr <= 0) return state;
         StatesRebuilt++;
         foreach (var e in await eventsUpTo(persistenceId, toSequenceNr))
-            if (e is IEmailEvent evt) state = state.Apply(evt);
+        {
+            // A snapshot comes first when retention replaced the events before it.
+            if (e is EmailState snapshot) state = snapshot;
+            else if (e is IEmailEvent evt) state = state.Apply(evt);
+        }
         return state;
     }
 

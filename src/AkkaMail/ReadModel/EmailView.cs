@@ -30,6 +30,10 @@ public sealed record EmailView(
     /// <summary>The template (name, version) the content was rendered from; null for content given as it is.</summary>
     public TemplateUse? Template { get; init; }
 
+    /// <summary>When nothing more was to be sent (null while unsettled): the retention job's index (not shown to clients).
+    /// Rows stored before it existed have none until the read model is rebuilt.</summary>
+    public DateTimeOffset? SettledAt { get; init; }
+
     public static EmailView Of(EmailState s) => new(
         s.EmailId,
         s.UserId ?? "",
@@ -55,6 +59,7 @@ public sealed record EmailView(
     {
         Phase = s.Phase.ToString(),
         Template = s.Template,
+        SettledAt = s.IsSettled ? s.SettledAt ?? s.UpdatedAt ?? s.AcceptedAt : null,
     };
 
     /// <summary>This view with its timeline in the names of <see cref="EmailEventTypes"/> (a stored view may predate
@@ -89,6 +94,21 @@ public interface IEmailReadStore
 
     /// <summary>Emails whose send is not settled (queued, scheduled, sending, retrying), for the dispatch sweep.</summary>
     Task<IReadOnlyList<string>> FindUnsettledAsync(int limit, string? afterId, CancellationToken ct = default);
+
+    /// <summary>Settled emails in order of (settled time, id), settled after <paramref name="after"/> (exclusive) and at or
+    /// before <paramref name="upTo"/>, for the retention job.</summary>
+    Task<IReadOnlyList<SettledPosition>> FindSettledAsync(SettledPosition after, DateTimeOffset upTo, int limit, CancellationToken ct = default);
+
+    /// <summary>Removes these emails' views (retention, erasure): they are gone from the journal too.</summary>
+    Task DeleteAsync(IReadOnlyCollection<string> ids, CancellationToken ct = default);
+}
+
+/// <summary>A position in the order of settling: (settled time in ms, id).</summary>
+public sealed record SettledPosition(long SettledAtMs, string Id)
+{
+    public static readonly SettledPosition Start = new(long.MinValue, "");
+
+    public static SettledPosition Of(DateTimeOffset at) => new(at.ToUnixTimeMilliseconds(), "");
 }
 
 /// <summary>Filters for listing a user's emails. <paramref name="After"/> is the last row of the previous page.</summary>

@@ -63,6 +63,11 @@ public sealed class JournalConsistentEmailReadStore(
     public Task<IReadOnlyList<string>> FindUnsettledAsync(int limit, string? afterId, CancellationToken ct = default) =>
         inner.FindUnsettledAsync(limit, afterId, ct);
 
+    public Task<IReadOnlyList<SettledPosition>> FindSettledAsync(SettledPosition after, DateTimeOffset upTo, int limit, CancellationToken ct = default) =>
+        inner.FindSettledAsync(after, upTo, limit, ct);
+
+    public Task DeleteAsync(IReadOnlyCollection<string> ids, CancellationToken ct = default) => inner.DeleteAsync(ids, ct);
+
     /// <summary>Waits (up to the catch-up wait) for the projection to reach <paramref name="target"/>; false if it did not.</summary>
     private async Task<bool> CaughtUpAsync(long target, CancellationToken ct)
     {

@@ -29,6 +29,8 @@ public sealed class EmailMessageSerializer : SerializerWithStringManifest
         ("cancel-email", typeof(CancelEmail)),
         ("sweep-dispatch", typeof(SweepDispatch)),
         ("get-email-state", typeof(GetEmailState)),
+        ("apply-retention", typeof(ApplyRetention)),
+        ("retention-applied", typeof(RetentionApplied)),
         ("email-accepted", typeof(EmailReplies.EmailAccepted)),
         ("idempotency-conflict", typeof(IdempotencyConflict)),
         ("send-approved", typeof(SendApproved)),
@@ -45,7 +47,7 @@ public sealed class EmailMessageSerializer : SerializerWithStringManifest
     public static readonly Type[] BoundTypes =
     [
         typeof(IEmailCommand), typeof(AcceptReply), typeof(BeginSendReply), typeof(OutcomeRecorded),
-        typeof(ProviderEventApplied), typeof(CancelReply), typeof(Actors.PipelineMessages.EmailChanged),
+        typeof(ProviderEventApplied), typeof(CancelReply), typeof(RetentionApplied), typeof(Actors.PipelineMessages.EmailChanged),
     ];
 
     /// <summary>The types with a manifest.</summary>

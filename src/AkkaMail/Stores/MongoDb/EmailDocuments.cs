@@ -28,6 +28,7 @@ public static class EmailFields
     public const string Timeline = "Timeline";
     public const string Version = "Version";
     public const string Template = "Template";
+    public const string SettledAt = "SettledAt";
 }
 
 /// <summary>
@@ -60,6 +61,7 @@ public static class EmailDocumentMapper
         { EmailFields.Timeline, new BsonArray(v.Timeline.Select(ToBson)) },
         { EmailFields.Version, v.Version },
         { EmailFields.Template, v.Template is { } t ? new BsonDocument { { "Name", t.Name }, { "Version", t.Version } } : BsonNull.Value },
+        { EmailFields.SettledAt, Date(v.SettledAt) },
     };
 
     public static EmailView FromBson(BsonDocument d) => new(
@@ -88,6 +90,8 @@ public static class EmailDocumentMapper
         Template = d.GetValue(EmailFields.Template, BsonNull.Value) is BsonDocument t
             ? new AkkaMail.Domain.TemplateUse(t["Name"].AsString, t["Version"].ToInt32())
             : null,
+        // Absent from documents written before retention existed.
+        SettledAt = ToNullableDate(d.GetValue(EmailFields.SettledAt, BsonNull.Value)),
     };
 
     public static BsonDocument ToBson(RecipientView r) => new()

@@ -30,6 +30,7 @@ public sealed class MongoEmailReadStore(IMongoDatabase database, string collecti
         Index(new BsonDocument(EmailFields.ProviderMessageId, 1), "ProviderMessageId"),
         Index(new BsonDocument(EmailFields.Tags, 1), "Tags"),
         Index(new BsonDocument(EmailFields.RecipientAddress, 1), "Recipients_Address"),
+        Index(new BsonDocument { { EmailFields.SettledAt, 1 }, { EmailFields.Id, 1 } }, "SettledAt_Id"),
     };
 
     private static CreateIndexModel<BsonDocument> Index(BsonDocument keys, string name) =>
@@ -170,4 +171,31 @@ public sealed class MongoEmailReadStore(IMongoDatabase database, string collecti
         { EmailFields.Phase, new BsonDocument("$in", new BsonArray(UnsettledPhases)) },
         { EmailFields.Id, new BsonDocument("$gt", afterId ?? "") },
     };
+
+    public async Task<IReadOnlyList<SettledPosition>> FindSettledAsync(SettledPosition after, DateTimeOffset upTo, int limit, CancellationToken ct = default)
+    {
+        var docs = await _emails.Find(SettledFilter(after, upTo))
+            .Sort(new BsonDocument { { EmailFields.SettledAt, 1 }, { EmailFields.Id, 1 } }).Limit(limit)
+            .Project(new BsonDocument { { EmailFields.Id, 1 }, { EmailFields.SettledAt, 1 } }).ToListAsync(ct);
+        return docs.Select(d => new SettledPosition(d[EmailFields.SettledAt].AsBsonDateTime.MillisecondsSinceEpoch, d[EmailFields.Id].AsString)).ToList();
+    }
+
+    public static BsonDocument SettledFilter(SettledPosition after, DateTimeOffset upTo)
+    {
+        // A BSON date cannot hold long.MinValue: the start is the earliest date.
+        var at = new BsonDateTime(Math.Max(after.SettledAtMs, -62135596800000L));
+        return new BsonDocument("$and", new BsonArray
+        {
+            new BsonDocument(EmailFields.SettledAt, new BsonDocument { { "$type", "date" }, { "$lte", EmailDocumentMapper.Date(upTo) } }),
+            new BsonDocument("$or", new BsonArray
+            {
+                new BsonDocument(EmailFields.SettledAt, new BsonDocument("$gt", at)),
+                new BsonDocument { { EmailFields.SettledAt, at }, { EmailFields.Id, new BsonDocument("$gt", after.Id) } },
+            }),
+        });
+    }
+
+    public Task DeleteAsync(IReadOnlyCollection<string> ids, CancellationToken ct = default) =>
+        ids.Count == 0 ? Task.CompletedTask
+            : _emails.DeleteManyAsync(new BsonDocument(EmailFields.Id, new BsonDocument("$in", new BsonArray(ids))), ct);
 }

@@ -78,6 +78,8 @@ public static class PostgresSchema
         CREATE INDEX IF NOT EXISTS ix_emails_provider_message_id ON emails (provider_message_id);
         CREATE INDEX IF NOT EXISTS ix_emails_unsettled ON emails (id)
             WHERE phase IN ({string.Join(", ", UnsettledPhases.Select(p => $"'{p}'"))});
+        ALTER TABLE emails ADD COLUMN IF NOT EXISTS settled_at bigint NULL;
+        CREATE INDEX IF NOT EXISTS ix_emails_settled ON emails (settled_at, id) WHERE settled_at IS NOT NULL;
         CREATE TABLE IF NOT EXISTS projection_offsets (
             name text PRIMARY KEY,
             ordering bigint NOT NULL,

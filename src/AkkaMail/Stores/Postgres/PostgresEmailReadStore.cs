@@ -14,11 +14,12 @@ namespace AkkaMail.Stores.Postgres;
 public sealed class PostgresEmailReadStore(PostgresDatabase db) : IEmailReadStore, IEmailProjectionStore
 {
     private const string UpsertSql = """
-        INSERT INTO emails (id, user_id, status, phase, created_at, provider_message_id, recipients, tags, version, doc)
-        VALUES (@id, @user, @status, @phase, @created, @pmid, @recipients, @tags, @version, @doc)
+        INSERT INTO emails (id, user_id, status, phase, created_at, provider_message_id, recipients, tags, version, doc, settled_at)
+        VALUES (@id, @user, @status, @phase, @created, @pmid, @recipients, @tags, @version, @doc, @settled)
         ON CONFLICT (id) DO UPDATE SET
             status = excluded.status, phase = excluded.phase, provider_message_id = excluded.provider_message_id,
-            recipients = excluded.recipients, tags = excluded.tags, version = excluded.version, doc = excluded.doc
+            recipients = excluded.recipients, tags = excluded.tags, version = excluded.version, doc = excluded.doc,
+            settled_at = excluded.settled_at
         WHERE excluded.version > emails.version
         """;
 
@@ -67,6 +68,7 @@ public sealed class PostgresEmailReadStore(PostgresDatabase db) : IEmailReadStor
                     PostgresDatabase.Parameter("tags", v.Tags.ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Text),
                     PostgresDatabase.Parameter("version", v.Version, NpgsqlDbType.Bigint),
                     PostgresDatabase.Parameter("doc", JsonSerializer.SerializeToUtf8Bytes(v, EmailEventSerializer.Json), NpgsqlDbType.Bytea),
+                    PostgresDatabase.Parameter("settled", v.SettledAt?.ToUnixTimeMilliseconds(), NpgsqlDbType.Bigint),
                 },
             });
         foreach (var (userId, s) in suppressions.OrderBy(p => p.UserId, StringComparer.Ordinal)
@@ -191,5 +193,29 @@ public sealed class PostgresEmailReadStore(PostgresDatabase db) : IEmailReadStor
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct)) ids.Add(r.GetString(0));
         return ids;
+    }
+
+    public async Task<IReadOnlyList<SettledPosition>> FindSettledAsync(SettledPosition after, DateTimeOffset upTo, int limit, CancellationToken ct = default)
+    {
+        await using var cmd = db.Command("""
+            SELECT settled_at, id FROM emails WHERE settled_at IS NOT NULL AND (settled_at, id) > (@at, @id) AND settled_at <= @upTo
+            ORDER BY settled_at, id LIMIT @limit
+            """);
+        cmd.Parameters.Add(PostgresDatabase.Parameter("at", after.SettledAtMs, NpgsqlDbType.Bigint));
+        cmd.Parameters.Add(PostgresDatabase.Parameter("id", after.Id, NpgsqlDbType.Text));
+        cmd.Parameters.Add(PostgresDatabase.Parameter("upTo", upTo.ToUnixTimeMilliseconds(), NpgsqlDbType.Bigint));
+        cmd.Parameters.Add(PostgresDatabase.Parameter("limit", limit, NpgsqlDbType.Integer));
+        var found = new List<SettledPosition>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct)) found.Add(new SettledPosition(r.GetInt64(0), r.GetString(1)));
+        return found;
+    }
+
+    public async Task DeleteAsync(IReadOnlyCollection<string> ids, CancellationToken ct = default)
+    {
+        if (ids.Count == 0) return;
+        await using var cmd = db.Command("DELETE FROM emails WHERE id = ANY(@ids)");
+        cmd.Parameters.Add(PostgresDatabase.Parameter("ids", ids.ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Text));
+        await cmd.ExecuteNonQueryAsync(ct);
     }
 }

@@ -26,9 +26,11 @@ public sealed class SqliteDatabase
         // NORMAL is durable in WAL mode against process crashes; FULL only adds safety against power loss
         // at a large cost per commit. busy_timeout lets writers queue rather than fail. Both stick to the native
         // connection, which the pool hands out again: set them once per native connection, not per open.
+        // secure_delete: a deleted row's bytes are overwritten with zeros, so what retention and erasure remove leaves the
+        // file, not only the table.
         if (!Configured.TryGetValue(c.Handle!, out _))
         {
-            await ExecAsync(c, "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;", ct);
+            await ExecAsync(c, "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000; PRAGMA secure_delete=ON;", ct);
             Configured.AddOrUpdate(c.Handle!, Marker);
         }
         return c;
@@ -47,6 +49,32 @@ public sealed class SqliteDatabase
         using var cmd = c.CreateCommand();
         cmd.CommandText = "PRAGMA journal_mode=WAL;";
         cmd.ExecuteNonQuery();
+    }
+
+    /// <summary>
+    /// Copies the write-ahead log into the file and truncates it. With secure_delete, a deleted row is zeroed in the page
+    /// written to the log, but the file keeps its old page and the log its earlier frames until a checkpoint: after one,
+    /// neither holds the deleted bytes. Waits for readers (busy timeout); false when some still held the log.
+    /// </summary>
+    public static async Task<bool> CheckpointAsync(string path, CancellationToken ct = default)
+    {
+        if (!File.Exists(path)) return true;
+        await using var c = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false, DefaultTimeout = 30 }.ToString());
+        await c.OpenAsync(ct);
+        await ExecAsync(c, "PRAGMA busy_timeout=30000;", ct);
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "PRAGMA wal_checkpoint(TRUNCATE);";
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        // (busy, log frames, checkpointed frames): busy = 1 when a reader or writer kept it from completing.
+        return await r.ReadAsync(ct) && r.GetInt64(0) == 0;
+    }
+
+    public static async Task<bool> HasColumnAsync(SqliteConnection c, string table, string column, CancellationToken ct = default)
+    {
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = $"SELECT count(*) FROM pragma_table_info('{table}') WHERE name = $column;";
+        cmd.Parameters.AddWithValue("$column", column);
+        return Convert.ToInt64(await cmd.ExecuteScalarAsync(ct)) > 0;
     }
 
     public static async Task ExecAsync(SqliteConnection c, string sql, CancellationToken ct = default)

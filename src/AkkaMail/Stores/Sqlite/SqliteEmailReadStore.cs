@@ -39,6 +39,10 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
                 updated_at INTEGER NOT NULL
             );
             """ + SqliteSuppressionStore.Schema, ct);
+        // Added for retention: tables created before it get the column (null until their rows are stored again).
+        if (!await SqliteDatabase.HasColumnAsync(c, "emails", "settled_at", ct))
+            await SqliteDatabase.ExecAsync(c, "ALTER TABLE emails ADD COLUMN settled_at INTEGER NULL;", ct);
+        await SqliteDatabase.ExecAsync(c, "CREATE INDEX IF NOT EXISTS ix_emails_settled ON emails(settled_at, id) WHERE settled_at IS NOT NULL;", ct);
     }
 
     // Upserts go through one connection and one prepared statement kept for the store's lifetime: the writer sends
@@ -53,18 +57,18 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
     {
         public readonly SqliteConnection Connection;
         public readonly SqliteCommand Command;
-        public readonly SqliteParameter Id, User, Status, Phase, Created, Pmid, Recipients, Tags, Version, Doc;
+        public readonly SqliteParameter Id, User, Status, Phase, Created, Pmid, Recipients, Tags, Version, Doc, Settled;
 
         public Upsert(SqliteConnection connection)
         {
             Connection = connection;
             Command = connection.CreateCommand();
             Command.CommandText = """
-                INSERT INTO emails (id, user_id, status, phase, created_at, provider_message_id, recipients, tags, version, doc)
-                VALUES ($id, $user, $status, $phase, $created, $pmid, $recipients, $tags, $version, $doc)
+                INSERT INTO emails (id, user_id, status, phase, created_at, provider_message_id, recipients, tags, version, doc, settled_at)
+                VALUES ($id, $user, $status, $phase, $created, $pmid, $recipients, $tags, $version, $doc, $settled)
                 ON CONFLICT(id) DO UPDATE SET
                     status = excluded.status, phase = excluded.phase, provider_message_id = excluded.provider_message_id,
-                    version = excluded.version, doc = excluded.doc
+                    version = excluded.version, doc = excluded.doc, settled_at = excluded.settled_at
                 WHERE excluded.version > emails.version;
                 """;
             Id = Command.Parameters.Add("$id", SqliteType.Text);
@@ -79,6 +83,7 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
             // The view as UTF-8 JSON, stored as a BLOB: serialized straight to bytes, with no UTF-16 string between
             // the view and SQLite. Rows stored as TEXT by earlier versions read the same.
             Doc = Command.Parameters.Add("$doc", SqliteType.Blob);
+            Settled = Command.Parameters.Add("$settled", SqliteType.Integer);
             Command.Prepare();
 
             // A suppression is kept as first recorded, and not re-added over a lift newer than its event.
@@ -150,6 +155,7 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
                     u.Tags.Value = Delimited(v.Tags);
                     u.Version.Value = v.Version;
                     u.Doc.Value = JsonSerializer.SerializeToUtf8Bytes(v, EmailEventSerializer.Json);
+                    u.Settled.Value = v.SettledAt is { } settled ? settled.ToUnixTimeMilliseconds() : DBNull.Value;
                     u.Command.ExecuteNonQuery();
                 }
                 if (suppressions.Count > 0)
@@ -307,5 +313,40 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct)) ids.Add(r.GetString(0));
         return ids;
+    }
+
+    public async Task<IReadOnlyList<SettledPosition>> FindSettledAsync(SettledPosition after, DateTimeOffset upTo, int limit, CancellationToken ct = default)
+    {
+        await using var c = await db.OpenAsync(ct);
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = """
+            SELECT settled_at, id FROM emails WHERE settled_at IS NOT NULL AND (settled_at, id) > ($at, $id) AND settled_at <= $upTo
+            ORDER BY settled_at, id LIMIT $limit
+            """;
+        cmd.Parameters.AddWithValue("$at", after.SettledAtMs);
+        cmd.Parameters.AddWithValue("$id", after.Id);
+        cmd.Parameters.AddWithValue("$upTo", upTo.ToUnixTimeMilliseconds());
+        cmd.Parameters.AddWithValue("$limit", limit);
+        var found = new List<SettledPosition>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct)) found.Add(new SettledPosition(r.GetInt64(0), r.GetString(1)));
+        return found;
+    }
+
+    public async Task DeleteAsync(IReadOnlyCollection<string> ids, CancellationToken ct = default)
+    {
+        if (ids.Count == 0) return;
+        await using var c = await db.OpenAsync(ct);
+        await using var tx = (SqliteTransaction)await c.BeginTransactionAsync(ct);
+        await using var cmd = c.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = "DELETE FROM emails WHERE id = $id;";
+        var id = cmd.Parameters.Add("$id", SqliteType.Text);
+        foreach (var each in ids)
+        {
+            id.Value = each;
+            await cmd.ExecuteNonQueryAsync(ct);
+        }
+        await tx.CommitAsync(ct);
     }
 }
