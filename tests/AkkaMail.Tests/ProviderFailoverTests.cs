@@ -125,9 +125,10 @@ public sealed class ProviderFailoverTests
     [Fact]
     public async Task After_a_run_of_transient_failures_mail_goes_through_the_next_provider_and_comes_back_when_the_probe_succeeds()
     {
+        var clock = new FakeTimeProvider(T0);
         var mailgun = new ScriptedProvider("mailgun") { Next = () => new SendOutcome.Transient("mailgun 503: down") };
         var smtp = new ScriptedProvider("smtp");
-        var route = new ProviderRoute([mailgun, smtp], Breaker, NullLogger.Instance);
+        var route = new ProviderRoute([mailgun, smtp], Breaker, NullLogger.Instance, clock: clock);
 
         for (var i = 0; i < 3; i++) Assert.IsType<SendOutcome.Transient>(await route.SendAsync(Email(i), default));
         Assert.Empty(smtp.Calls);
@@ -138,7 +139,7 @@ public sealed class ProviderFailoverTests
 
         // Mailgun is back; after the break one probe reaches it, succeeds, and the breaker closes.
         mailgun.Next = () => new SendOutcome.Sent("mg", "mailgun");
-        await Task.Delay(Breaker.BreakDuration + TimeSpan.FromMilliseconds(200));
+        clock.Advance(Breaker.BreakDuration + TimeSpan.FromMilliseconds(1));
         for (var i = 8; i < 12; i++) Assert.Equal("mailgun", Assert.IsType<SendOutcome.Sent>(await route.SendAsync(Email(i), default)).Provider);
         Assert.Equal(5, smtp.Calls.Count);
         Assert.Equal(Polly.CircuitBreaker.CircuitState.Closed, route.States[0].State);
@@ -149,9 +150,11 @@ public sealed class ProviderFailoverTests
     [Fact]
     public async Task Successes_just_before_an_outage_do_not_hold_the_breaker_closed()
     {
+        // On a fake clock: the breaker's half-open after its (short) break must not come between the calls below.
+        var clock = new FakeTimeProvider(T0);
         var mailgun = new ScriptedProvider("mailgun");
         var smtp = new ScriptedProvider("smtp");
-        var route = new ProviderRoute([mailgun, smtp], Breaker, NullLogger.Instance);
+        var route = new ProviderRoute([mailgun, smtp], Breaker, NullLogger.Instance, clock: clock);
         for (var i = 0; i < 3; i++) await route.SendAsync(Email(i), default);
         mailgun.Next = () => new SendOutcome.Transient("mailgun 503: down");
         for (var i = 3; i < 6; i++) Assert.IsType<SendOutcome.Transient>(await route.SendAsync(Email(i), default));

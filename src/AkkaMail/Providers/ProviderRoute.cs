@@ -63,7 +63,8 @@ public sealed class ProviderRoute : IEmailProvider
     {
         var state = new CircuitBreakerStateProvider();
         var name = provider.Name;
-        var pipeline = new ResiliencePipelineBuilder<SendOutcome>()
+        // The breaker's windows and break run on the route's clock, as the rate-limit hold-off does.
+        var pipeline = new ResiliencePipelineBuilder<SendOutcome> { TimeProvider = _clock }
             .AddCircuitBreaker(new CircuitBreakerStrategyOptions<SendOutcome>
             {
                 // Opens when at least Failures calls were made within the window and at least FailureRatio of them failed
