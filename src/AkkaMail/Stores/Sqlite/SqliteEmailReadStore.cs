@@ -349,4 +349,26 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
         }
         await tx.CommitAsync(ct);
     }
+
+    public async Task<AddressPage> FindByAddressAsync(string? userId, string address, string? afterId, int limit, CancellationToken ct = default)
+    {
+        var normalized = Domain.Addresses.Normalize(address);
+        await using var c = await db.OpenAsync(ct);
+        await using var cmd = c.CreateCommand();
+        // Candidates: the address among the recipients, or its domain anywhere in the view (the sender); confirmed below.
+        cmd.CommandText = $"""
+            SELECT doc FROM emails WHERE id > $after {(userId is null ? "" : "AND user_id = $user")}
+            AND (instr(recipients, '|' || $a || '|') > 0 OR instr(lower(CAST(doc AS TEXT)), $domain) > 0)
+            ORDER BY id LIMIT $limit
+            """;
+        cmd.Parameters.AddWithValue("$after", afterId ?? "");
+        if (userId is not null) cmd.Parameters.AddWithValue("$user", userId);
+        cmd.Parameters.AddWithValue("$a", normalized);
+        cmd.Parameters.AddWithValue("$domain", "@" + AddressPage.DomainOf(normalized));
+        cmd.Parameters.AddWithValue("$limit", limit);
+        var views = new List<EmailView>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct)) views.Add(ReadView(r, 0));
+        return AddressPage.Of(views, normalized, limit);
+    }
 }
