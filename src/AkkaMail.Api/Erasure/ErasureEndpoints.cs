@@ -19,10 +19,14 @@ public static class ErasureEndpoints
     /// <summary>Emails read from the read model per query while finding an address's emails.</summary>
     private const int FindPage = 500;
 
+    /// <summary>How long a request waits for the read model to catch up with the journal before it answers 503.</summary>
+    private static readonly TimeSpan CatchUpWait = TimeSpan.FromSeconds(10);
+
     public static RouteGroupBuilder MapErasureEndpoints(this RouteGroupBuilder api)
     {
         api.MapPost("/erasure", RequestAsync).WithName("RequestErasure")
             .Accepts<ErasureRequest>("application/json").ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
             .WithSummary("Erase an address: every email of yours (the admin: of every user, or of `userId`) to or from it is removed " +
                 "whole (unsent ones cancelled first, removed once settled); a suppression of it stays, as a hash. 202 with the request's progress.");
         api.MapGet("/erasure/{id}", GetAsync).WithName("GetErasure").ProducesProblem(StatusCodes.Status404NotFound)
@@ -31,7 +35,8 @@ public static class ErasureEndpoints
     }
 
     private static async Task<Results<Accepted<ErasureResponse>, ValidationProblem, ProblemHttpResult>> RequestAsync(
-        HttpContext http, IEmailReadStore emails, ISuppressionStore suppressions, IErasureStore records, TimeProvider clock)
+        HttpContext http, IEmailReadStore emails, ISuppressionStore suppressions, IErasureStore records, TimeProvider clock,
+        Projections.ProjectionProgress readSide, Projections.JournalHead head)
     {
         var (request, error) = await JsonBody.ReadAsync<ErasureRequest>(http);
         if (error is not null) return error;
@@ -42,6 +47,13 @@ public static class ErasureEndpoints
         else return Problems.Forbidden("A user may erase an address from their own emails only.");
         var address = Domain.Addresses.Normalize(request.Address!);
         var ct = http.RequestAborted;
+        // Emails accepted just before must be found: the read model first catches up with the journal as it is now.
+        try { await Hosting.AkkaMailHosting.CaughtUpWithStartAsync(readSide, head).WaitAsync(CatchUpWait, ct); }
+        catch (TimeoutException)
+        {
+            return TypedResults.Problem(statusCode: 503, title: "Read model behind", type: ProblemTypes.Unavailable,
+                detail: "The read model is behind the journal: nothing was erased; try again in a moment.");
+        }
 
         var found = new List<string>();
         string? after = null;
