@@ -26,7 +26,7 @@ public static class ErasureEndpoints
     {
         api.MapPost("/erasure", RequestAsync).WithName("RequestErasure")
             .Accepts<ErasureRequest>("application/json").ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
-            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
+            .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status503ServiceUnavailable)
             .WithSummary("Erase an address: every email of yours (the admin: of every user, or of `userId`) to or from it is removed " +
                 "whole (unsent ones cancelled first, removed once settled); a suppression of it stays, as a hash. 202 with the request's progress.");
         api.MapGet("/erasure/{id}", GetAsync).WithName("GetErasure").ProducesProblem(StatusCodes.Status404NotFound)
