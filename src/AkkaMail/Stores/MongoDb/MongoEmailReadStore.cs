@@ -73,7 +73,9 @@ public sealed class MongoEmailReadStore(IMongoDatabase database, string collecti
     public async Task ResetAsync(string projection, CancellationToken ct = default)
     {
         await _emails.DeleteManyAsync(FilterDefinition<BsonDocument>.Empty, ct);
-        await database.GetCollection<BsonDocument>(MongoSuppressionStore.CollectionName).DeleteManyAsync(FilterDefinition<BsonDocument>.Empty, ct);
+        // An erased address's suppression (its hash) has no event left to rebuild it from: it stays.
+        await database.GetCollection<BsonDocument>(MongoSuppressionStore.CollectionName).DeleteManyAsync(
+            new BsonDocument("Address", new BsonDocument("$not", new BsonRegularExpression("^sha256:"))), ct);
         await Offsets.DeleteOneAsync(new BsonDocument("_id", projection), ct);
     }
 

@@ -109,7 +109,11 @@ public sealed class PostgresEmailReadStore(PostgresDatabase db) : IEmailReadStor
     {
         await using var c = await db.OpenAsync(ct);
         await using var tx = await c.BeginTransactionAsync(ct);
-        await using var cmd = new NpgsqlCommand("TRUNCATE emails, suppressions; DELETE FROM projection_offsets WHERE name = @n", c, tx);
+        // An erased address's suppression (its hash) has no event left to rebuild it from: it stays.
+        await using var cmd = new NpgsqlCommand("""
+            TRUNCATE emails; DELETE FROM suppressions WHERE NOT starts_with(address, 'sha256:');
+            DELETE FROM projection_offsets WHERE name = @n
+            """, c, tx);
         cmd.Parameters.Add(PostgresDatabase.Parameter("n", projection, NpgsqlDbType.Text));
         await cmd.ExecuteNonQueryAsync(ct);
         await tx.CommitAsync(ct);

@@ -207,7 +207,11 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
     {
         await using var c = await db.OpenAsync(ct);
         await using var cmd = c.CreateCommand();
-        cmd.CommandText = "BEGIN; DELETE FROM emails; DELETE FROM suppressions; DELETE FROM projection_offsets WHERE name = $n; COMMIT;";
+        // An erased address's suppression (its hash) has no event left to rebuild it from: it stays.
+        cmd.CommandText = """
+            BEGIN; DELETE FROM emails; DELETE FROM suppressions WHERE substr(address, 1, 7) <> 'sha256:';
+            DELETE FROM projection_offsets WHERE name = $n; COMMIT;
+            """;
         cmd.Parameters.AddWithValue("$n", projection);
         await cmd.ExecuteNonQueryAsync(ct);
     }
