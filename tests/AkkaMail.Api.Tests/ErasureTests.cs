@@ -76,6 +76,11 @@ public sealed class ErasureTests : IAsyncLifetime
         var (bob, bobClient) = await NewUserAsync(_host, "bob");
         using var admin = _host.AdminClient();
 
+        // Alice's outbound webhook endpoint logs deliveries whose payloads name the address (a public address that
+        // answers nothing here: the deliveries stay in the log).
+        var hook = await aliceClient.PostJsonAsync("/api/webhooks/endpoints", new { url = "https://93.184.216.34/hook" });
+        Assert.Equal(HttpStatusCode.Created, hook.StatusCode);
+        var hookId = (await hook.ReadJsonAsync())["id"]!.GetValue<string>();
         // Alice: one to the address (it bounces: suppressed), one from it, one scheduled to it (unsettled), one to another.
         var to = await SendAsync(aliceClient, new { from = "app@example.com", to = new[] { erased }, subject = $"to-{marker}", text = $"body-to-{marker}" });
         var from = await SendAsync(aliceClient, new { from = $"Erase Me <{erased}>", to = new[] { other }, subject = $"from-{marker}", text = $"body-from-{marker}" });
@@ -96,6 +101,10 @@ public sealed class ErasureTests : IAsyncLifetime
         while ((await aliceClient.GetAsync($"/api/suppressions/{erased}")).StatusCode != HttpStatusCode.OK && DateTime.UtcNow < deadline)
             await Task.Delay(50);
         Assert.Equal(HttpStatusCode.OK, (await aliceClient.GetAsync($"/api/suppressions/{erased}")).StatusCode);
+        deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!(await aliceClient.GetStringAsync($"/api/webhooks/endpoints/{hookId}/deliveries?limit=100")).Contains(to) && DateTime.UtcNow < deadline)
+            await Task.Delay(100);
+        Assert.Contains(to, await aliceClient.GetStringAsync($"/api/webhooks/endpoints/{hookId}/deliveries?limit=100"));
         Assert.Contains("events.db", string.Join(",", FilesHolding(_host, erased)));
         Assert.NotEmpty(FilesHolding(_host, $"body-to-{marker}"));
 
@@ -125,6 +134,9 @@ public sealed class ErasureTests : IAsyncLifetime
         Assert.NotNull(done["completedAt"]);
         foreach (var id in new[] { to, from, scheduled })
             Assert.Equal(HttpStatusCode.NotFound, (await aliceClient.GetAsync($"/api/emails/{id}")).StatusCode);
+        var log = await aliceClient.GetStringAsync($"/api/webhooks/endpoints/{hookId}/deliveries?limit=100");
+        Assert.DoesNotContain(to, log);
+        Assert.Contains(kept, log);
         foreach (var part in new[] { "to", "from", "scheduled" })
         {
             Assert.Empty(FilesHolding(_host, $"{part}-{marker}"));

@@ -11,7 +11,8 @@ namespace AkkaMail.Actors;
 /// remove itself whole now (<see cref="EmailCommands.ApplyRetention"/> with <see cref="RetentionPolicy.EraseNow"/>: the
 /// email decides, so an unsettled one is never cut off mid-send); one not settled is cancelled and asked again at the
 /// next run. Then what lives outside the journal goes: the outbox files, the read model's views (once the read side
-/// caught up, so that it does not write them back), the PostgreSQL journal's last rows. The record's progress is stored
+/// caught up, so that it does not write them back), the outbound webhook deliveries about them, the PostgreSQL journal's
+/// last rows. The record's progress is stored
 /// after each run, so a restart resumes where it stopped. One per deployment (a cluster singleton in cluster mode).
 /// </summary>
 public sealed class ErasureActor : ReceiveActor, IWithTimers
@@ -35,14 +36,16 @@ public sealed class ErasureActor : ReceiveActor, IWithTimers
 
     public ErasureActor(IErasureStore records, IEmailReadStore views, IActorRef emailManager, TimeProvider clock, TimeSpan interval,
         TimeSpan askTimeout, Action<string>? removeOutboxFiles = null, Func<Task>? afterRemoval = null,
-        Func<string, Task>? forgetRemoved = null, Func<Task>? readSideCaughtUp = null)
+        Func<string, Task>? forgetRemoved = null, Func<Task>? readSideCaughtUp = null,
+        OutboundWebhooks.IWebhookDeliveryStore? webhookDeliveries = null)
     {
         Receive<RunNow>(_ =>
         {
             if (!Sender.IsNobody()) _waiting.Add(Sender);
             if (_running) return;
             _running = true;
-            var job = new Job(records, views, emailManager, clock, askTimeout, removeOutboxFiles, afterRemoval, forgetRemoved, readSideCaughtUp);
+            var job = new Job(records, views, emailManager, clock, askTimeout, removeOutboxFiles, afterRemoval, forgetRemoved, readSideCaughtUp,
+                webhookDeliveries);
             job.RunAsync().ContinueWith(t => t.IsCompletedSuccessfully
                 ? t.Result
                 : job.Partial(t.Exception?.GetBaseException().Message ?? "cancelled")).PipeTo(Self);
@@ -62,7 +65,8 @@ public sealed class ErasureActor : ReceiveActor, IWithTimers
     }
 
     private sealed class Job(IErasureStore records, IEmailReadStore views, IActorRef manager, TimeProvider clock, TimeSpan askTimeout,
-        Action<string>? removeOutboxFiles, Func<Task>? afterRemoval, Func<string, Task>? forgetRemoved, Func<Task>? readSideCaughtUp)
+        Action<string>? removeOutboxFiles, Func<Task>? afterRemoval, Func<string, Task>? forgetRemoved, Func<Task>? readSideCaughtUp,
+        OutboundWebhooks.IWebhookDeliveryStore? webhookDeliveries)
     {
         private int _completed, _erased, _waiting;
 
@@ -112,6 +116,8 @@ public sealed class ErasureActor : ReceiveActor, IWithTimers
                 // delete would bring the address back.
                 if (readSideCaughtUp is not null) await readSideCaughtUp();
                 await views.DeleteAsync(gone);
+                // The outbound webhook log's payloads name the addresses too.
+                if (webhookDeliveries is not null) await webhookDeliveries.DeleteForEmailsAsync(gone);
                 if (afterRemoval is not null) await afterRemoval();
             }
             _erased += gone.Count;

@@ -115,6 +115,7 @@ public static class AkkaMailHosting
                 settings.AskTimeout, retentionProgress, removeOutboxFiles, afterRemoval, forgetRemoved));
         }
         var erasures = sp.GetService<Erasure.IErasureStore>();
+        var webhookDeliveries = sp.GetService<OutboundWebhooks.IWebhookDeliveryStore>();
         Props ErasureProps(IActorRef manager, ActorSystem system)
         {
             Func<string, Task>? forgetRemoved = null;
@@ -124,7 +125,8 @@ public static class AkkaMailHosting
                 forgetRemoved = id => purge.ForgetDeletedAsync(EmailActor.PersistenceIdFor(id));
             }
             return Props.Create(() => new ErasureActor(erasures!, store, manager, clock, settings.ErasureInterval, settings.AskTimeout,
-                removeOutboxFiles, afterRemoval, forgetRemoved, () => CaughtUpWithStartAsync(readSide, head).WaitAsync(settings.AskTimeout)));
+                removeOutboxFiles, afterRemoval, forgetRemoved, () => CaughtUpWithStartAsync(readSide, head).WaitAsync(settings.AskTimeout),
+                webhookDeliveries));
         }
         builder.WithActors((system, registry, _) =>
         {
