@@ -199,3 +199,74 @@ public sealed class ErasureTests : IAsyncLifetime
         Assert.Empty(FilesHolding(second, $"body-{marker}"));
     }
 }
+
+/// <summary>
+/// Erasure on PostgreSQL (journal and snapshots through Akka.Persistence.Sql, the read model on Npgsql): the journal
+/// (deleted rows included), snapshot, read-model, webhook and erasure tables are searched for the address.
+/// </summary>
+public sealed class PostgresErasureTests : IAsyncLifetime
+{
+    private readonly AkkaMail.Tests.Postgres.PostgresTestDatabase _database = new("akkamail_erasure");
+    private ServiceHost _host = null!;
+
+    public async Task InitializeAsync() => _host = await ServiceHost.StartAsync(
+        hoconOverrides: "akkamail.erasure.interval = 200ms",
+        extraArgs: ["--AkkaMail:Store=postgres", $"--ConnectionStrings:Postgres={_database.ConnectionString}"]);
+
+    public async Task DisposeAsync()
+    {
+        await _host.DisposeAsync();
+        Npgsql.NpgsqlConnection.ClearAllPools();
+        _database.Dispose();
+    }
+
+    private async Task<long> RowsHoldingAsync(string text)
+    {
+        await using var c = new Npgsql.NpgsqlConnection(_database.ConnectionString);
+        await c.OpenAsync();
+        await using var cmd = new Npgsql.NpgsqlCommand("""
+            SELECT (SELECT count(*) FROM journal WHERE position(@needle IN message) > 0)
+                 + (SELECT count(*) FROM snapshot WHERE position(@needle IN snapshot) > 0)
+                 + (SELECT count(*) FROM emails WHERE position(@needle IN doc) > 0)
+                 + (SELECT count(*) FROM suppressions WHERE address = @text)
+                 + (SELECT count(*) FROM erasures WHERE position(@needle IN doc) > 0)
+            """, c);
+        cmd.Parameters.AddWithValue("needle", Encoding.UTF8.GetBytes(text));
+        cmd.Parameters.AddWithValue("text", text);
+        return (long)(await cmd.ExecuteScalarAsync())!;
+    }
+
+    [Fact]
+    public async Task An_address_leaves_the_tables_and_stays_suppressed()
+    {
+        using var admin = _host.AdminClient();
+        var marker = Guid.NewGuid().ToString("N")[..12];
+        var erased = $"erase-{marker}@example.com";
+        var post = await admin.PostJsonAsync("/api/emails", new { from = "app@example.com", to = new[] { erased }, subject = $"s-{marker}", text = $"body-{marker}" });
+        var id = (await post.ReadJsonAsync())["id"]!.GetValue<string>();
+        await admin.WaitForEmailAsync(id, e => e["status"]!.GetValue<string>() == "delivered", TimeSpan.FromSeconds(15));
+        await _host.App.Services.GetRequiredService<IEmailGateway>().ApplyProviderEventAsync(id,
+            new ProviderEvent(Guid.NewGuid().ToString(), ProviderEventKind.Complained, erased, DateTimeOffset.UtcNow));
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while ((await admin.GetAsync($"/api/suppressions/{erased}")).StatusCode != HttpStatusCode.OK && DateTime.UtcNow < deadline)
+            await Task.Delay(50);
+        Assert.True(await RowsHoldingAsync(erased) >= 3, "journal, read model and suppression hold the address");
+
+        var request = await admin.PostJsonAsync("/api/erasure", new { address = erased });
+        Assert.Equal(HttpStatusCode.Accepted, request.StatusCode);
+        deadline = DateTime.UtcNow.AddSeconds(20);
+        JsonNode record;
+        while ((record = await (await admin.GetAsync(request.Headers.Location!.ToString())).ReadJsonAsync())["status"]!.GetValue<string>() != "completed"
+               && DateTime.UtcNow < deadline)
+            await Task.Delay(100);
+        Assert.Equal(("completed", 1, 1), (record["status"]!.GetValue<string>(), record["emailsErased"]!.GetValue<int>(),
+            record["suppressionsHashed"]!.GetValue<int>()));
+        Assert.Equal(0, await RowsHoldingAsync(erased));
+        Assert.Equal(0, await RowsHoldingAsync($"body-{marker}"));
+
+        var again = await admin.PostJsonAsync("/api/emails", new { from = "app@example.com", to = new[] { erased }, subject = "again", text = "t" });
+        var againId = (await again.ReadJsonAsync())["id"]!.GetValue<string>();
+        var refused = await admin.WaitForEmailAsync(againId, e => e["status"]!.GetValue<string>() == "failed", TimeSpan.FromSeconds(15));
+        Assert.Equal("suppressed", refused["recipients"]![0]!["status"]!.GetValue<string>());
+    }
+}
