@@ -166,6 +166,7 @@ public static class AkkaMailApp
         api.MapEmailEndpoints();
         api.MapUserEndpoints();
         api.MapSuppressionEndpoints();
+        AkkaMail.Api.Erasure.ErasureEndpoints.MapErasureEndpoints(api);
         api.MapTemplateEndpoints();
         api.MapWebhookEndpointEndpoints();
         OperatorOnly(app.MapOpenApi());
@@ -179,6 +180,7 @@ public static class AkkaMailApp
     {
         await app.Services.GetRequiredService<IEmailReadStore>().InitializeAsync();
         await app.Services.GetRequiredService<ISuppressionStore>().InitializeAsync();
+        await app.Services.GetRequiredService<AkkaMail.Erasure.IErasureStore>().InitializeAsync();
         await app.Services.GetRequiredService<AkkaMail.Templates.ITemplateStore>().InitializeAsync();
         await app.Services.GetRequiredService<AkkaMail.OutboundWebhooks.IWebhookEndpointStore>().InitializeAsync();
         await app.Services.GetRequiredService<AkkaMail.OutboundWebhooks.IWebhookDeliveryStore>().InitializeAsync();

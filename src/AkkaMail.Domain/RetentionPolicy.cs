@@ -22,6 +22,10 @@ public sealed record RetentionPolicy(TimeSpan KeepBodies, TimeSpan KeepEnvelopes
 {
     public static readonly RetentionPolicy Forever = new(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
 
+    /// <summary>Erasure: a settled email is removed whole now (no period), an unsettled one is still kept — the erasure
+    /// cancels it and asks again once it settled. The same command and removal as retention's envelopes.</summary>
+    public static readonly RetentionPolicy EraseNow = new(Timeout.InfiniteTimeSpan, TimeSpan.Zero);
+
     public bool RemovesBodies => KeepBodies != Timeout.InfiniteTimeSpan;
     public bool RemovesEnvelopes => KeepEnvelopes != Timeout.InfiniteTimeSpan;
 

@@ -173,6 +173,17 @@ public sealed class OpenApiConformanceTests(OpenApiConformanceTests.HostFixture 
         Assert.Equal(HttpStatusCode.NotFound, (await alice.DeleteAsync("/api/suppressions/gone@example.com")).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await alice.GetAsync("/api/suppressions/gone@example.com")).StatusCode);
 
+        // Erasure: requested (202), invalid, malformed, not JSON, someone else's (403); read by its owner, not by another (404).
+        var erasure = await alice.PostJsonAsync("/api/erasure", new { address = "erased@example.com" });
+        Assert.Equal(HttpStatusCode.Accepted, erasure.StatusCode);
+        var erasureId = (await erasure.ReadJsonAsync())["id"]!.GetValue<string>();
+        Assert.Equal(HttpStatusCode.BadRequest, (await alice.PostJsonAsync("/api/erasure", new { address = "nope" })).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await alice.PostAsync("/api/erasure", Body("{\"address\":"))).StatusCode);
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, (await alice.PostAsync("/api/erasure", Body("address", "text/plain"))).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await bob.PostJsonAsync("/api/erasure", new { address = "erased@example.com", userId = aliceId })).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await alice.GetAsync($"/api/erasure/{erasureId}")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await bob.GetAsync($"/api/erasure/{erasureId}")).StatusCode);
+
         // Users and keys: created by the admin only, invalid, not JSON; me; keys issued and revoked by their owner only.
         Assert.Equal(HttpStatusCode.Forbidden, (await alice.PostJsonAsync("/api/users", new { name = "not allowed" })).StatusCode);
         Assert.Equal(HttpStatusCode.BadRequest, (await admin.PostJsonAsync("/api/users", new { name = "" })).StatusCode);

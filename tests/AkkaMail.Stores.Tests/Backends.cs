@@ -29,6 +29,7 @@ public interface IStoreBackend : IDisposable
     ITemplateStore NewTemplateStore();
     /// <summary>Outbound webhook endpoints and deliveries (one object serves both); null where a backend has none yet.</summary>
     (IWebhookEndpointStore Endpoints, IWebhookDeliveryStore Deliveries)? NewWebhookStores() => null;
+    AkkaMail.Erasure.IErasureStore NewErasureStore();
 }
 
 /// <summary>SQLite: a temp folder per test class (a file per test inside), deleted afterwards.</summary>
@@ -57,6 +58,7 @@ public sealed class SqliteBackend : IStoreBackend
     public ISuppressionStore NewSuppressionStore() => new SqliteSuppressionStore(NewDatabase());
     public IWebhookTokenStore NewWebhookTokenStore(TimeProvider clock) => new SqliteWebhookTokenStore(NewDatabase(), clock);
     public ITemplateStore NewTemplateStore() => new SqliteTemplateStore(NewDatabase());
+    public AkkaMail.Erasure.IErasureStore NewErasureStore() => new SqliteErasureStore(NewDatabase());
 
     public (IWebhookEndpointStore, IWebhookDeliveryStore)? NewWebhookStores()
     {
@@ -109,6 +111,7 @@ public sealed class MongoDbBackend : IStoreBackend
     public ISuppressionStore NewSuppressionStore() => new MongoSuppressionStore(NewDatabase());
     public IWebhookTokenStore NewWebhookTokenStore(TimeProvider clock) => new MongoWebhookTokenStore(NewDatabase(), clock);
     public ITemplateStore NewTemplateStore() => new MongoTemplateStore(NewDatabase());
+    public AkkaMail.Erasure.IErasureStore NewErasureStore() => new MongoErasureStore(NewDatabase());
 
     public (IWebhookEndpointStore, IWebhookDeliveryStore)? NewWebhookStores()
     {
@@ -157,6 +160,7 @@ public sealed class PostgresBackend : IStoreBackend
     public ISuppressionStore NewSuppressionStore() => new PostgresSuppressionStore(NewDatabase());
     public IWebhookTokenStore NewWebhookTokenStore(TimeProvider clock) => new PostgresWebhookTokenStore(NewDatabase(), clock);
     public ITemplateStore NewTemplateStore() => new PostgresTemplateStore(NewDatabase());
+    public AkkaMail.Erasure.IErasureStore NewErasureStore() => new PostgresErasureStore(NewDatabase());
 
     public (IWebhookEndpointStore, IWebhookDeliveryStore)? NewWebhookStores()
     {

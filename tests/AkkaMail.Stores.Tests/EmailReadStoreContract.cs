@@ -292,6 +292,43 @@ public abstract class EmailReadStoreContract(IStoreBackend backend)
         Assert.Equal(new[] { "em_q", "em_s" }, await store.FindUnsettledAsync(100, null));
         await store.DeleteAsync(Array.Empty<string>());
     }
+
+    [SkippableFact]
+    public async Task Finds_the_emails_to_or_from_an_address_of_one_user_or_of_all()
+    {
+        var store = await NewStoreAsync();
+        await store.UpsertAsync(new[]
+        {
+            View("em_to", to: new[] { "erase.me+x@example.org" }),
+            View("em_cc", to: new[] { "other@example.org" }) with { Cc = new[] { "Erase Me <ERASE.ME+x@Example.org>" } },
+            View("em_from", to: new[] { "other@example.org" }) with { From = "Erase <erase.me+x@example.org>" },
+            View("em_bcc", to: new[] { "other@example.org" }) with { Bcc = new[] { "erase.me+x@example.org" } },
+            // The same domain, another address; another user's email to the address.
+            View("em_near", to: new[] { "erase.me@example.org", "x-erase.me+x@example.org" }),
+            View("em_user_b", user: "usr_b", to: new[] { "erase.me+x@example.org" }),
+        });
+
+        var mine = await store.FindByAddressAsync("usr_a", "erase.me+x@example.org", null, 100);
+        Assert.Equal(new[] { "em_bcc", "em_cc", "em_from", "em_to" }, mine.Ids);
+        Assert.Null(mine.Next);
+        var all = await store.FindByAddressAsync(null, "Erase.Me+x@example.ORG", null, 100);
+        Assert.Equal(new[] { "em_bcc", "em_cc", "em_from", "em_to", "em_user_b" }, all.Ids);
+        Assert.Empty((await store.FindByAddressAsync("usr_a", "nobody@example.net", null, 100)).Ids);
+
+        // Paged: a page looks at up to `limit` candidate rows and says where the next starts.
+        var found = new List<string>();
+        string? after = null;
+        var pages = 0;
+        do
+        {
+            var page = await store.FindByAddressAsync(null, "erase.me+x@example.org", after, 2);
+            found.AddRange(page.Ids);
+            after = page.Next;
+            pages++;
+        } while (after is not null);
+        Assert.Equal(all.Ids, found);
+        Assert.True(pages >= 3, $"{pages} pages");
+    }
 }
 
 public sealed class SqliteEmailReadStoreContract(SqliteBackend backend)

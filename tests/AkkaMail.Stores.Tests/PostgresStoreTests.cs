@@ -80,7 +80,7 @@ public sealed class PostgresStoreTests
             var tables = new List<string>();
             await using (var r = await cmd.ExecuteReaderAsync())
                 while (await r.ReadAsync()) tables.Add(r.GetString(0));
-            Assert.Equal(["api_keys", "emails", "projection_offsets", "suppression_lifts", "suppressions", "template_versions", "templates",
+            Assert.Equal(["api_keys", "emails", "erasures", "projection_offsets", "suppression_lifts", "suppressions", "template_versions", "templates",
                 "users", "webhook_deliveries", "webhook_endpoints", "webhook_tokens"], tables);
         }
         finally

@@ -53,4 +53,25 @@ public sealed class SqliteEmailReadStoreTests : IDisposable
         await store.UpsertAsync([view with { Version = 2 }]);
         Assert.Equal("blob", await DocTypeAsync(db, "em_blob"));
     }
+
+    [Fact]
+    public async Task A_rebuild_keeps_the_hashed_suppressions_of_erased_addresses_and_drops_the_rest()
+    {
+        var db = new SqliteDatabase(Path.Combine(_dir, "reset.db"));
+        using var store = new SqliteEmailReadStore(db);
+        await store.InitializeAsync();
+        var suppressions = new SqliteSuppressionStore(db);
+        await suppressions.InitializeAsync();
+        var t0 = DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_000);
+        await suppressions.AddAsync("usr_a", new AkkaMail.Suppressions.Suppression("erased@example.com", "bounced", t0, "em_1"));
+        await suppressions.AddAsync("usr_a", new AkkaMail.Suppressions.Suppression("plain@example.com", "bounced", t0, "em_2"));
+        Assert.Equal(1, await suppressions.HashAsync("usr_a", "erased@example.com"));
+
+        await store.ResetAsync(EmailReadSideProjection.Name);
+        await suppressions.RefreshAsync("usr_a");
+        // The plain one comes back when the journal is replayed; the erased one has no event left to come back from.
+        Assert.Null(await suppressions.GetAsync("usr_a", "plain@example.com"));
+        Assert.Equal(new[] { "erased@example.com" },
+            (await AkkaMail.Suppressions.SuppressionLookup.FindSuppressedAsync(suppressions, "usr_a", ["erased@example.com", "plain@example.com"])).Keys);
+    }
 }

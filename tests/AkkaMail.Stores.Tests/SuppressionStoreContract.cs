@@ -135,6 +135,34 @@ public abstract class SuppressionStoreContract(IStoreBackend backend)
             Assert.Equal(5, (await store.FindAsync(user, Enumerable.Range(0, 5).Select(i => $"a{i}@example.com"))).Count);
         }
     }
+
+    [SkippableFact]
+    public async Task Hashing_an_address_keeps_it_suppressed_by_hash_only()
+    {
+        var store = await NewStoreAsync();
+        await store.AddAsync("usr_a", new Suppression("gone@example.com", "bounced", T0, "em_1"));
+        await store.AddAsync("usr_b", new Suppression("gone@example.com", "complained", T0, "em_2"));
+        await store.AddAsync("usr_a", new Suppression("kept@example.com", "bounced", T0, "em_3"));
+        // Seen by the cache (SQLite) before the erasure.
+        Assert.Single(await store.FindSuppressedAsync("usr_a", new[] { "gone@example.com" }));
+
+        Assert.Equal(1, await store.HashAsync("usr_a", "GONE@example.com"));
+        var hash = AkkaMail.Erasure.AddressHashes.Of("usr_a", "gone@example.com");
+        Assert.Null(await store.GetAsync("usr_a", "gone@example.com"));
+        Assert.Equal(new Suppression(hash, "bounced", T0, null), await store.GetAsync("usr_a", hash));
+        Assert.DoesNotContain(await store.ListAsync("usr_a", 100, null), x => x.Address.Contains("gone"));
+        // The send path's look-up still finds it, by its hash; a plain look-up does not.
+        Assert.Equal(new Dictionary<string, string> { ["gone@example.com"] = "bounced", ["kept@example.com"] = "bounced" },
+            await store.FindSuppressedAsync("usr_a", new[] { "Gone <gone@example.com>", "kept@example.com", "new@example.com" }));
+        Assert.Empty(await store.FindAsync("usr_a", new[] { "gone@example.com" }));
+        // Another user's is untouched by a user's erasure, and hashed by one of every user (with that user's hash).
+        Assert.NotNull(await store.GetAsync("usr_b", "gone@example.com"));
+        Assert.Equal(1, await store.HashAsync(null, "gone@example.com"));
+        Assert.Null(await store.GetAsync("usr_b", "gone@example.com"));
+        Assert.Equal("complained", (await store.FindSuppressedAsync("usr_b", new[] { "gone@example.com" }))["gone@example.com"]);
+        Assert.NotEqual(hash, AkkaMail.Erasure.AddressHashes.Of("usr_b", "gone@example.com"));
+        Assert.Equal(0, await store.HashAsync(null, "gone@example.com"));
+    }
 }
 
 public sealed class SqliteSuppressionStoreContract(SqliteBackend backend) : SuppressionStoreContract(backend), IClassFixture<SqliteBackend>;

@@ -154,6 +154,19 @@ public abstract class WebhookStoreContract(IStoreBackend backend)
     }
 
     [SkippableFact]
+    public async Task Erasure_deletes_every_delivery_about_the_erased_emails()
+    {
+        var (_, store) = NewStores();
+        await store.StoreAsync("p", [Delivery("whe_a", "e1", 1, 1), Delivery("whe_b", "e1", 2, 1), Delivery("whe_a", "e2", 3, 1)], 3);
+        await store.SaveAttemptAsync(Delivery("whe_a", "e1", 1, 1) with { Status = WebhookDeliveryStatus.Succeeded, Attempts = 1 });
+        Assert.Equal(0, await store.DeleteForEmailsAsync([]));
+        // Pending or done, on every endpoint.
+        Assert.Equal(2, await store.DeleteForEmailsAsync(["e1", "em_unknown"]));
+        Assert.Equal(["whe_a.e2.1"], (await store.ListAsync("whe_a", 10, null)).Select(d => d.Id));
+        Assert.Empty(await store.ListAsync("whe_b", 10, null));
+    }
+
+    [SkippableFact]
     public async Task Deleting_an_endpoint_deletes_its_deliveries()
     {
         var (endpoints, deliveries) = NewStores();

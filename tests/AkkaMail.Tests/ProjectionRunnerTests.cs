@@ -137,6 +137,7 @@ public sealed class ProjectionRunnerTests : Akka.TestKit.Xunit2.TestKit
         public Task AddAsync(string userId, Suppression suppression, CancellationToken ct = default) => Task.CompletedTask;
         public Task<Suppression?> GetAsync(string userId, string address, CancellationToken ct = default) => Task.FromResult<Suppression?>(null);
         public Task<bool> RemoveAsync(string userId, string address, CancellationToken ct = default) => Task.FromResult(false);
+        public Task<int> HashAsync(string? userId, string address, CancellationToken ct = default) => Task.FromResult(0);
         public Task<IReadOnlyList<Suppression>> ListAsync(string userId, int limit, string? after, CancellationToken ct = default) =>
             Task.FromResult<IReadOnlyList<Suppression>>(Array.Empty<Suppression>());
         public Task<IReadOnlyDictionary<string, string>> FindAsync(string userId, IEnumerable<string> addresses, CancellationToken ct = default) =>

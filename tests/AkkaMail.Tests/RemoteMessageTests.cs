@@ -45,6 +45,7 @@ public sealed class RemoteMessageTests : Akka.TestKit.Xunit2.TestKit
             new GetEmailState("e1"),
             new ApplyRetention("e1", new RetentionPolicy(TimeSpan.FromDays(7), TimeSpan.FromDays(90))),
             new ApplyRetention("e1", RetentionPolicy.Forever),
+            new ApplyRetention("e1", RetentionPolicy.EraseNow),
             new RetentionApplied("e1", RetentionStep.RemoveBodies, "u1"),
             new RetentionApplied("e1", RetentionStep.Keep, null),
             new EmailAccepted("e1", EmailStatus.Queued, true),

@@ -43,6 +43,19 @@ public sealed class RetentionPolicyTests
     }
 
     [Fact]
+    public void Erasure_removes_a_settled_email_at_once_and_never_an_unsettled_one()
+    {
+        var sent = Sent();
+        Assert.Equal(RetentionStep.RemoveEmail, RetentionPolicy.EraseNow.Decide(sent, sent.SettledAt!.Value));
+        var cancelled = Queued().Run(new CancelEmail(Id), T.Ctx(T0.AddSeconds(1)));
+        Assert.True(cancelled.IsSettled);
+        Assert.Equal(RetentionStep.RemoveEmail, RetentionPolicy.EraseNow.Decide(cancelled, T0.AddSeconds(1)));
+        foreach (var unsettled in new[] { Queued(), Queued(sendAt: T0.AddYears(2)), Sending(), Retrying() })
+            Assert.Equal(RetentionStep.Keep, RetentionPolicy.EraseNow.Decide(unsettled, T0.AddDays(1)));
+        Assert.Equal(RetentionStep.Keep, RetentionPolicy.EraseNow.Decide(EmailState.Empty(Id), T0));
+    }
+
+    [Fact]
     public void Bodies_go_n_days_after_settling_and_the_envelope_m_days_after()
     {
         var sent = Sent();

@@ -44,6 +44,7 @@ public class WebhookDeliveryProjectionTests
         public Task<int> RequeueAsync(string endpointId, string? deliveryId, DateTimeOffset? from, DateTimeOffset? to, DateTimeOffset now, CancellationToken ct = default) =>
             throw new NotSupportedException();
         public Task<long> PruneAsync(DateTimeOffset before, CancellationToken ct = default) => throw new NotSupportedException();
+        public Task<long> DeleteForEmailsAsync(IReadOnlyCollection<string> emailIds, CancellationToken ct = default) => throw new NotSupportedException();
     }
 
     private static WebhookEndpoint Endpoint(string id, string user, string[] types, string[] tags, bool enabled = true) =>

@@ -148,7 +148,7 @@ public static partial class BatchEndpoints
             var fingerprint = partKey is null ? null : EmailEndpoints.Fingerprint(
                 template is null ? content : content with { Subject = "", Text = null, Html = null }, sendAt,
                 new { batch.Template, batch.TemplateVersion, batch.Variables });
-            var suppressed = await suppressions.FindAsync(userId, content.AllRecipients(), http.RequestAborted);
+            var suppressed = await suppressions.FindSuppressedAsync(userId, content.AllRecipients(), http.RequestAborted);
             var result = await gateway.AcceptAsync(new EmailSubmission(emailId, userId, content, partKey, fingerprint, sendAt,
                 suppressed.Count == 0 ? null : suppressed.ToDictionary(), template), http.RequestAborted);
             switch (result)

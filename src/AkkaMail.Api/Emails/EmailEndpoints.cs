@@ -89,7 +89,7 @@ public static class EmailEndpoints
         var fingerprint = key is null ? null
             : template is null ? Fingerprint(content, sendAt)
             : Fingerprint(content with { Subject = "", Text = null, Html = null }, sendAt, requestedTemplate);
-        var suppressed = await suppressions.FindAsync(userId, content.AllRecipients(), http.RequestAborted);
+        var suppressed = await suppressions.FindSuppressedAsync(userId, content.AllRecipients(), http.RequestAborted);
 
         var result = await gateway.AcceptAsync(new EmailSubmission(emailId, userId, content, key, fingerprint, sendAt,
             suppressed.Count == 0 ? null : suppressed.ToDictionary(), template), http.RequestAborted);

@@ -42,6 +42,8 @@ public sealed record AkkaMailSettings
     public RetentionPolicy Retention { get; init; } = new(TimeSpan.FromDays(7), TimeSpan.FromDays(90));
     public TimeSpan RetentionInterval { get; init; } = TimeSpan.FromHours(1);
     public int RetentionBatchSize { get; init; } = 200;
+    /// <summary>How often pending erasures are looked at (new requests, emails waiting to settle).</summary>
+    public TimeSpan ErasureInterval { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>The knobs of the loaded HOCON (see <see cref="AkkaMailConfiguration.LoadKnobs"/>); a knob not set keeps its
     /// default.</summary>
@@ -130,6 +132,7 @@ public sealed record AkkaMailSettings
                 OrForever(k.Duration("akkamail.retention.envelopes", AsKnob(d.Retention.KeepEnvelopes), TimeSpan.Zero))),
             RetentionInterval = k.PositiveDuration("akkamail.retention.interval", d.RetentionInterval),
             RetentionBatchSize = k.Int("akkamail.retention.batch-size", d.RetentionBatchSize, min: 1, max: 10_000),
+            ErasureInterval = k.PositiveDuration("akkamail.erasure.interval", d.ErasureInterval),
         };
         k.Require(!settings.Retention.RemovesEnvelopes || !settings.Retention.RemovesBodies
                   || settings.Retention.KeepEnvelopes >= settings.Retention.KeepBodies,

@@ -114,6 +114,20 @@ public static class AkkaMailHosting
                 retentionOffsets, manager, clock, settings.RetentionInterval, settings.RetentionBatchSize,
                 settings.AskTimeout, retentionProgress, removeOutboxFiles, afterRemoval, forgetRemoved));
         }
+        var erasures = sp.GetService<Erasure.IErasureStore>();
+        var webhookDeliveries = sp.GetService<OutboundWebhooks.IWebhookDeliveryStore>();
+        Props ErasureProps(IActorRef manager, ActorSystem system)
+        {
+            Func<string, Task>? forgetRemoved = null;
+            if (appOptions is { Store: StoreKind.Postgres })
+            {
+                var purge = AkkaMail.Persistence.Postgres.PostgresJournalPurge.For(system);
+                forgetRemoved = id => purge.ForgetDeletedAsync(EmailActor.PersistenceIdFor(id));
+            }
+            return Props.Create(() => new ErasureActor(erasures!, store, manager, clock, settings.ErasureInterval, settings.AskTimeout,
+                removeOutboxFiles, afterRemoval, forgetRemoved, () => CaughtUpWithStartAsync(readSide, head).WaitAsync(settings.AskTimeout),
+                webhookDeliveries));
+        }
         builder.WithActors((system, registry, _) =>
         {
             IActorRef dispatcher = ActorRefs.Nobody;
@@ -159,6 +173,9 @@ public static class AkkaMailHosting
             if (cluster is null) registry.Register<SweeperActor>(system.ActorOf(SweeperProps(manager), SweeperActor.Name));
             // One retention job per deployment, likewise.
             if (cluster is null) registry.Register<RetentionActor>(system.ActorOf(RetentionProps(manager, system), RetentionActor.Name));
+            // One erasure worker per deployment, likewise (none without an erasure store: actor tests).
+            if (cluster is null && erasures is not null)
+                registry.Register<ErasureActor>(system.ActorOf(ErasureProps(manager, system), ErasureActor.Name));
         });
         if (cluster is not null)
         {
@@ -166,6 +183,9 @@ public static class AkkaMailHosting
                 (_, registry, _) => SweeperProps(registry.Get<EmailManagerActor>()), new ClusterSingletonOptions(), createProxyToo: false);
             builder.WithSingleton<RetentionActor>(RetentionActor.Name,
                 (system, registry, _) => RetentionProps(registry.Get<EmailManagerActor>(), system), new ClusterSingletonOptions(), createProxyToo: false);
+            if (erasures is not null)
+                builder.WithSingleton<ErasureActor>(ErasureActor.Name,
+                    (system, registry, _) => ErasureProps(registry.Get<EmailManagerActor>(), system), new ClusterSingletonOptions(), createProxyToo: false);
         }
         return builder;
     }

@@ -116,4 +116,7 @@ public interface IWebhookDeliveryStore
     /// <summary>Deletes the deliveries that are done (succeeded or failed) and were created before <paramref name="before"/>;
     /// pending ones stay whatever their age. Returns how many.</summary>
     Task<long> PruneAsync(DateTimeOffset before, CancellationToken ct = default);
+    /// <summary>Erasure: deletes every delivery (pending or done) about these emails; their payloads name the addresses.
+    /// Returns how many.</summary>
+    Task<long> DeleteForEmailsAsync(IReadOnlyCollection<string> emailIds, CancellationToken ct = default);
 }

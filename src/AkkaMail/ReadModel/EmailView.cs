@@ -34,6 +34,13 @@ public sealed record EmailView(
     /// Rows stored before it existed have none until the read model is rebuilt.</summary>
     public DateTimeOffset? SettledAt { get; init; }
 
+    /// <summary>Whether the email was sent from or to <paramref name="normalizedAddress"/> (any recipient field).</summary>
+    public bool Involves(string normalizedAddress)
+    {
+        bool Is(string a) => string.Equals(Addresses.Normalize(a), normalizedAddress, StringComparison.OrdinalIgnoreCase);
+        return Is(From) || To.Any(Is) || Cc.Any(Is) || Bcc.Any(Is) || Recipients.Any(r => Is(r.Address));
+    }
+
     public static EmailView Of(EmailState s) => new(
         s.EmailId,
         s.UserId ?? "",
@@ -101,6 +108,26 @@ public interface IEmailReadStore
 
     /// <summary>Removes these emails' views (retention, erasure): they are gone from the journal too.</summary>
     Task DeleteAsync(IReadOnlyCollection<string> ids, CancellationToken ct = default);
+    /// <summary>Erasure: the emails (of <paramref name="userId"/>, or of every user when null) sent to or from
+    /// <paramref name="address"/> (from, to, cc, bcc), in id order after <paramref name="afterId"/>; up to
+    /// <paramref name="limit"/> rows are looked at per page (<see cref="AddressPage.Next"/>: where the next page starts).
+    /// A scan of the user's rows (or the table's): erasure is rare.</summary>
+    Task<AddressPage> FindByAddressAsync(string? userId, string address, string? afterId, int limit, CancellationToken ct = default);
+}
+
+/// <summary>A page of <see cref="IEmailReadStore.FindByAddressAsync"/>: the matching ids, and the id to continue after
+/// (null: no more rows).</summary>
+public sealed record AddressPage(IReadOnlyList<string> Ids, string? Next)
+{
+    /// <summary>The page of the candidate rows a store's query found (each store narrows by the address's domain, which
+    /// its JSON encoding never escapes), keeping the views that really name the address.</summary>
+    public static AddressPage Of(IReadOnlyList<EmailView> candidates, string normalizedAddress, int limit) => new(
+        candidates.Where(v => v.Involves(normalizedAddress)).Select(v => v.Id).ToList(),
+        candidates.Count >= limit ? candidates[^1].Id : null);
+
+    /// <summary>The part after the last '@', lower case: what a store's query narrows the candidates by.</summary>
+    public static string DomainOf(string normalizedAddress) =>
+        normalizedAddress[(normalizedAddress.LastIndexOf('@') + 1)..].ToLowerInvariant();
 }
 
 /// <summary>A position in the order of settling: (settled time in ms, id).</summary>

@@ -68,6 +68,9 @@ public sealed class JournalConsistentEmailReadStore(
 
     public Task DeleteAsync(IReadOnlyCollection<string> ids, CancellationToken ct = default) => inner.DeleteAsync(ids, ct);
 
+    public Task<AddressPage> FindByAddressAsync(string? userId, string address, string? afterId, int limit, CancellationToken ct = default) =>
+        inner.FindByAddressAsync(userId, address, afterId, limit, ct);
+
     /// <summary>Waits (up to the catch-up wait) for the projection to reach <paramref name="target"/>; false if it did not.</summary>
     private async Task<bool> CaughtUpAsync(long target, CancellationToken ct)
     {

@@ -18,4 +18,26 @@ public interface ISuppressionStore
     /// <summary>The read-side projection added suppressions of this user behind the store's back (same database,
     /// its own transaction): forget anything cached about the user.</summary>
     Task RefreshAsync(string userId, CancellationToken ct = default) => Task.CompletedTask;
+    /// <summary>Erasure: every suppression of <paramref name="address"/> (of <paramref name="userId"/>, or of every user
+    /// when null) is replaced by one of its hash (<see cref="Erasure.AddressHashes.Of"/>), keeping reason and time and
+    /// dropping the email id; the lifts of the address go. Answers how many were hashed.</summary>
+    Task<int> HashAsync(string? userId, string address, CancellationToken ct = default);
+}
+
+/// <summary>The send path's look-up: an address is suppressed if it is on the list, or its hash is (it was erased).</summary>
+public static class SuppressionLookup
+{
+    /// <summary>Which of <paramref name="addresses"/> are suppressed for the user (normalized address → reason).</summary>
+    public static async Task<IReadOnlyDictionary<string, string>> FindSuppressedAsync(
+        this ISuppressionStore store, string userId, IEnumerable<string> addresses, CancellationToken ct = default)
+    {
+        var wanted = addresses.Select(Domain.Addresses.Normalize).Distinct().ToList();
+        if (wanted.Count == 0) return new Dictionary<string, string>();
+        var byHash = wanted.ToDictionary(a => Erasure.AddressHashes.Of(userId, a));
+        var found = await store.FindAsync(userId, wanted.Concat(byHash.Keys), ct);
+        var suppressed = new Dictionary<string, string>();
+        foreach (var (address, reason) in found)
+            suppressed.TryAdd(byHash.TryGetValue(address, out var erased) ? erased : address, reason);
+        return suppressed;
+    }
 }

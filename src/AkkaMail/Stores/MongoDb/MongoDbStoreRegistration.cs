@@ -32,6 +32,7 @@ public static class MongoDbStoreRegistration
         services.AddSingleton<IEmailProjectionStore>(sp => sp.GetRequiredService<MongoEmailReadStore>());
         services.AddSingleton<IUserStore>(sp => new MongoUserStore(sp.GetRequiredService<IMongoDatabase>()));
         services.AddSingleton<ISuppressionStore>(sp => new MongoSuppressionStore(sp.GetRequiredService<IMongoDatabase>()));
+        services.AddSingleton<Erasure.IErasureStore>(sp => new MongoErasureStore(sp.GetRequiredService<IMongoDatabase>()));
         services.AddSingleton(sp => new MongoWebhookTokenStore(sp.GetRequiredService<IMongoDatabase>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IWebhookTokenStore>(sp => sp.GetRequiredService<MongoWebhookTokenStore>());
         services.AddSingleton<ITemplateStore>(sp => new MongoTemplateStore(sp.GetRequiredService<IMongoDatabase>()));

@@ -73,7 +73,9 @@ public sealed class MongoEmailReadStore(IMongoDatabase database, string collecti
     public async Task ResetAsync(string projection, CancellationToken ct = default)
     {
         await _emails.DeleteManyAsync(FilterDefinition<BsonDocument>.Empty, ct);
-        await database.GetCollection<BsonDocument>(MongoSuppressionStore.CollectionName).DeleteManyAsync(FilterDefinition<BsonDocument>.Empty, ct);
+        // An erased address's suppression (its hash) has no event left to rebuild it from: it stays.
+        await database.GetCollection<BsonDocument>(MongoSuppressionStore.CollectionName).DeleteManyAsync(
+            new BsonDocument("Address", new BsonDocument("$not", new BsonRegularExpression("^sha256:"))), ct);
         await Offsets.DeleteOneAsync(new BsonDocument("_id", projection), ct);
     }
 
@@ -198,4 +200,23 @@ public sealed class MongoEmailReadStore(IMongoDatabase database, string collecti
     public Task DeleteAsync(IReadOnlyCollection<string> ids, CancellationToken ct = default) =>
         ids.Count == 0 ? Task.CompletedTask
             : _emails.DeleteManyAsync(new BsonDocument(EmailFields.Id, new BsonDocument("$in", new BsonArray(ids))), ct);
+
+    public async Task<AddressPage> FindByAddressAsync(string? userId, string address, string? afterId, int limit, CancellationToken ct = default)
+    {
+        var normalized = Addresses.Normalize(address);
+        var domain = System.Text.RegularExpressions.Regex.Escape("@" + AddressPage.DomainOf(normalized));
+        // Candidates: the address among the recipients, or a sender of its domain; confirmed below.
+        var filter = new BsonDocument
+        {
+            { EmailFields.Id, new BsonDocument("$gt", afterId ?? "") },
+            { "$or", new BsonArray
+            {
+                new BsonDocument(EmailFields.RecipientAddress, normalized),
+                new BsonDocument(EmailFields.From, new BsonRegularExpression(domain, "i")),
+            } },
+        };
+        if (userId is not null) filter.Add(EmailFields.UserId, userId);
+        var docs = await _emails.Find(filter).Sort(new BsonDocument(EmailFields.Id, 1)).Limit(limit).ToListAsync(ct);
+        return AddressPage.Of(docs.Select(EmailDocumentMapper.FromBson).ToList(), normalized, limit);
+    }
 }

@@ -72,6 +72,25 @@ public sealed class MongoSuppressionStore(IMongoDatabase database) : ISuppressio
 
     private IMongoCollection<BsonDocument> Lifts => database.GetCollection<BsonDocument>(LiftsCollectionName);
 
+    public async Task<int> HashAsync(string? userId, string address, CancellationToken ct = default)
+    {
+        var normalized = Addresses.Normalize(address);
+        var filter = new BsonDocument("Address", normalized);
+        if (userId is not null) filter.Add("UserId", userId);
+        var found = await _suppressions.Find(filter).ToListAsync(ct);
+        foreach (var d in found)
+        {
+            var user = d["UserId"].AsString;
+            var s = FromBson(d);
+            await AddAsync(user, s with { Address = Erasure.AddressHashes.Of(user, normalized), EmailId = null }, ct);
+            await _suppressions.DeleteOneAsync(new BsonDocument("_id", Key(user, normalized)), ct);
+        }
+        var lifts = new BsonDocument("_id.Address", normalized);
+        if (userId is not null) lifts.Add("_id.UserId", userId);
+        await Lifts.DeleteManyAsync(lifts, ct);
+        return found.Count;
+    }
+
     public async Task<bool> RemoveAsync(string userId, string address, CancellationToken ct = default)
     {
         await Lifts.UpdateOneAsync(new BsonDocument("_id", Key(userId, address)),

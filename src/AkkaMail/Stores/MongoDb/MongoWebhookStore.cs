@@ -253,6 +253,14 @@ public sealed class MongoWebhookStore(IMongoDatabase database) : IWebhookEndpoin
         return result.DeletedCount;
     }
 
+    public async Task<long> DeleteForEmailsAsync(IReadOnlyCollection<string> emailIds, CancellationToken ct = default)
+    {
+        if (emailIds.Count == 0) return 0;
+        await InitializeAsync(ct);
+        var result = await _deliveries.DeleteManyAsync(new BsonDocument("EmailId", new BsonDocument("$in", new BsonArray(emailIds))), ct);
+        return result.DeletedCount;
+    }
+
     public async Task<int> RequeueAsync(string endpointId, string? deliveryId, DateTimeOffset? from, DateTimeOffset? to, DateTimeOffset now,
         CancellationToken ct = default)
     {

@@ -91,6 +91,12 @@ public static class PostgresSchema
             created_at bigint NOT NULL,
             email_id text NULL,
             PRIMARY KEY (user_id, address));
+        CREATE TABLE IF NOT EXISTS erasures (
+            id text COLLATE "C" PRIMARY KEY,
+            completed boolean NOT NULL,
+            requested_at bigint NOT NULL,
+            doc bytea NOT NULL);
+        CREATE INDEX IF NOT EXISTS ix_erasures_pending ON erasures (requested_at, id) WHERE NOT completed;
         CREATE TABLE IF NOT EXISTS suppression_lifts (
             user_id text COLLATE "C" NOT NULL,
             address text COLLATE "C" NOT NULL,

@@ -109,7 +109,11 @@ public sealed class PostgresEmailReadStore(PostgresDatabase db) : IEmailReadStor
     {
         await using var c = await db.OpenAsync(ct);
         await using var tx = await c.BeginTransactionAsync(ct);
-        await using var cmd = new NpgsqlCommand("TRUNCATE emails, suppressions; DELETE FROM projection_offsets WHERE name = @n", c, tx);
+        // An erased address's suppression (its hash) has no event left to rebuild it from: it stays.
+        await using var cmd = new NpgsqlCommand("""
+            TRUNCATE emails; DELETE FROM suppressions WHERE NOT starts_with(address, 'sha256:');
+            DELETE FROM projection_offsets WHERE name = @n
+            """, c, tx);
         cmd.Parameters.Add(PostgresDatabase.Parameter("n", projection, NpgsqlDbType.Text));
         await cmd.ExecuteNonQueryAsync(ct);
         await tx.CommitAsync(ct);
@@ -217,5 +221,26 @@ public sealed class PostgresEmailReadStore(PostgresDatabase db) : IEmailReadStor
         await using var cmd = db.Command("DELETE FROM emails WHERE id = ANY(@ids)");
         cmd.Parameters.Add(PostgresDatabase.Parameter("ids", ids.ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Text));
         await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    public async Task<AddressPage> FindByAddressAsync(string? userId, string address, string? afterId, int limit, CancellationToken ct = default)
+    {
+        var normalized = Domain.Addresses.Normalize(address);
+        // Candidates: the address among the recipients, or its domain anywhere in the view (the sender); confirmed below.
+        await using var cmd = db.Command($"""
+            SELECT doc FROM emails WHERE id > @after {(userId is null ? "" : "AND user_id = @user")}
+            AND (@a = ANY (recipients) OR strpos(lower(convert_from(doc, 'UTF8')), @domain) > 0)
+            ORDER BY id LIMIT @limit
+            """);
+        cmd.Parameters.Add(PostgresDatabase.Parameter("after", afterId ?? "", NpgsqlDbType.Text));
+        if (userId is not null) cmd.Parameters.Add(PostgresDatabase.Parameter("user", userId, NpgsqlDbType.Text));
+        cmd.Parameters.Add(PostgresDatabase.Parameter("a", normalized, NpgsqlDbType.Text));
+        cmd.Parameters.Add(PostgresDatabase.Parameter("domain", "@" + AddressPage.DomainOf(normalized), NpgsqlDbType.Text));
+        cmd.Parameters.Add(PostgresDatabase.Parameter("limit", limit, NpgsqlDbType.Integer));
+        var views = new List<EmailView>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+            views.Add(JsonSerializer.Deserialize<EmailView>(r.GetFieldValue<byte[]>(0), EmailEventSerializer.Json)!);
+        return AddressPage.Of(views, normalized, limit);
     }
 }

@@ -31,6 +31,7 @@ public static class PostgresStoreRegistration
         services.AddSingleton<IEmailProjectionStore>(sp => sp.GetRequiredService<PostgresEmailReadStore>());
         services.AddSingleton<IUserStore>(sp => new PostgresUserStore(sp.GetRequiredService<PostgresDatabase>()));
         services.AddSingleton<ISuppressionStore>(sp => new PostgresSuppressionStore(sp.GetRequiredService<PostgresDatabase>()));
+        services.AddSingleton<Erasure.IErasureStore>(sp => new PostgresErasureStore(sp.GetRequiredService<PostgresDatabase>()));
         services.AddSingleton(sp => new PostgresWebhookTokenStore(sp.GetRequiredService<PostgresDatabase>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IWebhookTokenStore>(sp => sp.GetRequiredService<PostgresWebhookTokenStore>());
         services.AddSingleton<ITemplateStore>(sp => new PostgresTemplateStore(sp.GetRequiredService<PostgresDatabase>()));

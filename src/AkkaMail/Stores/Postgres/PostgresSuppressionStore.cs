@@ -74,6 +74,44 @@ public sealed class PostgresSuppressionStore(PostgresDatabase db) : ISuppression
         return removed;
     }
 
+    public async Task<int> HashAsync(string? userId, string address, CancellationToken ct = default)
+    {
+        var normalized = Addresses.Normalize(address);
+        var scope = userId is null ? "" : " AND user_id = @u";
+        await using var c = await db.OpenAsync(ct);
+        await using var tx = await c.BeginTransactionAsync(ct);
+        var found = new List<(string User, string Reason, long At)>();
+        await using (var select = new NpgsqlCommand("SELECT user_id, reason, created_at FROM suppressions WHERE address = @a" + scope + " FOR UPDATE", c, tx))
+        {
+            select.Parameters.Add(PostgresDatabase.Parameter("a", normalized, NpgsqlDbType.Text));
+            if (userId is not null) select.Parameters.Add(PostgresDatabase.Parameter("u", userId, NpgsqlDbType.Text));
+            await using var r = await select.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct)) found.Add((r.GetString(0), r.GetString(1), r.GetInt64(2)));
+        }
+        foreach (var (user, reason, at) in found)
+        {
+            await using var cmd = new NpgsqlCommand("""
+                INSERT INTO suppressions (user_id, address, reason, created_at, email_id) VALUES (@u, @h, @r, @t, NULL)
+                ON CONFLICT (user_id, address) DO NOTHING;
+                DELETE FROM suppressions WHERE user_id = @u AND address = @a;
+                """, c, tx);
+            cmd.Parameters.Add(PostgresDatabase.Parameter("u", user, NpgsqlDbType.Text));
+            cmd.Parameters.Add(PostgresDatabase.Parameter("h", Erasure.AddressHashes.Of(user, normalized), NpgsqlDbType.Text));
+            cmd.Parameters.Add(PostgresDatabase.Parameter("r", reason, NpgsqlDbType.Text));
+            cmd.Parameters.Add(PostgresDatabase.Parameter("t", at, NpgsqlDbType.Bigint));
+            cmd.Parameters.Add(PostgresDatabase.Parameter("a", normalized, NpgsqlDbType.Text));
+            await cmd.ExecuteNonQueryAsync(ct);
+        }
+        await using (var lifts = new NpgsqlCommand("DELETE FROM suppression_lifts WHERE address = @a" + scope, c, tx))
+        {
+            lifts.Parameters.Add(PostgresDatabase.Parameter("a", normalized, NpgsqlDbType.Text));
+            if (userId is not null) lifts.Parameters.Add(PostgresDatabase.Parameter("u", userId, NpgsqlDbType.Text));
+            await lifts.ExecuteNonQueryAsync(ct);
+        }
+        await tx.CommitAsync(ct);
+        return found.Count;
+    }
+
     public Task<IReadOnlyList<Suppression>> ListAsync(string userId, int limit, string? after, CancellationToken ct = default) =>
         QueryAsync("user_id = @u AND address > @after", limit, cmd =>
         {

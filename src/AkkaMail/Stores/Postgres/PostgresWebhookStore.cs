@@ -331,6 +331,15 @@ public sealed class PostgresWebhookStore(PostgresDatabase db, TimeSpan? claimLea
         return await cmd.ExecuteNonQueryAsync(ct);
     }
 
+    public async Task<long> DeleteForEmailsAsync(IReadOnlyCollection<string> emailIds, CancellationToken ct = default)
+    {
+        if (emailIds.Count == 0) return 0;
+        await db.EnsureSchemaAsync(ct);
+        await using var cmd = db.Command("DELETE FROM webhook_deliveries WHERE email_id = ANY (@ids)");
+        cmd.Parameters.Add(P("ids", emailIds.ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Text));
+        return await cmd.ExecuteNonQueryAsync(ct);
+    }
+
     private static void BindDelivery(NpgsqlParameterCollection p, WebhookDelivery d)
     {
         p.Add(P("id", d.Id, NpgsqlDbType.Text));

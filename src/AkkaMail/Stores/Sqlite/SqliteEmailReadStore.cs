@@ -207,7 +207,11 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
     {
         await using var c = await db.OpenAsync(ct);
         await using var cmd = c.CreateCommand();
-        cmd.CommandText = "BEGIN; DELETE FROM emails; DELETE FROM suppressions; DELETE FROM projection_offsets WHERE name = $n; COMMIT;";
+        // An erased address's suppression (its hash) has no event left to rebuild it from: it stays.
+        cmd.CommandText = """
+            BEGIN; DELETE FROM emails; DELETE FROM suppressions WHERE substr(address, 1, 7) <> 'sha256:';
+            DELETE FROM projection_offsets WHERE name = $n; COMMIT;
+            """;
         cmd.Parameters.AddWithValue("$n", projection);
         await cmd.ExecuteNonQueryAsync(ct);
     }
@@ -348,5 +352,27 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
             await cmd.ExecuteNonQueryAsync(ct);
         }
         await tx.CommitAsync(ct);
+    }
+
+    public async Task<AddressPage> FindByAddressAsync(string? userId, string address, string? afterId, int limit, CancellationToken ct = default)
+    {
+        var normalized = Domain.Addresses.Normalize(address);
+        await using var c = await db.OpenAsync(ct);
+        await using var cmd = c.CreateCommand();
+        // Candidates: the address among the recipients, or its domain anywhere in the view (the sender); confirmed below.
+        cmd.CommandText = $"""
+            SELECT doc FROM emails WHERE id > $after {(userId is null ? "" : "AND user_id = $user")}
+            AND (instr(recipients, '|' || $a || '|') > 0 OR instr(lower(CAST(doc AS TEXT)), $domain) > 0)
+            ORDER BY id LIMIT $limit
+            """;
+        cmd.Parameters.AddWithValue("$after", afterId ?? "");
+        if (userId is not null) cmd.Parameters.AddWithValue("$user", userId);
+        cmd.Parameters.AddWithValue("$a", normalized);
+        cmd.Parameters.AddWithValue("$domain", "@" + AddressPage.DomainOf(normalized));
+        cmd.Parameters.AddWithValue("$limit", limit);
+        var views = new List<EmailView>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct)) views.Add(ReadView(r, 0));
+        return AddressPage.Of(views, normalized, limit);
     }
 }

@@ -28,6 +28,7 @@ public static class SqliteStoreRegistration
         services.AddSingleton<IEmailProjectionStore>(sp => sp.GetRequiredService<SqliteEmailReadStore>());
         services.AddSingleton<IUserStore>(_ => new SqliteUserStore(db));
         services.AddSingleton<ISuppressionStore>(_ => new SqliteSuppressionStore(db));
+        services.AddSingleton<Erasure.IErasureStore>(_ => new SqliteErasureStore(db));
         services.AddSingleton(sp => new SqliteWebhookTokenStore(db, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IWebhookTokenStore>(sp => sp.GetRequiredService<SqliteWebhookTokenStore>());
         services.AddSingleton<ITemplateStore>(_ => new SqliteTemplateStore(db));

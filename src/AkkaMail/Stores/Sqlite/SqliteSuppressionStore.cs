@@ -124,6 +124,56 @@ public sealed class SqliteSuppressionStore(SqliteDatabase db, int cachedAddresse
         finally { list.Gate.Release(); }
     }
 
+    public async Task<int> HashAsync(string? userId, string address, CancellationToken ct = default)
+    {
+        var normalized = Addresses.Normalize(address);
+        var scope = userId is null ? "" : " AND user_id = $u";
+        var hashed = 0;
+        await using (var c = await db.OpenAsync(ct))
+        {
+            await using var tx = (SqliteTransaction)await c.BeginTransactionAsync(ct);
+            var found = new List<(string User, string Reason, long At)>();
+            await using (var select = c.CreateCommand())
+            {
+                select.Transaction = tx;
+                select.CommandText = "SELECT user_id, reason, created_at FROM suppressions WHERE address = $a" + scope;
+                select.Parameters.AddWithValue("$a", normalized);
+                if (userId is not null) select.Parameters.AddWithValue("$u", userId);
+                await using var r = await select.ExecuteReaderAsync(ct);
+                while (await r.ReadAsync(ct)) found.Add((r.GetString(0), r.GetString(1), r.GetInt64(2)));
+            }
+            foreach (var (user, reason, at) in found)
+            {
+                await using var cmd = c.CreateCommand();
+                cmd.Transaction = tx;
+                cmd.CommandText = """
+                    INSERT INTO suppressions (user_id, address, reason, created_at, email_id) VALUES ($u, $h, $r, $t, NULL)
+                    ON CONFLICT(user_id, address) DO NOTHING;
+                    DELETE FROM suppressions WHERE user_id = $u AND address = $a;
+                    """;
+                cmd.Parameters.AddWithValue("$u", user);
+                cmd.Parameters.AddWithValue("$h", Erasure.AddressHashes.Of(user, normalized));
+                cmd.Parameters.AddWithValue("$r", reason);
+                cmd.Parameters.AddWithValue("$t", at);
+                cmd.Parameters.AddWithValue("$a", normalized);
+                await cmd.ExecuteNonQueryAsync(ct);
+                hashed++;
+            }
+            await using (var lifts = c.CreateCommand())
+            {
+                lifts.Transaction = tx;
+                lifts.CommandText = "DELETE FROM suppression_lifts WHERE address = $a" + scope;
+                lifts.Parameters.AddWithValue("$a", normalized);
+                if (userId is not null) lifts.Parameters.AddWithValue("$u", userId);
+                await lifts.ExecuteNonQueryAsync(ct);
+            }
+            await tx.CommitAsync(ct);
+        }
+        // The cached lists may hold the address: loaded again on next use.
+        foreach (var user in _cache.Keys) await RefreshAsync(user, ct);
+        return hashed;
+    }
+
     public Task<IReadOnlyList<Suppression>> ListAsync(string userId, int limit, string? after, CancellationToken ct = default) =>
         QueryAsync("user_id = $u AND address > $after", limit, cmd =>
         {

@@ -318,6 +318,26 @@ public sealed class SqliteWebhookStore(SqliteDatabase db) : IWebhookEndpointStor
         return await cmd.ExecuteNonQueryAsync(ct);
     }
 
+    public async Task<long> DeleteForEmailsAsync(IReadOnlyCollection<string> emailIds, CancellationToken ct = default)
+    {
+        if (emailIds.Count == 0) return 0;
+        await InitializeAsync(ct);
+        await using var c = await db.OpenAsync(ct);
+        await using var tx = (SqliteTransaction)await c.BeginTransactionAsync(ct);
+        await using var cmd = c.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = "DELETE FROM webhook_deliveries WHERE email_id = $email";
+        var email = cmd.Parameters.Add("$email", SqliteType.Text);
+        long deleted = 0;
+        foreach (var id in emailIds)
+        {
+            email.Value = id;
+            deleted += await cmd.ExecuteNonQueryAsync(ct);
+        }
+        await tx.CommitAsync(ct);
+        return deleted;
+    }
+
     private static void BindDelivery(SqliteCommand cmd, WebhookDelivery d)
     {
         cmd.Parameters.AddWithValue("$id", d.Id);
