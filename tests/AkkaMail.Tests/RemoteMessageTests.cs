@@ -47,6 +47,8 @@ public sealed class RemoteMessageTests : Akka.TestKit.Xunit2.TestKit
             new ApplyRetention("e1", RetentionPolicy.Forever),
             new RetentionApplied("e1", RetentionStep.RemoveBodies, "u1"),
             new RetentionApplied("e1", RetentionStep.Keep, null),
+            new MarkNoProviderReport("e1", "mailgun", TimeSpan.FromDays(3)),
+            new NoProviderReportMarked("e1", true),
             new EmailAccepted("e1", EmailStatus.Queued, true),
             new IdempotencyConflict("e1"),
             new SendApproved("e1", 1, content, ["bob@example.com"]),

@@ -39,6 +39,7 @@ public class SerializerTests : Akka.TestKit.Xunit2.TestKit
             Suppressed: new Dictionary<string, string> { ["bob@example.com"] = "bounced" }),
         new EmailSendFailed("e1", 5, "gave up after 5 attempts: 503", At, SendFailureKind.AttemptsExhausted),
         new EmailAccepted("e4", "u1", T.Content("ann@example.com", "bob@example.com"), At, Template: new TemplateUse("welcome", 3)),
+        new ProviderReportMissing("e1", "mailgun", ["bob@example.com", "cc@example.com"], TimeSpan.FromDays(3), At),
     };
 
     public static EmailState RichState()

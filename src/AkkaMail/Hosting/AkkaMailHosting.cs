@@ -114,6 +114,10 @@ public static class AkkaMailHosting
                 retentionOffsets, manager, clock, settings.RetentionInterval, settings.RetentionBatchSize,
                 settings.AskTimeout, retentionProgress, removeOutboxFiles, afterRemoval, forgetRemoved));
         }
+        // Reconciliation runs when a provider with an event history (Mailgun) is registered, and only then.
+        var eventHistory = sp.GetService<Providers.IProviderEventHistory>();
+        Props ReconciliationProps(IActorRef manager) => Props.Create(() => new ReconciliationActor(eventHistory!, store,
+            sp.GetRequiredService<Gateway.IEmailGateway>(), manager, settings.Reconciliation, clock, settings.AskTimeout));
         builder.WithActors((system, registry, _) =>
         {
             IActorRef dispatcher = ActorRefs.Nobody;
@@ -159,6 +163,9 @@ public static class AkkaMailHosting
             if (cluster is null) registry.Register<SweeperActor>(system.ActorOf(SweeperProps(manager), SweeperActor.Name));
             // One retention job per deployment, likewise.
             if (cluster is null) registry.Register<RetentionActor>(system.ActorOf(RetentionProps(manager, system), RetentionActor.Name));
+            // One reconciliation job per deployment, likewise.
+            if (cluster is null && eventHistory is not null)
+                registry.Register<ReconciliationActor>(system.ActorOf(ReconciliationProps(manager), ReconciliationActor.Name));
         });
         if (cluster is not null)
         {
@@ -166,6 +173,9 @@ public static class AkkaMailHosting
                 (_, registry, _) => SweeperProps(registry.Get<EmailManagerActor>()), new ClusterSingletonOptions(), createProxyToo: false);
             builder.WithSingleton<RetentionActor>(RetentionActor.Name,
                 (system, registry, _) => RetentionProps(registry.Get<EmailManagerActor>(), system), new ClusterSingletonOptions(), createProxyToo: false);
+            if (eventHistory is not null)
+                builder.WithSingleton<ReconciliationActor>(ReconciliationActor.Name,
+                    (_, registry, _) => ReconciliationProps(registry.Get<EmailManagerActor>()), new ClusterSingletonOptions(), createProxyToo: false);
         }
         return builder;
     }
