@@ -206,7 +206,7 @@ public sealed partial class MailgunClient
             if (doc.RootElement.TryGetProperty("paging", out var paging) && paging.ValueKind == JsonValueKind.Object
                 && paging.TryGetProperty("next", out var n) && n.ValueKind == JsonValueKind.String
                 && Uri.TryCreate(n.GetString(), UriKind.Absolute, out var link)
-                && string.Equals(link.GetLeftPart(UriPartial.Path), eventsUrl.GetLeftPart(UriPartial.Path), StringComparison.OrdinalIgnoreCase))
+                && IsEventsPage(link, eventsUrl))
                 next = link;
             return (events, unreadable, next, null);
         }
@@ -214,6 +214,18 @@ public sealed partial class MailgunClient
         {
             return (null, 0, null, "the events page is not JSON: " + e.Message);
         }
+    }
+
+    /// <summary>Whether <paramref name="link"/> is a page of the domain's events: the same origin, and its path the events
+    /// path or below it (Mailgun's next pages are <c>/v3/{domain}/events/{token}</c>). Others are never followed: the
+    /// request carries the API key.</summary>
+    private static bool IsEventsPage(Uri link, Uri eventsUrl)
+    {
+        if (!string.Equals(link.GetLeftPart(UriPartial.Authority), eventsUrl.GetLeftPart(UriPartial.Authority), StringComparison.OrdinalIgnoreCase))
+            return false;
+        var events = eventsUrl.AbsolutePath.TrimEnd('/');
+        return link.AbsolutePath.Equals(events, StringComparison.OrdinalIgnoreCase)
+               || link.AbsolutePath.StartsWith(events + "/", StringComparison.OrdinalIgnoreCase);
     }
 
     /// <summary>The first item of an events page: its id, its message's id and its time.</summary>
