@@ -63,6 +63,8 @@ public sealed class RemoteMessageTests : Akka.TestKit.Xunit2.TestKit
             SerializerTests.RichState(),
             new Actors.PipelineMessages.EmailChanged("e1", "u1", "failed", new EmailEvents.ProviderEventRecorded("e1", evt, At), 7),
             new Actors.PipelineMessages.EmailChanged("e1", "u1", "queued", new EmailEvents.EmailAccepted("e1", "u1", content, At), 1),
+            new Actors.PipelineMessages.EmailChanged("e1", "u1", "sent",
+                new EmailEvents.ProviderReportMissing("e1", "mailgun", ["bob@example.com"], TimeSpan.FromDays(3), At), 9),
         ];
     }
 
