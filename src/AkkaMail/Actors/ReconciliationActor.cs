@@ -32,7 +32,7 @@ public sealed class ReconciliationActor : ReceiveActor, IWithTimers
 {
     public const string Name = "reconciliation";
 
-    /// <summary>Events are asked for from this long before the send: the provider's clock and ours may differ.</summary>
+    /// <summary>Events are asked for from at least this long before the send: the provider's clock and ours may differ.</summary>
     public static readonly TimeSpan ClockMargin = TimeSpan.FromMinutes(5);
 
     /// <summary>Starts a run now (unless one is running, or the job is paused); answered with <see cref="ReconciliationRun"/>.</summary>
@@ -116,10 +116,15 @@ public sealed class ReconciliationActor : ReceiveActor, IWithTimers
             }
         }
 
+        private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
+
         /// <summary>Applies what the provider holds about one email; the reason to stop the run, or null to go on.</summary>
         private async Task<string?> ReconcileAsync(SentPosition email)
         {
-            switch (await history.FindEventsAsync(email.Id, email.SentAt - ClockMargin, CancellationToken.None))
+            // As far back as the provider keeps events, not from the send: an attempt whose answer was lost may have been
+            // accepted (and delivered) hours before the retry that found it and recorded the send.
+            var since = Min(email.SentAt - ClockMargin, _startedAt - settings.ProviderRetention);
+            switch (await history.FindEventsAsync(email.Id, since, CancellationToken.None))
             {
                 case ProviderHistory.RateLimited limited:
                     _pausedUntil = clock.GetUtcNow() + limited.Wait;
