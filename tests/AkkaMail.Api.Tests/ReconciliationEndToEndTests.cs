@@ -136,6 +136,10 @@ public sealed class ReconciliationEndToEndTests : IAsyncLifetime
         Assert.Equal("mailgun", marker["provider"]!.GetValue<string>());
         Assert.Equal("sent", Status(silent));
         await WaitUntilAsync(async () => (await ReconcileAsync()).Checked == 0, TimeSpan.FromSeconds(20));
+
+        var metrics = await client.GetStringAsync("/metrics");
+        Assert.Matches(@"akkamail_reconciliation_reports_total\{[^}]*outcome=""applied""[^}]*\} 10\b", metrics);
+        Assert.Matches(@"akkamail_reconciliation_reports_total\{[^}]*outcome=""marked""[^}]*\} 1\b", metrics);
     }
 
     private static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan within)

@@ -51,7 +51,7 @@ public sealed class ReconciliationActor : ReceiveActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     public ReconciliationActor(IProviderEventHistory history, IEmailReadStore store, IEmailGateway gateway, IActorRef emailManager,
-        ReconciliationSettings settings, TimeProvider clock, TimeSpan askTimeout)
+        ReconciliationSettings settings, TimeProvider clock, TimeSpan askTimeout, Observability.AkkaMailMetrics? metrics = null)
     {
         Receive<RunNow>(_ =>
         {
@@ -73,6 +73,7 @@ public sealed class ReconciliationActor : ReceiveActor, IWithTimers
         {
             _running = false;
             var run = f.Run;
+            metrics?.Reconciled(run.Applied, run.Duplicates, run.Marked);
             if (run.PausedUntil is { } until)
             {
                 _pausedUntil = until;

@@ -117,7 +117,7 @@ public static class AkkaMailHosting
         // Reconciliation runs when a provider with an event history (Mailgun) is registered, and only then.
         var eventHistory = sp.GetService<Providers.IProviderEventHistory>();
         Props ReconciliationProps(IActorRef manager) => Props.Create(() => new ReconciliationActor(eventHistory!, store,
-            sp.GetRequiredService<Gateway.IEmailGateway>(), manager, settings.Reconciliation, clock, settings.AskTimeout));
+            sp.GetRequiredService<Gateway.IEmailGateway>(), manager, settings.Reconciliation, clock, settings.AskTimeout, metrics));
         builder.WithActors((system, registry, _) =>
         {
             IActorRef dispatcher = ActorRefs.Nobody;
