@@ -332,8 +332,9 @@ public sealed record EmailState
     public static bool SameMessageId(string a, string b) =>
         a.AsSpan().Trim().Trim("<>").Equals(b.AsSpan().Trim().Trim("<>"), StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>Recipients the provider has not yet given a final fate (delivered, failed; suppressed ones never went out).</summary>
-    public IReadOnlyList<string> RecipientsAwaitingReport =>
+    /// <summary>Recipients the provider has not yet given a final fate (delivered, failed; suppressed ones never went out).
+    /// A method, not a property: snapshots serialize the state's properties.</summary>
+    public IReadOnlyList<string> RecipientsAwaitingReport() =>
         Recipients.Values.Where(r => r.Status < RecipientStatus.Delivered).Select(r => r.Address).ToArray();
 
     /// <summary>Whether the provider's reports are still awaited for this email: it went out through a known provider, some
@@ -351,7 +352,7 @@ public sealed record EmailState
         if (!AwaitsProviderReport || !string.Equals(Provider, c.Provider, StringComparison.OrdinalIgnoreCase)) return notMarked;
         // Snapshots from before SettledAt existed: the last change is never earlier than the send.
         if ((SettledAt ?? UpdatedAt) is not { } sentAt || ctx.Now - sentAt < c.Retention) return notMarked;
-        var evt = new ProviderReportMissing(EmailId, Provider!, RecipientsAwaitingReport, c.Retention, ctx.Now);
+        var evt = new ProviderReportMissing(EmailId, Provider!, RecipientsAwaitingReport(), c.Retention, ctx.Now);
         return new Decision(new IEmailEvent[] { evt }, new R.NoProviderReportMarked(EmailId, true));
     }
 
