@@ -19,11 +19,13 @@ public static class EmailEventTypes
     public const string Failed = "failed";
     public const string Cancelled = "cancelled";
     public const string AcceptedByProvider = "accepted_by_provider";
+    /// <summary>The provider's retention passed with no final report for a recipient (one step per such recipient).</summary>
+    public const string NoReportFromProvider = "no_report_from_provider";
 
     /// <summary>Every name an event can have: our steps, then the provider's reports.</summary>
     public static readonly IReadOnlyList<string> All =
         new[] { Accepted, Scheduled, Dispatched, Sending, Sent, RetryScheduled, Failed, Cancelled }
-            .Concat(Enum.GetValues<ProviderEventKind>().Select(Of)).ToArray();
+            .Concat(Enum.GetValues<ProviderEventKind>().Select(Of)).Append(NoReportFromProvider).ToArray();
 
     /// <summary>The name of a persisted event.</summary>
     public static string Of(IEmailEvent evt) => evt switch
@@ -36,6 +38,7 @@ public static class EmailEventTypes
         EmailSendFailed => Failed,
         EmailCancelled => Cancelled,
         ProviderEventRecorded p => Of(p.Event.Kind),
+        ProviderReportMissing => NoReportFromProvider,
         _ => throw new ArgumentOutOfRangeException(nameof(evt), evt.GetType().Name, "unknown event"),
     };
 

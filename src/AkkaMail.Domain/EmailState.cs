@@ -82,6 +82,9 @@ public sealed record EmailState
     /// <summary>When the journal's copy of the bodies was removed (a storage fact, not an event: the actor sets it on the
     /// compaction snapshot that replaces the events holding them, so the snapshot tells it the work is done).</summary>
     public DateTimeOffset? BodiesRemovedAt { get; init; }
+    /// <summary>When the timeline was marked "no report from provider" (<see cref="ProviderReportMissing"/>): null until then,
+    /// and in snapshots written before it existed. Set once: the reconciliation job stops asking about this email.</summary>
+    public DateTimeOffset? NoProviderReportAt { get; init; }
 
     /// <summary>By address, always in ordinal order: whoever builds the dictionary (a snapshot's deserializer
     /// uses the culture-sensitive default), the order of recipients never depends on the machine.</summary>
@@ -179,6 +182,7 @@ public sealed record EmailState
         ApplyProviderEvent c => DecideProviderEvent(c, ctx),
         CancelEmail c => DecideCancel(c, ctx),
         SweepDispatch c => DecideSweep(c, ctx),
+        MarkNoProviderReport c => DecideNoProviderReport(c, ctx),
         _ => throw new ArgumentOutOfRangeException(nameof(command), command.GetType().Name, "not a decision command"),
     };
 
@@ -328,6 +332,30 @@ public sealed record EmailState
     public static bool SameMessageId(string a, string b) =>
         a.AsSpan().Trim().Trim("<>").Equals(b.AsSpan().Trim().Trim("<>"), StringComparison.OrdinalIgnoreCase);
 
+    /// <summary>Recipients the provider has not yet given a final fate (delivered, failed; suppressed ones never went out).
+    /// A method, not a property: snapshots serialize the state's properties.</summary>
+    public IReadOnlyList<string> RecipientsAwaitingReport() =>
+        Recipients.Values.Where(r => r.Status < RecipientStatus.Delivered).Select(r => r.Address).ToArray();
+
+    /// <summary>Whether the provider's reports are still awaited for this email: it went out through a known provider, some
+    /// recipient has no final fate, and it was not yet marked as having had no report. The reconciliation job's index.</summary>
+    public bool AwaitsProviderReport =>
+        Phase == SendPhase.Sent && Provider is not null && NoProviderReportAt is null
+        && Recipients.Values.Any(r => r.Status < RecipientStatus.Delivered);
+
+    /// <summary>"No report from provider" is recorded once, only for an email that went out through that very provider,
+    /// only once the provider's event retention has passed since the send (before it, a report may still come and the job
+    /// asks again), and only for the recipients still without a final fate.</summary>
+    private Decision DecideNoProviderReport(MarkNoProviderReport c, DecisionContext ctx)
+    {
+        var notMarked = Decision.Only(new R.NoProviderReportMarked(c.EmailId, false));
+        if (!AwaitsProviderReport || !string.Equals(Provider, c.Provider, StringComparison.OrdinalIgnoreCase)) return notMarked;
+        // Snapshots from before SettledAt existed: the last change is never earlier than the send.
+        if ((SettledAt ?? UpdatedAt) is not { } sentAt || ctx.Now - sentAt < c.Retention) return notMarked;
+        var evt = new ProviderReportMissing(EmailId, Provider!, RecipientsAwaitingReport(), c.Retention, ctx.Now);
+        return new Decision(new IEmailEvent[] { evt }, new R.NoProviderReportMarked(EmailId, true));
+    }
+
     private Decision DecideCancel(CancelEmail c, DecisionContext ctx)
     {
         if (!Exists) return Decision.Only(new R.UnknownEmail(c.EmailId));
@@ -467,10 +495,21 @@ public sealed record EmailState
                 Timeline = Timeline.Add(new TimelineEntry(e.At, EmailEventTypes.Cancelled)),
             },
             ProviderEventRecorded e => ApplyProviderEvent(e.Event),
+            ProviderReportMissing e => this with
+            {
+                NoProviderReportAt = NoProviderReportAt ?? e.At,
+                Timeline = Timeline.AddRange(e.Recipients.Select(r => new TimelineEntry(e.At, EmailEventTypes.NoReportFromProvider, r,
+                    $"no report from provider within its event retention ({FormatRetention(e.Retention)})", e.Provider))),
+            },
             _ => throw new ArgumentOutOfRangeException(nameof(evt), evt.GetType().Name, "unknown event"),
         };
         return next with { Version = Version + 1, UpdatedAt = evt.At };
     }
+
+    private static string FormatRetention(TimeSpan t) =>
+        t.TotalDays >= 1 && t.TotalDays == Math.Floor(t.TotalDays) ? $"{t.TotalDays:0}d"
+        : t.TotalHours >= 1 && t.TotalHours == Math.Floor(t.TotalHours) ? $"{t.TotalHours:0}h"
+        : t.ToString();
 
     /// <summary>
     /// The content once nothing more will be sent: the envelope (addresses, subject, tags, headers) stays, the

@@ -53,6 +53,14 @@ public static class EmailEvents
     public sealed record EmailCancelled(string EmailId, DateTimeOffset At) : IEmailEvent;
 
     public sealed record ProviderEventRecorded(string EmailId, ProviderEvent Event, DateTimeOffset At) : IEmailEvent;
+
+    /// <summary>The provider's event log no longer reaches back to the send (its retention is over) and still holds no
+    /// final fate for <paramref name="Recipients"/>: nothing more will be learnt of them, and the timeline says so rather
+    /// than stay silent. Recorded once per email; it changes no recipient's fate (a late report still applies).</summary>
+    /// <param name="Provider">The provider the email went out through, whose reports are missing.</param>
+    /// <param name="Retention">How long that provider keeps its events, as configured when this was recorded.</param>
+    public sealed record ProviderReportMissing(
+        string EmailId, string Provider, IReadOnlyList<string> Recipients, TimeSpan Retention, DateTimeOffset At) : IEmailEvent;
 }
 
 /// <summary>Commands: requests to an email actor, which it may refuse.</summary>
@@ -87,6 +95,12 @@ public static class EmailCommands
     /// <summary>Asked by the retention job: apply <paramref name="Policy"/> now (<see cref="RetentionPolicy.Decide"/>);
     /// answered with <see cref="EmailReplies.RetentionApplied"/> once the journal's deletions are done.</summary>
     public sealed record ApplyRetention(string EmailId, RetentionPolicy Policy) : IEmailCommand;
+
+    /// <summary>Asked by the reconciliation job for an email sent through <paramref name="Provider"/> whose send is older
+    /// than that provider's event <paramref name="Retention"/>: record that no report came for the recipients still
+    /// without a final fate (<see cref="EmailEvents.ProviderReportMissing"/>). Answered with
+    /// <see cref="EmailReplies.NoProviderReportMarked"/>.</summary>
+    public sealed record MarkNoProviderReport(string EmailId, string Provider, TimeSpan Retention) : IEmailCommand;
 }
 
 /// <summary>What the provider said about a send attempt.</summary>
@@ -192,4 +206,9 @@ public static class EmailReplies
     /// <summary>The answer to <see cref="EmailCommands.ApplyRetention"/>: what was done (<see cref="RetentionStep.Keep"/>:
     /// nothing), and the email's user (null when it does not exist, or no longer).</summary>
     public sealed record RetentionApplied(string EmailId, RetentionStep Step, string? UserId);
+
+    /// <summary>The answer to <see cref="EmailCommands.MarkNoProviderReport"/>: <paramref name="Marked"/> when the marker was
+    /// recorded now; false when it was already, or is not due (not sent through that provider, every recipient final,
+    /// the retention not over yet, no such email).</summary>
+    public sealed record NoProviderReportMarked(string EmailId, bool Marked);
 }

@@ -121,6 +121,113 @@ public sealed partial class MailgunClient
         }
     }
 
+    /// <summary>At most this many pages are read for one search (300 events each).</summary>
+    public const int MaxEventPages = 20;
+
+    /// <summary>
+    /// Every event since <paramref name="begin"/> whose message carried the user variable <paramref name="variable"/> =
+    /// <paramref name="value"/>, oldest first, through the events API (<c>user-variables</c> filter, <c>ascending=yes</c>,
+    /// 300 a page), following <c>paging.next</c> until an empty page (only links to this domain's events are followed).
+    /// A 420 or 429 answers <see cref="MailgunEventSearch.Failed"/> with the wait Mailgun asks for. Never throws for HTTP
+    /// or network failures.
+    /// </summary>
+    public async Task<MailgunEventSearch> FindEventsAsync(string variable, string value, DateTimeOffset begin, CancellationToken ct = default)
+    {
+        var filter = JsonSerializer.Serialize(new Dictionary<string, string> { [variable] = value });
+        var url = new Uri($"{_events}?user-variables={Uri.EscapeDataString(filter)}&begin={begin.ToUnixTimeSeconds()}&ascending=yes&limit=300");
+        var events = new List<MailgunEvent>();
+        var unreadable = 0;
+        for (var page = 0; page < MaxEventPages; page++)
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(_options.Timeout);
+            string body;
+            try
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, url);
+                request.Headers.Authorization = _auth;
+                request.Headers.TryAddWithoutValidation("Accept", "application/json");
+                using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
+                body = await ReadBodyAsync(response, timeout.Token).ConfigureAwait(false);
+                if (!response.IsSuccessStatusCode)
+                {
+                    var status = (int)response.StatusCode;
+                    var reason = ParseBody(body).Message is { Length: > 0 } m ? m : Truncate(body.Trim(), 500);
+                    return new MailgunEventSearch.Failed(status, reason, status is 420 or 429 ? RetryAfter(response, reason) : null);
+                }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                throw;
+            }
+            catch (OperationCanceledException)
+            {
+                return new MailgunEventSearch.Failed(null, $"Timed out after {_options.Timeout.TotalSeconds:0.###} s");
+            }
+            catch (Exception e) when (e is HttpRequestException or IOException)
+            {
+                return new MailgunEventSearch.Failed(null, "Connection failure: " + e.Message);
+            }
+            switch (ParseEventsPage(body, _events))
+            {
+                case (null, _, _, var error):
+                    return new MailgunEventSearch.Failed(null, error!);
+                case ({ Count: 0 }, _, _, _):
+                    return new MailgunEventSearch.Found(events, unreadable);
+                case (var items, var skipped, var next, _):
+                    events.AddRange(items);
+                    unreadable += skipped;
+                    if (next is null) return new MailgunEventSearch.Found(events, unreadable);
+                    url = next;
+                    break;
+            }
+        }
+        return new MailgunEventSearch.Failed(null, $"more than {MaxEventPages} pages of events");
+    }
+
+    /// <summary>One events page: its readable events, how many items were not, and the next page's link when it is one of
+    /// <paramref name="eventsUrl"/>'s (else null); or an error when the page is not an events page.</summary>
+    public static (IReadOnlyList<MailgunEvent>? Events, int Unreadable, Uri? Next, string? Error) ParseEventsPage(string body, Uri eventsUrl)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = 64 });
+            if (doc.RootElement.ValueKind != JsonValueKind.Object
+                || !doc.RootElement.TryGetProperty("items", out var items) || items.ValueKind != JsonValueKind.Array)
+                return (null, 0, null, "the events page has no items");
+            var events = new List<MailgunEvent>();
+            var unreadable = 0;
+            foreach (var item in items.EnumerateArray())
+            {
+                if (MailgunWebhookParser.ParseEventData(item.GetRawText()) is MailgunEventParseResult.Success s) events.Add(s.Event);
+                else unreadable++;
+            }
+            Uri? next = null;
+            if (doc.RootElement.TryGetProperty("paging", out var paging) && paging.ValueKind == JsonValueKind.Object
+                && paging.TryGetProperty("next", out var n) && n.ValueKind == JsonValueKind.String
+                && Uri.TryCreate(n.GetString(), UriKind.Absolute, out var link)
+                && IsEventsPage(link, eventsUrl))
+                next = link;
+            return (events, unreadable, next, null);
+        }
+        catch (JsonException e)
+        {
+            return (null, 0, null, "the events page is not JSON: " + e.Message);
+        }
+    }
+
+    /// <summary>Whether <paramref name="link"/> is a page of the domain's events: the same origin, and its path the events
+    /// path or below it (Mailgun's next pages are <c>/v3/{domain}/events/{token}</c>). Others are never followed: the
+    /// request carries the API key.</summary>
+    private static bool IsEventsPage(Uri link, Uri eventsUrl)
+    {
+        if (!string.Equals(link.GetLeftPart(UriPartial.Authority), eventsUrl.GetLeftPart(UriPartial.Authority), StringComparison.OrdinalIgnoreCase))
+            return false;
+        var events = eventsUrl.AbsolutePath.TrimEnd('/');
+        return link.AbsolutePath.Equals(events, StringComparison.OrdinalIgnoreCase)
+               || link.AbsolutePath.StartsWith(events + "/", StringComparison.OrdinalIgnoreCase);
+    }
+
     /// <summary>The first item of an events page: its id, its message's id and its time.</summary>
     public static MailgunEventLookup ParseFirstEvent(string body)
     {

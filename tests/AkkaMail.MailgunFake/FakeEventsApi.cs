@@ -54,13 +54,35 @@ public sealed partial class MailgunFakeServer
         lock (_random) return _random.NextDouble() < rate;
     }
 
-    private void RecordAccepted(FakeSentMessage message)
+    /// <summary>Logs an <c>accepted</c> event per recipient; by recipient.</summary>
+    private Dictionary<string, JsonObject> RecordAccepted(FakeSentMessage message)
     {
+        var accepted = new Dictionary<string, JsonObject>(StringComparer.Ordinal);
         foreach (var recipient in message.Recipients)
         {
             var data = FakeMailgunEvents.BuildEventData(message, recipient, FakeWebhookEvent.Accepted, message.ReceivedAt);
             lock (_gate) _events.Add((message.ReceivedAt, data));
+            accepted[recipient] = data;
         }
+        return accepted;
+    }
+
+    /// <summary>Logs <paramref name="evt"/> as happening to <paramref name="recipient"/> now, and returns it.</summary>
+    private JsonObject RecordEvent(FakeSentMessage message, string recipient, FakeWebhookEvent evt)
+    {
+        var now = _options.TimeProvider.GetUtcNow();
+        var data = FakeMailgunEvents.BuildEventData(message, recipient, evt, now);
+        lock (_gate) _events.Add((now, data));
+        return data;
+    }
+
+    private readonly System.Collections.Concurrent.ConcurrentQueue<int> _eventsFailures = new();
+
+    /// <summary>The next event searches answer with these statuses, in order (429 and 420 with the rate-limit headers and
+    /// text of a send's, waiting <see cref="MailgunFakeOptions.RateLimitRetryAfter"/>).</summary>
+    public void EnqueueEventsFailures(params int[] statuses)
+    {
+        foreach (var s in statuses) _eventsFailures.Enqueue(s);
     }
 
     private async Task HandleEventsAsync(HttpContext ctx)
@@ -74,6 +96,11 @@ public sealed partial class MailgunFakeServer
         if (InOutage)
         {
             await RejectAsync(ctx, 503, "Service Unavailable").ConfigureAwait(false);
+            return;
+        }
+        if (_eventsFailures.TryDequeue(out var injected))
+        {
+            await InjectedFailureAsync(ctx, injected).ConfigureAwait(false);
             return;
         }
         var q = ctx.Request.Query;

@@ -15,6 +15,13 @@ public static class FakeMailgunEvents
     public static (byte[] Body, string EventId) BuildWebhook(FakeSentMessage message, string recipient, FakeWebhookEvent evt, string signingKey, DateTimeOffset now)
     {
         var data = BuildEventData(message, recipient, evt, now);
+        return (SignWebhook(data, signingKey, now), (string)data["id"]!);
+    }
+
+    /// <summary>Signed body <c>{"signature": {...}, "event-data": data}</c> for an event already built (a fresh token).</summary>
+    public static byte[] SignWebhook(JsonObject eventData, string signingKey, DateTimeOffset now)
+    {
+        var data = (JsonObject)eventData.DeepClone();
         var timestamp = now.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
         var token = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(25)); // 50 hex chars, like Mailgun's
         var root = new JsonObject
@@ -27,7 +34,7 @@ public static class FakeMailgunEvents
             },
             ["event-data"] = data,
         };
-        return (System.Text.Encoding.UTF8.GetBytes(root.ToJsonString(Json)), (string)data["id"]!);
+        return System.Text.Encoding.UTF8.GetBytes(root.ToJsonString(Json));
     }
 
     public static JsonObject BuildEventData(FakeSentMessage message, string recipient, FakeWebhookEvent evt, DateTimeOffset now)

@@ -33,8 +33,13 @@ public sealed record MailgunFakeOptions
     /// <summary>Where to post webhooks for accepted messages (null = none are posted automatically).</summary>
     public string? WebhookUrl { get; init; }
     public string WebhookSigningKey { get; init; } = "fake-webhook-signing-key";
-    /// <summary>Events posted for each recipient of each accepted message, in order.</summary>
+    /// <summary>Events that happen to each recipient of each accepted message, in order: each goes into the events log
+    /// (same event id) and, with a <see cref="WebhookUrl"/>, is posted as a webhook. Without one, webhooks are disabled
+    /// entirely and the events API alone tells.</summary>
     public IReadOnlyList<FakeWebhookEvent> WebhookEvents { get; init; } = [FakeWebhookEvent.Delivered];
+    /// <summary>Per recipient (bare address), the events that happen to it instead of <see cref="WebhookEvents"/>; null:
+    /// those for everyone.</summary>
+    public Func<string, IReadOnlyList<FakeWebhookEvent>>? EventsFor { get; init; }
     /// <summary>Delay between acceptance and the first webhook (and between a recipient's successive events).</summary>
     public TimeSpan WebhookDelay { get; init; }
     /// <summary>Attempts per webhook: Mailgun retries anything but 200 and 406 (never for delivered); 1 = no retry.</summary>

@@ -4,6 +4,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using AkkaMail.Mailgun;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -242,9 +243,10 @@ public sealed partial class MailgunFakeServer : IAsyncDisposable
             if (_options.RecordMessages)
                 lock (_gate) _messages.Add(message);
             Interlocked.Increment(ref _accepted);
-            RecordAccepted(message);
-            if (_options.WebhookUrl is { } url && _options.WebhookEvents.Count > 0)
-                ScheduleWebhooks(message, url);
+            var accepted = RecordAccepted(message);
+            // What becomes of each recipient happens (and is in the events log) whether webhooks are posted or not.
+            if (message.Recipients.Any(r => EventsFor(r).Count > 0))
+                ScheduleOutcomes(message, accepted, _options.WebhookUrl);
             if (RollAcceptThenDrop())
             {
                 // Accepted, then the answer never arrives: the connection is dropped, as after a timeout.
@@ -498,7 +500,12 @@ public sealed partial class MailgunFakeServer : IAsyncDisposable
 
     // ---------------------------------------------------------------- webhooks
 
-    private void ScheduleWebhooks(FakeSentMessage message, string url)
+    /// <summary>The events that happen to <paramref name="recipient"/> after acceptance.</summary>
+    private IReadOnlyList<FakeWebhookEvent> EventsFor(string recipient) => _options.EventsFor?.Invoke(recipient) ?? _options.WebhookEvents;
+
+    /// <summary>Each recipient's events, in order: each is put in the events log and, with a <paramref name="url"/>, posted
+    /// as a webhook carrying the same event (same id). An <c>accepted</c> event is the one logged at acceptance.</summary>
+    private void ScheduleOutcomes(FakeSentMessage message, IReadOnlyDictionary<string, JsonObject> accepted, string? url)
     {
         var key = Interlocked.Increment(ref _pendingId);
         var task = Task.Run(async () =>
@@ -507,11 +514,15 @@ public sealed partial class MailgunFakeServer : IAsyncDisposable
             {
                 foreach (var recipient in message.Recipients)
                 {
-                    foreach (var evt in _options.WebhookEvents)
+                    foreach (var evt in EventsFor(recipient))
                     {
                         if (_options.WebhookDelay > TimeSpan.Zero)
                             await Task.Delay(_options.WebhookDelay, _options.TimeProvider, _shutdown.Token).ConfigureAwait(false);
-                        await PostWebhookAsync(message, recipient, evt, url, _shutdown.Token).ConfigureAwait(false);
+                        var data = evt.EventType == "accepted" && accepted.TryGetValue(recipient, out var logged)
+                            ? logged
+                            : RecordEvent(message, recipient, evt);
+                        if (url is not null)
+                            await PostEventAsync(data, message, recipient, url, evt.EventType == "delivered", _shutdown.Token).ConfigureAwait(false);
                     }
                 }
             }
@@ -529,12 +540,41 @@ public sealed partial class MailgunFakeServer : IAsyncDisposable
     }
 
     /// <summary>Posts a signed event for an accepted message (e.g. a permanent failure or a complaint) to
-    /// <paramref name="url"/> (default: <see cref="MailgunFakeOptions.WebhookUrl"/>), and records the delivery.</summary>
-    public async Task<FakeWebhookDelivery> PostWebhookAsync(FakeSentMessage message, string recipient, FakeWebhookEvent evt, string? url = null, CancellationToken ct = default)
+    /// <paramref name="url"/> (default: <see cref="MailgunFakeOptions.WebhookUrl"/>), and records the delivery. The event
+    /// goes into the events log too, with the id the webhook carries.</summary>
+    public Task<FakeWebhookDelivery> PostWebhookAsync(FakeSentMessage message, string recipient, FakeWebhookEvent evt, string? url = null, CancellationToken ct = default)
     {
         url ??= _options.WebhookUrl ?? throw new InvalidOperationException("No webhook URL: set MailgunFakeOptions.WebhookUrl or pass one.");
-        var (body, eventId) = BuildWebhookBody(message, recipient, evt);
-        var maxAttempts = evt.EventType == "delivered" ? 1 : Math.Max(1, _options.WebhookMaxAttempts);
+        return PostEventAsync(RecordEvent(message, recipient, evt), message, recipient, url, evt.EventType == "delivered", ct);
+    }
+
+    /// <summary>Posts every event of the events log (oldest first) as a signed webhook to <paramref name="url"/>, each with
+    /// its own id and a fresh token and signature: webhooks arriving late, after the events API was read.</summary>
+    public async Task<IReadOnlyList<FakeWebhookDelivery>> PostLoggedEventsAsync(string url, CancellationToken ct = default)
+    {
+        List<(JsonObject Data, string MessageId, string Recipient)> logged;
+        lock (_gate)
+            logged = _events.OrderBy(e => e.At)
+                .Select(e => ((JsonObject)e.Data.DeepClone(), (string)e.Data["message"]!["headers"]!["message-id"]!, (string)e.Data["recipient"]!))
+                .ToList();
+        var deliveries = new List<FakeWebhookDelivery>();
+        foreach (var (data, messageId, recipient) in logged)
+        {
+            var message = FindMessage(messageId) ?? throw new InvalidOperationException($"No accepted message {messageId}.");
+            deliveries.Add(await PostEventAsync(data, message, recipient, url, (string?)data["event"] == "delivered", ct).ConfigureAwait(false));
+        }
+        return deliveries;
+    }
+
+    /// <summary>Posts <paramref name="data"/> as a signed webhook (Mailgun retries anything but 200 and 406, never a
+    /// <c>delivered</c>), and records the delivery.</summary>
+    private async Task<FakeWebhookDelivery> PostEventAsync(JsonObject data, FakeSentMessage message, string recipient, string url, bool delivered,
+        CancellationToken ct)
+    {
+        var body = FakeMailgunEvents.SignWebhook(data, _options.WebhookSigningKey, _options.TimeProvider.GetUtcNow());
+        var eventId = (string)data["id"]!;
+        var eventType = (string)data["event"]!;
+        var maxAttempts = delivered ? 1 : Math.Max(1, _options.WebhookMaxAttempts);
         int? status = null;
         string? error = null;
         var attempts = 0;
@@ -557,7 +597,7 @@ public sealed partial class MailgunFakeServer : IAsyncDisposable
                 error = e.Message;
             }
         }
-        var delivery = new FakeWebhookDelivery(url, evt.EventType, recipient, message.MessageId, eventId, attempts, status, error, body);
+        var delivery = new FakeWebhookDelivery(url, eventType, recipient, message.MessageId, eventId, attempts, status, error, body);
         _webhooks.Enqueue(delivery);
         return delivery;
     }

@@ -329,6 +329,37 @@ public abstract class EmailReadStoreContract(IStoreBackend backend)
         Assert.Equal(all.Ids, found);
         Assert.True(pages >= 3, $"{pages} pages");
     }
+
+    [SkippableFact]
+    public async Task Emails_awaiting_a_providers_reports_are_found_by_provider_in_order_of_sending_up_to_a_time()
+    {
+        var store = await NewStoreAsync();
+        EmailView Awaiting(string id, int minute, string provider = "mailgun", long version = 1) =>
+            View(id, version: version, phase: "Sent", status: "sent") with { AwaitingReportFrom = provider, AwaitingReportSince = T0.AddMinutes(minute) };
+        await store.UpsertAsync(new[]
+        {
+            Awaiting("em_c", 1), Awaiting("em_a", 2), Awaiting("em_b", 2), Awaiting("em_d", 5), Awaiting("em_smtp", 1, provider: "smtp"),
+            View("em_done", phase: "Sent", status: "delivered"), View("em_q", phase: "Queued"),
+        });
+        var all = await store.FindAwaitingReportAsync("mailgun", SentPosition.Start, T0.AddMinutes(10), 100);
+        Assert.Equal(new[] { "em_c", "em_a", "em_b", "em_d" }, all.Select(p => p.Id));
+        Assert.Equal(T0.AddMinutes(2), all[1].SentAt);
+        Assert.Equal(new[] { "em_smtp" }, (await store.FindAwaitingReportAsync("smtp", SentPosition.Start, T0.AddMinutes(10), 100)).Select(p => p.Id));
+        // Up to a time (inclusive), and paged after a position.
+        Assert.Equal(new[] { "em_c", "em_a", "em_b" },
+            (await store.FindAwaitingReportAsync("mailgun", SentPosition.Start, T0.AddMinutes(2), 100)).Select(p => p.Id));
+        var first = await store.FindAwaitingReportAsync("mailgun", SentPosition.Start, T0.AddMinutes(10), 2);
+        Assert.Equal(new[] { "em_c", "em_a" }, first.Select(p => p.Id));
+        Assert.Equal(new[] { "em_b", "em_d" }, (await store.FindAwaitingReportAsync("mailgun", first[^1], T0.AddMinutes(10), 2)).Select(p => p.Id));
+
+        // A newer version no longer awaiting (every fate known, or marked "no report") leaves the index; it round-trips.
+        Assert.Equal("mailgun", (await store.GetAsync("em_a"))!.AwaitingReportFrom);
+        Assert.Equal(T0.AddMinutes(2), (await store.GetAsync("em_a"))!.AwaitingReportSince);
+        await store.UpsertAsync(new[] { View("em_a", version: 2, phase: "Sent", status: "delivered") });
+        Assert.Null((await store.GetAsync("em_a"))!.AwaitingReportFrom);
+        Assert.Equal(new[] { "em_c", "em_b", "em_d" },
+            (await store.FindAwaitingReportAsync("mailgun", SentPosition.Start, T0.AddMinutes(10), 100)).Select(p => p.Id));
+    }
 }
 
 public sealed class SqliteEmailReadStoreContract(SqliteBackend backend)

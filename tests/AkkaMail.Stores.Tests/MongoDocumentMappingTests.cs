@@ -119,6 +119,33 @@ public sealed class MongoDocumentMappingTests
     }
 
     [Fact]
+    public void The_awaiting_report_fields_round_trip_and_their_filter_pages_by_provider_send_time_and_id()
+    {
+        var view = Full() with { AwaitingReportFrom = "mailgun", AwaitingReportSince = T0.AddMinutes(3) };
+        var doc = EmailDocumentMapper.ToBson(view);
+        Assert.Equal("mailgun", doc["AwaitingReportFrom"].AsString);
+        Assert.Equal(T0.AddMinutes(3).ToUnixTimeMilliseconds(), doc["AwaitingReportSince"].AsBsonDateTime.MillisecondsSinceEpoch);
+        var back = EmailDocumentMapper.FromBson(BsonSerializer(doc));
+        Assert.Equal("mailgun", back.AwaitingReportFrom);
+        Assert.Equal(T0.AddMinutes(3), back.AwaitingReportSince);
+
+        var after = new SentPosition(T0.AddMinutes(1).ToUnixTimeMilliseconds(), "em_5");
+        var filter = MongoEmailReadStore.AwaitingReportFilter("mailgun", after, T0.AddMinutes(30));
+        var expected = new BsonDocument("$and", new BsonArray
+        {
+            new BsonDocument("AwaitingReportFrom", "mailgun"),
+            new BsonDocument("AwaitingReportSince", new BsonDocument { { "$type", "date" }, { "$lte", new BsonDateTime(T0.AddMinutes(30).UtcDateTime) } }),
+            new BsonDocument("$or", new BsonArray
+            {
+                new BsonDocument("AwaitingReportSince", new BsonDocument("$gt", new BsonDateTime(T0.AddMinutes(1).UtcDateTime))),
+                new BsonDocument { { "AwaitingReportSince", new BsonDateTime(T0.AddMinutes(1).UtcDateTime) }, { "_id", new BsonDocument("$gt", "em_5") } },
+            }),
+        });
+        Assert.Equal(expected, filter);
+        Assert.Contains(MongoEmailReadStore.Indexes, i => i.Options.Name == "AwaitingReportFrom_Since_Id");
+    }
+
+    [Fact]
     public void The_unsettled_filter_names_the_unsettled_phases()
     {
         Assert.Equal(BsonDocument.Parse("{ Phase: { $in: ['Queued', 'Scheduled', 'Sending', 'RetryWaiting'] }, _id: { $gt: 'em_5' } }"),

@@ -59,6 +59,7 @@ public class JournalConsistentReadTests
         public Task<string?> FindIdByProviderMessageIdAsync(string providerMessageId, CancellationToken ct = default) => throw new NotSupportedException();
         public Task<IReadOnlyList<string>> FindUnsettledAsync(int limit, string? afterId, CancellationToken ct = default) => throw new NotSupportedException();
         public Task<IReadOnlyList<SettledPosition>> FindSettledAsync(SettledPosition after, DateTimeOffset upTo, int limit, CancellationToken ct = default) => throw new NotSupportedException();
+        public Task<IReadOnlyList<SentPosition>> FindAwaitingReportAsync(string provider, SentPosition after, DateTimeOffset sentUpTo, int limit, CancellationToken ct = default) => throw new NotSupportedException();
         public Task DeleteAsync(IReadOnlyCollection<string> ids, CancellationToken ct = default) => throw new NotSupportedException();
         public Task<AddressPage> FindByAddressAsync(string? userId, string address, string? afterId, int limit, CancellationToken ct = default) =>
             throw new NotSupportedException();

@@ -48,6 +48,8 @@ public sealed class RemoteMessageTests : Akka.TestKit.Xunit2.TestKit
             new ApplyRetention("e1", RetentionPolicy.EraseNow),
             new RetentionApplied("e1", RetentionStep.RemoveBodies, "u1"),
             new RetentionApplied("e1", RetentionStep.Keep, null),
+            new MarkNoProviderReport("e1", "mailgun", TimeSpan.FromDays(3)),
+            new NoProviderReportMarked("e1", true),
             new EmailAccepted("e1", EmailStatus.Queued, true),
             new IdempotencyConflict("e1"),
             new SendApproved("e1", 1, content, ["bob@example.com"]),
@@ -62,6 +64,8 @@ public sealed class RemoteMessageTests : Akka.TestKit.Xunit2.TestKit
             SerializerTests.RichState(),
             new Actors.PipelineMessages.EmailChanged("e1", "u1", "failed", new EmailEvents.ProviderEventRecorded("e1", evt, At), 7),
             new Actors.PipelineMessages.EmailChanged("e1", "u1", "queued", new EmailEvents.EmailAccepted("e1", "u1", content, At), 1),
+            new Actors.PipelineMessages.EmailChanged("e1", "u1", "sent",
+                new EmailEvents.ProviderReportMissing("e1", "mailgun", ["bob@example.com"], TimeSpan.FromDays(3), At), 9),
         ];
     }
 

@@ -27,6 +27,7 @@ public class StoredPayloadTests : Akka.TestKit.Xunit2.TestKit
         { 8, "provider-event-recorded.v1", """{"emailId":"e1","event":{"eventId":"ev-1","kind":"temporary_failure","recipient":"bob@example.com","occurredAt":"2026-11-27T12:00:00.123+00:00","providerMessageId":"\u003Cpm-1@mg.example.com\u003E","reason":"mailbox full","code":452,"description":"try later"},"at":"2026-11-27T12:00:00.123+00:00"}""" },
         { 9, "provider-event-recorded.v1", """{"emailId":"e1","event":{"eventId":"ev-2","kind":"clicked","recipient":"bob@example.com","occurredAt":"2026-11-27T12:00:00.123+00:00","url":"https://x.io/?a=1\u0026b=2"},"at":"2026-11-27T12:00:00.123+00:00"}""" },
         { 10, "email-accepted.v1", """{"emailId":"e3","userId":"u1","content":{"from":"Sender \u003Csender@example.com\u003E","to":["ann@example.com","bob@example.com"],"cc":[],"bcc":[],"subject":"Hello","text":"text body","html":"\u003Cp\u003Ehtml\u003C/p\u003E","tags":["t1"],"headers":{"X-A":"1"},"variables":{"v":"w"},"attachments":[]},"at":"2026-11-27T12:00:00.123+00:00","suppressed":{"bob@example.com":"bounced"}}""" },
+        { 13, "provider-report-missing.v1", """{"emailId":"e1","provider":"mailgun","recipients":["bob@example.com","cc@example.com"],"retention":"3.00:00:00","at":"2026-11-27T12:00:00.123+00:00"}""" },
         { 11, "email-send-failed.v1", """{"emailId":"e1","attempt":5,"reason":"gave up after 5 attempts: 503","at":"2026-11-27T12:00:00.123+00:00","kind":"attempts_exhausted"}""" },
     };
 

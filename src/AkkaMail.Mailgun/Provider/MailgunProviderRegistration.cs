@@ -33,6 +33,9 @@ public static class MailgunProviderRegistration
         // The typed client's handler is pooled and long-lived (PooledConnectionLifetime), so one client serves all sends.
         services.AddSingleton<IEmailProvider>(sp => new MailgunProvider(
             sp.GetRequiredService<MailgunClient>(), sp.GetRequiredService<ILogger<MailgunProvider>>(), sp.GetService<TimeProvider>()));
+        // Its events API, for the reconciliation job (which runs when a provider event history is registered).
+        services.AddSingleton<IProviderEventHistory>(sp => new MailgunEventHistory(
+            sp.GetRequiredService<MailgunClient>(), sp.GetRequiredService<ILogger<MailgunEventHistory>>()));
         return services;
     }
 

@@ -44,6 +44,8 @@ public sealed record AkkaMailSettings
     public int RetentionBatchSize { get; init; } = 200;
     /// <summary>How often pending erasures are looked at (new requests, emails waiting to settle).</summary>
     public TimeSpan ErasureInterval { get; init; } = TimeSpan.FromSeconds(5);
+    /// <summary>The reconciliation job's knobs (akkamail.reconciliation).</summary>
+    public ReconciliationSettings Reconciliation { get; init; } = ReconciliationSettings.Default;
 
     /// <summary>The knobs of the loaded HOCON (see <see cref="AkkaMailConfiguration.LoadKnobs"/>); a knob not set keeps its
     /// default.</summary>
@@ -134,6 +136,17 @@ public sealed record AkkaMailSettings
             RetentionBatchSize = k.Int("akkamail.retention.batch-size", d.RetentionBatchSize, min: 1, max: 10_000),
             ErasureInterval = k.PositiveDuration("akkamail.erasure.interval", d.ErasureInterval),
         };
+        var r = d.Reconciliation;
+        settings = settings with
+        {
+            Reconciliation = new ReconciliationSettings(
+                Interval: k.PositiveDuration("akkamail.reconciliation.interval", r.Interval),
+                MinAge: k.Duration("akkamail.reconciliation.min-age", r.MinAge, TimeSpan.Zero),
+                ProviderRetention: k.PositiveDuration("akkamail.reconciliation.provider-retention", r.ProviderRetention),
+                BatchSize: k.Int("akkamail.reconciliation.batch-size", r.BatchSize, min: 1, max: 10_000)),
+        };
+        k.Require(settings.Reconciliation.ProviderRetention > settings.Reconciliation.MinAge, "akkamail.reconciliation.provider-retention",
+            "must be more than reconciliation.min-age");
         k.Require(!settings.Retention.RemovesEnvelopes || !settings.Retention.RemovesBodies
                   || settings.Retention.KeepEnvelopes >= settings.Retention.KeepBodies,
             "akkamail.retention.envelopes", "must be 0 (keep forever) or at least retention.bodies");
@@ -144,4 +157,13 @@ public sealed record AkkaMailSettings
         k.ThrowIfAny<AkkaMailSettings>();
         return settings;
     }
+}
+
+/// <summary>The reconciliation job (akkamail.reconciliation): every <paramref name="Interval"/>, each email sent through a
+/// provider with an event history (Mailgun) at least <paramref name="MinAge"/> ago and still awaiting reports is looked up
+/// in that history; once its send is older than <paramref name="ProviderRetention"/> with no final report, it is marked
+/// "no report from provider". <paramref name="BatchSize"/> emails per read-model query.</summary>
+public sealed record ReconciliationSettings(TimeSpan Interval, TimeSpan MinAge, TimeSpan ProviderRetention, int BatchSize)
+{
+    public static readonly ReconciliationSettings Default = new(TimeSpan.FromMinutes(15), TimeSpan.FromMinutes(30), TimeSpan.FromDays(3), 100);
 }

@@ -128,6 +128,10 @@ public static class AkkaMailHosting
                 removeOutboxFiles, afterRemoval, forgetRemoved, () => CaughtUpWithStartAsync(readSide, head).WaitAsync(settings.AskTimeout),
                 webhookDeliveries));
         }
+        // Reconciliation runs when a provider with an event history (Mailgun) is registered, and only then.
+        var eventHistory = sp.GetService<Providers.IProviderEventHistory>();
+        Props ReconciliationProps(IActorRef manager) => Props.Create(() => new ReconciliationActor(eventHistory!, store,
+            sp.GetRequiredService<Gateway.IEmailGateway>(), manager, settings.Reconciliation, clock, settings.AskTimeout, metrics));
         builder.WithActors((system, registry, _) =>
         {
             IActorRef dispatcher = ActorRefs.Nobody;
@@ -176,6 +180,9 @@ public static class AkkaMailHosting
             // One erasure worker per deployment, likewise (none without an erasure store: actor tests).
             if (cluster is null && erasures is not null)
                 registry.Register<ErasureActor>(system.ActorOf(ErasureProps(manager, system), ErasureActor.Name));
+            // One reconciliation job per deployment, likewise.
+            if (cluster is null && eventHistory is not null)
+                registry.Register<ReconciliationActor>(system.ActorOf(ReconciliationProps(manager), ReconciliationActor.Name));
         });
         if (cluster is not null)
         {
@@ -186,6 +193,9 @@ public static class AkkaMailHosting
             if (erasures is not null)
                 builder.WithSingleton<ErasureActor>(ErasureActor.Name,
                     (system, registry, _) => ErasureProps(registry.Get<EmailManagerActor>(), system), new ClusterSingletonOptions(), createProxyToo: false);
+            if (eventHistory is not null)
+                builder.WithSingleton<ReconciliationActor>(ReconciliationActor.Name,
+                    (_, registry, _) => ReconciliationProps(registry.Get<EmailManagerActor>()), new ClusterSingletonOptions(), createProxyToo: false);
         }
         return builder;
     }

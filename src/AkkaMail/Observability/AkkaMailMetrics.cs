@@ -26,6 +26,8 @@ public sealed class AkkaMailMetrics
     public Counter<long> ProviderEvents { get; }
     public Counter<long> Webhooks { get; }
     public Counter<long> ProviderFailovers { get; }
+    /// <summary>What the reconciliation job found in the provider's event history, by outcome.</summary>
+    public Counter<long> ReconciliationReports { get; }
     public Histogram<double> ProviderCallDuration { get; }
     public Counter<long> OutboundWebhookAttempts { get; }
 
@@ -76,6 +78,9 @@ public sealed class AkkaMailMetrics
             "Journal events the outbound webhooks projection has not turned into deliveries yet.");
         meter.CreateObservableGauge("akkamail.outbound_webhooks.lag.seconds", () => OutboundWebhooksLag?.Invoke().Seconds ?? 0, "s",
             "While the outbound webhooks projection is behind: age of the oldest event it has not projected.");
+        ReconciliationReports = meter.CreateCounter<long>("akkamail.reconciliation.reports", "{event}",
+            "Reports the reconciliation job read from the provider's event history, by outcome: applied (no webhook brought them), " +
+            "duplicate (a webhook had), marked (emails marked no_report_from_provider).");
         meter.CreateObservableCounter("akkamail.retention.bodies_removed", () => RetentionRemoved?.Invoke().Bodies ?? 0, "{email}",
             "Emails whose bodies and attachments the retention job removed (this node).");
         meter.CreateObservableCounter("akkamail.retention.emails_removed", () => RetentionRemoved?.Invoke().Emails ?? 0, "{email}",
@@ -84,6 +89,14 @@ public sealed class AkkaMailMetrics
                 .Select(p => new Measurement<long>(p.Bytes, new KeyValuePair<string, object?>("part", p.Part))),
             "By", "Bytes on disk of the service's files, by part: journal, read_model (SQLite files with their logs), outbox.");
         meter.CreateObservableGauge("akkamail.queue.depth", () => QueueDepth?.Invoke() ?? 0, "{job}", "Send jobs waiting in the in-process queue (RabbitMQ: see the broker).");
+    }
+
+    /// <summary>Counts what a reconciliation run did.</summary>
+    public void Reconciled(int applied, int duplicates, int marked)
+    {
+        if (applied > 0) ReconciliationReports.Add(applied, new KeyValuePair<string, object?>("outcome", "applied"));
+        if (duplicates > 0) ReconciliationReports.Add(duplicates, new KeyValuePair<string, object?>("outcome", "duplicate"));
+        if (marked > 0) ReconciliationReports.Add(marked, new KeyValuePair<string, object?>("outcome", "marked"));
     }
 
     public void EmailActorStarted() => Interlocked.Increment(ref _liveEmailActors);

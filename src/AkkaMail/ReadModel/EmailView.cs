@@ -40,6 +40,13 @@ public sealed record EmailView(
         bool Is(string a) => string.Equals(Addresses.Normalize(a), normalizedAddress, StringComparison.OrdinalIgnoreCase);
         return Is(From) || To.Any(Is) || Cc.Any(Is) || Bcc.Any(Is) || Recipients.Any(r => Is(r.Address));
     }
+    /// <summary>The provider whose reports are still awaited (<see cref="EmailState.AwaitsProviderReport"/>): sent through it,
+    /// some recipient without a final fate, not yet marked "no report". Null otherwise. The reconciliation job's index (not
+    /// shown to clients); rows stored before it existed have none until they change or the read model is rebuilt.</summary>
+    public string? AwaitingReportFrom { get; init; }
+
+    /// <summary>When the email awaiting reports went out (with <see cref="AwaitingReportFrom"/>): the job's age check.</summary>
+    public DateTimeOffset? AwaitingReportSince { get; init; }
 
     public static EmailView Of(EmailState s) => new(
         s.EmailId,
@@ -67,6 +74,8 @@ public sealed record EmailView(
         Phase = s.Phase.ToString(),
         Template = s.Template,
         SettledAt = s.IsSettled ? s.SettledAt ?? s.UpdatedAt ?? s.AcceptedAt : null,
+        AwaitingReportFrom = s.AwaitsProviderReport ? s.Provider : null,
+        AwaitingReportSince = s.AwaitsProviderReport ? s.SettledAt ?? s.UpdatedAt ?? s.AcceptedAt : null,
     };
 
     /// <summary>This view with its timeline in the names of <see cref="EmailEventTypes"/> (a stored view may predate
@@ -106,6 +115,12 @@ public interface IEmailReadStore
     /// before <paramref name="upTo"/>, for the retention job.</summary>
     Task<IReadOnlyList<SettledPosition>> FindSettledAsync(SettledPosition after, DateTimeOffset upTo, int limit, CancellationToken ct = default);
 
+    /// <summary>Emails still awaiting <paramref name="provider"/>'s reports (<see cref="EmailView.AwaitingReportFrom"/>), in
+    /// order of (sent time, id), after <paramref name="after"/> (exclusive) and sent at or before <paramref name="sentUpTo"/>,
+    /// for the reconciliation job.</summary>
+    Task<IReadOnlyList<SentPosition>> FindAwaitingReportAsync(string provider, SentPosition after, DateTimeOffset sentUpTo, int limit,
+        CancellationToken ct = default);
+
     /// <summary>Removes these emails' views (retention, erasure): they are gone from the journal too.</summary>
     Task DeleteAsync(IReadOnlyCollection<string> ids, CancellationToken ct = default);
     /// <summary>Erasure: the emails (of <paramref name="userId"/>, or of every user when null) sent to or from
@@ -136,6 +151,14 @@ public sealed record SettledPosition(long SettledAtMs, string Id)
     public static readonly SettledPosition Start = new(long.MinValue, "");
 
     public static SettledPosition Of(DateTimeOffset at) => new(at.ToUnixTimeMilliseconds(), "");
+}
+
+/// <summary>A position in the order of sending: (sent time in ms, id).</summary>
+public sealed record SentPosition(long SentAtMs, string Id)
+{
+    public static readonly SentPosition Start = new(long.MinValue, "");
+
+    public DateTimeOffset SentAt => DateTimeOffset.FromUnixTimeMilliseconds(SentAtMs);
 }
 
 /// <summary>Filters for listing a user's emails. <paramref name="After"/> is the last row of the previous page.</summary>

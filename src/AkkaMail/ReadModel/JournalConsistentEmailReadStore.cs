@@ -66,6 +66,9 @@ public sealed class JournalConsistentEmailReadStore(
     public Task<IReadOnlyList<SettledPosition>> FindSettledAsync(SettledPosition after, DateTimeOffset upTo, int limit, CancellationToken ct = default) =>
         inner.FindSettledAsync(after, upTo, limit, ct);
 
+    public Task<IReadOnlyList<SentPosition>> FindAwaitingReportAsync(string provider, SentPosition after, DateTimeOffset sentUpTo, int limit,
+        CancellationToken ct = default) => inner.FindAwaitingReportAsync(provider, after, sentUpTo, limit, ct);
+
     public Task DeleteAsync(IReadOnlyCollection<string> ids, CancellationToken ct = default) => inner.DeleteAsync(ids, ct);
 
     public Task<AddressPage> FindByAddressAsync(string? userId, string address, string? afterId, int limit, CancellationToken ct = default) =>

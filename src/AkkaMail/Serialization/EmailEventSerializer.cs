@@ -26,6 +26,7 @@ public sealed class EmailEventSerializer : SerializerWithStringManifest
         ("email-send-failed.v1", typeof(EmailSendFailed)),
         ("email-cancelled.v1", typeof(EmailCancelled)),
         ("provider-event-recorded.v1", typeof(ProviderEventRecorded)),
+        ("provider-report-missing.v1", typeof(ProviderReportMissing)),
         ("email-state-snapshot.v1", typeof(EmailState)),
     };
 

@@ -31,6 +31,8 @@ public sealed class EmailMessageSerializer : SerializerWithStringManifest
         ("get-email-state", typeof(GetEmailState)),
         ("apply-retention", typeof(ApplyRetention)),
         ("retention-applied", typeof(RetentionApplied)),
+        ("mark-no-provider-report", typeof(MarkNoProviderReport)),
+        ("no-provider-report-marked", typeof(NoProviderReportMarked)),
         ("email-accepted", typeof(EmailReplies.EmailAccepted)),
         ("idempotency-conflict", typeof(IdempotencyConflict)),
         ("send-approved", typeof(SendApproved)),
@@ -47,7 +49,8 @@ public sealed class EmailMessageSerializer : SerializerWithStringManifest
     public static readonly Type[] BoundTypes =
     [
         typeof(IEmailCommand), typeof(AcceptReply), typeof(BeginSendReply), typeof(OutcomeRecorded),
-        typeof(ProviderEventApplied), typeof(CancelReply), typeof(RetentionApplied), typeof(Actors.PipelineMessages.EmailChanged),
+        typeof(ProviderEventApplied), typeof(CancelReply), typeof(RetentionApplied), typeof(NoProviderReportMarked),
+        typeof(Actors.PipelineMessages.EmailChanged),
     ];
 
     /// <summary>The types with a manifest.</summary>

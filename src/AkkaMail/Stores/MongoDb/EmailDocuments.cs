@@ -29,6 +29,8 @@ public static class EmailFields
     public const string Version = "Version";
     public const string Template = "Template";
     public const string SettledAt = "SettledAt";
+    public const string AwaitingReportFrom = "AwaitingReportFrom";
+    public const string AwaitingReportSince = "AwaitingReportSince";
 }
 
 /// <summary>
@@ -62,6 +64,8 @@ public static class EmailDocumentMapper
         { EmailFields.Version, v.Version },
         { EmailFields.Template, v.Template is { } t ? new BsonDocument { { "Name", t.Name }, { "Version", t.Version } } : BsonNull.Value },
         { EmailFields.SettledAt, Date(v.SettledAt) },
+        { EmailFields.AwaitingReportFrom, Nullable(v.AwaitingReportFrom) },
+        { EmailFields.AwaitingReportSince, Date(v.AwaitingReportSince) },
     };
 
     public static EmailView FromBson(BsonDocument d) => new(
@@ -92,6 +96,9 @@ public static class EmailDocumentMapper
             : null,
         // Absent from documents written before retention existed.
         SettledAt = ToNullableDate(d.GetValue(EmailFields.SettledAt, BsonNull.Value)),
+        // Absent from documents written before reconciliation existed.
+        AwaitingReportFrom = ToNullableString(d.GetValue(EmailFields.AwaitingReportFrom, BsonNull.Value)),
+        AwaitingReportSince = ToNullableDate(d.GetValue(EmailFields.AwaitingReportSince, BsonNull.Value)),
     };
 
     public static BsonDocument ToBson(RecipientView r) => new()

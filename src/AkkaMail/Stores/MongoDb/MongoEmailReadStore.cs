@@ -31,6 +31,14 @@ public sealed class MongoEmailReadStore(IMongoDatabase database, string collecti
         Index(new BsonDocument(EmailFields.Tags, 1), "Tags"),
         Index(new BsonDocument(EmailFields.RecipientAddress, 1), "Recipients_Address"),
         Index(new BsonDocument { { EmailFields.SettledAt, 1 }, { EmailFields.Id, 1 } }, "SettledAt_Id"),
+        // Only the emails awaiting a provider's reports are in it.
+        new CreateIndexModel<BsonDocument>(
+            new BsonDocument { { EmailFields.AwaitingReportFrom, 1 }, { EmailFields.AwaitingReportSince, 1 }, { EmailFields.Id, 1 } },
+            new CreateIndexOptions<BsonDocument>
+            {
+                Name = "AwaitingReportFrom_Since_Id",
+                PartialFilterExpression = new BsonDocument(EmailFields.AwaitingReportFrom, new BsonDocument("$type", "string")),
+            }),
     };
 
     private static CreateIndexModel<BsonDocument> Index(BsonDocument keys, string name) =>
@@ -193,6 +201,33 @@ public sealed class MongoEmailReadStore(IMongoDatabase database, string collecti
             {
                 new BsonDocument(EmailFields.SettledAt, new BsonDocument("$gt", at)),
                 new BsonDocument { { EmailFields.SettledAt, at }, { EmailFields.Id, new BsonDocument("$gt", after.Id) } },
+            }),
+        });
+    }
+
+    public async Task<IReadOnlyList<SentPosition>> FindAwaitingReportAsync(string provider, SentPosition after, DateTimeOffset sentUpTo, int limit,
+        CancellationToken ct = default)
+    {
+        var docs = await _emails.Find(AwaitingReportFilter(provider, after, sentUpTo))
+            .Sort(new BsonDocument { { EmailFields.AwaitingReportFrom, 1 }, { EmailFields.AwaitingReportSince, 1 }, { EmailFields.Id, 1 } })
+            .Limit(limit)
+            .Project(new BsonDocument { { EmailFields.Id, 1 }, { EmailFields.AwaitingReportSince, 1 } }).ToListAsync(ct);
+        return docs.Select(d => new SentPosition(d[EmailFields.AwaitingReportSince].AsBsonDateTime.MillisecondsSinceEpoch, d[EmailFields.Id].AsString))
+            .ToList();
+    }
+
+    public static BsonDocument AwaitingReportFilter(string provider, SentPosition after, DateTimeOffset sentUpTo)
+    {
+        // A BSON date cannot hold long.MinValue: the start is the earliest date.
+        var at = new BsonDateTime(Math.Max(after.SentAtMs, -62135596800000L));
+        return new BsonDocument("$and", new BsonArray
+        {
+            new BsonDocument(EmailFields.AwaitingReportFrom, provider),
+            new BsonDocument(EmailFields.AwaitingReportSince, new BsonDocument { { "$type", "date" }, { "$lte", EmailDocumentMapper.Date(sentUpTo) } }),
+            new BsonDocument("$or", new BsonArray
+            {
+                new BsonDocument(EmailFields.AwaitingReportSince, new BsonDocument("$gt", at)),
+                new BsonDocument { { EmailFields.AwaitingReportSince, at }, { EmailFields.Id, new BsonDocument("$gt", after.Id) } },
             }),
         });
     }

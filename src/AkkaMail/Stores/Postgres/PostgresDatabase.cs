@@ -80,6 +80,10 @@ public static class PostgresSchema
             WHERE phase IN ({string.Join(", ", UnsettledPhases.Select(p => $"'{p}'"))});
         ALTER TABLE emails ADD COLUMN IF NOT EXISTS settled_at bigint NULL;
         CREATE INDEX IF NOT EXISTS ix_emails_settled ON emails (settled_at, id) WHERE settled_at IS NOT NULL;
+        ALTER TABLE emails ADD COLUMN IF NOT EXISTS awaiting_report_from text NULL;
+        ALTER TABLE emails ADD COLUMN IF NOT EXISTS awaiting_report_since bigint NULL;
+        CREATE INDEX IF NOT EXISTS ix_emails_awaiting_report ON emails (awaiting_report_from, awaiting_report_since, id)
+            WHERE awaiting_report_from IS NOT NULL;
         CREATE TABLE IF NOT EXISTS projection_offsets (
             name text PRIMARY KEY,
             ordering bigint NOT NULL,

@@ -14,12 +14,14 @@ namespace AkkaMail.Stores.Postgres;
 public sealed class PostgresEmailReadStore(PostgresDatabase db) : IEmailReadStore, IEmailProjectionStore
 {
     private const string UpsertSql = """
-        INSERT INTO emails (id, user_id, status, phase, created_at, provider_message_id, recipients, tags, version, doc, settled_at)
-        VALUES (@id, @user, @status, @phase, @created, @pmid, @recipients, @tags, @version, @doc, @settled)
+        INSERT INTO emails (id, user_id, status, phase, created_at, provider_message_id, recipients, tags, version, doc, settled_at,
+            awaiting_report_from, awaiting_report_since)
+        VALUES (@id, @user, @status, @phase, @created, @pmid, @recipients, @tags, @version, @doc, @settled, @awaitingFrom, @awaitingSince)
         ON CONFLICT (id) DO UPDATE SET
             status = excluded.status, phase = excluded.phase, provider_message_id = excluded.provider_message_id,
             recipients = excluded.recipients, tags = excluded.tags, version = excluded.version, doc = excluded.doc,
-            settled_at = excluded.settled_at
+            settled_at = excluded.settled_at, awaiting_report_from = excluded.awaiting_report_from,
+            awaiting_report_since = excluded.awaiting_report_since
         WHERE excluded.version > emails.version
         """;
 
@@ -69,6 +71,8 @@ public sealed class PostgresEmailReadStore(PostgresDatabase db) : IEmailReadStor
                     PostgresDatabase.Parameter("version", v.Version, NpgsqlDbType.Bigint),
                     PostgresDatabase.Parameter("doc", JsonSerializer.SerializeToUtf8Bytes(v, EmailEventSerializer.Json), NpgsqlDbType.Bytea),
                     PostgresDatabase.Parameter("settled", v.SettledAt?.ToUnixTimeMilliseconds(), NpgsqlDbType.Bigint),
+                    PostgresDatabase.Parameter("awaitingFrom", v.AwaitingReportFrom, NpgsqlDbType.Text),
+                    PostgresDatabase.Parameter("awaitingSince", v.AwaitingReportSince?.ToUnixTimeMilliseconds(), NpgsqlDbType.Bigint),
                 },
             });
         foreach (var (userId, s) in suppressions.OrderBy(p => p.UserId, StringComparer.Ordinal)
@@ -212,6 +216,25 @@ public sealed class PostgresEmailReadStore(PostgresDatabase db) : IEmailReadStor
         var found = new List<SettledPosition>();
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct)) found.Add(new SettledPosition(r.GetInt64(0), r.GetString(1)));
+        return found;
+    }
+
+    public async Task<IReadOnlyList<SentPosition>> FindAwaitingReportAsync(string provider, SentPosition after, DateTimeOffset sentUpTo, int limit,
+        CancellationToken ct = default)
+    {
+        await using var cmd = db.Command("""
+            SELECT awaiting_report_since, id FROM emails
+            WHERE awaiting_report_from = @provider AND (awaiting_report_since, id) > (@at, @id) AND awaiting_report_since <= @upTo
+            ORDER BY awaiting_report_since, id LIMIT @limit
+            """);
+        cmd.Parameters.Add(PostgresDatabase.Parameter("provider", provider, NpgsqlDbType.Text));
+        cmd.Parameters.Add(PostgresDatabase.Parameter("at", after.SentAtMs, NpgsqlDbType.Bigint));
+        cmd.Parameters.Add(PostgresDatabase.Parameter("id", after.Id, NpgsqlDbType.Text));
+        cmd.Parameters.Add(PostgresDatabase.Parameter("upTo", sentUpTo.ToUnixTimeMilliseconds(), NpgsqlDbType.Bigint));
+        cmd.Parameters.Add(PostgresDatabase.Parameter("limit", limit, NpgsqlDbType.Integer));
+        var found = new List<SentPosition>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct)) found.Add(new SentPosition(r.GetInt64(0), r.GetString(1)));
         return found;
     }
 

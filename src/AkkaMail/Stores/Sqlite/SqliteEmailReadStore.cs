@@ -43,6 +43,12 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
         if (!await SqliteDatabase.HasColumnAsync(c, "emails", "settled_at", ct))
             await SqliteDatabase.ExecAsync(c, "ALTER TABLE emails ADD COLUMN settled_at INTEGER NULL;", ct);
         await SqliteDatabase.ExecAsync(c, "CREATE INDEX IF NOT EXISTS ix_emails_settled ON emails(settled_at, id) WHERE settled_at IS NOT NULL;", ct);
+        // Added for reconciliation: likewise (null until the rows are stored again).
+        if (!await SqliteDatabase.HasColumnAsync(c, "emails", "awaiting_report_from", ct))
+            await SqliteDatabase.ExecAsync(c,
+                "ALTER TABLE emails ADD COLUMN awaiting_report_from TEXT NULL; ALTER TABLE emails ADD COLUMN awaiting_report_since INTEGER NULL;", ct);
+        await SqliteDatabase.ExecAsync(c, "CREATE INDEX IF NOT EXISTS ix_emails_awaiting_report ON emails(awaiting_report_from, awaiting_report_since, id) " +
+            "WHERE awaiting_report_from IS NOT NULL;", ct);
     }
 
     // Upserts go through one connection and one prepared statement kept for the store's lifetime: the writer sends
@@ -57,18 +63,20 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
     {
         public readonly SqliteConnection Connection;
         public readonly SqliteCommand Command;
-        public readonly SqliteParameter Id, User, Status, Phase, Created, Pmid, Recipients, Tags, Version, Doc, Settled;
+        public readonly SqliteParameter Id, User, Status, Phase, Created, Pmid, Recipients, Tags, Version, Doc, Settled, AwaitingFrom, AwaitingSince;
 
         public Upsert(SqliteConnection connection)
         {
             Connection = connection;
             Command = connection.CreateCommand();
             Command.CommandText = """
-                INSERT INTO emails (id, user_id, status, phase, created_at, provider_message_id, recipients, tags, version, doc, settled_at)
-                VALUES ($id, $user, $status, $phase, $created, $pmid, $recipients, $tags, $version, $doc, $settled)
+                INSERT INTO emails (id, user_id, status, phase, created_at, provider_message_id, recipients, tags, version, doc, settled_at,
+                    awaiting_report_from, awaiting_report_since)
+                VALUES ($id, $user, $status, $phase, $created, $pmid, $recipients, $tags, $version, $doc, $settled, $awaitingFrom, $awaitingSince)
                 ON CONFLICT(id) DO UPDATE SET
                     status = excluded.status, phase = excluded.phase, provider_message_id = excluded.provider_message_id,
-                    version = excluded.version, doc = excluded.doc, settled_at = excluded.settled_at
+                    version = excluded.version, doc = excluded.doc, settled_at = excluded.settled_at,
+                    awaiting_report_from = excluded.awaiting_report_from, awaiting_report_since = excluded.awaiting_report_since
                 WHERE excluded.version > emails.version;
                 """;
             Id = Command.Parameters.Add("$id", SqliteType.Text);
@@ -84,6 +92,8 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
             // the view and SQLite. Rows stored as TEXT by earlier versions read the same.
             Doc = Command.Parameters.Add("$doc", SqliteType.Blob);
             Settled = Command.Parameters.Add("$settled", SqliteType.Integer);
+            AwaitingFrom = Command.Parameters.Add("$awaitingFrom", SqliteType.Text);
+            AwaitingSince = Command.Parameters.Add("$awaitingSince", SqliteType.Integer);
             Command.Prepare();
 
             // A suppression is kept as first recorded, and not re-added over a lift newer than its event.
@@ -156,6 +166,8 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
                     u.Version.Value = v.Version;
                     u.Doc.Value = JsonSerializer.SerializeToUtf8Bytes(v, EmailEventSerializer.Json);
                     u.Settled.Value = v.SettledAt is { } settled ? settled.ToUnixTimeMilliseconds() : DBNull.Value;
+                    u.AwaitingFrom.Value = (object?)v.AwaitingReportFrom ?? DBNull.Value;
+                    u.AwaitingSince.Value = v.AwaitingReportSince is { } since ? since.ToUnixTimeMilliseconds() : DBNull.Value;
                     u.Command.ExecuteNonQuery();
                 }
                 if (suppressions.Count > 0)
@@ -334,6 +346,27 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
         var found = new List<SettledPosition>();
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct)) found.Add(new SettledPosition(r.GetInt64(0), r.GetString(1)));
+        return found;
+    }
+
+    public async Task<IReadOnlyList<SentPosition>> FindAwaitingReportAsync(string provider, SentPosition after, DateTimeOffset sentUpTo, int limit,
+        CancellationToken ct = default)
+    {
+        await using var c = await db.OpenAsync(ct);
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = """
+            SELECT awaiting_report_since, id FROM emails
+            WHERE awaiting_report_from = $provider AND (awaiting_report_since, id) > ($at, $id) AND awaiting_report_since <= $upTo
+            ORDER BY awaiting_report_since, id LIMIT $limit
+            """;
+        cmd.Parameters.AddWithValue("$provider", provider);
+        cmd.Parameters.AddWithValue("$at", after.SentAtMs);
+        cmd.Parameters.AddWithValue("$id", after.Id);
+        cmd.Parameters.AddWithValue("$upTo", sentUpTo.ToUnixTimeMilliseconds());
+        cmd.Parameters.AddWithValue("$limit", limit);
+        var found = new List<SentPosition>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct)) found.Add(new SentPosition(r.GetInt64(0), r.GetString(1)));
         return found;
     }
 
