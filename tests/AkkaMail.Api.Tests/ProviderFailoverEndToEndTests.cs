@@ -15,8 +15,8 @@ namespace AkkaMail.Api.Tests;
 public sealed class ProviderFailoverEndToEndTests : IAsyncLifetime
 {
     private const string SigningKey = "sk-failover";
-    /// <summary>How long Mailgun is down: long enough for the breaker to open, probe and fail several times.</summary>
-    private static readonly TimeSpan Outage = TimeSpan.FromSeconds(15);
+    /// <summary>How long Mailgun is down (issue 21's figure): the breaker opens, probes and fails many times over.</summary>
+    private static readonly TimeSpan Outage = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan Within = TimeSpan.FromSeconds(60);
 
     private MailgunFakeServer _mailgun = null!;
