@@ -17,25 +17,18 @@ public sealed class PostgresJournalHead
 
     public PostgresJournalHead(Config journalConfig)
     {
-        var config = journalConfig.WithFallback(PostgresPersistence.DefaultConfig().GetConfig(PostgresPersistence.JournalPluginId));
-        _connectionString = PostgresPersistence.ConnectionString(config);
-        var mapping = config.GetConfig(config.GetString("table-mapping", "default"));
-        var schema = mapping.GetString("schema-name", null);
-        var journal = mapping.GetConfig("journal");
-        var columns = journal.GetConfig("columns");
-        var table = (string.IsNullOrWhiteSpace(schema) ? "" : Quote(schema) + ".") + Quote(journal.GetString("table-name"));
-        var ordering = Quote(columns.GetString("ordering"));
-        var deleted = Quote(columns.GetString("deleted"));
-        var created = Quote(columns.GetString("created"));
-        _highestSql = $"SELECT COALESCE(MAX({ordering}), 0) FROM {table} WHERE NOT {deleted}";
-        _createdAfterSql = $"SELECT {created} FROM {table} WHERE {ordering} > $1 AND NOT {deleted} ORDER BY {ordering} LIMIT 1";
+        var journal = JournalTableMapping.Of(journalConfig);
+        _connectionString = journal.ConnectionString;
+        var ordering = journal.Column("ordering");
+        var deleted = journal.Column("deleted");
+        var created = journal.Column("created");
+        _highestSql = $"SELECT COALESCE(MAX({ordering}), 0) FROM {journal.Table} WHERE NOT {deleted}";
+        _createdAfterSql = $"SELECT {created} FROM {journal.Table} WHERE {ordering} > $1 AND NOT {deleted} ORDER BY {ordering} LIMIT 1";
     }
 
     /// <summary>The head of the journal of <paramref name="system"/>'s <c>akka.persistence.journal.sql</c>.</summary>
     public static PostgresJournalHead For(ActorSystem system) =>
         new(system.Settings.Config.GetConfig(PostgresPersistence.JournalPluginId));
-
-    private static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"") + "\"";
 
     /// <summary>The highest ordering of an event not deleted; 0 for an empty journal.</summary>
     public async Task<long> HighestOrderingAsync(CancellationToken ct = default)
@@ -70,20 +63,13 @@ public sealed class PostgresJournalPurge
 
     public PostgresJournalPurge(Config journalConfig)
     {
-        var config = journalConfig.WithFallback(PostgresPersistence.DefaultConfig().GetConfig(PostgresPersistence.JournalPluginId));
-        _connectionString = PostgresPersistence.ConnectionString(config);
-        var mapping = config.GetConfig(config.GetString("table-mapping", "default"));
-        var schema = mapping.GetString("schema-name", null);
-        var journal = mapping.GetConfig("journal");
-        var columns = journal.GetConfig("columns");
-        var table = (string.IsNullOrWhiteSpace(schema) ? "" : Quote(schema) + ".") + Quote(journal.GetString("table-name"));
-        _purgeSql = $"DELETE FROM {table} WHERE {Quote(columns.GetString("persistence-id"))} = $1 AND {Quote(columns.GetString("deleted"))}";
+        var journal = JournalTableMapping.Of(journalConfig);
+        _connectionString = journal.ConnectionString;
+        _purgeSql = $"DELETE FROM {journal.Table} WHERE {journal.Column("persistence-id")} = $1 AND {journal.Column("deleted")}";
     }
 
     public static PostgresJournalPurge For(ActorSystem system) =>
         new(system.Settings.Config.GetConfig(PostgresPersistence.JournalPluginId));
-
-    private static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"") + "\"";
 
     /// <summary>Removes the rows of <paramref name="persistenceId"/> marked deleted; the count removed.</summary>
     public async Task<int> ForgetDeletedAsync(string persistenceId, CancellationToken ct = default)
@@ -93,4 +79,40 @@ public sealed class PostgresJournalPurge
         await using var command = new NpgsqlCommand(_purgeSql, connection) { Parameters = { new() { Value = persistenceId } } };
         return await command.ExecuteNonQueryAsync(ct);
     }
+}
+
+/// <summary>
+/// The journal plugin's table as its configuration names it (the table mapping: schema, table and column names), for
+/// plain SQL beside the plugin; identifiers quoted.
+/// </summary>
+internal sealed class JournalTableMapping
+{
+    private readonly Config _columns;
+
+    private JournalTableMapping(string connectionString, string table, Config columns)
+    {
+        ConnectionString = connectionString;
+        Table = table;
+        _columns = columns;
+    }
+
+    public string ConnectionString { get; }
+
+    /// <summary>The journal table, schema-qualified when the mapping names a schema.</summary>
+    public string Table { get; }
+
+    /// <summary>The quoted name of the column the mapping calls <paramref name="key"/> (e.g. <c>ordering</c>).</summary>
+    public string Column(string key) => Quote(_columns.GetString(key));
+
+    public static JournalTableMapping Of(Config journalConfig)
+    {
+        var config = journalConfig.WithFallback(PostgresPersistence.DefaultConfig().GetConfig(PostgresPersistence.JournalPluginId));
+        var mapping = config.GetConfig(config.GetString("table-mapping", "default"));
+        var schema = mapping.GetString("schema-name", null);
+        var journal = mapping.GetConfig("journal");
+        var table = (string.IsNullOrWhiteSpace(schema) ? "" : Quote(schema) + ".") + Quote(journal.GetString("table-name"));
+        return new JournalTableMapping(PostgresPersistence.ConnectionString(config), table, journal.GetConfig("columns"));
+    }
+
+    private static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"") + "\"";
 }
