@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.Event;
+using Akka.Hosting;
 using Akka.Persistence;
 using AkkaMail.Configuration;
 using AkkaMail.Domain;
@@ -11,13 +12,27 @@ using static AkkaMail.Domain.EmailEvents;
 
 namespace AkkaMail.Actors;
 
-/// <summary>What an email actor talks to besides its parent.</summary>
+/// <summary>What an email actor talks to besides its parent: services, and the dispatcher as Akka.Hosting's
+/// <see cref="IRequiredActor{TActor}"/> from the service provider (found in the actor registry when first used, so one
+/// instance serves every email actor, built before the dispatcher exists).</summary>
 /// <param name="ReadSide">The read-side projection's progress: a change that suppresses an address is answered only
 /// once the projection has stored it (null: answered at once, as in actor tests without a read side).</param>
 /// <param name="Live">Where the actor publishes its current state for the sender's look before the rate limit (null: nowhere).</param>
 /// <param name="Metrics">Where persisted events and live actors are counted (null: nowhere).</param>
-public sealed record EmailActorDeps(AkkaMailSettings Settings, IActorRef Dispatcher, ProjectionProgress? ReadSide, TimeProvider Clock,
-    LiveEmailStates? Live = null, Observability.AkkaMailMetrics? Metrics = null);
+public sealed record EmailActorDeps(AkkaMailSettings Settings, IRequiredActor<DispatcherActor> Dispatcher, ProjectionProgress? ReadSide,
+    TimeProvider Clock, LiveEmailStates? Live = null, Observability.AkkaMailMetrics? Metrics = null)
+{
+    /// <summary>With a dispatcher already at hand (actor tests: a probe).</summary>
+    public EmailActorDeps(AkkaMailSettings settings, IActorRef dispatcher, ProjectionProgress? readSide, TimeProvider clock,
+        LiveEmailStates? live = null, Observability.AkkaMailMetrics? metrics = null)
+        : this(settings, new KnownActor(dispatcher), readSide, clock, live, metrics) { }
+
+    private sealed class KnownActor(IActorRef actor) : IRequiredActor<DispatcherActor>
+    {
+        public IActorRef ActorRef => actor;
+        public Task<IActorRef> GetAsync(CancellationToken cancellationToken = default) => Task.FromResult(actor);
+    }
+}
 
 /// <summary>
 /// One email, persistent (<c>email-{id}</c>). Thin: the decisions are <see cref="EmailState"/>'s; this actor
@@ -319,6 +334,6 @@ public sealed class EmailActor : UntypedPersistentActor
     private void Dispatch(int attempt, TimeSpan delay)
     {
         _handedOver = (attempt, _deps.Clock.GetUtcNow());
-        _deps.Dispatcher.Tell(new DispatchJob(new SendJob(_emailId, attempt), delay));
+        _deps.Dispatcher.ActorRef.Tell(new DispatchJob(new SendJob(_emailId, attempt), delay));
     }
 }

@@ -80,7 +80,7 @@ public static class AkkaMailHosting
         builder.AddHocon($"akka.coordinated-shutdown.phases.service-requests-done.timeout = {(int)(settings.ShutdownDrainTimeout.TotalSeconds + 5)}s",
             HoconAddMode.Prepend);
         var cluster = sp.GetService<AkkaMailOptions>()?.Cluster is { Enabled: true } c ? c : null;
-        if (cluster is not null) builder.WithEmailRegion(cluster, settings, readSide, clock, sp.GetService<LiveEmailStates>() ?? new LiveEmailStates(), metrics);
+        if (cluster is not null) builder.WithEmailRegion(sp, cluster, settings, readSide, clock, sp.GetService<LiveEmailStates>() ?? new LiveEmailStates(), metrics);
         Props SweeperProps(IActorRef manager) => Props.Create(() => new SweeperActor(store, manager, settings.SweepInterval,
             settings.SweepPickupTimeout, settings.SweepPickupTimeout, settings.SweepBatchSize,
             !queue.IsDurable, clock, () => CaughtUpWithStartAsync(readSide, head)));
@@ -134,25 +134,23 @@ public static class AkkaMailHosting
             sp.GetRequiredService<Gateway.IEmailGateway>(), manager, settings.Reconciliation, clock, settings.AskTimeout, metrics));
         builder.WithActors((system, registry, _) =>
         {
-            IActorRef dispatcher = ActorRefs.Nobody;
             var live = sp.GetService<LiveEmailStates>() ?? new LiveEmailStates();
             IActorRef manager;
             if (cluster is not null) manager = registry.Get<EmailManagerActor>();
             else
             {
                 // Email actors are only created once messages flow, after the dispatcher below exists.
+                var emailDeps = EmailDeps(sp, settings, readSide, clock, live, metrics);
                 // A new email (id minted by the API) skips recovery: there is nothing in the journal for it yet.
-                Func<string, Props>? freshProps = settings.SkipRecoveryOfNewEmails
-                    ? id => EmailActor.FreshProps(id, new EmailActorDeps(settings, dispatcher, readSide, clock, live, metrics))
-                    : null;
+                Func<string, Props>? freshProps = settings.SkipRecoveryOfNewEmails ? id => EmailActor.FreshProps(id, emailDeps) : null;
                 manager = system.ActorOf(Props.Create(() => new EmailManagerActor(
-                    id => EmailActor.Props(id, new EmailActorDeps(settings, dispatcher, readSide, clock, live, metrics)), freshProps,
-                    settings.PassivationTimeout)),
+                    id => EmailActor.Props(id, emailDeps), freshProps, settings.PassivationTimeout)),
                     EmailManagerActor.Name);
                 registry.Register<EmailManagerActor>(manager);
             }
-            dispatcher = system.ActorOf(Props.Create(() => new DispatcherActor(
+            var dispatcher = system.ActorOf(Props.Create(() => new DispatcherActor(
                 queue, manager, settings.DispatchBufferSize, settings.DispatchParallelism)), DispatcherActor.Name);
+            registry.Register<DispatcherActor>(dispatcher);
             Task? memberUp = null;
             if (cluster is not null)
             {
@@ -162,7 +160,6 @@ public static class AkkaMailHosting
             }
             var consumer = system.ActorOf(Props.Create(() => new SendConsumerActor(queue, provider, manager, settings, clock, live, memberUp)),
                 SendConsumerActor.Name);
-            registry.Register<DispatcherActor>(dispatcher);
             registry.Register<SendConsumerActor>(consumer);
             // Graceful shutdown (SIGTERM, host stop): before the actors stop, the sender takes no new deliveries and
             // finishes those in flight — provider answer persisted, delivery acked — within the drain deadline.
@@ -209,7 +206,7 @@ public static class AkkaMailHosting
     /// Each entity is an <see cref="EmailEntityActor"/>, which sees the email's first message and so can let an email
     /// whose id was minted for it skip recovery, as the single node's parent does.
     /// </summary>
-    private static AkkaConfigurationBuilder WithEmailRegion(this AkkaConfigurationBuilder builder, ClusterSettings cluster,
+    private static AkkaConfigurationBuilder WithEmailRegion(this AkkaConfigurationBuilder builder, IServiceProvider sp, ClusterSettings cluster,
         AkkaMailSettings settings, Projections.ProjectionProgress readSide, TimeProvider clock, LiveEmailStates live,
         Observability.AkkaMailMetrics? metrics)
     {
@@ -230,12 +227,11 @@ public static class AkkaMailHosting
             registry.Register<EmailChangeRelay>(system.ActorOf(Props.Create(() => new EmailChangeRelay()), EmailChangeRelay.Name)));
         var passivate = settings.PassivationTimeout > TimeSpan.Zero && settings.PassivationTimeout != Timeout.InfiniteTimeSpan;
         return builder.WithShardRegion<EmailManagerActor>("email",
-            (_, registry, _) =>
+            (_, _, _) =>
             {
-                Func<string, Props> props = id => EmailActor.Props(id, new EmailActorDeps(settings, registry.Get<DispatcherActor>(), readSide, clock, live, metrics));
-                Func<string, Props>? freshProps = settings.SkipRecoveryOfNewEmails
-                    ? id => EmailActor.FreshProps(id, new EmailActorDeps(settings, registry.Get<DispatcherActor>(), readSide, clock, live, metrics))
-                    : null;
+                var emailDeps = EmailDeps(sp, settings, readSide, clock, live, metrics);
+                Func<string, Props> props = id => EmailActor.Props(id, emailDeps);
+                Func<string, Props>? freshProps = settings.SkipRecoveryOfNewEmails ? id => EmailActor.FreshProps(id, emailDeps) : null;
                 return id => EmailEntityActor.Props(id, props, freshProps);
             },
             new EmailMessageExtractor(cluster.Shards),
@@ -248,6 +244,13 @@ public static class AkkaMailHosting
                 HandOffStopMessage = EmailActor.Stop.Instance,
             });
     }
+
+    /// <summary>One set of dependencies for every email actor, the dispatcher among them as Akka.Hosting's
+    /// <see cref="IRequiredActor{TActor}"/> from the service provider. Email actors are created with a producer rather
+    /// than the resolver's Props: thousands a second, each would otherwise be built by reflection in a scope of its own.</summary>
+    private static EmailActorDeps EmailDeps(IServiceProvider sp, AkkaMailSettings settings, Projections.ProjectionProgress readSide,
+        TimeProvider clock, LiveEmailStates live, Observability.AkkaMailMetrics? metrics) =>
+        new(settings, sp.GetRequiredService<IRequiredActor<DispatcherActor>>(), readSide, clock, live, metrics);
 
     /// <summary>
     /// Joins the cluster through its seed nodes. Only the first seed listed may form a new cluster, and Akka lets it do
