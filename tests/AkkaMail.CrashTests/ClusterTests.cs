@@ -96,6 +96,8 @@ public sealed class ClusterTests(ITestOutputHelper output)
                 // The first seed forms the cluster after 15 s alone (default 30 s: this test starts it alone, and waits).
                 ["AkkaMail__Cluster__FormAfter"] = "00:00:15",
                 ["OutboundWebhooks__SecretsKey"] = SecretsKey,
+                // Singleton (the default) unless told otherwise, to run the same test on the other placement.
+                ["AkkaMail__Cluster__ReadSide"] = Environment.GetEnvironmentVariable("AKKAMAIL_TEST_CLUSTER_READ_SIDE") ?? "Singleton",
             };
             var process = new ServiceProcess(output, httpPorts[i], dataPaths[i],
                 ["--AkkaMail:Provider=mailgun", "--AkkaMail:Transport=rabbitmq", "--AkkaMail:Store=postgres",
@@ -105,7 +107,8 @@ public sealed class ClusterTests(ITestOutputHelper output)
             {
                 // Expected while nodes come and go: the others are told, and said so.
                 Ignore = line => line.Contains(" INF] ", StringComparison.Ordinal) || line.Contains("Akka.Remote", StringComparison.Ordinal) || line.Contains("Cluster", StringComparison.Ordinal)
-                                 || line.Contains("Association", StringComparison.Ordinal) || line.Contains("dead letters", StringComparison.Ordinal),
+                                 || line.Contains("Association", StringComparison.Ordinal) || line.Contains("dead letters", StringComparison.Ordinal)
+                                 || line.Contains("every recipient is on the suppression list", StringComparison.Ordinal),
             };
             nodes[i] = new Node(i, process, null!);
         }
@@ -134,7 +137,15 @@ public sealed class ClusterTests(ITestOutputHelper output)
             await hub.StartAsync();
             await hub.InvokeAsync("SubscribeAll");
 
-            await using var pump = new WebhookPump(fake, _ => false, TimeSpan.FromMilliseconds(50));
+            // Addresses starting "bounce-" bounce (phase 1b); every other one is delivered.
+            await using var pump = new WebhookPump(fake, to => to.StartsWith("bounce-", StringComparison.Ordinal), TimeSpan.FromMilliseconds(50));
+            var bounceAnswered = new ConcurrentDictionary<string, TaskCompletionSource<int>>();
+            pump.OnPosted = p =>
+            {
+                // The bounce itself (the pump posts the provider's "accepted" first).
+                if (p.Recipient.StartsWith("bounce-", StringComparison.Ordinal) && p.Event == "failed/permanent")
+                    bounceAnswered.GetOrAdd(p.EmailId, _ => new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult(p.Status);
+            };
             var runId = Guid.NewGuid().ToString("N")[..8];
             var accepted = new ConcurrentDictionary<string, string>(); // idempotency key -> email id
             var fiveHundreds = new ConcurrentQueue<string>();
@@ -174,6 +185,37 @@ public sealed class ClusterTests(ITestOutputHelper output)
             Assert.Equal(0, pump.Pending);
             var missedByHub = await WaitForAsync(() => accepted.Values.Where(id => !seenDelivered.ContainsKey(id)).ToList(), TimeSpan.FromSeconds(30));
             Assert.True(missedByHub.Count == 0, $"the SignalR client on node 1 never saw {missedByHub.Count} emails delivered, e.g. {string.Join(", ", missedByHub.Take(3))}");
+
+            // 1b. A bounce answered 200 by node 3 is a promise: the next POST to that address, on node 1, finds it
+            // suppressed, wherever the email lived and whichever node projects the read side (once per cluster; the
+            // others follow its progress).
+            var notSuppressed = new ConcurrentQueue<string>();
+            await Parallel.ForEachAsync(Enumerable.Range(0, 24), new ParallelOptions { MaxDegreeOfParallelism = 6 }, async (i, _) =>
+            {
+                var address = $"bounce-{runId}-{i}@example.com";
+                var first = await PostUntilAcceptedAsync(nodes[0], address, $"{runId}-bounce-{i}-first");
+                var answered = bounceAnswered.GetOrAdd(first, _ => new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously));
+                var status = await answered.Task.WaitAsync(TimeSpan.FromSeconds(60));
+                if (status != 200)
+                {
+                    notSuppressed.Enqueue($"{address}: its bounce webhook was answered {status}");
+                    return;
+                }
+                var second = await PostUntilAcceptedAsync(nodes[0], address, $"{runId}-bounce-{i}-second");
+                var recipient = await RecipientStatusWhenSettledAsync(nodes[0], second, TimeSpan.FromSeconds(60));
+                if (recipient == "suppressed") return;
+                // What went wrong: is the address on the list by now (too early) or not at all (never projected)?
+                using var listed = await nodes[0].Api.GetAsync($"/api/suppressions/{Uri.EscapeDataString(address)}");
+                using var firstNow = await nodes[0].Api.GetAsync($"/api/emails/{first}");
+                var firstView = JsonNode.Parse(await firstNow.Content.ReadAsStringAsync());
+                notSuppressed.Enqueue($"{address}: the email posted after its bounce's 200 has recipient status {recipient}; " +
+                    $"suppression list now: {(int)listed.StatusCode}; first email now {firstView?["status"]} " +
+                    $"[{string.Join(",", firstView?["timeline"]?.AsArray().Select(t => t?["type"]?.GetValue<string>()) ?? [])}]; " +
+                    "logs: " + string.Join(" | ", nodes.SelectMany(n => n.Process.Log.Where(l => l.Contains(first, StringComparison.Ordinal))
+                        .Select(l => $"node {n.Index + 1}: {(l.Length > 240 ? l[..240] : l)}"))));
+            });
+            Log($"bounces through node 3, next POST through node 1: {24 - notSuppressed.Count} of 24 suppressed");
+            Assert.True(notSuppressed.IsEmpty, string.Join("; ", notSuppressed.Take(5)));
 
             // 2. Node 2 back, then a rolling restart of all three under load.
             await nodes[1].Process.StartAsync(TimeSpan.FromSeconds(120));
@@ -309,6 +351,41 @@ public sealed class ClusterTests(ITestOutputHelper output)
             if (!pending.IsEmpty) await Task.Delay(1000);
         }
         return new Settled([.. pending.Keys]);
+    }
+
+    private static async Task<string> PostUntilAcceptedAsync(Node node, string to, string key)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/api/emails")
+            {
+                Content = MailHarness.Json(MailHarness.EmailBody(to, key)),
+            };
+            request.Headers.Add("Idempotency-Key", key);
+            using var r = await node.Api.SendAsync(request);
+            var body = await r.Content.ReadAsStringAsync();
+            if (r.StatusCode == HttpStatusCode.Accepted) return JsonNode.Parse(body)!["id"]!.GetValue<string>();
+            if (attempt >= 5 || ((int)r.StatusCode < 500 && r.StatusCode != HttpStatusCode.TooManyRequests))
+                throw new InvalidOperationException($"POST to {to}: {(int)r.StatusCode} {body}");
+            await Task.Delay(200);
+        }
+    }
+
+    /// <summary>The first recipient's status once the email is no longer queued, scheduled, sending or retrying.</summary>
+    private static async Task<string> RecipientStatusWhenSettledAsync(Node node, string id, TimeSpan within)
+    {
+        var deadline = Stopwatch.StartNew();
+        string? last = null;
+        while (deadline.Elapsed < within)
+        {
+            using var r = await node.Api.GetAsync($"/api/emails/{id}");
+            last = await r.Content.ReadAsStringAsync();
+            if (r.IsSuccessStatusCode && JsonNode.Parse(last) is { } email
+                && email["status"]!.GetValue<string>() is not ("queued" or "scheduled" or "sending" or "retrying"))
+                return email["recipients"]![0]!["status"]!.GetValue<string>();
+            await Task.Delay(50);
+        }
+        throw new TimeoutException($"{id} not settled within {within}; last answer: {last}");
     }
 
     private static Dictionary<string, int> SendsPerEmail(MailgunFakeServer fake) =>

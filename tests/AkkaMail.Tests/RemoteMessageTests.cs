@@ -66,6 +66,7 @@ public sealed class RemoteMessageTests : Akka.TestKit.Xunit2.TestKit
             new Actors.PipelineMessages.EmailChanged("e1", "u1", "queued", new EmailEvents.EmailAccepted("e1", "u1", content, At), 1),
             new Actors.PipelineMessages.EmailChanged("e1", "u1", "sent",
                 new EmailEvents.ProviderReportMissing("e1", "mailgun", ["bob@example.com"], TimeSpan.FromDays(3), At), 9),
+            new ReadModel.ReadSideFollowerActor.Advanced(42),
         ];
     }
 

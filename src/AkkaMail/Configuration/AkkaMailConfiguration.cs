@@ -277,6 +277,8 @@ public sealed class AkkaMailOptionsValidator(IConfiguration configuration, IRead
             foreach (var r in annotations) yield return $"{key}:{r.MemberNames.FirstOrDefault()}: {r.ErrorMessage}";
         if (cluster.DownAfter <= TimeSpan.Zero) yield return $"{key}:DownAfter: must be positive";
         if (cluster.FormAfter <= TimeSpan.Zero) yield return $"{key}:FormAfter: must be positive";
+        if (cluster.ReadSidePoll <= TimeSpan.Zero) yield return $"{key}:ReadSidePoll: must be positive";
+        if (!Enum.IsDefined(cluster.ReadSide)) yield return $"{key}:ReadSide: must be Singleton or EveryNode";
         if (!cluster.Enabled || cluster.SeedNodes.Length == 0) yield break;
         for (var i = 0; i < cluster.SeedNodes.Length; i++)
             if (!Uri.TryCreate(cluster.SeedNodes[i], UriKind.Absolute, out var seed) || seed.Scheme != "akka.tcp" || seed.UserInfo != "akkamail" || seed.Port <= 0)

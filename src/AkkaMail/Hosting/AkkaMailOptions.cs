@@ -131,4 +131,23 @@ public sealed class ClusterSettings
     /// <summary>How long an unreachable node stays unreachable before the split-brain resolver downs it (keep-majority)
     /// and its emails move to the survivors (<c>AkkaMail:Cluster:DownAfter</c>).</summary>
     public TimeSpan DownAfter { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Where the read side's projection (read model, suppressions) runs (<c>AkkaMail:Cluster:ReadSide</c>).</summary>
+    public ReadSidePlacement ReadSide { get; set; } = ReadSidePlacement.Singleton;
+
+    /// <summary>How often a node that does not run the read side reads its stored offset, in case an announcement of
+    /// it was lost (<c>AkkaMail:Cluster:ReadSidePoll</c>).</summary>
+    public TimeSpan ReadSidePoll { get; set; } = TimeSpan.FromSeconds(1);
+}
+
+/// <summary>Where a cluster projects the journal into the read model.</summary>
+public enum ReadSidePlacement
+{
+    /// <summary>Once per cluster, as a cluster singleton; the other nodes follow its progress (announced over
+    /// DistributedPubSub, and read from the store as a fallback). Each event is projected once.</summary>
+    Singleton,
+
+    /// <summary>On every node, into the shared read model (version-guarded writes): each node knows its own progress
+    /// without a hop, at the cost of projecting every event once per node.</summary>
+    EveryNode,
 }

@@ -1,5 +1,6 @@
 using Akka;
 using Akka.Actor;
+using Akka.Cluster.Hosting;
 using Akka.Hosting;
 using Akka.Persistence.Query;
 using Akka.Streams;
@@ -87,6 +88,15 @@ public sealed class JournalQueries
         };
     }
 
+    /// <summary>The ordering of the event (<paramref name="persistenceId"/>, <paramref name="sequenceNr"/>), or null
+    /// when the journal does not hold it.</summary>
+    public async Task<long?> OrderingOfAsync(string persistenceId, long sequenceNr)
+    {
+        var envelope = await _byPersistenceId.CurrentEventsByPersistenceId(persistenceId, sequenceNr, sequenceNr)
+            .RunWith(Sink.FirstOrDefault<EventEnvelope>(), _materializer);
+        return envelope is null ? null : ProjectionStream.OrderingOf(envelope);
+    }
+
     public Task<long> HighestOrderingAsync(CancellationToken ct = default) => _highest(ct);
 
     /// <summary>When the first event after <paramref name="ordering"/> was written, or null if there is none.</summary>
@@ -101,7 +111,9 @@ public static class ReadSideHosting
     /// <summary>
     /// The read side: one projection of the journal's email events into the read model (views and their indexes)
     /// and the suppression lists, resuming from its stored offset; and the journal's head, for knowing how far
-    /// behind it is.
+    /// behind it is. In cluster mode the projection runs once per cluster as a singleton (unless
+    /// <see cref="ClusterSettings.ReadSide"/> says every node), and every node follows its progress
+    /// (<see cref="ReadSideFollowerActor"/>).
     /// </summary>
     public static AkkaConfigurationBuilder WithReadSide(this AkkaConfigurationBuilder builder, IServiceProvider sp)
     {
@@ -111,20 +123,32 @@ public static class ReadSideHosting
         var suppressions = sp.GetRequiredService<ISuppressionStore>();
         var progress = sp.GetRequiredService<ProjectionProgress>();
         var head = sp.GetRequiredService<JournalHead>();
-        return builder.WithActors((system, registry, _) =>
+        var singleton = options.Cluster is { Enabled: true, ReadSide: ReadSidePlacement.Singleton };
+        JournalQueries? journal = null;
+        Props RunnerProps(Action<long>? announce) => ProjectionRunnerActor.Props(
+            new EmailReadSideProjection(projectionStore, suppressions, journal!.EventsUpToAsync, settings.ReadSideCachedStates,
+                sp.GetService<Actors.LiveEmailStates>()),
+            journal.AllEventsAfter, progress, settings.ReadSideProjection, announce);
+        builder.WithActors((system, registry, _) =>
         {
-            var journal = JournalQueries.For(system, options.Store);
+            journal = JournalQueries.For(system, options.Store);
             head.Use(journal.HighestOrderingAsync, journal.WrittenAfterAsync);
             var clock = sp.GetService<TimeProvider>() ?? TimeProvider.System;
             // The lag gauges read the last measurement; measured every 5 s (a head read and at most one row).
             if (sp.GetService<Observability.AkkaMailMetrics>() is { } metrics) metrics.ReadSideLag = () => head.LastLag;
             system.Scheduler.Advanced.ScheduleRepeatedly(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5), () =>
                 head.LagAsync(progress, clock.GetUtcNow()).ContinueWith(static t => t.Exception, TaskContinuationOptions.OnlyOnFaulted));
-            var handler = new EmailReadSideProjection(projectionStore, suppressions, journal.EventsUpToAsync, settings.ReadSideCachedStates,
-                sp.GetService<Actors.LiveEmailStates>());
-            var runner = system.ActorOf(ProjectionRunnerActor.Props(handler, journal.AllEventsAfter, progress, settings.ReadSideProjection),
-                RunnerName);
-            registry.Register<ProjectionRunnerActor>(runner);
+            if (singleton)
+            {
+                system.ActorOf(ReadSideFollowerActor.Props(progress, projectionStore, journal.OrderingOfAsync, options.Cluster.ReadSidePoll),
+                    ReadSideFollowerActor.Name);
+                return;
+            }
+            registry.Register<ProjectionRunnerActor>(system.ActorOf(RunnerProps(announce: null), RunnerName));
         });
+        if (singleton)
+            builder.WithSingleton<ProjectionRunnerActor>(RunnerName,
+                (system, _, _) => RunnerProps(ReadSideFollowerActor.Announce(system)), new ClusterSingletonOptions(), createProxyToo: false);
+        return builder;
     }
 }

@@ -92,21 +92,50 @@ public sealed class ProjectionProgress(string name, TimeProvider? clock = null)
         Interlocked.Add(ref _eventsProjected, events.Count);
         Interlocked.Exchange(ref _lastBatchTicks, _clock.GetUtcNow().UtcTicks);
         if (!_eventWaiters.IsEmpty)
-            foreach (var (pid, seq) in events)
-            {
-                if (!_eventWaiters.TryGetValue(pid, out var list)) continue;
-                lock (list)
-                {
-                    list.RemoveAll(w =>
-                    {
-                        if (w.SequenceNr > seq) return false;
-                        w.Done.TrySetResult();
-                        return true;
-                    });
-                    if (list.Count == 0) _eventWaiters.TryRemove(new KeyValuePair<string, List<(long, TaskCompletionSource)>>(pid, list));
-                }
-            }
+            foreach (var (pid, seq) in events) Projected(pid, seq);
         Advance(offset);
+    }
+
+    /// <summary>
+    /// A node that does not run the projection follows the one that does (cluster mode): the runner has stored
+    /// everything up to <paramref name="offset"/>. Offsets only move forward, so an old or repeated report changes
+    /// nothing.
+    /// </summary>
+    public void Followed(long offset)
+    {
+        if (offset > Offset) Interlocked.Exchange(ref _lastBatchTicks, _clock.GetUtcNow().UtcTicks);
+        Advance(offset);
+    }
+
+    /// <summary>The events someone waits on with <see cref="WhenProjected"/> (a follower looks up where they are in the journal).</summary>
+    public IReadOnlyList<(string PersistenceId, long SequenceNr)> WaitedEvents
+    {
+        get
+        {
+            if (_eventWaiters.IsEmpty) return [];
+            var waited = new List<(string, long)>();
+            foreach (var (pid, list) in _eventWaiters)
+                lock (list)
+                    foreach (var (seq, _) in list) waited.Add((pid, seq));
+            return waited;
+        }
+    }
+
+    /// <summary>Everything of <paramref name="persistenceId"/> up to <paramref name="sequenceNr"/> is projected and stored:
+    /// its waiters up to there complete.</summary>
+    public void Projected(string persistenceId, long sequenceNr)
+    {
+        if (!_eventWaiters.TryGetValue(persistenceId, out var list)) return;
+        lock (list)
+        {
+            list.RemoveAll(w =>
+            {
+                if (w.SequenceNr > sequenceNr) return false;
+                w.Done.TrySetResult();
+                return true;
+            });
+            if (list.Count == 0) _eventWaiters.TryRemove(new KeyValuePair<string, List<(long, TaskCompletionSource)>>(persistenceId, list));
+        }
     }
 
     public void Failed(Exception e)

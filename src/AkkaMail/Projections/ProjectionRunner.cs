@@ -89,28 +89,38 @@ public sealed class ProjectionRunnerActor : ReceiveActor
     private readonly Func<long, Source<EventEnvelope, NotUsed>> _events;
     private readonly ProjectionProgress _progress;
     private readonly ProjectionSettings _settings;
+    private readonly Action<long>? _announce;
     private UniqueKillSwitch? _killSwitch;
 
+    /// <param name="announce">Told each stored offset (cluster mode: the nodes that follow this projection learn of it).</param>
     public ProjectionRunnerActor(IProjectionHandler handler, Func<long, Source<EventEnvelope, NotUsed>> events,
-        ProjectionProgress progress, ProjectionSettings settings)
+        ProjectionProgress progress, ProjectionSettings settings, Action<long>? announce = null)
     {
         _handler = handler;
         _events = events;
         _progress = progress;
         _settings = settings;
+        _announce = announce;
         Receive<Status.Failure>(f => _log.Error(f.Cause, "Projection {0} stopped", _progress.Name));
     }
 
     public static Props Props(IProjectionHandler handler, Func<long, Source<EventEnvelope, NotUsed>> events,
-        ProjectionProgress progress, ProjectionSettings settings) =>
-        Akka.Actor.Props.Create(() => new ProjectionRunnerActor(handler, events, progress, settings));
+        ProjectionProgress progress, ProjectionSettings settings, Action<long>? announce = null) =>
+        Akka.Actor.Props.Create(() => new ProjectionRunnerActor(handler, events, progress, settings, announce));
 
     protected override void PreStart()
     {
         var log = _log;
         var name = _progress.Name;
         var logged = new LoggingHandler(_handler, log, name);
-        _killSwitch = ProjectionStream.Restarting(logged, _events, _progress, _settings)
+        var announce = _announce;
+        var stored = ProjectionStream.Restarting(logged, _events, _progress, _settings);
+        if (announce is not null) stored = stored.Select(offset =>
+        {
+            announce(offset);
+            return offset;
+        });
+        _killSwitch = stored
             .ViaMaterialized(KillSwitches.Single<long>(), Keep.Right)
             .To(Sink.Ignore<long>())
             .Run(Context.Materializer());

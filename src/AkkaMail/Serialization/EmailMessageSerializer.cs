@@ -43,6 +43,7 @@ public sealed class EmailMessageSerializer : SerializerWithStringManifest
         ("cannot-cancel", typeof(CannotCancel)),
         ("unknown-email", typeof(UnknownEmail)),
         ("email-changed", typeof(Actors.PipelineMessages.EmailChanged)),
+        ("read-side-advanced", typeof(ReadModel.ReadSideFollowerActor.Advanced)),
     };
 
     /// <summary>The types this serializer is bound to (their subtypes included).</summary>
@@ -50,7 +51,7 @@ public sealed class EmailMessageSerializer : SerializerWithStringManifest
     [
         typeof(IEmailCommand), typeof(AcceptReply), typeof(BeginSendReply), typeof(OutcomeRecorded),
         typeof(ProviderEventApplied), typeof(CancelReply), typeof(RetentionApplied), typeof(NoProviderReportMarked),
-        typeof(Actors.PipelineMessages.EmailChanged),
+        typeof(Actors.PipelineMessages.EmailChanged), typeof(ReadModel.ReadSideFollowerActor.Advanced),
     ];
 
     /// <summary>The types with a manifest.</summary>
