@@ -63,6 +63,8 @@ public sealed class ConfigurationValidationTests : IDisposable
         { ["--AkkaMail:Cluster:Enabled=true", "--AkkaMail:Cluster:SeedNodes:0=akka.tcp://akkamail@10.0.0.1:4053", "--AkkaMail:Cluster:Port=4053"],
             "OutboundWebhooks:SecretsKey is required on every node of a cluster, the same on each" },
         { ["--AkkaMail:Cluster:Enabled=true", "--AkkaMail:Cluster:FormAfter=00:00:00"], "AkkaMail:Cluster:FormAfter: must be positive" },
+        { ["--AkkaMail:Cluster:Enabled=true", "--AkkaMail:Cluster:ReadSidePoll=00:00:00"], "AkkaMail:Cluster:ReadSidePoll: must be positive" },
+        { ["--AkkaMail:Cluster:Enabled=true", "--AkkaMail:Cluster:ReadSide=sometimes"], "AkkaMail:Cluster:ReadSide" },
         // outbound webhooks
         { ["--OutboundWebhooks:SecretsKey=too-short"], "OutboundWebhooks:SecretsKey: not the base64 of 32 bytes" },
         { ["--AkkaMail:OutboundWebhooks:MinBackoff=2m", "--AkkaMail:OutboundWebhooks:MaxBackoff=1m"],
