@@ -27,8 +27,7 @@ public sealed class WebhookDeliveryProjection(
     /// this much of the journal, which made no delivery then.</summary>
     public static readonly TimeSpan IdleOffsetInterval = TimeSpan.FromSeconds(1);
 
-    private readonly Dictionary<string, EmailState> _states = new(StringComparer.Ordinal);
-    private readonly Queue<string> _cacheOrder = new();
+    private readonly ReadModel.EmailStateCache _states = new(eventsUpTo, cachedStates);
     private DateTimeOffset _idleOffsetStoredAt = DateTimeOffset.MinValue;
 
     /// <summary>
@@ -66,9 +65,9 @@ public sealed class WebhookDeliveryProjection(
         {
             if (envelope.Event is not IEmailEvent evt) continue;
             var id = evt.EmailId;
-            if (!touched.TryGetValue(id, out var state) && !_states.TryGetValue(id, out state!)) state = null;
+            if (!touched.TryGetValue(id, out var state) && !_states.TryGet(id, out state!)) state = null;
             if (state is null || state.Version < envelope.SequenceNr - 1)
-                state = await FoldAsync(envelope.PersistenceId, id, envelope.SequenceNr - 1);
+                state = await _states.FoldAsync(envelope.PersistenceId, id, envelope.SequenceNr - 1);
             if (state.Version >= envelope.SequenceNr) continue;
             state = state.Apply(evt);
             touched[id] = state;
@@ -88,30 +87,7 @@ public sealed class WebhookDeliveryProjection(
         }
         await store.StoreAsync(Name, deliveries, offset, ct);
         // Only once stored: after a failure the batch comes again and must find the states as they were before it.
-        foreach (var (id, state) in touched) Remember(id, state);
+        foreach (var (id, state) in touched) _states.Remember(id, state);
         if (deliveries.Count > 0) stored?.Invoke();
-    }
-
-    private async Task<EmailState> FoldAsync(string persistenceId, string emailId, long toSequenceNr)
-    {
-        var state = EmailState.Empty(emailId);
-        if (toSequenceNr <= 0) return state;
-        foreach (var e in await eventsUpTo(persistenceId, toSequenceNr))
-        {
-            // A snapshot comes first when retention replaced the events before it.
-            if (e is EmailState snapshot) state = snapshot;
-            else if (e is IEmailEvent evt) state = state.Apply(evt);
-        }
-        return state;
-    }
-
-    private void Remember(string id, EmailState state)
-    {
-        if (!_states.ContainsKey(id))
-        {
-            _cacheOrder.Enqueue(id);
-            while (_cacheOrder.Count > cachedStates && _cacheOrder.TryDequeue(out var old)) _states.Remove(old);
-        }
-        _states[id] = state;
     }
 }

@@ -48,10 +48,9 @@ public sealed class EmailReadSideProjection(
 {
     public const string Name = "email-read-side";
 
-    private readonly Dictionary<string, EmailState> _states = new(StringComparer.Ordinal);
-    private readonly Queue<string> _cacheOrder = new();
+    private readonly EmailStateCache _states = new(eventsUpTo, cachedStates);
 
-    public long StatesRebuilt { get; private set; }
+    public long StatesRebuilt => _states.StatesRebuilt;
 
     public Task<long> LoadOffsetAsync(CancellationToken ct) => store.LoadOffsetAsync(Name, ct);
 
@@ -64,7 +63,7 @@ public sealed class EmailReadSideProjection(
         {
             if (envelope.Event is not IEmailEvent evt) continue;
             var id = evt.EmailId;
-            if (!touched.TryGetValue(id, out var state) && !_states.TryGetValue(id, out state!)) state = null;
+            if (!touched.TryGetValue(id, out var state) && !_states.TryGet(id, out state!)) state = null;
             if (live is not null && live.TryGet(id, out var current))
             {
                 (fromActors ??= new(StringComparer.Ordinal)).Add(id);
@@ -80,7 +79,7 @@ public sealed class EmailReadSideProjection(
                 if (state is null || state.Version < current.Version) state = current;
             }
             if (state is null || state.Version < envelope.SequenceNr - 1)
-                state = await FoldAsync(envelope.PersistenceId, id, envelope.SequenceNr - 1);
+                state = await _states.FoldAsync(envelope.PersistenceId, id, envelope.SequenceNr - 1);
             // Already in this state: a batch handed over again after a crash between its store and the offset.
             if (state.Version >= envelope.SequenceNr) continue;
             state = state.Apply(evt);
@@ -97,37 +96,12 @@ public sealed class EmailReadSideProjection(
         // an email is dropped, being older.
         foreach (var (id, state) in touched)
         {
-            if (fromActors?.Contains(id) == true) _states.Remove(id);
-            else Remember(id, state);
+            if (fromActors?.Contains(id) == true) _states.Forget(id);
+            else _states.Remember(id, state);
         }
         if (suppressed is not null)
             foreach (var user in suppressed.Select(s => s.UserId).Distinct())
                 await suppressions.RefreshAsync(user, ct);
-    }
-
-    private async Task<EmailState> FoldAsync(string persistenceId, string emailId, long toSequenceNr)
-    {
-        var state = EmailState.Empty(emailId);
-        if (toSequenceNr <= 0) return state;
-        StatesRebuilt++;
-        foreach (var e in await eventsUpTo(persistenceId, toSequenceNr))
-        {
-            // A snapshot comes first when retention replaced the events before it.
-            if (e is EmailState snapshot) state = snapshot;
-            else if (e is IEmailEvent evt) state = state.Apply(evt);
-        }
-        return state;
-    }
-
-    private void Remember(string id, EmailState state)
-    {
-        if (!_states.ContainsKey(id))
-        {
-            _cacheOrder.Enqueue(id);
-            // Oldest first out; an email evicted while still changing is folded from the journal when it next changes.
-            while (_cacheOrder.Count > cachedStates && _cacheOrder.TryDequeue(out var old)) _states.Remove(old);
-        }
-        _states[id] = state;
     }
 }
 
