@@ -11,7 +11,7 @@ public static class StorageEndpoints
 {
     public static RouteGroupBuilder MapStorageEndpoints(this RouteGroupBuilder api)
     {
-        api.MapGet("/admin/storage", GetAsync).WithName("GetStorage")
+        api.MapGet("/admin/storage", GetAsync).WithName("GetStorage").ProducesProblem(StatusCodes.Status403Forbidden)
             .WithSummary("Storage (admin): emails and bytes in total and for the users holding the most (`limit`, default 50), " +
                 "bodies held and removed by retention, envelopes, bytes on disk by part.");
         return api;
