@@ -104,6 +104,10 @@ public sealed class RetentionActor : ReceiveActor, IWithTimers
         Func<string, Task>? forgetRemoved, Func<IReadOnlyCollection<string>, DateTimeOffset, Task>? markBodiesRemoved)
     {
         private int _checked, _bodies, _emails;
+        // Views of emails an earlier run removed from the journal but was stopped (a crash) before it removed the views:
+        // deleting them now deletes bytes too, so the run must end with afterRemoval (SQLite: the checkpoint that takes
+        // the deleted bytes out of the files) even when it removed nothing else.
+        private int _orphans;
 
         public RetentionRun Partial(DateTimeOffset startedAt, DateTimeOffset at, string error) =>
             new(startedAt, at, _checked, _bodies, _emails, error);
@@ -140,7 +144,7 @@ public sealed class RetentionActor : ReceiveActor, IWithTimers
                     after = page[^1];
                 }
             }
-            if (_bodies + _emails > 0 && afterRemoval is not null) await afterRemoval();
+            if (_bodies + _emails + _orphans > 0 && afterRemoval is not null) await afterRemoval();
             return new RetentionRun(startedAt, clock.GetUtcNow(), _checked, _bodies, _emails, null);
         }
 
@@ -174,6 +178,7 @@ public sealed class RetentionActor : ReceiveActor, IWithTimers
                         break;
                     // No email behind the view (removed by an earlier run that failed before it removed the view).
                     case RetentionStep.Keep when r.UserId is null:
+                        _orphans++;
                         removeOutboxFiles?.Invoke(r.EmailId);
                         gone.Add(r.EmailId);
                         break;
