@@ -147,9 +147,9 @@ public sealed class RetentionCrashTests(ITestOutputHelper output) : IAsyncLifeti
     {
         const int expiring = 300, scheduled = 10;
         var marker = Guid.NewGuid().ToString("N")[..10];
-        // No separate bodies period (0); envelopes kept 2 s after settling: the whole email goes. The first run comes 35 s after the job started
-        // (early in the service's start), by which time every email sent below has settled and expired (sending takes a few
-        // seconds); small batches make the run long enough to be caught.
+        // No separate bodies period (0); envelopes kept 2 s after settling: the whole email goes. The first run comes 35 s
+        // after the job started (early in the service's start), by which time every email sent below has settled and expired
+        // (sending takes a few seconds); small batches make the run long enough to be caught.
         const string policy = "akkamail.retention { bodies = 0, envelopes = 2s, batch-size = 5 }\nakkamail.sandbox.delivery-delay = 10ms";
         var api = await StartAsync(policy + "\nakkamail.retention.interval = 35s");
         var clock = Stopwatch.StartNew();
