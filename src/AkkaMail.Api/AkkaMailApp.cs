@@ -167,6 +167,7 @@ public static class AkkaMailApp
         api.MapUserEndpoints();
         api.MapSuppressionEndpoints();
         AkkaMail.Api.Erasure.ErasureEndpoints.MapErasureEndpoints(api);
+        AkkaMail.Api.Storage.StorageEndpoints.MapStorageEndpoints(api);
         api.MapTemplateEndpoints();
         api.MapWebhookEndpointEndpoints();
         OperatorOnly(app.MapOpenApi());

@@ -82,6 +82,9 @@ public sealed record EmailState
     /// <summary>When the journal's copy of the bodies was removed (a storage fact, not an event: the actor sets it on the
     /// compaction snapshot that replaces the events holding them, so the snapshot tells it the work is done).</summary>
     public DateTimeOffset? BodiesRemovedAt { get; init; }
+    /// <summary>The size of the bodies as accepted (<see cref="EmailContent.BodyBytes"/>), kept when the state drops them on
+    /// settling: what the journal holds of them until <see cref="BodiesRemovedAt"/>. 0 in snapshots written before it existed.</summary>
+    public long BodyBytes { get; init; }
     /// <summary>When the timeline was marked "no report from provider" (<see cref="ProviderReportMissing"/>): null until then,
     /// and in snapshots written before it existed. Set once: the reconciliation job stops asking about this email.</summary>
     public DateTimeOffset? NoProviderReportAt { get; init; }
@@ -431,6 +434,7 @@ public sealed record EmailState
             {
                 UserId = e.UserId,
                 Content = e.Content,
+                BodyBytes = e.Content.BodyBytes(),
                 AcceptedAt = e.At,
                 SendAt = e.SendAt,
                 IdempotencyKey = e.IdempotencyKey,

@@ -183,6 +183,10 @@ public sealed class OpenApiConformanceTests(OpenApiConformanceTests.HostFixture 
         Assert.Equal(HttpStatusCode.Forbidden, (await bob.PostJsonAsync("/api/erasure", new { address = "erased@example.com", userId = aliceId })).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await alice.GetAsync($"/api/erasure/{erasureId}")).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await bob.GetAsync($"/api/erasure/{erasureId}")).StatusCode);
+        // Storage figures: the admin's, a bad limit, a user refused.
+        Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync("/api/admin/storage?limit=5")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await admin.GetAsync("/api/admin/storage?limit=0")).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await alice.GetAsync("/api/admin/storage")).StatusCode);
 
         // Users and keys: created by the admin only, invalid, not JSON; me; keys issued and revoked by their owner only.
         Assert.Equal(HttpStatusCode.Forbidden, (await alice.PostJsonAsync("/api/users", new { name = "not allowed" })).StatusCode);

@@ -155,7 +155,7 @@ public sealed class PostgresRetentionTests : IAsyncLifetime
     private ServiceHost _host = null!;
 
     public async Task InitializeAsync() => _host = await ServiceHost.StartAsync(
-        hoconOverrides: "akkamail.sweep.interval = 1h",
+        hoconOverrides: "akkamail.sweep.interval = 1h\nakkamail.retention.storage-figures-max-age = 1ms",
         extraArgs: ["--AkkaMail:Store=postgres", $"--ConnectionStrings:Postgres={_database.ConnectionString}"],
         configure: b => b.Services.AddSingleton<TimeProvider>(_clock));
 
@@ -195,6 +195,18 @@ public sealed class PostgresRetentionTests : IAsyncLifetime
         var id = (await post.ReadJsonAsync())["id"]!.GetValue<string>();
         await client.WaitForEmailAsync(id, e => e["status"]!.GetValue<string>() == "delivered", TimeSpan.FromSeconds(15));
         Assert.Equal(1, (await RowsHoldingAsync(text)).Journal);
+        // The storage figures on PostgreSQL: the body held, the tables' sizes on disk (Akka.Persistence.Sql's as the journal).
+        // (Once the read side stored the email: the figures are the read model's.)
+        var storage = await (await client.GetAsync("/api/admin/storage")).ReadJsonAsync();
+        for (var tries = 0; storage["totals"]!["emails"]!.GetValue<long>() == 0 && tries < 100; tries++)
+        {
+            await Task.Delay(100);
+            storage = await (await client.GetAsync("/api/admin/storage")).ReadJsonAsync();
+        }
+        Assert.Equal((1L, (long)text.Length, 0L), (storage["totals"]!["emails"]!.GetValue<long>(),
+            storage["totals"]!["bodyBytesHeld"]!.GetValue<long>(), storage["totals"]!["bodyBytesRemoved"]!.GetValue<long>()));
+        var disk = storage["disk"]!.AsArray().ToDictionary(p => p!["part"]!.GetValue<string>(), p => p!["bytes"]!.GetValue<long>());
+        Assert.True(disk["journal"] > 0 && disk["read_model"] > 0, string.Join(", ", disk));
 
         var job = _host.App.Services.GetRequiredService<ActorRegistry>().Get<RetentionActor>();
         _clock.Advance(TimeSpan.FromDays(8));
@@ -204,6 +216,9 @@ public sealed class PostgresRetentionTests : IAsyncLifetime
         var envelope = await RowsHoldingAsync(subject);
         Assert.True(envelope.Snapshots == 1 && envelope.Emails == 1, $"the envelope stays: {envelope}");
         Assert.Equal(subject, (await (await client.GetAsync($"/api/emails/{id}")).ReadJsonAsync())["subject"]!.GetValue<string>());
+        storage = await (await client.GetAsync("/api/admin/storage")).ReadJsonAsync();
+        Assert.Equal((1L, 0L, (long)text.Length), (storage["totals"]!["emails"]!.GetValue<long>(),
+            storage["totals"]!["bodyBytesHeld"]!.GetValue<long>(), storage["totals"]!["bodyBytesRemoved"]!.GetValue<long>()));
 
         _clock.Advance(TimeSpan.FromDays(83));
         var envelopes = await job.Ask<RetentionRun>(RetentionActor.RunNow.Instance, TimeSpan.FromSeconds(30));
@@ -211,5 +226,7 @@ public sealed class PostgresRetentionTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync($"/api/emails/{id}")).StatusCode);
         Assert.Equal((0L, 0L, 0L), await RowsHoldingAsync(subject));
         Assert.Equal((0L, 0L, 0L), await RowsHoldingAsync(address));
+        storage = await (await client.GetAsync("/api/admin/storage")).ReadJsonAsync();
+        Assert.Equal(0L, storage["totals"]!["emails"]!.GetValue<long>());
     }
 }

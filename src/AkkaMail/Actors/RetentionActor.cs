@@ -63,16 +63,21 @@ public sealed class RetentionActor : ReceiveActor, IWithTimers
     /// bytes leave them).</param>
     /// <param name="forgetRemoved">Run for each email removed whole, after its actor deleted its events (PostgreSQL: the
     /// row the journal plugin keeps to remember the sequence number goes too).</param>
+    /// <param name="markBodiesRemoved">Marks the read model's rows of emails whose bodies are gone from the journal (the
+    /// storage figures): no event tells the projection. Before the watermark passes them, so a crash in between marks them
+    /// at the next run (their actors then answer "nothing to do", which in the bodies pass means "already removed").</param>
     public RetentionActor(RetentionPolicy policy, IEmailReadStore store, IEmailProjectionStore offsets, IActorRef emailManager,
         TimeProvider clock, TimeSpan interval, int batchSize, TimeSpan askTimeout, RetentionProgress progress,
-        Action<string>? removeOutboxFiles = null, Func<Task>? afterRemoval = null, Func<string, Task>? forgetRemoved = null)
+        Action<string>? removeOutboxFiles = null, Func<Task>? afterRemoval = null, Func<string, Task>? forgetRemoved = null,
+        Func<IReadOnlyCollection<string>, DateTimeOffset, Task>? markBodiesRemoved = null)
     {
         Receive<RunNow>(_ =>
         {
             if (!Sender.IsNobody()) _waiting.Add(Sender);
             if (_running) return;
             _running = true;
-            var job = new Job(policy, store, offsets, emailManager, clock, batchSize, askTimeout, removeOutboxFiles, afterRemoval, forgetRemoved);
+            var job = new Job(policy, store, offsets, emailManager, clock, batchSize, askTimeout, removeOutboxFiles, afterRemoval, forgetRemoved,
+                markBodiesRemoved);
             var startedAt = clock.GetUtcNow();
             job.RunAsync().ContinueWith(t => new Finished(t.IsCompletedSuccessfully
                 ? t.Result
@@ -96,9 +101,13 @@ public sealed class RetentionActor : ReceiveActor, IWithTimers
 
     private sealed class Job(RetentionPolicy policy, IEmailReadStore store, IEmailProjectionStore offsets, IActorRef manager,
         TimeProvider clock, int batchSize, TimeSpan askTimeout, Action<string>? removeOutboxFiles, Func<Task>? afterRemoval,
-        Func<string, Task>? forgetRemoved)
+        Func<string, Task>? forgetRemoved, Func<IReadOnlyCollection<string>, DateTimeOffset, Task>? markBodiesRemoved)
     {
         private int _checked, _bodies, _emails;
+        // Views of emails an earlier run removed from the journal but was stopped (a crash) before it removed the views:
+        // deleting them now deletes bytes too, so the run must end with afterRemoval (SQLite: the checkpoint that takes
+        // the deleted bytes out of the files) even when it removed nothing else.
+        private int _orphans;
 
         public RetentionRun Partial(DateTimeOffset startedAt, DateTimeOffset at, string error) =>
             new(startedAt, at, _checked, _bodies, _emails, error);
@@ -113,7 +122,7 @@ public sealed class RetentionActor : ReceiveActor, IWithTimers
                 while (true)
                 {
                     var page = await store.FindSettledAsync(after, cutoff, batchSize);
-                    await ApplyAsync(page);
+                    await ApplyAsync(page, bodiesPass: false);
                     if (page.Count < batchSize) break;
                     after = page[^1];
                 }
@@ -127,7 +136,7 @@ public sealed class RetentionActor : ReceiveActor, IWithTimers
                 while (true)
                 {
                     var page = await store.FindSettledAsync(after, cutoff, batchSize);
-                    await ApplyAsync(page);
+                    await ApplyAsync(page, bodiesPass: true);
                     if (page.Count > 0)
                         await offsets.StoreAsync(WatermarkName, Array.Empty<EmailView>(), Array.Empty<ProjectedSuppression>(),
                             page[^1].SettledAtMs);
@@ -135,18 +144,19 @@ public sealed class RetentionActor : ReceiveActor, IWithTimers
                     after = page[^1];
                 }
             }
-            if (_bodies + _emails > 0 && afterRemoval is not null) await afterRemoval();
+            if (_bodies + _emails + _orphans > 0 && afterRemoval is not null) await afterRemoval();
             return new RetentionRun(startedAt, clock.GetUtcNow(), _checked, _bodies, _emails, null);
         }
 
         /// <summary>Asks each email to apply the policy; a failure stops the run before the watermark passes it.</summary>
-        private async Task ApplyAsync(IReadOnlyList<SettledPosition> page)
+        private async Task ApplyAsync(IReadOnlyList<SettledPosition> page, bool bodiesPass)
         {
             if (page.Count == 0) return;
             var replies = await Task.WhenAll(page.Select(p =>
                 manager.Ask<EmailReplies.RetentionApplied>(new EmailCommands.ApplyRetention(p.Id, policy), askTimeout)));
             _checked += replies.Length;
             var gone = new List<string>();
+            var stripped = new List<string>();
             foreach (var r in replies)
             {
                 switch (r.Step)
@@ -154,6 +164,12 @@ public sealed class RetentionActor : ReceiveActor, IWithTimers
                     case RetentionStep.RemoveBodies:
                         _bodies++;
                         removeOutboxFiles?.Invoke(r.EmailId);
+                        stripped.Add(r.EmailId);
+                        break;
+                    // Settled before the bodies' cutoff and nothing to do: its bodies were removed already (perhaps by a run
+                    // that stopped before marking it).
+                    case RetentionStep.Keep when bodiesPass && r.UserId is not null:
+                        stripped.Add(r.EmailId);
                         break;
                     case RetentionStep.RemoveEmail:
                         _emails++;
@@ -162,6 +178,7 @@ public sealed class RetentionActor : ReceiveActor, IWithTimers
                         break;
                     // No email behind the view (removed by an earlier run that failed before it removed the view).
                     case RetentionStep.Keep when r.UserId is null:
+                        _orphans++;
                         removeOutboxFiles?.Invoke(r.EmailId);
                         gone.Add(r.EmailId);
                         break;
@@ -170,6 +187,7 @@ public sealed class RetentionActor : ReceiveActor, IWithTimers
             if (forgetRemoved is not null)
                 foreach (var id in gone) await forgetRemoved(id);
             await store.DeleteAsync(gone);
+            if (markBodiesRemoved is not null && stripped.Count > 0) await markBodiesRemoved(stripped, clock.GetUtcNow());
         }
     }
 }

@@ -42,6 +42,10 @@ public sealed record AkkaMailSettings
     public RetentionPolicy Retention { get; init; } = new(TimeSpan.FromDays(7), TimeSpan.FromDays(90));
     public TimeSpan RetentionInterval { get; init; } = TimeSpan.FromHours(1);
     public int RetentionBatchSize { get; init; } = 200;
+    /// <summary>How old the storage figures (per user and in total) may be when read (akkamail.retention.storage-figures-max-age).</summary>
+    public TimeSpan StorageFiguresMaxAge { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>How many users (the largest) /metrics shows the storage figures of (akkamail.retention.storage-metrics-users).</summary>
+    public int StorageMetricsUsers { get; init; } = 20;
     /// <summary>How often pending erasures are looked at (new requests, emails waiting to settle).</summary>
     public TimeSpan ErasureInterval { get; init; } = TimeSpan.FromSeconds(5);
     /// <summary>The reconciliation job's knobs (akkamail.reconciliation).</summary>
@@ -134,6 +138,8 @@ public sealed record AkkaMailSettings
                 OrForever(k.Duration("akkamail.retention.envelopes", AsKnob(d.Retention.KeepEnvelopes), TimeSpan.Zero))),
             RetentionInterval = k.PositiveDuration("akkamail.retention.interval", d.RetentionInterval),
             RetentionBatchSize = k.Int("akkamail.retention.batch-size", d.RetentionBatchSize, min: 1, max: 10_000),
+            StorageFiguresMaxAge = k.PositiveDuration("akkamail.retention.storage-figures-max-age", d.StorageFiguresMaxAge),
+            StorageMetricsUsers = k.Int("akkamail.retention.storage-metrics-users", d.StorageMetricsUsers, min: 0, max: 1_000),
             ErasureInterval = k.PositiveDuration("akkamail.erasure.interval", d.ErasureInterval),
         };
         var r = d.Reconciliation;

@@ -97,8 +97,18 @@ public static class AkkaMailHosting
             : null;
         var retentionProgress = sp.GetService<RetentionProgress>() ?? new RetentionProgress();
         if (metrics is not null) metrics.RetentionRemoved = () => (retentionProgress.BodiesRemovedTotal, retentionProgress.EmailsRemovedTotal);
+        var storageFigures = sp.GetService<StorageFiguresCache>();
+        if (metrics is not null)
+        {
+            metrics.StorageMetricsUsers = settings.StorageMetricsUsers;
+            if (storageFigures is not null) metrics.StorageFigures = () => storageFigures.Latest;
+        }
+        // The backend's own parts (PostgreSQL, MongoDB) come with the storage figures; the files are measured at each scrape.
         if (metrics is not null && appOptions is not null)
-            metrics.StorageBytes = () => StorageBytes(appOptions);
+            metrics.StorageBytes = () => StorageBytes(appOptions)
+                .Concat((storageFigures?.Latest?.Disk ?? []).Where(d => d.Part is "journal" or "read_model" && appOptions.Store != StoreKind.Sqlite)
+                    .Select(d => (d.Part, d.Bytes)))
+                .ToList();
         Action<string>? removeOutboxFiles = outboxPath is null ? null : id => Providers.SandboxProvider.RemoveOutboxFiles(outboxPath, id);
         var retentionOffsets = sp.GetRequiredService<IEmailProjectionStore>();
         Props RetentionProps(IActorRef manager, ActorSystem system)
@@ -110,9 +120,12 @@ public static class AkkaMailHosting
                 var purge = AkkaMail.Persistence.Postgres.PostgresJournalPurge.For(system);
                 forgetRemoved = id => purge.ForgetDeletedAsync(EmailActor.PersistenceIdFor(id));
             }
+            var figures = sp.GetService<StoreRegistration.EmailReadStoreBackend>()?.Store as IEmailStorageStore;
+            Func<IReadOnlyCollection<string>, DateTimeOffset, Task>? markBodiesRemoved =
+                figures is null ? null : (ids, at) => figures.MarkBodiesRemovedAsync(ids, at);
             return Props.Create(() => new RetentionActor(settings.Retention, store,
                 retentionOffsets, manager, clock, settings.RetentionInterval, settings.RetentionBatchSize,
-                settings.AskTimeout, retentionProgress, removeOutboxFiles, afterRemoval, forgetRemoved));
+                settings.AskTimeout, retentionProgress, removeOutboxFiles, afterRemoval, forgetRemoved, markBodiesRemoved));
         }
         var erasures = sp.GetService<Erasure.IErasureStore>();
         var webhookDeliveries = sp.GetService<OutboundWebhooks.IWebhookDeliveryStore>();
@@ -277,7 +290,7 @@ public static class AkkaMailHosting
     }
 
     /// <summary>Bytes on disk of the service's files: the SQLite journal and read model (each with its log), the outbox.</summary>
-    private static IReadOnlyList<(string Part, long Bytes)> StorageBytes(AkkaMailOptions options)
+    internal static IReadOnlyList<(string Part, long Bytes)> StorageBytes(AkkaMailOptions options)
     {
         static long Files(string path) => new[] { path, path + "-wal", path + "-shm" }.Sum(f => File.Exists(f) ? new FileInfo(f).Length : 0);
         var parts = new List<(string, long)>();

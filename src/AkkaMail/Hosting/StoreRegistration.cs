@@ -54,6 +54,12 @@ public static class StoreRegistration
         services.AddSingleton(sp => new ProjectionProgress(ReadModel.EmailReadSideProjection.Name, sp.GetService<TimeProvider>()));
         services.AddSingleton<JournalHead>();
         services.AddSingleton<Actors.RetentionProgress>();
+        // The storage figures: every backend's read store measures them (IEmailStorageStore), the host adds its files.
+        services.AddSingleton(sp => new StorageFiguresCache(
+            (IEmailStorageStore)sp.GetRequiredService<EmailReadStoreBackend>().Store,
+            () => AkkaMailHosting.StorageBytes(options).Select(p => new DiskPart(p.Part, p.Bytes)).ToList(),
+            (sp.GetService<AkkaMailSettings>() ?? new AkkaMailSettings()).StorageFiguresMaxAge,
+            sp.GetService<TimeProvider>()));
         services.AddSingleton<IEmailReadStore>(sp =>
         {
             var settings = sp.GetService<AkkaMailSettings>() ?? new AkkaMailSettings();

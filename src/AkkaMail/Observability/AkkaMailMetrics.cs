@@ -41,6 +41,13 @@ public sealed class AkkaMailMetrics
     /// files (SQLite; the outbox with any store).</summary>
     public Func<IReadOnlyList<(string Part, long Bytes)>>? StorageBytes { get; set; }
 
+    /// <summary>The latest storage figures (per user, largest first, and totals), set by the pipeline's hosting; the callback
+    /// must not wait (<see cref="ReadModel.StorageFiguresCache.Latest"/>).</summary>
+    public Func<ReadModel.StorageReport?>? StorageFigures { get; set; }
+
+    /// <summary>How many users (the largest) get their own storage series.</summary>
+    public int StorageMetricsUsers { get; set; } = 20;
+
     /// <summary>The retention job's totals (bodies removed, emails removed) on this node, set by the pipeline's hosting.</summary>
     public Func<(long Bodies, long Emails)>? RetentionRemoved { get; set; }
 
@@ -87,8 +94,33 @@ public sealed class AkkaMailMetrics
             "Emails the retention job removed whole (this node).");
         meter.CreateObservableGauge("akkamail.storage.bytes", () => (StorageBytes?.Invoke() ?? Array.Empty<(string, long)>())
                 .Select(p => new Measurement<long>(p.Bytes, new KeyValuePair<string, object?>("part", p.Part))),
-            "By", "Bytes on disk of the service's files, by part: journal, read_model (SQLite files with their logs), outbox.");
+            "By", "Bytes on disk by part: journal and read_model (SQLite: the files with their logs; PostgreSQL: the tables with their " +
+            "indexes; MongoDB: the collections' storage and indexes), outbox.");
+        meter.CreateObservableGauge("akkamail.storage.emails", () => StorageFigures?.Invoke()?.Totals.Emails ?? 0, "{email}",
+            "Emails stored (the read model's rows), all users.");
+        meter.CreateObservableGauge("akkamail.storage.email_bytes", () => StorageParts(StorageFigures?.Invoke()?.Totals), "By",
+            "Bytes of the stored emails, all users, by part: bodies_held (bodies and attachments still in the journal), bodies_removed " +
+            "(removed by retention), envelopes (envelope, recipients and timeline: the read model's views).");
+        meter.CreateObservableGauge("akkamail.storage.user.emails", () => TopUsers()
+                .Select(u => new Measurement<long>(u.Figures.Emails, new KeyValuePair<string, object?>("user", u.UserId))), "{email}",
+            "Emails stored for each of the users holding the most bytes (akkamail.retention.storage-metrics-users).");
+        meter.CreateObservableGauge("akkamail.storage.user.email_bytes", () => TopUsers()
+                .SelectMany(u => StorageParts(u.Figures, new KeyValuePair<string, object?>("user", u.UserId))), "By",
+            "Bytes of the stored emails of each of the users holding the most bytes, by part (as akkamail.storage.email_bytes).");
         meter.CreateObservableGauge("akkamail.queue.depth", () => QueueDepth?.Invoke() ?? 0, "{job}", "Send jobs waiting in the in-process queue (RabbitMQ: see the broker).");
+    }
+
+    private IEnumerable<ReadModel.UserStorage> TopUsers() =>
+        StorageFigures?.Invoke()?.Users.Take(StorageMetricsUsers) ?? Enumerable.Empty<ReadModel.UserStorage>();
+
+    private static IEnumerable<Measurement<long>> StorageParts(ReadModel.StorageFigures? f, params KeyValuePair<string, object?>[] tags)
+    {
+        if (f is null) yield break;
+        static KeyValuePair<string, object?>[] With(KeyValuePair<string, object?>[] tags, string part) =>
+            tags.Append(new KeyValuePair<string, object?>("part", part)).ToArray();
+        yield return new Measurement<long>(f.BodyBytesHeld, With(tags, "bodies_held"));
+        yield return new Measurement<long>(f.BodyBytesRemoved, With(tags, "bodies_removed"));
+        yield return new Measurement<long>(f.EnvelopeBytes, With(tags, "envelopes"));
     }
 
     /// <summary>Counts what a reconciliation run did.</summary>

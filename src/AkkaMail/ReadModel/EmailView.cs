@@ -45,6 +45,15 @@ public sealed record EmailView(
     /// shown to clients); rows stored before it existed have none until they change or the read model is rebuilt.</summary>
     public string? AwaitingReportFrom { get; init; }
 
+    /// <summary>The size of the email's bodies as accepted (<see cref="EmailState.BodyBytes"/>): the storage figures (not shown to
+    /// clients). 0 in views of states recovered from snapshots written before it existed.</summary>
+    public long BodyBytes { get; init; }
+
+    /// <summary>When retention removed the bodies from the journal (<see cref="EmailState.BodiesRemovedAt"/>): from then on
+    /// <see cref="BodyBytes"/> count as removed, not held. The retention job also marks the stored row at once (no event
+    /// tells the projection), and a store never clears the mark (a removal is never undone).</summary>
+    public DateTimeOffset? BodiesRemovedAt { get; init; }
+
     /// <summary>When the email awaiting reports went out (with <see cref="AwaitingReportFrom"/>): the job's age check.</summary>
     public DateTimeOffset? AwaitingReportSince { get; init; }
 
@@ -76,6 +85,8 @@ public sealed record EmailView(
         SettledAt = s.IsSettled ? s.SettledAt ?? s.UpdatedAt ?? s.AcceptedAt : null,
         AwaitingReportFrom = s.AwaitsProviderReport ? s.Provider : null,
         AwaitingReportSince = s.AwaitsProviderReport ? s.SettledAt ?? s.UpdatedAt ?? s.AcceptedAt : null,
+        BodyBytes = s.BodyBytes,
+        BodiesRemovedAt = s.BodiesRemovedAt,
     };
 
     /// <summary>This view with its timeline in the names of <see cref="EmailEventTypes"/> (a stored view may predate

@@ -31,6 +31,10 @@ public static class EmailFields
     public const string SettledAt = "SettledAt";
     public const string AwaitingReportFrom = "AwaitingReportFrom";
     public const string AwaitingReportSince = "AwaitingReportSince";
+    public const string BodyBytes = "BodyBytes";
+    public const string BodiesRemovedAt = "BodiesRemovedAt";
+    /// <summary>The document's own BSON size (without this field), for the storage figures.</summary>
+    public const string ViewBytes = "ViewBytes";
 }
 
 /// <summary>
@@ -40,7 +44,14 @@ public static class EmailFields
 /// </summary>
 public static class EmailDocumentMapper
 {
-    public static BsonDocument ToBson(EmailView v) => new()
+    public static BsonDocument ToBson(EmailView v)
+    {
+        var doc = Fields(v);
+        doc[EmailFields.ViewBytes] = (long)doc.ToBson().Length;
+        return doc;
+    }
+
+    private static BsonDocument Fields(EmailView v) => new()
     {
         { EmailFields.Id, v.Id },
         { EmailFields.UserId, v.UserId },
@@ -66,6 +77,8 @@ public static class EmailDocumentMapper
         { EmailFields.SettledAt, Date(v.SettledAt) },
         { EmailFields.AwaitingReportFrom, Nullable(v.AwaitingReportFrom) },
         { EmailFields.AwaitingReportSince, Date(v.AwaitingReportSince) },
+        { EmailFields.BodyBytes, v.BodyBytes },
+        { EmailFields.BodiesRemovedAt, Date(v.BodiesRemovedAt) },
     };
 
     public static EmailView FromBson(BsonDocument d) => new(
@@ -99,6 +112,9 @@ public static class EmailDocumentMapper
         // Absent from documents written before reconciliation existed.
         AwaitingReportFrom = ToNullableString(d.GetValue(EmailFields.AwaitingReportFrom, BsonNull.Value)),
         AwaitingReportSince = ToNullableDate(d.GetValue(EmailFields.AwaitingReportSince, BsonNull.Value)),
+        // Absent from documents written before the storage figures existed.
+        BodyBytes = d.GetValue(EmailFields.BodyBytes, 0L).ToInt64(),
+        BodiesRemovedAt = ToNullableDate(d.GetValue(EmailFields.BodiesRemovedAt, BsonNull.Value)),
     };
 
     public static BsonDocument ToBson(RecipientView r) => new()

@@ -11,7 +11,7 @@ namespace AkkaMail.Stores.MongoDb;
 /// or higher version exists the filter misses, the upsert's insert hits the unique <c>_id</c>, and that duplicate-key
 /// error means "a newer view is already stored" (after one retry, which settles a race of two first inserts).
 /// </summary>
-public sealed class MongoEmailReadStore(IMongoDatabase database, string collectionName = MongoEmailReadStore.DefaultCollection) : IEmailReadStore, IEmailProjectionStore
+public sealed class MongoEmailReadStore(IMongoDatabase database, string collectionName = MongoEmailReadStore.DefaultCollection) : IEmailReadStore, IEmailProjectionStore, IEmailStorageStore
 {
     public const string DefaultCollection = "emails";
 
@@ -31,6 +31,9 @@ public sealed class MongoEmailReadStore(IMongoDatabase database, string collecti
         Index(new BsonDocument(EmailFields.Tags, 1), "Tags"),
         Index(new BsonDocument(EmailFields.RecipientAddress, 1), "Recipients_Address"),
         Index(new BsonDocument { { EmailFields.SettledAt, 1 }, { EmailFields.Id, 1 } }, "SettledAt_Id"),
+        // Covers the storage figures' per-user sums.
+        Index(new BsonDocument { { EmailFields.UserId, 1 }, { EmailFields.BodyBytes, 1 }, { EmailFields.BodiesRemovedAt, 1 }, { EmailFields.ViewBytes, 1 } },
+            "UserId_Storage"),
         // Only the emails awaiting a provider's reports are in it.
         new CreateIndexModel<BsonDocument>(
             new BsonDocument { { EmailFields.AwaitingReportFrom, 1 }, { EmailFields.AwaitingReportSince, 1 }, { EmailFields.Id, 1 } },
@@ -254,4 +257,46 @@ public sealed class MongoEmailReadStore(IMongoDatabase database, string collecti
         var docs = await _emails.Find(filter).Sort(new BsonDocument(EmailFields.Id, 1)).Limit(limit).ToListAsync(ct);
         return AddressPage.Of(docs.Select(EmailDocumentMapper.FromBson).ToList(), normalized, limit);
     }
+
+    /// <summary>One $group over the covering index. A replaced document carries its view's own removal mark: the retention
+    /// job sets it again if a stale view cleared it (the email answers that its bodies are gone).</summary>
+    public async Task<IReadOnlyList<UserStorage>> MeasureByUserAsync(CancellationToken ct = default)
+    {
+        var removed = new BsonDocument("$gt", new BsonArray { "$" + EmailFields.BodiesRemovedAt, BsonNull.Value });
+        var group = new BsonDocument
+        {
+            { "_id", "$" + EmailFields.UserId },
+            { "Emails", new BsonDocument("$sum", 1) },
+            { "Held", new BsonDocument("$sum", new BsonDocument("$cond", new BsonArray { removed, 0, "$" + EmailFields.BodyBytes })) },
+            { "Removed", new BsonDocument("$sum", new BsonDocument("$cond", new BsonArray { removed, "$" + EmailFields.BodyBytes, 0 })) },
+            { "View", new BsonDocument("$sum", "$" + EmailFields.ViewBytes) },
+        };
+        var rows = await _emails.Aggregate<BsonDocument>(new[] { new BsonDocument("$group", group) }, cancellationToken: ct).ToListAsync(ct);
+        return rows.Select(r => new UserStorage(r["_id"].AsString,
+            new StorageFigures(r["Emails"].ToInt64(), r["Held"].ToInt64(), r["Removed"].ToInt64(), r["View"].ToInt64()))).ToList();
+    }
+
+    public Task MarkBodiesRemovedAsync(IReadOnlyCollection<string> ids, DateTimeOffset at, CancellationToken ct = default) =>
+        ids.Count == 0 ? Task.CompletedTask
+            : _emails.UpdateManyAsync(
+                new BsonDocument { { EmailFields.Id, new BsonDocument("$in", new BsonArray(ids)) }, { EmailFields.BodiesRemovedAt, BsonNull.Value } },
+                new BsonDocument("$set", new BsonDocument(EmailFields.BodiesRemovedAt, at.UtcDateTime)), cancellationToken: ct);
+
+    /// <summary>The journal plugin's collections (<see cref="JournalCollections"/>) as "journal", every other collection as
+    /// "read_model": each collection's storage and index sizes (collStats), blocks not yet reused included.</summary>
+    public async Task<IReadOnlyList<DiskPart>> MeasureDiskAsync(CancellationToken ct = default)
+    {
+        long journal = 0, readModel = 0;
+        var names = await (await database.ListCollectionNamesAsync(cancellationToken: ct)).ToListAsync(ct);
+        foreach (var name in names)
+        {
+            var stats = await database.RunCommandAsync<BsonDocument>(new BsonDocument("collStats", name), cancellationToken: ct);
+            var bytes = stats.GetValue("storageSize", 0).ToInt64() + stats.GetValue("totalIndexSize", 0).ToInt64();
+            if (JournalCollections.Contains(name)) journal += bytes; else readModel += bytes;
+        }
+        return new[] { new DiskPart("journal", journal), new DiskPart("read_model", readModel) };
+    }
+
+    /// <summary>The journal plugin's collections (AkkaMail.Persistence.MongoDb's defaults).</summary>
+    public static readonly string[] JournalCollections = { "EventJournal", "SnapshotStore", "Metadata" };
 }

@@ -84,6 +84,10 @@ public static class PostgresSchema
         ALTER TABLE emails ADD COLUMN IF NOT EXISTS awaiting_report_since bigint NULL;
         CREATE INDEX IF NOT EXISTS ix_emails_awaiting_report ON emails (awaiting_report_from, awaiting_report_since, id)
             WHERE awaiting_report_from IS NOT NULL;
+        ALTER TABLE emails ADD COLUMN IF NOT EXISTS body_bytes bigint NOT NULL DEFAULT 0;
+        ALTER TABLE emails ADD COLUMN IF NOT EXISTS bodies_removed_at bigint NULL;
+        ALTER TABLE emails ADD COLUMN IF NOT EXISTS view_bytes bigint NOT NULL DEFAULT 0;
+        CREATE INDEX IF NOT EXISTS ix_emails_storage ON emails (user_id) INCLUDE (body_bytes, bodies_removed_at, view_bytes);
         CREATE TABLE IF NOT EXISTS projection_offsets (
             name text PRIMARY KEY,
             ordering bigint NOT NULL,

@@ -11,17 +11,20 @@ namespace AkkaMail.Stores.Postgres;
 /// parsing by the server) plus the columns we filter on; recipients and tags as arrays. A projection batch (views,
 /// suppressions, offset) is one transaction sent in one round trip.
 /// </summary>
-public sealed class PostgresEmailReadStore(PostgresDatabase db) : IEmailReadStore, IEmailProjectionStore
+public sealed class PostgresEmailReadStore(PostgresDatabase db) : IEmailReadStore, IEmailProjectionStore, IEmailStorageStore
 {
     private const string UpsertSql = """
         INSERT INTO emails (id, user_id, status, phase, created_at, provider_message_id, recipients, tags, version, doc, settled_at,
-            awaiting_report_from, awaiting_report_since)
-        VALUES (@id, @user, @status, @phase, @created, @pmid, @recipients, @tags, @version, @doc, @settled, @awaitingFrom, @awaitingSince)
+            awaiting_report_from, awaiting_report_since, body_bytes, bodies_removed_at, view_bytes)
+        VALUES (@id, @user, @status, @phase, @created, @pmid, @recipients, @tags, @version, @doc, @settled, @awaitingFrom, @awaitingSince,
+            @bodyBytes, @bodiesRemoved, octet_length(@doc))
         ON CONFLICT (id) DO UPDATE SET
             status = excluded.status, phase = excluded.phase, provider_message_id = excluded.provider_message_id,
             recipients = excluded.recipients, tags = excluded.tags, version = excluded.version, doc = excluded.doc,
             settled_at = excluded.settled_at, awaiting_report_from = excluded.awaiting_report_from,
-            awaiting_report_since = excluded.awaiting_report_since
+            awaiting_report_since = excluded.awaiting_report_since,
+            body_bytes = GREATEST(emails.body_bytes, excluded.body_bytes),
+            bodies_removed_at = COALESCE(emails.bodies_removed_at, excluded.bodies_removed_at), view_bytes = excluded.view_bytes
         WHERE excluded.version > emails.version
         """;
 
@@ -73,6 +76,8 @@ public sealed class PostgresEmailReadStore(PostgresDatabase db) : IEmailReadStor
                     PostgresDatabase.Parameter("settled", v.SettledAt?.ToUnixTimeMilliseconds(), NpgsqlDbType.Bigint),
                     PostgresDatabase.Parameter("awaitingFrom", v.AwaitingReportFrom, NpgsqlDbType.Text),
                     PostgresDatabase.Parameter("awaitingSince", v.AwaitingReportSince?.ToUnixTimeMilliseconds(), NpgsqlDbType.Bigint),
+                    PostgresDatabase.Parameter("bodyBytes", v.BodyBytes, NpgsqlDbType.Bigint),
+                    PostgresDatabase.Parameter("bodiesRemoved", v.BodiesRemovedAt?.ToUnixTimeMilliseconds(), NpgsqlDbType.Bigint),
                 },
             });
         foreach (var (userId, s) in suppressions.OrderBy(p => p.UserId, StringComparer.Ordinal)
@@ -266,4 +271,47 @@ public sealed class PostgresEmailReadStore(PostgresDatabase db) : IEmailReadStor
             views.Add(JsonSerializer.Deserialize<EmailView>(r.GetFieldValue<byte[]>(0), EmailEventSerializer.Json)!);
         return AddressPage.Of(views, normalized, limit);
     }
+
+    public async Task<IReadOnlyList<UserStorage>> MeasureByUserAsync(CancellationToken ct = default)
+    {
+        await using var cmd = db.Command("""
+            SELECT user_id, count(*), coalesce(sum(body_bytes) FILTER (WHERE bodies_removed_at IS NULL), 0)::bigint,
+                coalesce(sum(body_bytes) FILTER (WHERE bodies_removed_at IS NOT NULL), 0)::bigint, coalesce(sum(view_bytes), 0)::bigint
+            FROM emails GROUP BY user_id
+            """);
+        var users = new List<UserStorage>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+            users.Add(new UserStorage(r.GetString(0), new StorageFigures(r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), r.GetInt64(4))));
+        return users;
+    }
+
+    public async Task MarkBodiesRemovedAsync(IReadOnlyCollection<string> ids, DateTimeOffset at, CancellationToken ct = default)
+    {
+        if (ids.Count == 0) return;
+        await using var cmd = db.Command("UPDATE emails SET bodies_removed_at = @at WHERE id = ANY(@ids) AND bodies_removed_at IS NULL");
+        cmd.Parameters.Add(PostgresDatabase.Parameter("at", at.ToUnixTimeMilliseconds(), NpgsqlDbType.Bigint));
+        cmd.Parameters.Add(PostgresDatabase.Parameter("ids", ids.ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Text));
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>Akka.Persistence.Sql's tables (<see cref="JournalTables"/>) as "journal", every other table of the schema as
+    /// "read_model": pg_total_relation_size, so indexes and TOAST included, and dead tuples not yet reused.</summary>
+    public async Task<IReadOnlyList<DiskPart>> MeasureDiskAsync(CancellationToken ct = default)
+    {
+        await using var cmd = db.Command("""
+            SELECT c.relname = ANY(@journal), coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema()
+            GROUP BY 1
+            """);
+        cmd.Parameters.Add(PostgresDatabase.Parameter("journal", JournalTables, NpgsqlDbType.Array | NpgsqlDbType.Text));
+        var parts = new List<DiskPart>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct)) parts.Add(new DiskPart(r.GetBoolean(0) ? "journal" : "read_model", r.GetInt64(1)));
+        return parts;
+    }
+
+    /// <summary>The journal plugin's tables (its defaults, which we keep): events, tags, metadata and snapshots.</summary>
+    public static readonly string[] JournalTables = { "journal", "tags", "journal_metadata", "snapshot" };
 }

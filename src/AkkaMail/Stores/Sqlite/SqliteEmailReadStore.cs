@@ -8,7 +8,7 @@ namespace AkkaMail.Stores.Sqlite;
 /// <summary>
 /// The read model in a SQLite file: one row per email, the view as JSON plus the columns we filter on.
 /// </summary>
-public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, IEmailProjectionStore, IDisposable
+public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, IEmailProjectionStore, IEmailStorageStore, IDisposable
 {
     private static readonly string[] UnsettledPhases = { "Queued", "Scheduled", "Sending", "RetryWaiting" };
 
@@ -49,6 +49,12 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
                 "ALTER TABLE emails ADD COLUMN awaiting_report_from TEXT NULL; ALTER TABLE emails ADD COLUMN awaiting_report_since INTEGER NULL;", ct);
         await SqliteDatabase.ExecAsync(c, "CREATE INDEX IF NOT EXISTS ix_emails_awaiting_report ON emails(awaiting_report_from, awaiting_report_since, id) " +
             "WHERE awaiting_report_from IS NOT NULL;", ct);
+        // Added for the storage figures: likewise (0 until the rows are stored again). The index covers the per-user sums,
+        // so measuring reads it, not the views.
+        if (!await SqliteDatabase.HasColumnAsync(c, "emails", "view_bytes", ct))
+            await SqliteDatabase.ExecAsync(c, "ALTER TABLE emails ADD COLUMN body_bytes INTEGER NOT NULL DEFAULT 0; " +
+                "ALTER TABLE emails ADD COLUMN bodies_removed_at INTEGER NULL; ALTER TABLE emails ADD COLUMN view_bytes INTEGER NOT NULL DEFAULT 0;", ct);
+        await SqliteDatabase.ExecAsync(c, "CREATE INDEX IF NOT EXISTS ix_emails_storage ON emails(user_id, body_bytes, bodies_removed_at, view_bytes);", ct);
     }
 
     // Upserts go through one connection and one prepared statement kept for the store's lifetime: the writer sends
@@ -63,7 +69,8 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
     {
         public readonly SqliteConnection Connection;
         public readonly SqliteCommand Command;
-        public readonly SqliteParameter Id, User, Status, Phase, Created, Pmid, Recipients, Tags, Version, Doc, Settled, AwaitingFrom, AwaitingSince;
+        public readonly SqliteParameter Id, User, Status, Phase, Created, Pmid, Recipients, Tags, Version, Doc, Settled, AwaitingFrom, AwaitingSince,
+            BodyBytes, BodiesRemoved, ViewBytes;
 
         public Upsert(SqliteConnection connection)
         {
@@ -71,12 +78,15 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
             Command = connection.CreateCommand();
             Command.CommandText = """
                 INSERT INTO emails (id, user_id, status, phase, created_at, provider_message_id, recipients, tags, version, doc, settled_at,
-                    awaiting_report_from, awaiting_report_since)
-                VALUES ($id, $user, $status, $phase, $created, $pmid, $recipients, $tags, $version, $doc, $settled, $awaitingFrom, $awaitingSince)
+                    awaiting_report_from, awaiting_report_since, body_bytes, bodies_removed_at, view_bytes)
+                VALUES ($id, $user, $status, $phase, $created, $pmid, $recipients, $tags, $version, $doc, $settled, $awaitingFrom, $awaitingSince,
+                    $bodyBytes, $bodiesRemoved, $viewBytes)
                 ON CONFLICT(id) DO UPDATE SET
                     status = excluded.status, phase = excluded.phase, provider_message_id = excluded.provider_message_id,
                     version = excluded.version, doc = excluded.doc, settled_at = excluded.settled_at,
-                    awaiting_report_from = excluded.awaiting_report_from, awaiting_report_since = excluded.awaiting_report_since
+                    awaiting_report_from = excluded.awaiting_report_from, awaiting_report_since = excluded.awaiting_report_since,
+                    body_bytes = max(emails.body_bytes, excluded.body_bytes),
+                    bodies_removed_at = coalesce(emails.bodies_removed_at, excluded.bodies_removed_at), view_bytes = excluded.view_bytes
                 WHERE excluded.version > emails.version;
                 """;
             Id = Command.Parameters.Add("$id", SqliteType.Text);
@@ -94,6 +104,9 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
             Settled = Command.Parameters.Add("$settled", SqliteType.Integer);
             AwaitingFrom = Command.Parameters.Add("$awaitingFrom", SqliteType.Text);
             AwaitingSince = Command.Parameters.Add("$awaitingSince", SqliteType.Integer);
+            BodyBytes = Command.Parameters.Add("$bodyBytes", SqliteType.Integer);
+            BodiesRemoved = Command.Parameters.Add("$bodiesRemoved", SqliteType.Integer);
+            ViewBytes = Command.Parameters.Add("$viewBytes", SqliteType.Integer);
             Command.Prepare();
 
             // A suppression is kept as first recorded, and not re-added over a lift newer than its event.
@@ -164,7 +177,11 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
                     u.Recipients.Value = Delimited(v.Recipients.Select(r => r.Address));
                     u.Tags.Value = Delimited(v.Tags);
                     u.Version.Value = v.Version;
-                    u.Doc.Value = JsonSerializer.SerializeToUtf8Bytes(v, EmailEventSerializer.Json);
+                    var doc = JsonSerializer.SerializeToUtf8Bytes(v, EmailEventSerializer.Json);
+                    u.Doc.Value = doc;
+                    u.BodyBytes.Value = v.BodyBytes;
+                    u.BodiesRemoved.Value = v.BodiesRemovedAt is { } removed ? removed.ToUnixTimeMilliseconds() : DBNull.Value;
+                    u.ViewBytes.Value = doc.Length;
                     u.Settled.Value = v.SettledAt is { } settled ? settled.ToUnixTimeMilliseconds() : DBNull.Value;
                     u.AwaitingFrom.Value = (object?)v.AwaitingReportFrom ?? DBNull.Value;
                     u.AwaitingSince.Value = v.AwaitingReportSince is { } since ? since.ToUnixTimeMilliseconds() : DBNull.Value;
@@ -408,4 +425,43 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
         while (await r.ReadAsync(ct)) views.Add(ReadView(r, 0));
         return AddressPage.Of(views, normalized, limit);
     }
+
+    public async Task<IReadOnlyList<UserStorage>> MeasureByUserAsync(CancellationToken ct = default)
+    {
+        await using var c = await db.OpenAsync(ct);
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = """
+            SELECT user_id, count(*), total(CASE WHEN bodies_removed_at IS NULL THEN body_bytes ELSE 0 END),
+                total(CASE WHEN bodies_removed_at IS NULL THEN 0 ELSE body_bytes END), total(view_bytes)
+            FROM emails INDEXED BY ix_emails_storage GROUP BY user_id
+            """;
+        var users = new List<UserStorage>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+            users.Add(new UserStorage(r.GetString(0),
+                new StorageFigures(r.GetInt64(1), (long)r.GetDouble(2), (long)r.GetDouble(3), (long)r.GetDouble(4))));
+        return users;
+    }
+
+    public async Task MarkBodiesRemovedAsync(IReadOnlyCollection<string> ids, DateTimeOffset at, CancellationToken ct = default)
+    {
+        if (ids.Count == 0) return;
+        await using var c = await db.OpenAsync(ct);
+        await using var tx = (SqliteTransaction)await c.BeginTransactionAsync(ct);
+        await using var cmd = c.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = "UPDATE emails SET bodies_removed_at = $at WHERE id = $id AND bodies_removed_at IS NULL;";
+        var id = cmd.Parameters.Add("$id", SqliteType.Text);
+        cmd.Parameters.AddWithValue("$at", at.ToUnixTimeMilliseconds());
+        foreach (var each in ids)
+        {
+            id.Value = each;
+            await cmd.ExecuteNonQueryAsync(ct);
+        }
+        await tx.CommitAsync(ct);
+    }
+
+    /// <summary>None: the host measures the SQLite files themselves.</summary>
+    public Task<IReadOnlyList<DiskPart>> MeasureDiskAsync(CancellationToken ct = default) =>
+        Task.FromResult<IReadOnlyList<DiskPart>>(Array.Empty<DiskPart>());
 }
