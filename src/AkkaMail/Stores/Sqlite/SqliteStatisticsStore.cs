@@ -185,7 +185,7 @@ public sealed class SqliteStatisticsStore(SqliteDatabase db) : IStatisticsStore
         {
             await using var cmd = c.CreateCommand();
             cmd.Transaction = tx;
-            cmd.CommandText = "INSERT OR IGNORE INTO stats_seen (key) VALUES ($k)";
+            cmd.CommandText = "INSERT INTO stats_seen (key) VALUES ($k)";
             var k = cmd.Parameters.Add("$k", SqliteType.Text);
             foreach (var key in batch.FirstSeen)
             {
