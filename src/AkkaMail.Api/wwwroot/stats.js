@@ -27,11 +27,6 @@
   let timer = null;
   let loading = false;
 
-  function series(defs, label) {
-    return [{ label: "time" }, ...defs.map(([key, name, stroke, dash]) =>
-      ({ label: label ? label(key, name) : key, stroke: stroke ?? name, dash: dash ?? stroke, width: 2, spanGaps: false }))];
-  }
-
   function draw(name, container, opts, data) {
     const width = Math.max(240, container.clientWidth);
     if (charts[name]) {
@@ -58,7 +53,7 @@
     }, [t, ...RATES.map(([k]) => stats.series.map((p) => p.rates[k]))]);
     const lt = stats.latency.series.map((p) => Date.parse(p.start) / 1000);
     draw("latency", el("stats-latency"), {
-      height, scales: { y: { distr: 3 } },
+      height,
       series: [{ label: "time" }, ...LATENCY.map(([, label, stroke, dash]) => ({ label, stroke, dash, width: 2,
         value: (u, v) => v == null ? "–" : `${v} ms` }))],
       axes: [{}, { label: `ms, per ${stats.latency.bucket}` }],
