@@ -47,7 +47,7 @@
     }, [t, ...VOLUME.map(([k]) => stats.series.map((p) => p.counts[k]))]);
     draw("rates", el("stats-rates"), {
       height, scales: { y: { range: [0, 1] } },
-      series: [{ label: "time" }, ...RATES.map(([, label, stroke, dash]) => ({ label, stroke, dash, width: 2,
+      series: [{ label: "time" }, ...RATES.map(([, label, stroke, dash]) => ({ label, stroke, dash, width: 2, points: { show: true, size: 5 },
         value: (u, v) => v == null ? "–" : `${(v * 100).toFixed(1)} %` }))],
       axes: [{}, { values: (u, vals) => vals.map((v) => `${Math.round(v * 100)} %`) }],
     }, [t, ...RATES.map(([k]) => stats.series.map((p) => p.rates[k]))]);
