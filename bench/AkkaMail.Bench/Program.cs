@@ -41,6 +41,13 @@ if (args.Contains("--soak"))
     await Soak.RunAsync(withRetention: true, soakRate, steps, stepSeconds);
     return;
 }
+if (args.Contains("--stats"))
+{
+    // Issue 23: the statistics query at 1 M emails (see StatsBench).
+    string StatsArg(string name, string dflt) => Array.IndexOf(args, "--" + name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : dflt;
+    await StatsBench.RunAsync(int.Parse(StatsArg("emails", "1000000")), int.Parse(StatsArg("queries", "40")));
+    return;
+}
 var opts = BenchOptions.Parse(args);
 Console.WriteLine($"AkkaMail bench: {opts}");
 Console.WriteLine($"machine: {Environment.ProcessorCount} cores, .NET {Environment.Version}");

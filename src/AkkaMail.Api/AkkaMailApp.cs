@@ -84,6 +84,7 @@ public static class AkkaMailApp
         builder.Services.AddMailgunWebhookProcessing(builder.Configuration, settings.WebhookTimestampTolerance);
         builder.Services.AddRealtime();
         builder.Services.AddOutboundWebhooks(options, settings, builder.Configuration);
+        builder.Services.AddStatistics();
 
         builder.Services.AddAkka("akkamail", (akka, sp) =>
         {
@@ -108,6 +109,7 @@ public static class AkkaMailApp
             akka.WithEmailPipeline(sp);
             akka.WithReadSide(sp);
             akka.WithOutboundWebhooks(sp);
+            akka.WithStatistics(sp);
             akka.WithStatusBroadcaster(sp);
         });
 
@@ -170,6 +172,7 @@ public static class AkkaMailApp
         AkkaMail.Api.Storage.StorageEndpoints.MapStorageEndpoints(api);
         api.MapTemplateEndpoints();
         api.MapWebhookEndpointEndpoints();
+        Statistics.StatsEndpoints.MapStatsEndpoints(api);
         OperatorOnly(app.MapOpenApi());
         OperatorOnly(app.MapScalarApiReference("/docs", o => o.WithTitle("AkkaMail API")));
         app.MapRealtime();
@@ -185,6 +188,7 @@ public static class AkkaMailApp
         await app.Services.GetRequiredService<AkkaMail.Templates.ITemplateStore>().InitializeAsync();
         await app.Services.GetRequiredService<AkkaMail.OutboundWebhooks.IWebhookEndpointStore>().InitializeAsync();
         await app.Services.GetRequiredService<AkkaMail.OutboundWebhooks.IWebhookDeliveryStore>().InitializeAsync();
+        await app.Services.GetRequiredService<AkkaMail.Statistics.IStatisticsStore>().InitializeAsync();
         app.Services.GetRequiredService<AkkaMail.OutboundWebhooks.WebhookSecretProtector>(); // its key file is created now, not at the first endpoint
         var users = app.Services.GetRequiredService<IUserStore>();
         await users.InitializeAsync();

@@ -147,6 +147,58 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output) : IAsyncLife
         Assert.True(errors.Count == 0, "browser errors: " + string.Join(" | ", errors));
     }
 
+    [SkippableFact]
+    public async Task The_statistics_charts_render_the_user_s_figures_at_phone_width()
+    {
+        Skip.IfNot(File.Exists(Chromium), $"{Chromium} is missing: install Debian's chromium (apt-get install -y chromium; test.sh does)");
+        Environment.SetEnvironmentVariable("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1");
+        var key = await _host.CreateUserKeyAsync("stats-user");
+        using (var client = _host.Client(key))
+            for (var i = 0; i < 2; i++)
+            {
+                var r = await client.PostJsonAsync("/api/emails", new { from = "Shop <shop@example.com>", to = new[] { $"s{i}@example.com" }, subject = "Hi", text = "Hello" });
+                var id = (await r.ReadJsonAsync())["id"]!.GetValue<string>();
+                await client.WaitForEmailAsync(id, e => e["status"]!.GetValue<string>() == "delivered", TimeSpan.FromSeconds(30));
+            }
+
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new()
+        {
+            ExecutablePath = Chromium, Headless = true,
+            Args = new[] { "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync" },
+        });
+        var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 390, Height = 844 } });
+        var errors = new List<string>();
+        page.PageError += (_, e) => errors.Add(e);
+        await page.GotoAsync(_host.BaseAddress.ToString());
+        await page.FillAsync("#api-key", key);
+        await page.ClickAsync("#sign-in-form button");
+        await Expect(page.Locator("#stats-summary")).ToContainTextAsync("2 delivered", new() { Timeout = 20_000 });
+        foreach (var chart in new[] { "#stats-volume", "#stats-rates", "#stats-latency" })
+        {
+            var canvas = page.Locator($"{chart} canvas");
+            await Expect(canvas).ToHaveCountAsync(1);
+            var box = await canvas.BoundingBoxAsync();
+            Assert.True(box is { Width: > 100 and <= 390 }, $"{chart}: {box?.Width}");
+        }
+        // Something was drawn: the volume chart's canvas holds coloured (series) pixels, not only the axes' grey.
+        var coloured = await page.EvaluateAsync<int>(@"() => {
+            const c = document.querySelector('#stats-volume canvas');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let n = 0;
+            for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0 && (Math.abs(d[i] - d[i + 1]) > 40 || Math.abs(d[i + 1] - d[i + 2]) > 40)) n++;
+            return n; }");
+        Assert.True(coloured > 20, $"{coloured} coloured pixels");
+        await page.SelectOptionAsync("#stats-range", "hour");
+        await Expect(page.Locator("#stats-summary")).ToContainTextAsync("2 accepted");
+        var shot = Path.Combine(AppContext.BaseDirectory, "TestResults", "dashboard-stats.png");
+        Directory.CreateDirectory(Path.GetDirectoryName(shot)!);
+        await page.Locator("#stats").ScreenshotAsync(new() { Path = shot });
+        output.WriteLine($"screenshot: {shot}");
+        Assert.True(errors.Count == 0, "browser errors: " + string.Join(" | ", errors));
+    }
+
     private static string? RepoRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)

@@ -173,6 +173,12 @@ public sealed class OpenApiConformanceTests(OpenApiConformanceTests.HostFixture 
         Assert.Equal(HttpStatusCode.NotFound, (await alice.DeleteAsync("/api/suppressions/gone@example.com")).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await alice.GetAsync("/api/suppressions/gone@example.com")).StatusCode);
 
+        // Statistics: a user's own, a bad bucket, someone else's (404), every user's by the admin.
+        Assert.Equal(HttpStatusCode.OK, (await alice.GetAsync("/api/stats?bucket=hour")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await alice.GetAsync("/api/stats?bucket=week")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await bob.GetAsync($"/api/stats?userId={aliceId}")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync("/api/stats?userId=*&bucket=day&tag=receipt")).StatusCode);
+
         // Erasure: requested (202), invalid, malformed, not JSON, someone else's (403); read by its owner, not by another (404).
         var erasure = await alice.PostJsonAsync("/api/erasure", new { address = "erased@example.com" });
         Assert.Equal(HttpStatusCode.Accepted, erasure.StatusCode);

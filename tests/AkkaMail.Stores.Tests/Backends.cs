@@ -30,6 +30,7 @@ public interface IStoreBackend : IDisposable
     /// <summary>Outbound webhook endpoints and deliveries (one object serves both); null where a backend has none yet.</summary>
     (IWebhookEndpointStore Endpoints, IWebhookDeliveryStore Deliveries)? NewWebhookStores() => null;
     AkkaMail.Erasure.IErasureStore NewErasureStore();
+    AkkaMail.Statistics.IStatisticsStore? NewStatisticsStore() => null;
 }
 
 /// <summary>SQLite: a temp folder per test class (a file per test inside), deleted afterwards.</summary>
@@ -59,6 +60,7 @@ public sealed class SqliteBackend : IStoreBackend
     public IWebhookTokenStore NewWebhookTokenStore(TimeProvider clock) => new SqliteWebhookTokenStore(NewDatabase(), clock);
     public ITemplateStore NewTemplateStore() => new SqliteTemplateStore(NewDatabase());
     public AkkaMail.Erasure.IErasureStore NewErasureStore() => new SqliteErasureStore(NewDatabase());
+    public AkkaMail.Statistics.IStatisticsStore NewStatisticsStore() => new SqliteStatisticsStore(NewDatabase());
 
     public (IWebhookEndpointStore, IWebhookDeliveryStore)? NewWebhookStores()
     {
@@ -112,6 +114,7 @@ public sealed class MongoDbBackend : IStoreBackend
     public IWebhookTokenStore NewWebhookTokenStore(TimeProvider clock) => new MongoWebhookTokenStore(NewDatabase(), clock);
     public ITemplateStore NewTemplateStore() => new MongoTemplateStore(NewDatabase());
     public AkkaMail.Erasure.IErasureStore NewErasureStore() => new MongoErasureStore(NewDatabase());
+    public AkkaMail.Statistics.IStatisticsStore NewStatisticsStore() => new MongoStatisticsStore(NewDatabase());
 
     public (IWebhookEndpointStore, IWebhookDeliveryStore)? NewWebhookStores()
     {
@@ -161,6 +164,7 @@ public sealed class PostgresBackend : IStoreBackend
     public IWebhookTokenStore NewWebhookTokenStore(TimeProvider clock) => new PostgresWebhookTokenStore(NewDatabase(), clock);
     public ITemplateStore NewTemplateStore() => new PostgresTemplateStore(NewDatabase());
     public AkkaMail.Erasure.IErasureStore NewErasureStore() => new PostgresErasureStore(NewDatabase());
+    public AkkaMail.Statistics.IStatisticsStore NewStatisticsStore() => new PostgresStatisticsStore(NewDatabase());
 
     public (IWebhookEndpointStore, IWebhookDeliveryStore)? NewWebhookStores()
     {

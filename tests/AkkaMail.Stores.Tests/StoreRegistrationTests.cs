@@ -74,10 +74,17 @@ public sealed class StoreRegistrationTests : IDisposable
         Assert.IsType(webhookStore, sp.GetRequiredService<AkkaMail.OutboundWebhooks.IWebhookEndpointStore>());
         Assert.Same(sp.GetRequiredService<AkkaMail.OutboundWebhooks.IWebhookEndpointStore>(),
             sp.GetRequiredService<AkkaMail.OutboundWebhooks.IWebhookDeliveryStore>());
+        Assert.IsType(store switch
+        {
+            StoreKind.MongoDb => typeof(MongoStatisticsStore),
+            StoreKind.Postgres => typeof(PostgresStatisticsStore),
+            _ => typeof(SqliteStatisticsStore),
+        }, sp.GetRequiredService<AkkaMail.Statistics.IStatisticsStore>());
         // One registration per store interface: none shadowed by a leftover of the other backend or a default.
         foreach (var service in new[] { typeof(IEmailReadStore), typeof(IEmailProjectionStore), typeof(IUserStore),
                      typeof(ISuppressionStore), typeof(IWebhookTokenStore), typeof(ITemplateStore), typeof(StoreRegistration.EmailReadStoreBackend),
-                     typeof(AkkaMail.OutboundWebhooks.IWebhookEndpointStore), typeof(AkkaMail.OutboundWebhooks.IWebhookDeliveryStore) })
+                     typeof(AkkaMail.OutboundWebhooks.IWebhookEndpointStore), typeof(AkkaMail.OutboundWebhooks.IWebhookDeliveryStore),
+                     typeof(AkkaMail.Statistics.IStatisticsStore) })
             Assert.Single(services, d => d.ServiceType == service);
         Assert.False(Directory.Exists(_dir)); // nothing is created before initialization
     }

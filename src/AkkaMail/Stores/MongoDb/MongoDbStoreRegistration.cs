@@ -39,6 +39,7 @@ public static class MongoDbStoreRegistration
         services.AddSingleton(sp => new MongoWebhookStore(sp.GetRequiredService<IMongoDatabase>()));
         services.AddSingleton<IWebhookEndpointStore>(sp => sp.GetRequiredService<MongoWebhookStore>());
         services.AddSingleton<IWebhookDeliveryStore>(sp => sp.GetRequiredService<MongoWebhookStore>());
+        services.AddSingleton<Statistics.IStatisticsStore>(sp => new MongoStatisticsStore(sp.GetRequiredService<IMongoDatabase>()));
         return services;
     }
 }

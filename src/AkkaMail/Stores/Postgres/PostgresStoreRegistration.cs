@@ -38,6 +38,7 @@ public static class PostgresStoreRegistration
         services.AddSingleton(sp => new PostgresWebhookStore(sp.GetRequiredService<PostgresDatabase>()));
         services.AddSingleton<IWebhookEndpointStore>(sp => sp.GetRequiredService<PostgresWebhookStore>());
         services.AddSingleton<IWebhookDeliveryStore>(sp => sp.GetRequiredService<PostgresWebhookStore>());
+        services.AddSingleton<Statistics.IStatisticsStore>(sp => new PostgresStatisticsStore(sp.GetRequiredService<PostgresDatabase>()));
         return services;
     }
 }

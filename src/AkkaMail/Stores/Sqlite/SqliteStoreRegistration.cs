@@ -35,6 +35,7 @@ public static class SqliteStoreRegistration
         services.AddSingleton(_ => new SqliteWebhookStore(db));
         services.AddSingleton<IWebhookEndpointStore>(sp => sp.GetRequiredService<SqliteWebhookStore>());
         services.AddSingleton<IWebhookDeliveryStore>(sp => sp.GetRequiredService<SqliteWebhookStore>());
+        services.AddSingleton<Statistics.IStatisticsStore>(_ => new SqliteStatisticsStore(db));
         return services;
     }
 }
