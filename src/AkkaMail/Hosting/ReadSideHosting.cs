@@ -121,7 +121,7 @@ public static class ReadSideHosting
             system.Scheduler.Advanced.ScheduleRepeatedly(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5), () =>
                 head.LagAsync(progress, clock.GetUtcNow()).ContinueWith(static t => t.Exception, TaskContinuationOptions.OnlyOnFaulted));
             var handler = new EmailReadSideProjection(projectionStore, suppressions, journal.EventsUpToAsync, settings.ReadSideCachedStates,
-                sp.GetService<Actors.LiveEmailStates>());
+                sp.GetService<Actors.LiveEmailStates>(), settings.SearchHeaders);
             var runner = system.ActorOf(ProjectionRunnerActor.Props(handler, journal.AllEventsAfter, progress, settings.ReadSideProjection),
                 RunnerName);
             registry.Register<ProjectionRunnerActor>(runner);

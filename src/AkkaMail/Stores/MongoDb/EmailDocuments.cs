@@ -31,6 +31,9 @@ public static class EmailFields
     public const string SettledAt = "SettledAt";
     public const string AwaitingReportFrom = "AwaitingReportFrom";
     public const string AwaitingReportSince = "AwaitingReportSince";
+    public const string SearchHeaders = "SearchHeaders";
+    /// <summary>The distinct search tokens (<see cref="EmailSearch.TokensOf"/>), a multikey index.</summary>
+    public const string SearchTokens = "SearchTokens";
 }
 
 /// <summary>
@@ -66,6 +69,8 @@ public static class EmailDocumentMapper
         { EmailFields.SettledAt, Date(v.SettledAt) },
         { EmailFields.AwaitingReportFrom, Nullable(v.AwaitingReportFrom) },
         { EmailFields.AwaitingReportSince, Date(v.AwaitingReportSince) },
+        { EmailFields.SearchHeaders, v.SearchHeaders is { } h ? new BsonDocument(h.Select(kv => new BsonElement(kv.Key, kv.Value))) : BsonNull.Value },
+        { EmailFields.SearchTokens, Strings(EmailSearch.TokensOf(v)) },
     };
 
     public static EmailView FromBson(BsonDocument d) => new(
@@ -99,6 +104,10 @@ public static class EmailDocumentMapper
         // Absent from documents written before reconciliation existed.
         AwaitingReportFrom = ToNullableString(d.GetValue(EmailFields.AwaitingReportFrom, BsonNull.Value)),
         AwaitingReportSince = ToNullableDate(d.GetValue(EmailFields.AwaitingReportSince, BsonNull.Value)),
+        // Absent from documents written before search existed.
+        SearchHeaders = d.GetValue(EmailFields.SearchHeaders, BsonNull.Value) is BsonDocument h
+            ? h.Elements.ToDictionary(e => e.Name, e => e.Value.AsString)
+            : null,
     };
 
     public static BsonDocument ToBson(RecipientView r) => new()

@@ -15,13 +15,14 @@ public sealed class PostgresEmailReadStore(PostgresDatabase db) : IEmailReadStor
 {
     private const string UpsertSql = """
         INSERT INTO emails (id, user_id, status, phase, created_at, provider_message_id, recipients, tags, version, doc, settled_at,
-            awaiting_report_from, awaiting_report_since)
-        VALUES (@id, @user, @status, @phase, @created, @pmid, @recipients, @tags, @version, @doc, @settled, @awaitingFrom, @awaitingSince)
+            awaiting_report_from, awaiting_report_since, search)
+        VALUES (@id, @user, @status, @phase, @created, @pmid, @recipients, @tags, @version, @doc, @settled, @awaitingFrom, @awaitingSince,
+            to_tsvector('simple', @search))
         ON CONFLICT (id) DO UPDATE SET
             status = excluded.status, phase = excluded.phase, provider_message_id = excluded.provider_message_id,
             recipients = excluded.recipients, tags = excluded.tags, version = excluded.version, doc = excluded.doc,
             settled_at = excluded.settled_at, awaiting_report_from = excluded.awaiting_report_from,
-            awaiting_report_since = excluded.awaiting_report_since
+            awaiting_report_since = excluded.awaiting_report_since, search = excluded.search
         WHERE excluded.version > emails.version
         """;
 
@@ -73,6 +74,7 @@ public sealed class PostgresEmailReadStore(PostgresDatabase db) : IEmailReadStor
                     PostgresDatabase.Parameter("settled", v.SettledAt?.ToUnixTimeMilliseconds(), NpgsqlDbType.Bigint),
                     PostgresDatabase.Parameter("awaitingFrom", v.AwaitingReportFrom, NpgsqlDbType.Text),
                     PostgresDatabase.Parameter("awaitingSince", v.AwaitingReportSince?.ToUnixTimeMilliseconds(), NpgsqlDbType.Bigint),
+                    PostgresDatabase.Parameter("search", EmailSearch.TextOf(v), NpgsqlDbType.Text),
                 },
             });
         foreach (var (userId, s) in suppressions.OrderBy(p => p.UserId, StringComparer.Ordinal)
@@ -158,6 +160,13 @@ public sealed class PostgresEmailReadStore(PostgresDatabase db) : IEmailReadStor
             where.Add("(created_at, id) < (@pc, @pid)");
             cmd.Parameters.Add(PostgresDatabase.Parameter("pc", p.CreatedAtMs, NpgsqlDbType.Bigint));
             cmd.Parameters.Add(PostgresDatabase.Parameter("pid", p.Id, NpgsqlDbType.Text));
+        }
+        // Search: the GIN index on the tsvector finds the matches (a term's tokens adjacent, the last a prefix); the
+        // planner weighs them against walking the user's newest-first index.
+        if (q.Search is { } terms)
+        {
+            where.Add("search @@ to_tsquery('simple', @q)");
+            cmd.Parameters.Add(PostgresDatabase.Parameter("q", EmailSearch.ToTsQuery(terms), NpgsqlDbType.Text));
         }
         cmd.CommandText = $"SELECT doc, created_at, id FROM emails WHERE {string.Join(" AND ", where)} ORDER BY created_at DESC, id DESC LIMIT @limit";
         cmd.Parameters.Add(PostgresDatabase.Parameter("limit", q.Limit + 1, NpgsqlDbType.Integer));

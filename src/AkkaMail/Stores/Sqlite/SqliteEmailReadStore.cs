@@ -49,6 +49,61 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
                 "ALTER TABLE emails ADD COLUMN awaiting_report_from TEXT NULL; ALTER TABLE emails ADD COLUMN awaiting_report_since INTEGER NULL;", ct);
         await SqliteDatabase.ExecAsync(c, "CREATE INDEX IF NOT EXISTS ix_emails_awaiting_report ON emails(awaiting_report_from, awaiting_report_since, id) " +
             "WHERE awaiting_report_from IS NOT NULL;", ct);
+        // Added for search: emails stored before it are indexed once, here, from their stored views.
+        if (!await TableExistsAsync(c, "email_search", ct))
+        {
+            await SqliteDatabase.ExecAsync(c, SearchSchema, ct);
+            await BackfillSearchAsync(c, ct);
+        }
+    }
+
+    /// <summary>
+    /// The search index (<see cref="EmailSearch"/>): an FTS5 table, one row per email keyed by <see cref="SearchKey"/>,
+    /// holding the email's id and its search text. FTS5's secure-delete is on, so a removed email's tokens leave the
+    /// index's pages at once (not at a later merge), and the connection's secure_delete zeroes its content row: erasure
+    /// and retention leave its addresses in no page of the file.
+    /// </summary>
+    private const string SearchSchema = """
+        CREATE VIRTUAL TABLE email_search USING fts5(email_id UNINDEXED, terms, tokenize = 'unicode61');
+        INSERT INTO email_search(email_search, rank) VALUES('secure-delete', 1);
+        """;
+
+    /// <summary>The search row's key: 64 bits of SHA-256 of the id (the emails table's own rowid may be renumbered by
+    /// VACUUM). Two ids with one key (odds ~10^-7 at 10^6 emails) would share a row, one of them then unfindable by
+    /// search; a found row is joined on the id it holds, so search never answers the wrong email.</summary>
+    public static long SearchKey(string id) =>
+        BitConverter.ToInt64(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(id)), 0);
+
+    private static async Task<bool> TableExistsAsync(SqliteConnection c, string name, CancellationToken ct)
+    {
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT 1 FROM sqlite_master WHERE name = $n";
+        cmd.Parameters.AddWithValue("$n", name);
+        return await cmd.ExecuteScalarAsync(ct) is not null;
+    }
+
+    private static async Task BackfillSearchAsync(SqliteConnection c, CancellationToken ct)
+    {
+        await using var tx = (SqliteTransaction)await c.BeginTransactionAsync(ct);
+        await using var insert = c.CreateCommand();
+        insert.Transaction = tx;
+        insert.CommandText = "INSERT INTO email_search(rowid, email_id, terms) VALUES ($k, $id, $terms)";
+        var k = insert.Parameters.Add("$k", SqliteType.Integer);
+        var id = insert.Parameters.Add("$id", SqliteType.Text);
+        var terms = insert.Parameters.Add("$terms", SqliteType.Text);
+        await using var read = c.CreateCommand();
+        read.Transaction = tx;
+        read.CommandText = "SELECT doc FROM emails";
+        await using (var r = await read.ExecuteReaderAsync(ct))
+            while (await r.ReadAsync(ct))
+            {
+                var v = ReadView(r, 0);
+                k.Value = SearchKey(v.Id);
+                id.Value = v.Id;
+                terms.Value = EmailSearch.TextOf(v);
+                await insert.ExecuteNonQueryAsync(ct);
+            }
+        await tx.CommitAsync(ct);
     }
 
     // Upserts go through one connection and one prepared statement kept for the store's lifetime: the writer sends
@@ -120,8 +175,24 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
             OOffset = SaveOffset.Parameters.Add("$o", SqliteType.Integer);
             OTime = SaveOffset.Parameters.Add("$t", SqliteType.Integer);
             SaveOffset.Prepare();
+
+            // A view's search row is rewritten only when its text changed (most events change a status, not the text).
+            SearchRead = connection.CreateCommand();
+            SearchRead.CommandText = "SELECT terms FROM email_search WHERE rowid = $k";
+            SReadKey = SearchRead.Parameters.Add("$k", SqliteType.Integer);
+            SearchRead.Prepare();
+            SearchWrite = connection.CreateCommand();
+            SearchWrite.CommandText = """
+                DELETE FROM email_search WHERE rowid = $k;
+                INSERT INTO email_search(rowid, email_id, terms) VALUES ($k, $id, $terms);
+                """;
+            SWriteKey = SearchWrite.Parameters.Add("$k", SqliteType.Integer);
+            SWriteId = SearchWrite.Parameters.Add("$id", SqliteType.Text);
+            SWriteTerms = SearchWrite.Parameters.Add("$terms", SqliteType.Text);
         }
 
+        public readonly SqliteCommand SearchRead, SearchWrite;
+        public readonly SqliteParameter SReadKey, SWriteKey, SWriteId, SWriteTerms;
         public readonly SqliteCommand Suppress, SaveOffset;
         public readonly SqliteParameter SUser, SAddress, SReason, SCreated, SEmail, OName, OOffset, OTime;
 
@@ -130,6 +201,8 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
             Command.Dispose();
             Suppress.Dispose();
             SaveOffset.Dispose();
+            SearchRead.Dispose();
+            SearchWrite.Dispose();
             Connection.Dispose();
         }
     }
@@ -153,6 +226,8 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
             {
                 using var tx = u.Connection.BeginTransaction();
                 u.Command.Transaction = tx;
+                u.SearchRead.Transaction = tx;
+                u.SearchWrite.Transaction = tx;
                 foreach (var v in views)
                 {
                     u.Id.Value = v.Id;
@@ -168,7 +243,16 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
                     u.Settled.Value = v.SettledAt is { } settled ? settled.ToUnixTimeMilliseconds() : DBNull.Value;
                     u.AwaitingFrom.Value = (object?)v.AwaitingReportFrom ?? DBNull.Value;
                     u.AwaitingSince.Value = v.AwaitingReportSince is { } since ? since.ToUnixTimeMilliseconds() : DBNull.Value;
-                    u.Command.ExecuteNonQuery();
+                    // Version-guarded: a stale view changes nothing, its search row included.
+                    if (u.Command.ExecuteNonQuery() == 0) continue;
+                    var key = SearchKey(v.Id);
+                    var terms = EmailSearch.TextOf(v);
+                    u.SReadKey.Value = key;
+                    if (u.SearchRead.ExecuteScalar() is string stored && stored == terms) continue;
+                    u.SWriteKey.Value = key;
+                    u.SWriteId.Value = v.Id;
+                    u.SWriteTerms.Value = terms;
+                    u.SearchWrite.ExecuteNonQuery();
                 }
                 if (suppressions.Count > 0)
                 {
@@ -222,6 +306,9 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
         // An erased address's suppression (its hash) has no event left to rebuild it from: it stays.
         cmd.CommandText = """
             BEGIN; DELETE FROM emails; DELETE FROM suppressions WHERE substr(address, 1, 7) <> 'sha256:';
+            DROP TABLE email_search;
+            CREATE VIRTUAL TABLE email_search USING fts5(email_id UNINDEXED, terms, tokenize = 'unicode61');
+            INSERT INTO email_search(email_search, rank) VALUES('secure-delete', 1);
             DELETE FROM projection_offsets WHERE name = $n; COMMIT;
             """;
         cmd.Parameters.AddWithValue("$n", projection);
@@ -281,7 +368,16 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
             cmd.Parameters.AddWithValue("$pc", p.CreatedAtMs);
             cmd.Parameters.AddWithValue("$pid", p.Id);
         }
-        cmd.CommandText = $"SELECT doc, created_at, id FROM emails WHERE {string.Join(" AND ", where)} ORDER BY created_at DESC, id DESC LIMIT $limit";
+        // Search: the index's matches drive the query (each looked up by id, then sorted): its cost grows with the
+        // number of matches, not with the user's emails.
+        var from = "emails";
+        if (q.Search is { } terms)
+        {
+            from = "email_search JOIN emails ON emails.id = email_search.email_id";
+            where.Add("email_search MATCH $q");
+            cmd.Parameters.AddWithValue("$q", EmailSearch.ToFts5(terms));
+        }
+        cmd.CommandText = $"SELECT doc, created_at, id FROM {from} WHERE {string.Join(" AND ", where)} ORDER BY created_at DESC, id DESC LIMIT $limit";
         cmd.Parameters.AddWithValue("$limit", q.Limit + 1);
         var items = new List<(EmailView View, long Created, string Id)>();
         await using var r = await cmd.ExecuteReaderAsync(ct);
@@ -377,11 +473,13 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
         await using var tx = (SqliteTransaction)await c.BeginTransactionAsync(ct);
         await using var cmd = c.CreateCommand();
         cmd.Transaction = tx;
-        cmd.CommandText = "DELETE FROM emails WHERE id = $id;";
+        cmd.CommandText = "DELETE FROM emails WHERE id = $id; DELETE FROM email_search WHERE rowid = $k;";
         var id = cmd.Parameters.Add("$id", SqliteType.Text);
+        var key = cmd.Parameters.Add("$k", SqliteType.Integer);
         foreach (var each in ids)
         {
             id.Value = each;
+            key.Value = SearchKey(each);
             await cmd.ExecuteNonQueryAsync(ct);
         }
         await tx.CommitAsync(ct);
