@@ -74,4 +74,33 @@ public sealed class SqliteEmailReadStoreTests : IDisposable
         Assert.Equal(new[] { "erased@example.com" },
             (await AkkaMail.Suppressions.SuppressionLookup.FindSuppressedAsync(suppressions, "usr_a", ["erased@example.com", "plain@example.com"])).Keys);
     }
+
+    [Fact]
+    public async Task A_deleted_emails_search_tokens_leave_the_file_and_emails_stored_before_search_are_indexed_at_start()
+    {
+        var path = Path.Combine(_dir, "search.db");
+        var db = new SqliteDatabase(path);
+        using (var store = new SqliteEmailReadStore(db))
+        {
+            await store.InitializeAsync();
+            await store.UpsertAsync([EmailReadStoreContract.View("em_gone", to: ["qxerasedzz@wonder.test"]), EmailReadStoreContract.View("em_kept")]);
+            Assert.Equal(["em_gone"], (await store.ListAsync(new EmailQuery("usr_a", 10) { Search = EmailSearch.Parse("qxerasedzz") })).Items.Select(v => v.Id));
+            await store.DeleteAsync(["em_gone"]);
+            await using (var c = await db.OpenAsync())
+                await SqliteDatabase.ExecAsync(c, "PRAGMA wal_checkpoint(TRUNCATE);");
+        }
+        SqliteConnection.ClearAllPools();
+        // Neither the index's pages (FTS5 secure-delete) nor the content row (secure_delete) keep the token.
+        foreach (var file in Directory.GetFiles(_dir, "search.db*"))
+            Assert.DoesNotContain("qxerasedzz", System.Text.Encoding.Latin1.GetString(await File.ReadAllBytesAsync(file)));
+
+        // A read model written before search: its emails are indexed when the store starts.
+        await using (var c = await db.OpenAsync())
+            await SqliteDatabase.ExecAsync(c, "DROP TABLE email_search;");
+        using (var store = new SqliteEmailReadStore(db))
+        {
+            await store.InitializeAsync();
+            Assert.Equal(["em_kept"], (await store.ListAsync(new EmailQuery("usr_a", 10) { Search = EmailSearch.Parse("em_kept") })).Items.Select(v => v.Id));
+        }
+    }
 }
