@@ -42,7 +42,7 @@ public static class EmailEndpoints
                 "the last word of each as a prefix); filters: status, recipient, tag, createdAfter, createdBefore; limit (≤ 200), cursor.");
         api.MapGet("/emails/{id}", GetAsync).WithName("GetEmail").ProducesProblem(StatusCodes.Status404NotFound)
             .WithSummary("One email: status, recipients and timeline.");
-        api.MapGet("/emails/{id}/content", ContentAsync).WithName("GetEmailContent")
+        api.MapGet("/emails/{id}/content", ContentAsync).WithName("GetEmailContent").ProducesProblem(StatusCodes.Status404NotFound)
             .WithSummary("The message's subject, text and HTML bodies and attachments' names, for a preview; bodiesRemoved once retention removed them.");
         api.MapGet("/emails/{id}/events", EventsAsync).WithName("GetEmailEvents").ProducesProblem(StatusCodes.Status404NotFound)
             .WithSummary("The email's timeline: every event with its time.");
@@ -156,16 +156,13 @@ public static class EmailEndpoints
             : Problems.NotFound("email", id);
 
     private static async Task<Results<Ok<EmailContentResponse>, ProblemHttpResult>> ContentAsync(
-        string id, HttpContext http, EmailAccess emails, IEmailGateway gateway)
+        string id, HttpContext http, EmailAccess emails, IEmailContentReader contents)
     {
-        if (await emails.FindAsync(http.User, id, http.RequestAborted) is null) return Problems.NotFound("email", id);
-        return await gateway.GetStateAsync(id, http.RequestAborted) switch
-        {
-            EmailStateResult.Found { State: var state } => TypedResults.Ok(EmailContentResponse.Of(state)),
-            EmailStateResult.Unavailable => TypedResults.Problem(statusCode: 503, title: "Busy", type: ProblemTypes.Unavailable,
-                detail: "The email's actor did not answer in time; retry."),
-            _ => Problems.NotFound("email", id),
-        };
+        if (await emails.FindAsync(http.User, id, http.RequestAborted) is not { } view) return Problems.NotFound("email", id);
+        // The view exists, so an email whose acceptance is no longer in the journal was compacted by retention.
+        return TypedResults.Ok(await contents.ReadAsync(id, http.RequestAborted) is EmailContentResult.Accepted { Content: var content }
+            ? EmailContentResponse.Of(id, content)
+            : EmailContentResponse.Removed(id, view.Subject));
     }
 
     private static async Task<Results<Ok<IReadOnlyList<TimelineEntryResponse>>, ProblemHttpResult>> EventsAsync(

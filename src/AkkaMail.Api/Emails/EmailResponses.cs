@@ -65,9 +65,11 @@ public sealed record EmailListResponse(IReadOnlyList<EmailResponse> Items, strin
 public sealed record EmailContentResponse(
     string Id, string Subject, string? Text, string? Html, bool BodiesRemoved, IReadOnlyList<AttachmentSummaryResponse> Attachments)
 {
-    public static EmailContentResponse Of(AkkaMail.Domain.EmailState s) => new(
-        s.EmailId, s.Content?.Subject ?? "", s.Content?.Text, s.Content?.Html, s.BodiesRemovedAt is not null,
-        (s.Content?.Attachments ?? []).Select(a => new AttachmentSummaryResponse(a.FileName, a.ContentType, a.ContentBase64.Length / 4 * 3)).ToArray());
+    public static EmailContentResponse Of(string id, AkkaMail.Domain.EmailContent c) => new(
+        id, c.Subject, c.Text, c.Html, false,
+        c.Attachments.Select(a => new AttachmentSummaryResponse(a.FileName, a.ContentType, a.ContentBase64.Length / 4 * 3)).ToArray());
+
+    public static EmailContentResponse Removed(string id, string subject) => new(id, subject, null, null, true, []);
 }
 
 public sealed record AttachmentSummaryResponse(string FileName, string ContentType, int ApproximateSize);

@@ -87,6 +87,14 @@ public sealed class JournalQueries
         };
     }
 
+    /// <summary>A persistence id's first event (sequence number 1), or null when it is not in the journal.</summary>
+    public async Task<object?> FirstEventAsync(string persistenceId, CancellationToken ct = default)
+    {
+        var events = await _byPersistenceId.CurrentEventsByPersistenceId(persistenceId, 1, 1)
+            .RunWith(Sink.Seq<EventEnvelope>(), _materializer).WaitAsync(ct);
+        return events.Count > 0 ? events[0].Event : null;
+    }
+
     public Task<long> HighestOrderingAsync(CancellationToken ct = default) => _highest(ct);
 
     /// <summary>When the first event after <paramref name="ordering"/> was written, or null if there is none.</summary>
