@@ -50,16 +50,16 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
         await SqliteDatabase.ExecAsync(c, "CREATE INDEX IF NOT EXISTS ix_emails_awaiting_report ON emails(awaiting_report_from, awaiting_report_since, id) " +
             "WHERE awaiting_report_from IS NOT NULL;", ct);
         // Added for search: emails stored before it are indexed once, here, from their stored views.
-        if (!await TableExistsAsync(c, "email_search", ct))
+        if (!await SqliteDatabase.HasColumnAsync(c, "emails", "search_key", ct))
         {
-            await SqliteDatabase.ExecAsync(c, SearchSchema, ct);
+            await SqliteDatabase.ExecAsync(c, "ALTER TABLE emails ADD COLUMN search_key INTEGER NULL; DROP TABLE IF EXISTS email_search;" + SearchSchema, ct);
             await BackfillSearchAsync(c, ct);
         }
     }
 
     /// <summary>
-    /// The search index (<see cref="EmailSearch"/>): an FTS5 table, one row per email keyed by <see cref="SearchKey"/>,
-    /// holding the email's id and its search text. FTS5's secure-delete is on, so a removed email's tokens leave the
+    /// The search index (<see cref="EmailSearch"/>): an FTS5 table, one row per email keyed by <see cref="SearchKey"/>
+    /// (also in the email's row, <c>search_key</c>), holding the email's id and its search text. FTS5's secure-delete is on, so a removed email's tokens leave the
     /// index's pages at once (not at a later merge), and the connection's secure_delete zeroes its content row: erasure
     /// and retention leave its addresses in no page of the file.
     /// </summary>
@@ -87,13 +87,13 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
         await using var tx = (SqliteTransaction)await c.BeginTransactionAsync(ct);
         await using var insert = c.CreateCommand();
         insert.Transaction = tx;
-        insert.CommandText = "INSERT INTO email_search(rowid, email_id, terms) VALUES ($k, $id, $terms)";
+        insert.CommandText = "INSERT INTO email_search(rowid, email_id, terms) VALUES ($k, $id, $terms); UPDATE emails SET search_key = $k WHERE id = $id;";
         var k = insert.Parameters.Add("$k", SqliteType.Integer);
         var id = insert.Parameters.Add("$id", SqliteType.Text);
         var terms = insert.Parameters.Add("$terms", SqliteType.Text);
         await using var read = c.CreateCommand();
         read.Transaction = tx;
-        read.CommandText = "SELECT doc FROM emails";
+        read.CommandText = "SELECT doc FROM emails WHERE search_key IS NULL";
         await using (var r = await read.ExecuteReaderAsync(ct))
             while (await r.ReadAsync(ct))
             {
@@ -118,7 +118,8 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
     {
         public readonly SqliteConnection Connection;
         public readonly SqliteCommand Command;
-        public readonly SqliteParameter Id, User, Status, Phase, Created, Pmid, Recipients, Tags, Version, Doc, Settled, AwaitingFrom, AwaitingSince;
+        public readonly SqliteParameter Id, User, Status, Phase, Created, Pmid, Recipients, Tags, Version, Doc, Settled, AwaitingFrom, AwaitingSince,
+            SearchKeyOfRow;
 
         public Upsert(SqliteConnection connection)
         {
@@ -126,12 +127,14 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
             Command = connection.CreateCommand();
             Command.CommandText = """
                 INSERT INTO emails (id, user_id, status, phase, created_at, provider_message_id, recipients, tags, version, doc, settled_at,
-                    awaiting_report_from, awaiting_report_since)
-                VALUES ($id, $user, $status, $phase, $created, $pmid, $recipients, $tags, $version, $doc, $settled, $awaitingFrom, $awaitingSince)
+                    awaiting_report_from, awaiting_report_since, search_key)
+                VALUES ($id, $user, $status, $phase, $created, $pmid, $recipients, $tags, $version, $doc, $settled, $awaitingFrom, $awaitingSince,
+                    $searchKey)
                 ON CONFLICT(id) DO UPDATE SET
                     status = excluded.status, phase = excluded.phase, provider_message_id = excluded.provider_message_id,
                     version = excluded.version, doc = excluded.doc, settled_at = excluded.settled_at,
-                    awaiting_report_from = excluded.awaiting_report_from, awaiting_report_since = excluded.awaiting_report_since
+                    awaiting_report_from = excluded.awaiting_report_from, awaiting_report_since = excluded.awaiting_report_since,
+                    search_key = excluded.search_key
                 WHERE excluded.version > emails.version;
                 """;
             Id = Command.Parameters.Add("$id", SqliteType.Text);
@@ -149,6 +152,7 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
             Settled = Command.Parameters.Add("$settled", SqliteType.Integer);
             AwaitingFrom = Command.Parameters.Add("$awaitingFrom", SqliteType.Text);
             AwaitingSince = Command.Parameters.Add("$awaitingSince", SqliteType.Integer);
+            SearchKeyOfRow = Command.Parameters.Add("$searchKey", SqliteType.Integer);
             Command.Prepare();
 
             // A suppression is kept as first recorded, and not re-added over a lift newer than its event.
@@ -243,9 +247,10 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
                     u.Settled.Value = v.SettledAt is { } settled ? settled.ToUnixTimeMilliseconds() : DBNull.Value;
                     u.AwaitingFrom.Value = (object?)v.AwaitingReportFrom ?? DBNull.Value;
                     u.AwaitingSince.Value = v.AwaitingReportSince is { } since ? since.ToUnixTimeMilliseconds() : DBNull.Value;
+                    var key = SearchKey(v.Id);
+                    u.SearchKeyOfRow.Value = key;
                     // Version-guarded: a stale view changes nothing, its search row included.
                     if (u.Command.ExecuteNonQuery() == 0) continue;
-                    var key = SearchKey(v.Id);
                     var terms = EmailSearch.TextOf(v);
                     u.SReadKey.Value = key;
                     if (u.SearchRead.ExecuteScalar() is string stored && stored == terms) continue;
@@ -368,16 +373,33 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
             cmd.Parameters.AddWithValue("$pc", p.CreatedAtMs);
             cmd.Parameters.AddWithValue("$pid", p.Id);
         }
-        // Search: the index's matches drive the query (each looked up by id, then sorted): its cost grows with the
-        // number of matches, not with the user's emails.
-        var from = "emails";
         if (q.Search is { } terms)
         {
-            from = "email_search JOIN emails ON emails.id = email_search.email_id";
-            where.Add("email_search MATCH $q");
-            cmd.Parameters.AddWithValue("$q", EmailSearch.ToFts5(terms));
+            var match = EmailSearch.ToFts5(terms);
+            cmd.Parameters.AddWithValue("$q", match);
+            // Few matches: they drive the query (each looked up by id, sorted, the page's docs read last). Many: the
+            // user's newest-first index drives it, each row tested against the matches' keys, until the page is full;
+            // the first would sort every match, the second would walk every row of the user for a rare word.
+            if (await CountMatchesUpToAsync(c, match, FewMatches, ct) < FewMatches)
+            {
+                where.Add("email_search MATCH $q");
+                cmd.CommandText = $"""
+                    SELECT doc, created_at, id FROM emails WHERE id IN (
+                        SELECT emails.id FROM email_search JOIN emails ON emails.id = email_search.email_id
+                        WHERE {string.Join(" AND ", where)} ORDER BY created_at DESC, id DESC LIMIT $limit)
+                    ORDER BY created_at DESC, id DESC
+                    """;
+            }
+            else
+            {
+                // The key's row must also name this email (two ids sharing a key: the row belongs to one of them).
+                where.Add("+search_key IN (SELECT rowid FROM email_search WHERE email_search MATCH $q)");
+                where.Add("id = (SELECT email_id FROM email_search WHERE rowid = emails.search_key)");
+                cmd.CommandText = $"SELECT doc, created_at, id FROM emails WHERE {string.Join(" AND ", where)} ORDER BY created_at DESC, id DESC LIMIT $limit";
+            }
         }
-        cmd.CommandText = $"SELECT doc, created_at, id FROM {from} WHERE {string.Join(" AND ", where)} ORDER BY created_at DESC, id DESC LIMIT $limit";
+        else
+            cmd.CommandText = $"SELECT doc, created_at, id FROM emails WHERE {string.Join(" AND ", where)} ORDER BY created_at DESC, id DESC LIMIT $limit";
         cmd.Parameters.AddWithValue("$limit", q.Limit + 1);
         var items = new List<(EmailView View, long Created, string Id)>();
         await using var r = await cmd.ExecuteReaderAsync(ct);
@@ -386,6 +408,19 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
         var more = items.Count > q.Limit;
         if (more) items.RemoveAt(items.Count - 1);
         return new EmailPage(items.Select(i => i.View).ToList(), more ? new ListPosition(items[^1].Created, items[^1].Id) : null);
+    }
+
+    /// <summary>Where a search switches from match-driven to index-driven (see <see cref="ListAsync"/>); counting up to
+    /// it reads that many entries of the index at most.</summary>
+    public const int FewMatches = 2000;
+
+    private static async Task<long> CountMatchesUpToAsync(SqliteConnection c, string match, int limit, CancellationToken ct)
+    {
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT count(*) FROM (SELECT 1 FROM email_search WHERE email_search MATCH $q LIMIT $n)";
+        cmd.Parameters.AddWithValue("$q", match);
+        cmd.Parameters.AddWithValue("$n", limit);
+        return (long)(await cmd.ExecuteScalarAsync(ct))!;
     }
 
     public async Task<EmailView?> GetAsync(string id, CancellationToken ct = default)
