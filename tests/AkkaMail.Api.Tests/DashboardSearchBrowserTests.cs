@@ -163,6 +163,21 @@ public sealed class DashboardSearchBrowserTests(ITestOutputHelper output) : IAsy
         await Screenshot(page, "dashboard-phone.png", fullPage: false);
 
         Assert.True(errors.Count == 0, "browser errors: " + string.Join(" | ", errors));
+
+        // The admin key: the users panel creates a user, whose first key is shown once and works.
+        var adminPage = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1280, Height = 900 } });
+        var adminErrors = new List<string>();
+        adminPage.PageError += (_, e) => adminErrors.Add(e);
+        await adminPage.GotoAsync(_host.BaseAddress.ToString());
+        await adminPage.FillAsync("#api-key", _host.AdminKey);
+        await adminPage.ClickAsync("#sign-in-form button");
+        await Expect(adminPage.Locator("#users")).ToBeVisibleAsync();
+        await adminPage.GetByLabel("Name").FillAsync("new-shop");
+        await adminPage.ClickAsync("#user-form button[type=submit]");
+        await Expect(adminPage.Locator("#user-created-key")).Not.ToHaveValueAsync("");
+        using (var newUser = _host.Client(await adminPage.Locator("#user-created-key").InputValueAsync()))
+            Assert.Equal("new-shop", (await (await newUser.GetAsync("/api/users/me")).ReadJsonAsync())["name"]!.GetValue<string>());
+        Assert.True(adminErrors.Count == 0, "browser errors: " + string.Join(" | ", adminErrors));
     }
 
     private async Task Screenshot(IPage page, string name, bool fullPage = true)

@@ -397,6 +397,8 @@ let me = null;
 
 async function loadKeys() {
   const r = await api("/api/users/me");
+  // The deployment's admin key (data/admin.key) is no stored user: it has no keys to list, and may create users.
+  if (r.status === 404) { $("keys").hidden = true; $("users").hidden = false; $("who").textContent = "admin key"; return; }
   if (!r.ok) return;
   me = r.body;
   $("who").textContent = `${me.name}${me.isAdmin ? " (admin)" : ""}`;
