@@ -48,6 +48,15 @@ if (args.Contains("--stats"))
     await StatsBench.RunAsync(int.Parse(StatsArg("emails", "1000000")), int.Parse(StatsArg("queries", "40")));
     return;
 }
+if (args.Contains("--search"))
+{
+    // Issue 23: search at 1 M emails in a SQLite read model (see SearchBench).
+    string SearchArg(string name, string dflt) => Array.IndexOf(args, "--" + name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : dflt;
+    var count = int.Parse(SearchArg("emails", "1000000"));
+    Console.WriteLine($"AkkaMail search bench: {count:N0} generated emails of one user in a SQLite read model; {Environment.ProcessorCount} cores");
+    await SearchBench.RunAsync(count, double.Parse(SearchArg("seconds-per-query", "15"), System.Globalization.CultureInfo.InvariantCulture));
+    return;
+}
 var opts = BenchOptions.Parse(args);
 Console.WriteLine($"AkkaMail bench: {opts}");
 Console.WriteLine($"machine: {Environment.ProcessorCount} cores, .NET {Environment.Version}");

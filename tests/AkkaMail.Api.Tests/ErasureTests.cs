@@ -106,6 +106,8 @@ public sealed class ErasureTests : IAsyncLifetime
             await Task.Delay(100);
         Assert.Contains(to, await aliceClient.GetStringAsync($"/api/webhooks/endpoints/{hookId}/deliveries?limit=100"));
         Assert.Contains("events.db", string.Join(",", FilesHolding(_host, erased)));
+        // The search index holds the address as its words ("erase <marker> example com").
+        Assert.NotEmpty(FilesHolding(_host, $"erase {marker} example com"));
         Assert.NotEmpty(FilesHolding(_host, $"body-to-{marker}"));
 
         // Bad input and someone else's emails: refused before anything happens.
@@ -163,6 +165,7 @@ public sealed class ErasureTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.NotFound, (await aliceClient.GetAsync(all.Headers.Location!.ToString())).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync(location)).StatusCode);
         Assert.Empty(FilesHolding(_host, erased));
+        Assert.Empty(FilesHolding(_host, $"erase {marker} example com"));
         Assert.Empty(FilesHolding(_host, $"body-bobs-{marker}"));
         Assert.NotEmpty(FilesHolding(_host, $"body-kept-{marker}"));
         var last = await SendAsync(aliceClient, new { from = "app@example.com", to = new[] { erased }, subject = "last", text = "t" });

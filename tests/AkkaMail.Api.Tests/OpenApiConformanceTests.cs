@@ -137,6 +137,11 @@ public sealed class OpenApiConformanceTests(OpenApiConformanceTests.HostFixture 
         Assert.Equal(HttpStatusCode.OK, (await alice.GetAsync($"/api/emails/{delivered}/events")).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await bob.GetAsync($"/api/emails/{delivered}")).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await bob.GetAsync($"/api/emails/{delivered}/events")).StatusCode);
+        // Search and the message's content (the dashboard's preview).
+        Assert.Equal(HttpStatusCode.OK, (await alice.GetAsync($"/api/emails?q={delivered}&status=delivered")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await alice.GetAsync("/api/emails?q=" + Uri.EscapeDataString("@ # !"))).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await alice.GetAsync($"/api/emails/{delivered}/content")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await bob.GetAsync($"/api/emails/{delivered}/content")).StatusCode);
 
         // Cancel: in time, too late, someone else's.
         Assert.Equal(HttpStatusCode.OK, (await alice.PostAsync($"/api/emails/{scheduled}/cancel", null)).StatusCode);

@@ -360,6 +360,78 @@ public abstract class EmailReadStoreContract(IStoreBackend backend)
         Assert.Equal(new[] { "em_c", "em_b", "em_d" },
             (await store.FindAwaitingReportAsync("mailgun", SentPosition.Start, T0.AddMinutes(10), 100)).Select(p => p.Id));
     }
+
+    // Search (EmailSearch): the same tokens and query in every store.
+
+    private static EmailView Searchable(string id, string user = "usr_a", DateTimeOffset? created = null, string status = "sent", long version = 1) =>
+        View(id, user, version, created ?? T0, status, "Sent", new[] { "zelda@wonder.test" }, new[] { "receipt" }, "<20260301.abc123@mg.store.test>") with
+        {
+            From = "Shop <shop@store.test>",
+            Subject = "Invoice for order 4242",
+            SearchHeaders = new Dictionary<string, string> { ["X-Order-Id"] = "ORD-77812" },
+        };
+
+    private static Task<string[]> Search(IEmailReadStore store, string q, string user = "usr_a", string? status = null) =>
+        Ids(store, new EmailQuery(user, 50, Status: status) { Search = EmailSearch.Parse(q) });
+
+    [SkippableFact]
+    public async Task Search_finds_an_email_by_each_field_and_only_the_callers()
+    {
+        var store = await NewStoreAsync();
+        await store.UpsertAsync(new[] { Searchable("em_s1"), View("em_other"), Searchable("em_theirs", user: "usr_b") });
+        foreach (var q in new[]
+                 {
+                     "invoice", "Invo", "order 4242", "zelda@wonder.test", "ZELDA", "shop@store.test", "receipt",
+                     "<20260301.abc123@mg.store.test>", "20260301.abc123", "em_s1", "ORD-77812", "77812", "invoice zelda@wonder",
+                 })
+            Assert.True((await Search(store, q)).SequenceEqual(new[] { "em_s1" }), $"'{q}' should find em_s1 alone");
+        // The owner's emails only; every term must match; no body or unrelated text matches.
+        Assert.Equal(new[] { "em_theirs" }, await Search(store, "invoice", user: "usr_b"));
+        Assert.Empty(await Search(store, "invoice nobody"));
+        Assert.Empty(await Search(store, "thanks"));
+        Assert.Empty(await Search(store, "ORD-77813"));
+        // Fields every view has: the other email is found too (carol is a cc of both).
+        Assert.Equal(new[] { "em_other", "em_s1" }, (await Search(store, "carol@example.com")).Order().ToArray());
+    }
+
+    [SkippableFact]
+    public async Task Search_follows_the_view_it_indexes_and_forgets_a_deleted_email()
+    {
+        var store = await NewStoreAsync();
+        await store.UpsertAsync(new[] { View("em_c", providerMessageId: null) });
+        Assert.Empty(await Search(store, "pm-later@mg"));
+        await store.UpsertAsync(new[] { View("em_c", version: 2, status: "sent", phase: "Sent", providerMessageId: "<pm-later@mg>") });
+        Assert.Equal(new[] { "em_c" }, await Search(store, "pm-later@mg"));
+        await store.UpsertAsync(new[] { View("em_c", version: 1, providerMessageId: "<stale@mg>") }); // stale: not indexed
+        Assert.Empty(await Search(store, "stale"));
+        await store.DeleteAsync(new[] { "em_c" });
+        Assert.Empty(await Search(store, "pm-later@mg"));
+        Assert.Empty(await Search(store, "em_c"));
+    }
+
+    [SkippableFact]
+    public async Task Search_combines_with_filters_and_pages_without_gaps_while_emails_arrive()
+    {
+        var store = await NewStoreAsync();
+        // 30 matches (ties on the created time included) among 10 that do not match, half of them sent.
+        await store.UpsertAsync(Enumerable.Range(0, 30).Select(i => Searchable($"em_{i:D2}", created: T0.AddSeconds(i / 3), status: i % 2 == 0 ? "sent" : "queued"))
+            .Concat(Enumerable.Range(0, 10).Select(i => View($"em_no{i}", created: T0.AddSeconds(i), status: "sent"))).ToList());
+        var expected = Enumerable.Range(0, 30).Where(i => i % 2 == 0).Select(i => $"em_{i:D2}").ToHashSet();
+        var seen = new List<string>();
+        ListPosition? after = null;
+        var n = 0;
+        do
+        {
+            var page = await store.ListAsync(new EmailQuery("usr_a", 4, Status: "sent", After: after) { Search = EmailSearch.Parse("order 4242") });
+            seen.AddRange(page.Items.Select(v => v.Id));
+            Assert.All(page.Items, v => Assert.Equal("sent", v.Status));
+            after = page.Next;
+            // Newer matching emails arrive between pages, and ones tied with the cursor's time: neither skips nor repeats.
+            await store.UpsertAsync(new[] { Searchable($"em_new{n}", created: T0.AddMinutes(5 + n)), Searchable($"em_tie{n++}", created: T0.AddSeconds(5)) });
+        } while (after is not null);
+        Assert.Equal(seen.Count, seen.Distinct().Count());
+        Assert.Subset(seen.ToHashSet(), expected);
+    }
 }
 
 public sealed class SqliteEmailReadStoreContract(SqliteBackend backend)

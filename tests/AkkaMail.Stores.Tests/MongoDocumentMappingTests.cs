@@ -94,6 +94,34 @@ public sealed class MongoDocumentMappingTests
     }
 
     [Fact]
+    public void A_search_needs_every_token_the_last_of_each_term_as_a_prefix_and_the_document_carries_its_tokens()
+    {
+        var q = new EmailQuery("usr_a", 10, Status: "sent") { Search = EmailSearch.Parse("bob@example.co ORD-55") };
+        var expected = new BsonDocument("$and", new BsonArray
+        {
+            new BsonDocument("UserId", "usr_a"),
+            new BsonDocument("Status", "sent"),
+            new BsonDocument("SearchTokens", "bob"),
+            new BsonDocument("SearchTokens", "example"),
+            new BsonDocument("SearchTokens", new BsonRegularExpression("^co")),
+            new BsonDocument("SearchTokens", "ord"),
+            new BsonDocument("SearchTokens", new BsonRegularExpression("^55")),
+        });
+        Assert.Equal(expected, MongoEmailReadStore.ListFilter(q));
+        Assert.Contains(MongoEmailReadStore.Indexes, i => i.Options.Name == "UserId_SearchTokens");
+
+        var view = EmailReadStoreContract.View("em_s", providerMessageId: "<pm-7@mg>") with
+        {
+            SearchHeaders = new Dictionary<string, string> { ["X-Order-Id"] = "ORD-55" },
+        };
+        var doc = EmailDocumentMapper.ToBson(view);
+        var tokens = doc["SearchTokens"].AsBsonArray.Select(t => t.AsString).ToArray();
+        Assert.Equal(tokens.Distinct(), tokens);
+        Assert.Subset(tokens.ToHashSet(), new HashSet<string> { "em", "s", "subject", "alice", "bob", "carol", "example", "com", "welcome", "pm", "7", "mg", "ord", "55" });
+        Assert.Equal("ORD-55", EmailDocumentMapper.FromBson(doc).SearchHeaders!["X-Order-Id"]);
+    }
+
+    [Fact]
     public void The_list_filter_has_every_condition_and_the_cursor()
     {
         var q = new EmailQuery("usr_a", 10, Status: "sent", Recipient: "Bob <BOB@x.test>", Tag: "t",

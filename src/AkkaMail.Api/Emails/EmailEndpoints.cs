@@ -38,9 +38,12 @@ public static class EmailEndpoints
         // The path the original specification names.
         SendResponses(api.MapPost("/emails/send", SendAsync)).WithName("SendEmailAlias").WithSummary("Same as POST /api/emails.");
         api.MapGet("/emails", ListAsync).WithName("ListEmails")
-            .WithSummary("Your emails, newest first; filters: status, recipient, tag, createdAfter, createdBefore; limit (≤ 200), cursor.");
+            .WithSummary("Your emails, newest first; search q (subject, addresses, tags, ids, chosen headers; every term must match, " +
+                "the last word of each as a prefix); filters: status, recipient, tag, createdAfter, createdBefore; limit (≤ 200), cursor.");
         api.MapGet("/emails/{id}", GetAsync).WithName("GetEmail").ProducesProblem(StatusCodes.Status404NotFound)
             .WithSummary("One email: status, recipients and timeline.");
+        api.MapGet("/emails/{id}/content", ContentAsync).WithName("GetEmailContent").ProducesProblem(StatusCodes.Status404NotFound)
+            .WithSummary("The message's subject, text and HTML bodies and attachments' names, for a preview; bodiesRemoved once retention removed them.");
         api.MapGet("/emails/{id}/events", EventsAsync).WithName("GetEmailEvents").ProducesProblem(StatusCodes.Status404NotFound)
             .WithSummary("The email's timeline: every event with its time.");
         api.MapPost("/emails/{id}/cancel", CancelAsync).WithName("CancelEmail")
@@ -152,6 +155,16 @@ public static class EmailEndpoints
             ? TypedResults.Ok(EmailResponse.Of(view))
             : Problems.NotFound("email", id);
 
+    private static async Task<Results<Ok<EmailContentResponse>, ProblemHttpResult>> ContentAsync(
+        string id, HttpContext http, EmailAccess emails, IEmailContentReader contents)
+    {
+        if (await emails.FindAsync(http.User, id, http.RequestAborted) is not { } view) return Problems.NotFound("email", id);
+        // The view exists, so an email whose acceptance is no longer in the journal was compacted by retention.
+        return TypedResults.Ok(await contents.ReadAsync(id, http.RequestAborted) is EmailContentResult.Accepted { Content: var content }
+            ? EmailContentResponse.Of(id, content)
+            : EmailContentResponse.Removed(id, view.Subject));
+    }
+
     private static async Task<Results<Ok<IReadOnlyList<TimelineEntryResponse>>, ProblemHttpResult>> EventsAsync(
         string id, HttpContext http, EmailAccess emails) =>
         await emails.FindAsync(http.User, id, http.RequestAborted) is { } view
@@ -173,7 +186,7 @@ public static class EmailEndpoints
 
     private static async Task<Results<Ok<EmailListResponse>, ValidationProblem>> ListAsync(
         HttpContext http, IEmailReadStore store, int? limit, string? cursor, string? status, string? recipient, string? tag,
-        DateTimeOffset? createdAfter, DateTimeOffset? createdBefore)
+        DateTimeOffset? createdAfter, DateTimeOffset? createdBefore, string? q)
     {
         var errors = new Dictionary<string, string[]>();
         var n = limit ?? 50;
@@ -183,10 +196,14 @@ public static class EmailEndpoints
         if (status is not null && !StatusNames.TryParseEmailStatus(status, out _)) errors["status"] = new[] { $"unknown status '{Clip(status)}'" };
         if (recipient is { Length: > EmailValidation.MaxAddressLength }) errors["recipient"] = new[] { "too long" };
         if (tag is { Length: > EmailValidation.MaxTagLength }) errors["tag"] = new[] { "too long" };
+        var search = EmailSearch.Parse(q);
+        if (q is { Length: > EmailSearch.MaxQueryLength }) errors["q"] = new[] { $"at most {EmailSearch.MaxQueryLength} characters" };
+        else if (!string.IsNullOrWhiteSpace(q) && search is null)
+            errors["q"] = new[] { $"1 to {EmailSearch.MaxTerms} terms, each with a letter or digit" };
         if (errors.Count > 0) return TypedResults.ValidationProblem(errors, title: "The query is not valid", type: ProblemTypes.Validation);
         StatusNames.TryParseEmailStatus(status, out var parsed);
         var page = await store.ListAsync(new EmailQuery(http.User.UserId(), n, status is null ? null : parsed.ToWire(),
-            recipient, tag, createdAfter, createdBefore, position), http.RequestAborted);
+            recipient, tag, createdAfter, createdBefore, position) { Search = search }, http.RequestAborted);
         return TypedResults.Ok(new EmailListResponse(page.Items.Select(EmailResponse.Of).ToArray(), page.Next?.Encode()));
     }
 

@@ -59,3 +59,17 @@ public sealed record TimelineEntryResponse(DateTimeOffset At, string Type, strin
 
 /// <summary>A page of GET /api/emails: newest first; <c>nextCursor</c> fetches the next page (null on the last).</summary>
 public sealed record EmailListResponse(IReadOnlyList<EmailResponse> Items, string? NextCursor);
+
+/// <summary>The message of GET /api/emails/{id}/content, as accepted: subject and bodies (null once retention removed
+/// them, <c>bodiesRemoved</c>), and each attachment's name, type and size (never its bytes).</summary>
+public sealed record EmailContentResponse(
+    string Id, string Subject, string? Text, string? Html, bool BodiesRemoved, IReadOnlyList<AttachmentSummaryResponse> Attachments)
+{
+    public static EmailContentResponse Of(string id, AkkaMail.Domain.EmailContent c) => new(
+        id, c.Subject, c.Text, c.Html, false,
+        c.Attachments.Select(a => new AttachmentSummaryResponse(a.FileName, a.ContentType, a.ContentBase64.Length / 4 * 3)).ToArray());
+
+    public static EmailContentResponse Removed(string id, string subject) => new(id, subject, null, null, true, []);
+}
+
+public sealed record AttachmentSummaryResponse(string FileName, string ContentType, int ApproximateSize);

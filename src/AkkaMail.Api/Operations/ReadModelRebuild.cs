@@ -64,7 +64,7 @@ public static class ReadModelRebuild
             await store.ResetAsync(EmailReadSideProjection.Name, ct);
             var progress = new ProjectionProgress(EmailReadSideProjection.Name);
             var handler = new EmailReadSideProjection(store, sp.GetRequiredService<ISuppressionStore>(), journal.EventsUpToAsync,
-                Math.Max(settings.ReadSideCachedStates, 100_000));
+                Math.Max(settings.ReadSideCachedStates, 100_000), searchHeaders: settings.SearchHeaders);
             var clock = Stopwatch.StartNew();
             var lastPrint = TimeSpan.Zero;
             await ProjectionStream.Once(handler, journal.CurrentEventsAfter, progress,

@@ -48,6 +48,8 @@ async function start() {
   showRecent(recent);
   await loadTemplates().catch(() => {});
   loadWebhooks();
+  loadKeys().catch(() => {});
+  loadSuppressions(false).catch(() => {});
 }
 
 // ---- live updates -----------------------------------------------------------------------------------
@@ -112,7 +114,7 @@ function upsert(e) {
     row.dataset.id = e.id;
     for (const cls of ["id", "to", "subject", "status", "at"]) row.appendChild(document.createElement("td")).className = cls;
     row.querySelector(".status").appendChild(document.createElement("span"));
-    row.addEventListener("click", () => showDetails(e.id));
+    opensEmail(row, e.id);
     $("emails").prepend(row);
     while ($("emails").rows.length > 200) $("emails").lastElementChild.remove();
   }
@@ -259,24 +261,197 @@ $("template-send").addEventListener("submit", async (e) => {
   }
 });
 
-// ---- details ----------------------------------------------------------------------------------------
+// ---- details: summary, each recipient's fate, timeline, and the message in a sandboxed frame ----------------
+const when = (t) => (t ? new Date(t).toLocaleString() : "");
+
 async function showDetails(id) {
   const r = await api(`/api/emails/${encodeURIComponent(id)}`);
   if (!r.ok) return;
+  const e = r.body;
+  const opening = $("details").hidden || $("details-id").textContent !== id;
   $("details").hidden = false;
   $("details-id").textContent = id;
-  const list = $("timeline");
-  list.replaceChildren(...r.body.timeline.map((t) => {
+  const summary = [["Status", e.status], ["From", e.from], ["To", e.to.join(", ")], ["Cc", e.cc.join(", ")],
+    ["Subject", e.subject], ["Tags", e.tags.join(", ")], ["Created", when(e.createdAt)], ["Provider id", e.providerMessageId],
+    ["Failure", e.failureReason]].filter(([, v]) => v);
+  $("details-summary").replaceChildren(...summary.flatMap(([k, v]) => {
+    const dt = document.createElement("dt"); dt.textContent = k;
+    const dd = document.createElement("dd"); dd.textContent = v;
+    return [dt, dd];
+  }));
+  $("details-recipients").replaceChildren(...e.recipients.map((p) => cells(document.createElement("tr"), [
+    p.address, p.status, when(p.statusAt), [p.code, p.reason].filter(Boolean).join(" "), String(p.opens), String(p.clicks),
+  ])));
+  $("timeline").replaceChildren(...e.timeline.map((t) => {
     const li = document.createElement("li");
     const time = li.appendChild(document.createElement("time"));
+    time.dateTime = t.at;
     time.textContent = new Date(t.at).toLocaleTimeString();
     li.appendChild(document.createElement("strong")).textContent = t.type;
     if (t.recipient) li.append(` ${t.recipient}`);
     if (t.detail) li.append(` — ${t.detail}`);
     return li;
   }));
+  if (opening) {
+    await showPreview(id);
+    $("details").focus();
+  }
+}
+
+async function showPreview(id) {
+  const r = await api(`/api/emails/${encodeURIComponent(id)}/content`);
+  const frame = $("preview-html"), text = $("preview-text"), note = $("preview-note");
+  frame.hidden = true; text.hidden = true;
+  if (!r.ok) { note.textContent = r.status === 503 ? "The message could not be read just now; reopen the email." : "No message."; return; }
+  const c = r.body;
+  const attachments = c.attachments.length ? ` Attachments: ${c.attachments.map((a) => a.fileName).join(", ")}.` : "";
+  if (c.bodiesRemoved) {
+    note.textContent = "Retention removed this message's bodies and attachments; the envelope, recipients and timeline remain.";
+  } else if (c.html) {
+    // sandbox="" (no allow-scripts, no same origin): the message's scripts never run and it cannot reach this page.
+    frame.srcdoc = c.html;
+    frame.hidden = false;
+    note.textContent = "HTML part, as sent." + attachments;
+  } else if (c.text) {
+    text.textContent = c.text;
+    text.hidden = false;
+    note.textContent = "Text part (the message has no HTML)." + attachments;
+  } else {
+    note.textContent = "The message has no body." + attachments;
+  }
 }
 $("details-close").addEventListener("click", () => { $("details").hidden = true; $("details-id").textContent = ""; });
+
+/** A row that opens an email: by click, and by Enter or Space for the keyboard. */
+function opensEmail(row, id) {
+  row.tabIndex = 0;
+  row.addEventListener("click", () => showDetails(id));
+  row.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); showDetails(id); } });
+}
+
+// ---- search: GET /api/emails?q= one page at a time (the cursor), so it stays cheap at any size ----------------
+let searchCursor = null;
+
+async function search(more) {
+  const q = $("search-q").value.trim(), status = $("search-status").value;
+  const params = new URLSearchParams({ limit: "25" });
+  if (q) params.set("q", q);
+  if (status) params.set("status", status);
+  if (more && searchCursor) params.set("cursor", searchCursor);
+  const r = await api(`/api/emails?${params}`);
+  const result = $("search-result");
+  result.className = r.ok ? "hint" : "error";
+  if (!r.ok) { result.textContent = problemText(r); return; }
+  const rows = r.body.items.map((v) => {
+    const row = cells(document.createElement("tr"), [when(v.createdAt), v.to.join(", "), v.subject, ""]);
+    row.dataset.id = v.id;
+    const status = row.lastElementChild;
+    status.className = "status";
+    status.dataset.status = v.status;
+    status.appendChild(document.createElement("span")).textContent = v.status;
+    opensEmail(row, v.id);
+    return row;
+  });
+  if (more) $("search-items").append(...rows); else $("search-items").replaceChildren(...rows);
+  searchCursor = r.body.nextCursor;
+  $("search-more").hidden = !searchCursor;
+  const shown = $("search-items").rows.length;
+  result.textContent = shown === 0 ? "No email matches." : `${shown} shown${searchCursor ? ", more on the next page" : ""}.`;
+}
+$("search-form").addEventListener("submit", (e) => { e.preventDefault(); search(false); });
+$("search-more").addEventListener("click", () => search(true));
+
+// ---- suppressions: list (paged) and lift ----------------------------------------------------------------
+let suppressionsCursor = null;
+
+async function loadSuppressions(more) {
+  const r = await api(`/api/suppressions?limit=50${more && suppressionsCursor ? `&cursor=${encodeURIComponent(suppressionsCursor)}` : ""}`);
+  if (!r.ok) return;
+  const rows = r.body.items.map((s) => {
+    const row = cells(document.createElement("tr"), [s.address, s.reason, when(s.createdAt), ""]);
+    const lift = row.lastElementChild.appendChild(document.createElement("button"));
+    lift.type = "button";
+    lift.textContent = "Lift";
+    lift.setAttribute("aria-label", `Lift the suppression of ${s.address}`);
+    lift.addEventListener("click", () => liftSuppression(s.address, row));
+    return row;
+  });
+  if (more) $("suppression-items").append(...rows); else $("suppression-items").replaceChildren(...rows);
+  suppressionsCursor = r.body.nextCursor;
+  $("suppressions-more").hidden = !suppressionsCursor;
+  if (!more && rows.length === 0) $("suppressions-result").textContent = "No address is suppressed.";
+}
+
+async function liftSuppression(address, row) {
+  const r = await api(`/api/suppressions/${encodeURIComponent(address)}`, { method: "DELETE" });
+  const result = $("suppressions-result");
+  result.className = r.ok ? "hint" : "error";
+  result.textContent = r.ok ? `Lifted: ${address} may be sent to again.` : problemText(r);
+  if (r.ok) row.remove();
+}
+$("suppressions-refresh").addEventListener("click", () => loadSuppressions(false));
+$("suppressions-more").addEventListener("click", () => loadSuppressions(true));
+
+// ---- API keys of the signed-in user; (admin) users ---------------------------------------------------------
+let me = null;
+
+async function loadKeys() {
+  const r = await api("/api/users/me");
+  // The deployment's admin key (data/admin.key) is no stored user: it has no keys to list, and may create users.
+  if (r.status === 404) { $("keys").hidden = true; $("users").hidden = false; $("who").textContent = "admin key"; return; }
+  if (!r.ok) return;
+  me = r.body;
+  $("who").textContent = `${me.name}${me.isAdmin ? " (admin)" : ""}`;
+  $("users").hidden = !me.isAdmin;
+  $("key-items").replaceChildren(...me.keys.map((k) => {
+    const row = cells(document.createElement("tr"), [k.keyId, when(k.createdAt), k.revokedAt ? `revoked ${when(k.revokedAt)}` : "active", ""]);
+    row.dataset.keyId = k.keyId;
+    if (!k.revokedAt) {
+      const revoke = row.lastElementChild.appendChild(document.createElement("button"));
+      revoke.type = "button";
+      revoke.textContent = "Revoke";
+      revoke.setAttribute("aria-label", `Revoke key ${k.keyId}`);
+      revoke.addEventListener("click", () => revokeKey(k.keyId));
+    }
+    return row;
+  }));
+}
+
+async function revokeKey(keyId) {
+  if (!me) return;
+  const r = await api(`/api/users/${encodeURIComponent(me.id)}/keys/${encodeURIComponent(keyId)}`, { method: "DELETE" });
+  // Revoking the key this page signed in with ends the session.
+  if (r.ok) await loadKeys().catch(() => {});
+}
+
+$("key-create").addEventListener("click", async () => {
+  if (!me) return;
+  const r = await api(`/api/users/${encodeURIComponent(me.id)}/keys`, { method: "POST" });
+  if (!r.ok) return;
+  $("key-created").hidden = false;
+  $("key-created").dataset.keyId = r.body.keyId;
+  $("key-created-value").value = r.body.apiKey;
+  $("key-created-value").focus();
+  $("key-created-value").select();
+  await loadKeys();
+});
+$("keys-refresh").addEventListener("click", loadKeys);
+
+$("user-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const f = new FormData(e.target);
+  const body = { name: f.get("name"), defaultFrom: f.get("defaultFrom") || null };
+  const r = await api("/api/users", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  const result = $("user-result");
+  result.className = r.ok ? "hint" : "error";
+  if (!r.ok) { result.textContent = problemText(r); return; }
+  result.textContent = "";
+  $("user-created").hidden = false;
+  $("user-created-id").textContent = r.body.id;
+  $("user-created-key").value = r.body.apiKey;
+  $("user-created-key").focus();
+  e.target.reset();
+});
 
 // ---- outbound webhooks: endpoints and their recent deliveries ------------------------------------------
 function cells(row, values) {

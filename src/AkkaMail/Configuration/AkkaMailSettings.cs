@@ -29,6 +29,9 @@ public sealed record AkkaMailSettings
     public TimeSpan ReadSideMaxBackoff { get; init; } = TimeSpan.FromSeconds(10);
     public TimeSpan ReadSideCatchUpWait { get; init; } = TimeSpan.FromSeconds(5);
     public TimeSpan ReadSideMaxLag { get; init; } = TimeSpan.FromSeconds(60);
+    /// <summary>Header names whose values search indexes (<see cref="ReadModel.EmailSearch"/>), compared ignoring case.
+    /// An empty list is always <see cref="Array.Empty{T}"/>, so that settings compare equal as records.</summary>
+    public IReadOnlyList<string> SearchHeaders { get; init; } = Array.Empty<string>();
 
     /// <summary>The read-side projection's loop settings.</summary>
     public Projections.ProjectionSettings ReadSideProjection =>
@@ -94,6 +97,9 @@ public sealed record AkkaMailSettings
             ReadSideMaxBackoff = k.PositiveDuration("akkamail.read-model.max-backoff", d.ReadSideMaxBackoff),
             ReadSideCatchUpWait = k.Duration("akkamail.read-model.catch-up-wait", d.ReadSideCatchUpWait, TimeSpan.Zero),
             ReadSideMaxLag = k.PositiveDuration("akkamail.read-model.max-lag", d.ReadSideMaxLag),
+            SearchHeaders = k.Strings("akkamail.read-model.search-headers", d.SearchHeaders, "header names (X-Order-Id)",
+                name => name.Length is > 0 and <= 100 && name.All(ch => ch is > ' ' and < '\x7f' and not ':')) is { Count: > 0 } headers
+                ? headers : Array.Empty<string>(),
             SandboxDeliveryDelay = k.Duration("akkamail.sandbox.delivery-delay", d.SandboxDeliveryDelay, TimeSpan.Zero),
             WebhookTimestampTolerance = k.PositiveDuration("akkamail.webhooks.timestamp-tolerance", d.WebhookTimestampTolerance),
             ShutdownDrainTimeout = k.Duration("akkamail.shutdown.drain-timeout", d.ShutdownDrainTimeout, TimeSpan.Zero),

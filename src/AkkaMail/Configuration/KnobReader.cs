@@ -41,6 +41,14 @@ public sealed class KnobReader(Config root)
             "a list of durations ([100ms, 1s, 1m])",
             v => v.Count == 0 || v.Any(t => t <= TimeSpan.Zero) ? "one or more durations, each more than 0" : null);
 
+    /// <summary>A list of strings, each checked by <paramref name="each"/> (null: fine, else the rule it breaks); may be empty.</summary>
+    public IReadOnlyList<string> Strings(string path, IReadOnlyList<string> fallback, string what, Func<string, bool> each) =>
+        Read(path, fallback,
+            v => v.IsArray() ? v.GetArray().Select(item => item.GetString()).ToArray()
+                : v.GetString() is { Length: > 0 } one ? one.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) : [],
+            $"a list of {what}",
+            v => v.All(each) ? null : $"a list of {what}");
+
     /// <summary>Records a failure of a rule that involves several knobs.</summary>
     public void Require(bool condition, string path, string rule)
     {

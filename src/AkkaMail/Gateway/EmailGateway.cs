@@ -131,6 +131,7 @@ public static class EmailGatewayRegistration
     {
         services.TryAddSingleton<IEmailGateway>(sp => new EmailGateway(sp, sp.GetRequiredService<IEmailReadStore>(),
             sp.GetService<AkkaMailSettings>() ?? new AkkaMailSettings(), sp.GetRequiredService<ILogger<EmailGateway>>()));
+        services.TryAddSingleton<IEmailContentReader>(sp => new JournalEmailContentReader(sp));
         return services;
     }
 }

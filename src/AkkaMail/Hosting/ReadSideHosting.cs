@@ -97,6 +97,14 @@ public sealed class JournalQueries
         return envelope is null ? null : ProjectionStream.OrderingOf(envelope);
     }
 
+    /// <summary>A persistence id's first event (sequence number 1), or null when it is not in the journal.</summary>
+    public async Task<object?> FirstEventAsync(string persistenceId, CancellationToken ct = default)
+    {
+        var events = await _byPersistenceId.CurrentEventsByPersistenceId(persistenceId, 1, 1)
+            .RunWith(Sink.Seq<EventEnvelope>(), _materializer).WaitAsync(ct);
+        return events.Count > 0 ? events[0].Event : null;
+    }
+
     public Task<long> HighestOrderingAsync(CancellationToken ct = default) => _highest(ct);
 
     /// <summary>When the first event after <paramref name="ordering"/> was written, or null if there is none.</summary>
@@ -127,7 +135,7 @@ public static class ReadSideHosting
         JournalQueries? journal = null;
         Props RunnerProps(Action<long>? announce) => ProjectionRunnerActor.Props(
             new EmailReadSideProjection(projectionStore, suppressions, journal!.EventsUpToAsync, settings.ReadSideCachedStates,
-                sp.GetService<Actors.LiveEmailStates>()),
+                sp.GetService<Actors.LiveEmailStates>(), settings.SearchHeaders),
             journal.AllEventsAfter, progress, settings.ReadSideProjection, announce);
         builder.WithActors((system, registry, _) =>
         {

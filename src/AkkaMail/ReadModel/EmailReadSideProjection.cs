@@ -44,7 +44,8 @@ public sealed class EmailReadSideProjection(
     ISuppressionStore suppressions,
     Func<string, long, Task<IReadOnlyList<object>>> eventsUpTo,
     int cachedStates = 10_000,
-    Actors.LiveEmailStates? live = null) : IProjectionHandler
+    Actors.LiveEmailStates? live = null,
+    IReadOnlyCollection<string>? searchHeaders = null) : IProjectionHandler
 {
     public const string Name = "email-read-side";
 
@@ -88,7 +89,7 @@ public sealed class EmailReadSideProjection(
         }
 
         var views = new List<EmailView>(touched.Count);
-        foreach (var state in touched.Values) views.Add(EmailView.Of(state));
+        foreach (var state in touched.Values) views.Add(EmailView.Of(state, searchHeaders));
         await store.StoreAsync(Name, views, (IReadOnlyCollection<ProjectedSuppression>?)suppressed ?? Array.Empty<ProjectedSuppression>(), offset, ct);
 
         // Only once stored: after a failure the batch comes again and must find the states as they were before it.

@@ -34,6 +34,10 @@ public sealed record EmailView(
     /// Rows stored before it existed have none until the read model is rebuilt.</summary>
     public DateTimeOffset? SettledAt { get; init; }
 
+    /// <summary>The values of the headers chosen for search (<c>akkamail.read-model.search-headers</c>), by header name;
+    /// null when none is chosen or the email has none of them. Indexed by <see cref="EmailSearch"/> (not shown to clients).</summary>
+    public IReadOnlyDictionary<string, string>? SearchHeaders { get; init; }
+
     /// <summary>Whether the email was sent from or to <paramref name="normalizedAddress"/> (any recipient field).</summary>
     public bool Involves(string normalizedAddress)
     {
@@ -57,7 +61,8 @@ public sealed record EmailView(
     /// <summary>When the email awaiting reports went out (with <see cref="AwaitingReportFrom"/>): the job's age check.</summary>
     public DateTimeOffset? AwaitingReportSince { get; init; }
 
-    public static EmailView Of(EmailState s) => new(
+    /// <param name="searchHeaders">Names of the headers whose values <see cref="SearchHeaders"/> keeps (ignoring case).</param>
+    public static EmailView Of(EmailState s, IReadOnlyCollection<string>? searchHeaders = null) => new(
         s.EmailId,
         s.UserId ?? "",
         s.Status.ToWire(),
@@ -87,7 +92,15 @@ public sealed record EmailView(
         AwaitingReportSince = s.AwaitsProviderReport ? s.SettledAt ?? s.UpdatedAt ?? s.AcceptedAt : null,
         BodyBytes = s.BodyBytes,
         BodiesRemovedAt = s.BodiesRemovedAt,
+        SearchHeaders = ChosenHeaders(s.Content?.Headers, searchHeaders),
     };
+
+    private static IReadOnlyDictionary<string, string>? ChosenHeaders(IReadOnlyDictionary<string, string>? headers, IReadOnlyCollection<string>? names)
+    {
+        if (headers is null || names is null || names.Count == 0 || headers.Count == 0) return null;
+        var chosen = headers.Where(h => names.Contains(h.Key, StringComparer.OrdinalIgnoreCase)).ToDictionary(h => h.Key, h => h.Value);
+        return chosen.Count == 0 ? null : chosen;
+    }
 
     /// <summary>This view with its timeline in the names of <see cref="EmailEventTypes"/> (a stored view may predate
     /// them); itself when nothing changes.</summary>
@@ -181,7 +194,11 @@ public sealed record EmailQuery(
     string? Tag = null,
     DateTimeOffset? CreatedAfter = null,
     DateTimeOffset? CreatedBefore = null,
-    ListPosition? After = null);
+    ListPosition? After = null)
+{
+    /// <summary>The search terms (<see cref="EmailSearch.Parse"/>): every one must match; null for no search.</summary>
+    public IReadOnlyList<IReadOnlyList<string>>? Search { get; init; }
+}
 
 /// <summary>A position in the newest-first order: (created time in ms, id). Rows inserted later with a newer
 /// time sort before it, so paging on never skips or repeats a row that existed when paging began.</summary>

@@ -35,6 +35,9 @@ public static class EmailFields
     public const string BodiesRemovedAt = "BodiesRemovedAt";
     /// <summary>The document's own BSON size (without this field), for the storage figures.</summary>
     public const string ViewBytes = "ViewBytes";
+    public const string SearchHeaders = "SearchHeaders";
+    /// <summary>The distinct search tokens (<see cref="EmailSearch.TokensOf"/>), a multikey index.</summary>
+    public const string SearchTokens = "SearchTokens";
 }
 
 /// <summary>
@@ -79,6 +82,8 @@ public static class EmailDocumentMapper
         { EmailFields.AwaitingReportSince, Date(v.AwaitingReportSince) },
         { EmailFields.BodyBytes, v.BodyBytes },
         { EmailFields.BodiesRemovedAt, Date(v.BodiesRemovedAt) },
+        { EmailFields.SearchHeaders, v.SearchHeaders is { } h ? new BsonDocument(h.Select(kv => new BsonElement(kv.Key, kv.Value))) : BsonNull.Value },
+        { EmailFields.SearchTokens, Strings(EmailSearch.TokensOf(v)) },
     };
 
     public static EmailView FromBson(BsonDocument d) => new(
@@ -115,6 +120,10 @@ public static class EmailDocumentMapper
         // Absent from documents written before the storage figures existed.
         BodyBytes = d.GetValue(EmailFields.BodyBytes, 0L).ToInt64(),
         BodiesRemovedAt = ToNullableDate(d.GetValue(EmailFields.BodiesRemovedAt, BsonNull.Value)),
+        // Absent from documents written before search existed.
+        SearchHeaders = d.GetValue(EmailFields.SearchHeaders, BsonNull.Value) is BsonDocument h
+            ? h.Elements.ToDictionary(e => e.Name, e => e.Value.AsString)
+            : null,
     };
 
     public static BsonDocument ToBson(RecipientView r) => new()

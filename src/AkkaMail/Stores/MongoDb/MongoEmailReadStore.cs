@@ -34,6 +34,8 @@ public sealed class MongoEmailReadStore(IMongoDatabase database, string collecti
         // Covers the storage figures' per-user sums.
         Index(new BsonDocument { { EmailFields.UserId, 1 }, { EmailFields.BodyBytes, 1 }, { EmailFields.BodiesRemovedAt, 1 }, { EmailFields.ViewBytes, 1 } },
             "UserId_Storage"),
+        // Search: each token an index key (multikey); a query's rarest token narrows, the rest are checked per document.
+        Index(new BsonDocument { { EmailFields.UserId, 1 }, { EmailFields.SearchTokens, 1 } }, "UserId_SearchTokens"),
         // Only the emails awaiting a provider's reports are in it.
         new CreateIndexModel<BsonDocument>(
             new BsonDocument { { EmailFields.AwaitingReportFrom, 1 }, { EmailFields.AwaitingReportSince, 1 }, { EmailFields.Id, 1 } },
@@ -159,6 +161,13 @@ public sealed class MongoEmailReadStore(IMongoDatabase database, string collecti
         if (q.Tag is not null) and.Add(new BsonDocument(EmailFields.Tags, q.Tag));
         if (q.CreatedAfter is { } a) and.Add(new BsonDocument(EmailFields.CreatedAt, new BsonDocument("$gt", EmailDocumentMapper.Date(a))));
         if (q.CreatedBefore is { } b) and.Add(new BsonDocument(EmailFields.CreatedAt, new BsonDocument("$lt", EmailDocumentMapper.Date(b))));
+        // Search: every token of every term must be among the email's tokens, a term's last one as a prefix (an anchored
+        // regex, which the index serves as a range). Unlike SQLite and PostgreSQL, a term's tokens need not be adjacent.
+        if (q.Search is { } terms)
+            foreach (var term in terms)
+                for (var i = 0; i < term.Count; i++)
+                    and.Add(new BsonDocument(EmailFields.SearchTokens,
+                        i == term.Count - 1 ? new BsonRegularExpression("^" + term[i]) : (BsonValue)term[i]));
         if (q.After is { } p)
         {
             var at = new BsonDateTime(p.CreatedAtMs);

@@ -80,6 +80,9 @@ public static class PostgresSchema
             WHERE phase IN ({string.Join(", ", UnsettledPhases.Select(p => $"'{p}'"))});
         ALTER TABLE emails ADD COLUMN IF NOT EXISTS settled_at bigint NULL;
         CREATE INDEX IF NOT EXISTS ix_emails_settled ON emails (settled_at, id) WHERE settled_at IS NOT NULL;
+        -- Search (EmailSearch): the email's tokens; null in rows stored before it until they change or the read model is rebuilt.
+        ALTER TABLE emails ADD COLUMN IF NOT EXISTS search tsvector NULL;
+        CREATE INDEX IF NOT EXISTS ix_emails_search ON emails USING GIN (search);
         ALTER TABLE emails ADD COLUMN IF NOT EXISTS awaiting_report_from text NULL;
         ALTER TABLE emails ADD COLUMN IF NOT EXISTS awaiting_report_since bigint NULL;
         CREATE INDEX IF NOT EXISTS ix_emails_awaiting_report ON emails (awaiting_report_from, awaiting_report_since, id)

@@ -15,16 +15,16 @@ public sealed class PostgresEmailReadStore(PostgresDatabase db) : IEmailReadStor
 {
     private const string UpsertSql = """
         INSERT INTO emails (id, user_id, status, phase, created_at, provider_message_id, recipients, tags, version, doc, settled_at,
-            awaiting_report_from, awaiting_report_since, body_bytes, bodies_removed_at, view_bytes)
+            awaiting_report_from, awaiting_report_since, body_bytes, bodies_removed_at, view_bytes, search)
         VALUES (@id, @user, @status, @phase, @created, @pmid, @recipients, @tags, @version, @doc, @settled, @awaitingFrom, @awaitingSince,
-            @bodyBytes, @bodiesRemoved, octet_length(@doc))
+            @bodyBytes, @bodiesRemoved, octet_length(@doc), to_tsvector('simple', @search))
         ON CONFLICT (id) DO UPDATE SET
             status = excluded.status, phase = excluded.phase, provider_message_id = excluded.provider_message_id,
             recipients = excluded.recipients, tags = excluded.tags, version = excluded.version, doc = excluded.doc,
             settled_at = excluded.settled_at, awaiting_report_from = excluded.awaiting_report_from,
             awaiting_report_since = excluded.awaiting_report_since,
             body_bytes = GREATEST(emails.body_bytes, excluded.body_bytes),
-            bodies_removed_at = COALESCE(emails.bodies_removed_at, excluded.bodies_removed_at), view_bytes = excluded.view_bytes
+            bodies_removed_at = COALESCE(emails.bodies_removed_at, excluded.bodies_removed_at), view_bytes = excluded.view_bytes, search = excluded.search
         WHERE excluded.version > emails.version
         """;
 
@@ -78,6 +78,7 @@ public sealed class PostgresEmailReadStore(PostgresDatabase db) : IEmailReadStor
                     PostgresDatabase.Parameter("awaitingSince", v.AwaitingReportSince?.ToUnixTimeMilliseconds(), NpgsqlDbType.Bigint),
                     PostgresDatabase.Parameter("bodyBytes", v.BodyBytes, NpgsqlDbType.Bigint),
                     PostgresDatabase.Parameter("bodiesRemoved", v.BodiesRemovedAt?.ToUnixTimeMilliseconds(), NpgsqlDbType.Bigint),
+                    PostgresDatabase.Parameter("search", EmailSearch.TextOf(v), NpgsqlDbType.Text),
                 },
             });
         foreach (var (userId, s) in suppressions.OrderBy(p => p.UserId, StringComparer.Ordinal)
@@ -163,6 +164,13 @@ public sealed class PostgresEmailReadStore(PostgresDatabase db) : IEmailReadStor
             where.Add("(created_at, id) < (@pc, @pid)");
             cmd.Parameters.Add(PostgresDatabase.Parameter("pc", p.CreatedAtMs, NpgsqlDbType.Bigint));
             cmd.Parameters.Add(PostgresDatabase.Parameter("pid", p.Id, NpgsqlDbType.Text));
+        }
+        // Search: the GIN index on the tsvector finds the matches (a term's tokens adjacent, the last a prefix); the
+        // planner weighs them against walking the user's newest-first index.
+        if (q.Search is { } terms)
+        {
+            where.Add("search @@ to_tsquery('simple', @q)");
+            cmd.Parameters.Add(PostgresDatabase.Parameter("q", EmailSearch.ToTsQuery(terms), NpgsqlDbType.Text));
         }
         cmd.CommandText = $"SELECT doc, created_at, id FROM emails WHERE {string.Join(" AND ", where)} ORDER BY created_at DESC, id DESC LIMIT @limit";
         cmd.Parameters.Add(PostgresDatabase.Parameter("limit", q.Limit + 1, NpgsqlDbType.Integer));

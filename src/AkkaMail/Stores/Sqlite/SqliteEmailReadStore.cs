@@ -55,6 +55,61 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
             await SqliteDatabase.ExecAsync(c, "ALTER TABLE emails ADD COLUMN body_bytes INTEGER NOT NULL DEFAULT 0; " +
                 "ALTER TABLE emails ADD COLUMN bodies_removed_at INTEGER NULL; ALTER TABLE emails ADD COLUMN view_bytes INTEGER NOT NULL DEFAULT 0;", ct);
         await SqliteDatabase.ExecAsync(c, "CREATE INDEX IF NOT EXISTS ix_emails_storage ON emails(user_id, body_bytes, bodies_removed_at, view_bytes);", ct);
+        // Added for search: emails stored before it are indexed once, here, from their stored views.
+        if (!await SqliteDatabase.HasColumnAsync(c, "emails", "search_key", ct))
+        {
+            await SqliteDatabase.ExecAsync(c, "ALTER TABLE emails ADD COLUMN search_key INTEGER NULL; DROP TABLE IF EXISTS email_search;" + SearchSchema, ct);
+            await BackfillSearchAsync(c, ct);
+        }
+    }
+
+    /// <summary>
+    /// The search index (<see cref="EmailSearch"/>): an FTS5 table, one row per email keyed by <see cref="SearchKey"/>
+    /// (also in the email's row, <c>search_key</c>), holding the email's id and its search text. FTS5's secure-delete is on, so a removed email's tokens leave the
+    /// index's pages at once (not at a later merge), and the connection's secure_delete zeroes its content row: erasure
+    /// and retention leave its addresses in no page of the file.
+    /// </summary>
+    private const string SearchSchema = """
+        CREATE VIRTUAL TABLE email_search USING fts5(email_id UNINDEXED, terms, tokenize = 'unicode61');
+        INSERT INTO email_search(email_search, rank) VALUES('secure-delete', 1);
+        """;
+
+    /// <summary>The search row's key: 64 bits of SHA-256 of the id (the emails table's own rowid may be renumbered by
+    /// VACUUM). Two ids with one key (odds ~10^-7 at 10^6 emails) would share a row, one of them then unfindable by
+    /// search; a found row is joined on the id it holds, so search never answers the wrong email.</summary>
+    public static long SearchKey(string id) =>
+        BitConverter.ToInt64(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(id)), 0);
+
+    private static async Task<bool> TableExistsAsync(SqliteConnection c, string name, CancellationToken ct)
+    {
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT 1 FROM sqlite_master WHERE name = $n";
+        cmd.Parameters.AddWithValue("$n", name);
+        return await cmd.ExecuteScalarAsync(ct) is not null;
+    }
+
+    private static async Task BackfillSearchAsync(SqliteConnection c, CancellationToken ct)
+    {
+        await using var tx = (SqliteTransaction)await c.BeginTransactionAsync(ct);
+        await using var insert = c.CreateCommand();
+        insert.Transaction = tx;
+        insert.CommandText = "INSERT INTO email_search(rowid, email_id, terms) VALUES ($k, $id, $terms); UPDATE emails SET search_key = $k WHERE id = $id;";
+        var k = insert.Parameters.Add("$k", SqliteType.Integer);
+        var id = insert.Parameters.Add("$id", SqliteType.Text);
+        var terms = insert.Parameters.Add("$terms", SqliteType.Text);
+        await using var read = c.CreateCommand();
+        read.Transaction = tx;
+        read.CommandText = "SELECT doc FROM emails WHERE search_key IS NULL";
+        await using (var r = await read.ExecuteReaderAsync(ct))
+            while (await r.ReadAsync(ct))
+            {
+                var v = ReadView(r, 0);
+                k.Value = SearchKey(v.Id);
+                id.Value = v.Id;
+                terms.Value = EmailSearch.TextOf(v);
+                await insert.ExecuteNonQueryAsync(ct);
+            }
+        await tx.CommitAsync(ct);
     }
 
     // Upserts go through one connection and one prepared statement kept for the store's lifetime: the writer sends
@@ -70,7 +125,7 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
         public readonly SqliteConnection Connection;
         public readonly SqliteCommand Command;
         public readonly SqliteParameter Id, User, Status, Phase, Created, Pmid, Recipients, Tags, Version, Doc, Settled, AwaitingFrom, AwaitingSince,
-            BodyBytes, BodiesRemoved, ViewBytes;
+            BodyBytes, BodiesRemoved, ViewBytes, SearchKeyOfRow;
 
         public Upsert(SqliteConnection connection)
         {
@@ -78,15 +133,15 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
             Command = connection.CreateCommand();
             Command.CommandText = """
                 INSERT INTO emails (id, user_id, status, phase, created_at, provider_message_id, recipients, tags, version, doc, settled_at,
-                    awaiting_report_from, awaiting_report_since, body_bytes, bodies_removed_at, view_bytes)
+                    awaiting_report_from, awaiting_report_since, body_bytes, bodies_removed_at, view_bytes, search_key)
                 VALUES ($id, $user, $status, $phase, $created, $pmid, $recipients, $tags, $version, $doc, $settled, $awaitingFrom, $awaitingSince,
-                    $bodyBytes, $bodiesRemoved, $viewBytes)
+                    $bodyBytes, $bodiesRemoved, $viewBytes, $searchKey)
                 ON CONFLICT(id) DO UPDATE SET
                     status = excluded.status, phase = excluded.phase, provider_message_id = excluded.provider_message_id,
                     version = excluded.version, doc = excluded.doc, settled_at = excluded.settled_at,
                     awaiting_report_from = excluded.awaiting_report_from, awaiting_report_since = excluded.awaiting_report_since,
                     body_bytes = max(emails.body_bytes, excluded.body_bytes),
-                    bodies_removed_at = coalesce(emails.bodies_removed_at, excluded.bodies_removed_at), view_bytes = excluded.view_bytes
+                    bodies_removed_at = coalesce(emails.bodies_removed_at, excluded.bodies_removed_at), view_bytes = excluded.view_bytes, search_key = excluded.search_key
                 WHERE excluded.version > emails.version;
                 """;
             Id = Command.Parameters.Add("$id", SqliteType.Text);
@@ -107,6 +162,7 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
             BodyBytes = Command.Parameters.Add("$bodyBytes", SqliteType.Integer);
             BodiesRemoved = Command.Parameters.Add("$bodiesRemoved", SqliteType.Integer);
             ViewBytes = Command.Parameters.Add("$viewBytes", SqliteType.Integer);
+            SearchKeyOfRow = Command.Parameters.Add("$searchKey", SqliteType.Integer);
             Command.Prepare();
 
             // A suppression is kept as first recorded, and not re-added over a lift newer than its event.
@@ -133,8 +189,24 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
             OOffset = SaveOffset.Parameters.Add("$o", SqliteType.Integer);
             OTime = SaveOffset.Parameters.Add("$t", SqliteType.Integer);
             SaveOffset.Prepare();
+
+            // A view's search row is rewritten only when its text changed (most events change a status, not the text).
+            SearchRead = connection.CreateCommand();
+            SearchRead.CommandText = "SELECT terms FROM email_search WHERE rowid = $k";
+            SReadKey = SearchRead.Parameters.Add("$k", SqliteType.Integer);
+            SearchRead.Prepare();
+            SearchWrite = connection.CreateCommand();
+            SearchWrite.CommandText = """
+                DELETE FROM email_search WHERE rowid = $k;
+                INSERT INTO email_search(rowid, email_id, terms) VALUES ($k, $id, $terms);
+                """;
+            SWriteKey = SearchWrite.Parameters.Add("$k", SqliteType.Integer);
+            SWriteId = SearchWrite.Parameters.Add("$id", SqliteType.Text);
+            SWriteTerms = SearchWrite.Parameters.Add("$terms", SqliteType.Text);
         }
 
+        public readonly SqliteCommand SearchRead, SearchWrite;
+        public readonly SqliteParameter SReadKey, SWriteKey, SWriteId, SWriteTerms;
         public readonly SqliteCommand Suppress, SaveOffset;
         public readonly SqliteParameter SUser, SAddress, SReason, SCreated, SEmail, OName, OOffset, OTime;
 
@@ -143,6 +215,8 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
             Command.Dispose();
             Suppress.Dispose();
             SaveOffset.Dispose();
+            SearchRead.Dispose();
+            SearchWrite.Dispose();
             Connection.Dispose();
         }
     }
@@ -166,6 +240,8 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
             {
                 using var tx = u.Connection.BeginTransaction();
                 u.Command.Transaction = tx;
+                u.SearchRead.Transaction = tx;
+                u.SearchWrite.Transaction = tx;
                 foreach (var v in views)
                 {
                     u.Id.Value = v.Id;
@@ -185,7 +261,17 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
                     u.Settled.Value = v.SettledAt is { } settled ? settled.ToUnixTimeMilliseconds() : DBNull.Value;
                     u.AwaitingFrom.Value = (object?)v.AwaitingReportFrom ?? DBNull.Value;
                     u.AwaitingSince.Value = v.AwaitingReportSince is { } since ? since.ToUnixTimeMilliseconds() : DBNull.Value;
-                    u.Command.ExecuteNonQuery();
+                    var key = SearchKey(v.Id);
+                    u.SearchKeyOfRow.Value = key;
+                    // Version-guarded: a stale view changes nothing, its search row included.
+                    if (u.Command.ExecuteNonQuery() == 0) continue;
+                    var terms = EmailSearch.TextOf(v);
+                    u.SReadKey.Value = key;
+                    if (u.SearchRead.ExecuteScalar() is string stored && stored == terms) continue;
+                    u.SWriteKey.Value = key;
+                    u.SWriteId.Value = v.Id;
+                    u.SWriteTerms.Value = terms;
+                    u.SearchWrite.ExecuteNonQuery();
                 }
                 if (suppressions.Count > 0)
                 {
@@ -239,6 +325,9 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
         // An erased address's suppression (its hash) has no event left to rebuild it from: it stays.
         cmd.CommandText = """
             BEGIN; DELETE FROM emails; DELETE FROM suppressions WHERE substr(address, 1, 7) <> 'sha256:';
+            DROP TABLE email_search;
+            CREATE VIRTUAL TABLE email_search USING fts5(email_id UNINDEXED, terms, tokenize = 'unicode61');
+            INSERT INTO email_search(email_search, rank) VALUES('secure-delete', 1);
             DELETE FROM projection_offsets WHERE name = $n; COMMIT;
             """;
         cmd.Parameters.AddWithValue("$n", projection);
@@ -298,7 +387,33 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
             cmd.Parameters.AddWithValue("$pc", p.CreatedAtMs);
             cmd.Parameters.AddWithValue("$pid", p.Id);
         }
-        cmd.CommandText = $"SELECT doc, created_at, id FROM emails WHERE {string.Join(" AND ", where)} ORDER BY created_at DESC, id DESC LIMIT $limit";
+        if (q.Search is { } terms)
+        {
+            var match = EmailSearch.ToFts5(terms);
+            cmd.Parameters.AddWithValue("$q", match);
+            // Few matches: they drive the query (each looked up by id, sorted, the page's docs read last). Many: the
+            // user's newest-first index drives it, each row tested against the matches' keys, until the page is full;
+            // the first would sort every match, the second would walk every row of the user for a rare word.
+            if (await CountMatchesUpToAsync(c, match, FewMatches, ct) < FewMatches)
+            {
+                where.Add("email_search MATCH $q");
+                cmd.CommandText = $"""
+                    SELECT doc, created_at, id FROM emails WHERE id IN (
+                        SELECT emails.id FROM email_search JOIN emails ON emails.id = email_search.email_id
+                        WHERE {string.Join(" AND ", where)} ORDER BY created_at DESC, id DESC LIMIT $limit)
+                    ORDER BY created_at DESC, id DESC
+                    """;
+            }
+            else
+            {
+                // The key's row must also name this email (two ids sharing a key: the row belongs to one of them).
+                where.Add("+search_key IN (SELECT rowid FROM email_search WHERE email_search MATCH $q)");
+                where.Add("id = (SELECT email_id FROM email_search WHERE rowid = emails.search_key)");
+                cmd.CommandText = $"SELECT doc, created_at, id FROM emails WHERE {string.Join(" AND ", where)} ORDER BY created_at DESC, id DESC LIMIT $limit";
+            }
+        }
+        else
+            cmd.CommandText = $"SELECT doc, created_at, id FROM emails WHERE {string.Join(" AND ", where)} ORDER BY created_at DESC, id DESC LIMIT $limit";
         cmd.Parameters.AddWithValue("$limit", q.Limit + 1);
         var items = new List<(EmailView View, long Created, string Id)>();
         await using var r = await cmd.ExecuteReaderAsync(ct);
@@ -307,6 +422,19 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
         var more = items.Count > q.Limit;
         if (more) items.RemoveAt(items.Count - 1);
         return new EmailPage(items.Select(i => i.View).ToList(), more ? new ListPosition(items[^1].Created, items[^1].Id) : null);
+    }
+
+    /// <summary>Where a search switches from match-driven to index-driven (see <see cref="ListAsync"/>); counting up to
+    /// it reads that many entries of the index at most.</summary>
+    public const int FewMatches = 2000;
+
+    private static async Task<long> CountMatchesUpToAsync(SqliteConnection c, string match, int limit, CancellationToken ct)
+    {
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT count(*) FROM (SELECT 1 FROM email_search WHERE email_search MATCH $q LIMIT $n)";
+        cmd.Parameters.AddWithValue("$q", match);
+        cmd.Parameters.AddWithValue("$n", limit);
+        return (long)(await cmd.ExecuteScalarAsync(ct))!;
     }
 
     public async Task<EmailView?> GetAsync(string id, CancellationToken ct = default)
@@ -394,11 +522,13 @@ public sealed class SqliteEmailReadStore(SqliteDatabase db) : IEmailReadStore, I
         await using var tx = (SqliteTransaction)await c.BeginTransactionAsync(ct);
         await using var cmd = c.CreateCommand();
         cmd.Transaction = tx;
-        cmd.CommandText = "DELETE FROM emails WHERE id = $id;";
+        cmd.CommandText = "DELETE FROM emails WHERE id = $id; DELETE FROM email_search WHERE rowid = $k;";
         var id = cmd.Parameters.Add("$id", SqliteType.Text);
+        var key = cmd.Parameters.Add("$k", SqliteType.Integer);
         foreach (var each in ids)
         {
             id.Value = each;
+            key.Value = SearchKey(each);
             await cmd.ExecuteNonQueryAsync(ct);
         }
         await tx.CommitAsync(ct);
