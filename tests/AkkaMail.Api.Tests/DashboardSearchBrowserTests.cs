@@ -24,7 +24,7 @@ public sealed class DashboardSearchBrowserTests(ITestOutputHelper output) : IAsy
     public async Task DisposeAsync() => await _host.DisposeAsync();
 
     [SkippableFact]
-    public async Task Search_open_an_email_with_its_preview_lift_a_suppression_create_and_revoke_a_key()
+    public async Task Sign_in_see_the_charts_search_open_an_email_with_its_preview_lift_a_suppression_create_and_revoke_a_key()
     {
         Skip.IfNot(File.Exists(Chromium), $"{Chromium} is missing: install Debian's chromium (apt-get install -y chromium; test.sh does)");
         Environment.SetEnvironmentVariable("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1");
@@ -84,6 +84,12 @@ public sealed class DashboardSearchBrowserTests(ITestOutputHelper output) : IAsy
         await page.ClickAsync("#sign-in-form button");
         await Expect(page.Locator("#connection")).ToHaveTextAsync("live");
         await Expect(page.Locator("#who")).ToHaveTextAsync("search-user");
+
+        // The statistics of the emails just sent: the summary counts them and the charts draw them.
+        await Expect(page.Locator("#stats-summary")).ToContainTextAsync("6 accepted", new() { Timeout = 20_000 });
+        foreach (var chart in new[] { "#stats-volume", "#stats-rates", "#stats-latency" })
+            await Expect(page.Locator($"{chart} canvas")).ToHaveCountAsync(1);
+        await Screenshot(page, "dashboard-stats.png");
 
         // Search: by address, then by a word with a status filter.
         await page.GetByLabel("Words, addresses or ids").FillAsync("zora@example.com");
