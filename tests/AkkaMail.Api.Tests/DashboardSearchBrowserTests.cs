@@ -178,9 +178,20 @@ public sealed class DashboardSearchBrowserTests(ITestOutputHelper output) : IAsy
         await adminPage.FillAsync("#api-key", _host.AdminKey);
         await adminPage.ClickAsync("#sign-in-form button");
         await Expect(adminPage.Locator("#users")).ToBeVisibleAsync();
+        // The panel lists the stored users (the admin itself and the user who searched above), one page here.
+        await Expect(adminPage.Locator("#user-items tr")).ToHaveCountAsync(2);
+        await Expect(adminPage.Locator("#user-items tr", new() { HasText = "search-user" })).ToBeVisibleAsync();
+        await Expect(adminPage.Locator("#users-more")).ToBeHiddenAsync();
         await adminPage.GetByLabel("Name").FillAsync("new-shop");
         await adminPage.ClickAsync("#user-form button[type=submit]");
         await Expect(adminPage.Locator("#user-created-key")).Not.ToHaveValueAsync("");
+        // The created user is listed at once: its id, and the one key it was created with.
+        var createdId = await adminPage.Locator("#user-created-id").TextContentAsync();
+        var createdRow = adminPage.Locator($"#user-items tr[data-user-id='{createdId}']");
+        await Expect(createdRow).ToContainTextAsync("new-shop");
+        await Expect(createdRow.Locator("td").Nth(4)).ToHaveTextAsync("1");
+        await Expect(adminPage.Locator("#user-items tr")).ToHaveCountAsync(3);
+        await adminPage.Locator("#users").ScreenshotAsync(new() { Path = Path.Combine(AppContext.BaseDirectory, "TestResults", "dashboard-users.png") });
         using (var newUser = _host.Client(await adminPage.Locator("#user-created-key").InputValueAsync()))
             Assert.Equal("new-shop", (await (await newUser.GetAsync("/api/users/me")).ReadJsonAsync())["name"]!.GetValue<string>());
         Assert.True(adminErrors.Count == 0, "browser errors: " + string.Join(" | ", adminErrors));

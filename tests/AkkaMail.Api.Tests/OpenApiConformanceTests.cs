@@ -204,6 +204,13 @@ public sealed class OpenApiConformanceTests(OpenApiConformanceTests.HostFixture 
         Assert.Equal(HttpStatusCode.BadRequest, (await admin.PostJsonAsync("/api/users", new { name = "" })).StatusCode);
         Assert.Equal(HttpStatusCode.UnsupportedMediaType, (await admin.PostAsync("/api/users", Body("name=x", "text/plain"))).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await alice.GetAsync("/api/users/me")).StatusCode);
+        // Users listed by the admin only (a page with a next cursor, the page after it), a bad limit.
+        var firstUsers = await admin.GetAsync("/api/users?limit=1");
+        Assert.Equal(HttpStatusCode.OK, firstUsers.StatusCode);
+        var usersCursor = (await firstUsers.ReadJsonAsync())["nextCursor"]!.GetValue<string>();
+        Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync($"/api/users?limit=200&after={Uri.EscapeDataString(usersCursor)}")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await admin.GetAsync("/api/users?limit=0")).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await alice.GetAsync("/api/users")).StatusCode);
         var issued = await alice.PostAsync($"/api/users/{aliceId}/keys", null);
         Assert.Equal(HttpStatusCode.Created, issued.StatusCode);
         var keyId = (await issued.ReadJsonAsync())["keyId"]!.GetValue<string>();

@@ -96,6 +96,41 @@ public abstract class UserStoreContract(IStoreBackend backend)
     }
 
     [SkippableFact]
+    public async Task Lists_users_by_id_a_page_at_a_time_with_their_active_keys()
+    {
+        var store = await NewStoreAsync();
+        Assert.Empty(await store.ListUsersAsync(10, null));
+        var before = DateTimeOffset.UtcNow.AddSeconds(-1);
+        var alice = await store.CreateUserAsync("alice", false, "Alice <alice@example.com>");
+        var root = await store.CreateUserAsync("root", true, null);
+        var carol = await store.CreateUserAsync("carol", false, null);
+        Assert.NotNull(await store.CreateKeyAsync(alice.UserId));
+        Assert.True(await store.RevokeKeyAsync(root.UserId, root.KeyId));
+        var after = DateTimeOffset.UtcNow.AddSeconds(1);
+
+        var all = await store.ListUsersAsync(10, null);
+        var byId = new[] { alice.UserId, root.UserId, carol.UserId }.Order(StringComparer.Ordinal).ToArray();
+        Assert.Equal(byId, all.Select(u => u.UserId));
+        Assert.All(all, u => Assert.InRange(u.CreatedAt, before, after));
+        UserSummary Listed(string id) => all.Single(u => u.UserId == id);
+        // Active keys: alice's two, root's one revoked, carol's first.
+        Assert.Equal(new UserSummary(alice.UserId, "alice", false, "Alice <alice@example.com>", Listed(alice.UserId).CreatedAt, 2), Listed(alice.UserId));
+        Assert.Equal(new UserSummary(root.UserId, "root", true, null, Listed(root.UserId).CreatedAt, 0), Listed(root.UserId));
+        Assert.Equal(new UserSummary(carol.UserId, "carol", false, null, Listed(carol.UserId).CreatedAt, 1), Listed(carol.UserId));
+
+        // Paging: each page starts after the last id of the one before; the last page is short, then nothing.
+        var first = await store.ListUsersAsync(2, null);
+        Assert.Equal(byId[..2], first.Select(u => u.UserId));
+        var second = await store.ListUsersAsync(2, first[^1].UserId);
+        Assert.Equal(byId[2..], second.Select(u => u.UserId));
+        Assert.Empty(await store.ListUsersAsync(2, second[^1].UserId));
+        // The cursor need not be a user's id: it is a position in the ordinal order of ids.
+        Assert.Equal(byId, (await store.ListUsersAsync(10, "usr_")).Select(u => u.UserId));
+        Assert.Equal(byId[1..], (await store.ListUsersAsync(10, byId[0] + "-")).Select(u => u.UserId));
+        Assert.Empty(await store.ListUsersAsync(10, "usr_~"));
+    }
+
+    [SkippableFact]
     public async Task A_key_for_an_unknown_user_is_refused()
     {
         var store = await NewStoreAsync();

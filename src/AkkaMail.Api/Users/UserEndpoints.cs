@@ -10,12 +10,19 @@ public static class UserEndpoints
 {
     public sealed record CreateUserRequest(string? Name, string? DefaultFrom);
 
+    public const int MaxListLimit = 200;
+    /// <summary>Longer than any id we make: a longer cursor is not one we gave.</summary>
+    private const int MaxCursorLength = 200;
+
     public static RouteGroupBuilder MapUserEndpoints(this RouteGroupBuilder api)
     {
         api.MapPost("/users", CreateAsync).WithName("CreateUser").Accepts<CreateUserRequest>("application/json")
             .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .WithSummary("Create a user (admin key only); its API key is shown once.");
+        api.MapGet("/users", ListAsync).WithName("ListUsers").ProducesProblem(StatusCodes.Status403Forbidden)
+            .WithSummary($"Users by id (admin key only), with how many active keys each has; limit (≤ {MaxListLimit}), " +
+                "after (the nextCursor of the page before).");
         api.MapGet("/users/me", MeAsync).WithName("GetMe").ProducesProblem(StatusCodes.Status404NotFound)
             .WithSummary("The user whose key made the request.");
         // Another user's id answers 404, like one that does not exist (the owner-or-admin rule).
@@ -40,6 +47,20 @@ public static class UserEndpoints
         var created = await users.CreateUserAsync(request.Name!.Trim(), isAdmin: false, request.DefaultFrom?.Trim(), http.RequestAborted);
         return TypedResults.Created($"/api/users/{created.UserId}",
             new CreatedUserResponse(created.UserId, created.Name, request.DefaultFrom?.Trim(), created.KeyId, created.ApiKey));
+    }
+
+    private static async Task<Results<Ok<UserListResponse>, ValidationProblem, ProblemHttpResult>> ListAsync(
+        HttpContext http, IUserStore users, int? limit, string? after)
+    {
+        if (!http.User.IsAdmin()) return Problems.Forbidden("Only the admin key lists users.");
+        var n = limit ?? 50;
+        if (n is < 1 or > MaxListLimit) return Problems.Validation("limit", $"between 1 and {MaxListLimit}");
+        if (after is { Length: > MaxCursorLength }) return Problems.Validation("after", "is not a cursor we gave");
+        // One more than the page: a next page exists exactly when it comes back.
+        var listed = await users.ListUsersAsync(n + 1, string.IsNullOrEmpty(after) ? null : after, http.RequestAborted);
+        var more = listed.Count > n;
+        var page = more ? listed.Take(n).ToList() : listed;
+        return TypedResults.Ok(new UserListResponse(page.Select(UserSummaryResponse.Of).ToArray(), more ? page[^1].UserId : null));
     }
 
     private static async Task<Results<Ok<UserResponse>, ProblemHttpResult>> MeAsync(HttpContext http, IUserStore users)

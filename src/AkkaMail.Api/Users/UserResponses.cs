@@ -15,3 +15,14 @@ public sealed record ApiKeyResponse(string KeyId, DateTimeOffset CreatedAt, Date
 {
     public static ApiKeyResponse Of(ApiKeyInfo key) => new(key.KeyId, key.CreatedAt, key.RevokedAt);
 }
+
+/// <summary>GET /api/users: one page of users by id; <c>nextCursor</c>, passed as <c>after</c>, asks for the next page
+/// (null on the last).</summary>
+public sealed record UserListResponse(IReadOnlyList<UserSummaryResponse> Items, string? NextCursor);
+
+/// <summary>One user in the admin's list: how many unrevoked keys it has, never the keys.</summary>
+public sealed record UserSummaryResponse(string Id, string Name, bool IsAdmin, string? DefaultFrom, DateTimeOffset CreatedAt, int ActiveKeys)
+{
+    public static UserSummaryResponse Of(UserSummary user) =>
+        new(user.UserId, user.Name, user.IsAdmin, user.DefaultFrom, user.CreatedAt, user.ActiveKeys);
+}

@@ -398,11 +398,11 @@ let me = null;
 async function loadKeys() {
   const r = await api("/api/users/me");
   // The deployment's admin key (data/admin.key) is no stored user: it has no keys to list, and may create users.
-  if (r.status === 404) { $("keys").hidden = true; $("users").hidden = false; $("who").textContent = "admin key"; return; }
+  if (r.status === 404) { $("keys").hidden = true; showUsers(); $("who").textContent = "admin key"; return; }
   if (!r.ok) return;
   me = r.body;
   $("who").textContent = `${me.name}${me.isAdmin ? " (admin)" : ""}`;
-  $("users").hidden = !me.isAdmin;
+  if (me.isAdmin) showUsers(); else $("users").hidden = true;
   $("key-items").replaceChildren(...me.keys.map((k) => {
     const row = cells(document.createElement("tr"), [k.keyId, when(k.createdAt), k.revokedAt ? `revoked ${when(k.revokedAt)}` : "active", ""]);
     row.dataset.keyId = k.keyId;
@@ -437,6 +437,36 @@ $("key-create").addEventListener("click", async () => {
 });
 $("keys-refresh").addEventListener("click", loadKeys);
 
+// Only an admin key sees the panel, so a user's dashboard never asks for the list it may not read.
+let usersCursor = null;
+
+function showUsers() {
+  const first = $("users").hidden;
+  $("users").hidden = false;
+  if (first) loadUsers(false).catch(() => {});
+}
+
+async function loadUsers(more) {
+  const r = await api(`/api/users?limit=50${more && usersCursor ? `&after=${encodeURIComponent(usersCursor)}` : ""}`);
+  const listed = $("users-listed");
+  listed.className = r.ok ? "hint" : "error";
+  if (!r.ok) { listed.textContent = problemText(r); return; }
+  const rows = r.body.items.map((u) => {
+    const row = cells(document.createElement("tr"), [
+      `${u.name}${u.isAdmin ? " (admin)" : ""}`, u.id, u.defaultFrom, when(u.createdAt), String(u.activeKeys),
+    ]);
+    row.dataset.userId = u.id;
+    return row;
+  });
+  if (more) $("user-items").append(...rows); else $("user-items").replaceChildren(...rows);
+  usersCursor = r.body.nextCursor;
+  $("users-more").hidden = !usersCursor;
+  const shown = $("user-items").rows.length;
+  listed.textContent = shown === 0 ? "No user yet." : `${shown} shown${usersCursor ? ", more on the next page" : ""}.`;
+}
+$("users-refresh").addEventListener("click", () => loadUsers(false));
+$("users-more").addEventListener("click", () => loadUsers(true));
+
 $("user-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const f = new FormData(e.target);
@@ -451,6 +481,13 @@ $("user-form").addEventListener("submit", async (e) => {
   $("user-created-key").value = r.body.apiKey;
   $("user-created-key").focus();
   e.target.reset();
+  // Ids grow with time, so the new user sorts last: when the list shown reaches the end, the page after its last row
+  // holds the new user; otherwise it shows when paging gets there.
+  if (!usersCursor) {
+    const last = $("user-items").lastElementChild;
+    usersCursor = last ? last.dataset.userId : null;
+    await loadUsers(Boolean(usersCursor)).catch(() => {});
+  }
 });
 
 // ---- outbound webhooks: endpoints and their recent deliveries ------------------------------------------

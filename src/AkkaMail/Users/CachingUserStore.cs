@@ -44,4 +44,6 @@ public sealed class CachingUserStore(IUserStore inner, TimeProvider clock) : IUs
     public Task<UserIdentity?> GetUserAsync(string userId, CancellationToken ct = default) => inner.GetUserAsync(userId, ct);
     public Task<CreatedKey?> CreateKeyAsync(string userId, CancellationToken ct = default) => inner.CreateKeyAsync(userId, ct);
     public Task<IReadOnlyList<ApiKeyInfo>> ListKeysAsync(string userId, CancellationToken ct = default) => inner.ListKeysAsync(userId, ct);
+    public Task<IReadOnlyList<UserSummary>> ListUsersAsync(int limit, string? afterId, CancellationToken ct = default) =>
+        inner.ListUsersAsync(limit, afterId, ct);
 }

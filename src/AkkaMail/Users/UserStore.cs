@@ -16,6 +16,9 @@ public sealed record CreatedKey(string UserId, string KeyId, string ApiKey);
 
 public sealed record ApiKeyInfo(string KeyId, DateTimeOffset CreatedAt, DateTimeOffset? RevokedAt);
 
+/// <summary>One user as the admin's list shows it: never a key or its hash, only how many unrevoked keys it has.</summary>
+public sealed record UserSummary(string UserId, string Name, bool IsAdmin, string? DefaultFrom, DateTimeOffset CreatedAt, int ActiveKeys);
+
 /// <summary>Users and their API keys. Keys are stored only as hashes.</summary>
 public interface IUserStore
 {
@@ -30,6 +33,9 @@ public interface IUserStore
     /// <summary>Revokes at once; false when the user has no such (unrevoked) key.</summary>
     Task<bool> RevokeKeyAsync(string userId, string keyId, CancellationToken ct = default);
     Task<IReadOnlyList<ApiKeyInfo>> ListKeysAsync(string userId, CancellationToken ct = default);
+    /// <summary>At most <paramref name="limit"/> users ordered by id (ordinal), those after <paramref name="afterId"/>
+    /// when given: the last id of a page is the cursor of the next, so a user created meanwhile is never shown twice.</summary>
+    Task<IReadOnlyList<UserSummary>> ListUsersAsync(int limit, string? afterId, CancellationToken ct = default);
 }
 
 public static class ApiKeys

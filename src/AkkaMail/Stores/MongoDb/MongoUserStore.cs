@@ -89,6 +89,28 @@ public sealed class MongoUserStore(IMongoDatabase database) : IUserStore
             EmailDocumentMapper.ToNullableDate(d.GetValue("RevokedAt", BsonNull.Value)))).ToList();
     }
 
+    public async Task<IReadOnlyList<UserSummary>> ListUsersAsync(int limit, string? afterId, CancellationToken ct = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
+        // String _ids compare by their bytes (the simple collation): ordinal, like the other stores.
+        var filter = afterId is null ? new BsonDocument() : new BsonDocument("_id", new BsonDocument("$gt", afterId));
+        var docs = await _users.Find(filter).Sort(new BsonDocument("_id", 1)).Limit(limit).ToListAsync(ct);
+        if (docs.Count == 0) return [];
+        // The page's unrevoked keys counted in one query (through the UserId_CreatedAt index), not one per user.
+        var ids = new BsonArray(docs.Select(d => d["_id"]));
+        var counts = await _keys.Aggregate()
+            .Match(new BsonDocument { { "UserId", new BsonDocument("$in", ids) }, { "RevokedAt", BsonNull.Value } })
+            .Group(new BsonDocument { { "_id", "$UserId" }, { "n", new BsonDocument("$sum", 1) } })
+            .ToListAsync(ct);
+        var active = counts.ToDictionary(c => c["_id"].AsString, c => c["n"].ToInt32());
+        return docs.Select(d =>
+        {
+            var user = ToIdentity(d);
+            return new UserSummary(user.UserId, user.Name, user.IsAdmin, user.DefaultFrom,
+                EmailDocumentMapper.ToDate(d["CreatedAt"]), active.GetValueOrDefault(user.UserId));
+        }).ToList();
+    }
+
     public async Task<UserIdentity?> AuthenticateAsync(string apiKey, CancellationToken ct = default)
     {
         // Looked up by hash: the database compares hashes, never keys.

@@ -84,6 +84,25 @@ public sealed class PostgresUserStore(PostgresDatabase db) : IUserStore
         return keys;
     }
 
+    public async Task<IReadOnlyList<UserSummary>> ListUsersAsync(int limit, string? afterId, CancellationToken ct = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
+        // users.id is COLLATE "C": ordinal order, like the other stores, so a cursor means the same everywhere.
+        await using var cmd = db.Command($"""
+            SELECT u.id, u.name, u.is_admin, u.default_from, u.created_at,
+                   (SELECT count(*) FROM api_keys k WHERE k.user_id = u.id AND k.revoked_at IS NULL)
+            FROM users u {(afterId is null ? "" : "WHERE u.id > @after")} ORDER BY u.id LIMIT @n
+            """);
+        if (afterId is not null) cmd.Parameters.Add(PostgresDatabase.Parameter("after", afterId, NpgsqlDbType.Text));
+        cmd.Parameters.Add(PostgresDatabase.Parameter("n", limit, NpgsqlDbType.Integer));
+        var users = new List<UserSummary>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+            users.Add(new UserSummary(r.GetString(0), r.GetString(1), r.GetBoolean(2), r.IsDBNull(3) ? null : r.GetString(3),
+                DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(4)), (int)r.GetInt64(5)));
+        return users;
+    }
+
     public async Task<UserIdentity?> AuthenticateAsync(string apiKey, CancellationToken ct = default)
     {
         // Looked up by hash: the database compares hashes, never keys, so no timing leaks the key itself.

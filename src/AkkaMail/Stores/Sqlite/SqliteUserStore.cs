@@ -16,6 +16,7 @@ public sealed class SqliteUserStore(SqliteDatabase db) : IUserStore
             CREATE TABLE IF NOT EXISTS api_keys (
                 id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id), key_hash TEXT NOT NULL UNIQUE,
                 created_at INTEGER NOT NULL, revoked_at INTEGER NULL);
+            CREATE INDEX IF NOT EXISTS ix_api_keys_user ON api_keys (user_id, created_at);
             """, ct);
     }
 
@@ -105,6 +106,27 @@ public sealed class SqliteUserStore(SqliteDatabase db) : IUserStore
             keys.Add(new ApiKeyInfo(r.GetString(0), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(1)),
                 r.IsDBNull(2) ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(2))));
         return keys;
+    }
+
+    public async Task<IReadOnlyList<UserSummary>> ListUsersAsync(int limit, string? afterId, CancellationToken ct = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
+        await using var c = await db.OpenAsync(ct);
+        await using var cmd = c.CreateCommand();
+        // Ids compare with SQLite's BINARY collation: ordinal, like the other stores, so a cursor means the same everywhere.
+        cmd.CommandText = $"""
+            SELECT u.id, u.name, u.is_admin, u.default_from, u.created_at,
+                   (SELECT COUNT(*) FROM api_keys k WHERE k.user_id = u.id AND k.revoked_at IS NULL)
+            FROM users u {(afterId is null ? "" : "WHERE u.id > $after")} ORDER BY u.id LIMIT $n
+            """;
+        if (afterId is not null) cmd.Parameters.AddWithValue("$after", afterId);
+        cmd.Parameters.AddWithValue("$n", limit);
+        var users = new List<UserSummary>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+            users.Add(new UserSummary(r.GetString(0), r.GetString(1), r.GetInt64(2) == 1, r.IsDBNull(3) ? null : r.GetString(3),
+                DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(4)), (int)r.GetInt64(5)));
+        return users;
     }
 
     public async Task<UserIdentity?> AuthenticateAsync(string apiKey, CancellationToken ct = default)
