@@ -91,8 +91,13 @@ public static class AkkaMailHosting
         Func<Task>? afterRemoval = appOptions is { Store: StoreKind.Sqlite } sqlite
             ? async () =>
             {
-                await Stores.Sqlite.SqliteDatabase.CheckpointAsync(sqlite.JournalPath);
-                await Stores.Sqlite.SqliteDatabase.CheckpointAsync(sqlite.ReadModelPath);
+                // Until both complete: an erasure is not recorded completed while the removed bytes may still be in a file
+                // (its next run removes and checkpoints again).
+                var journal = await Stores.Sqlite.SqliteDatabase.CheckpointFullyAsync(sqlite.JournalPath);
+                var readModel = await Stores.Sqlite.SqliteDatabase.CheckpointFullyAsync(sqlite.ReadModelPath);
+                if (!journal || !readModel)
+                    throw new IOException($"The SQLite {(journal ? "read model's" : "journal's")} write-ahead log could not be " +
+                                          "checkpointed: removed bytes may still be in its file; the next run tries again");
             }
             : null;
         var retentionProgress = sp.GetService<RetentionProgress>() ?? new RetentionProgress();

@@ -56,6 +56,21 @@ public sealed class SqliteDatabase
     /// written to the log, but the file keeps its old page and the log its earlier frames until a checkpoint: after one,
     /// neither holds the deleted bytes. Waits for readers (busy timeout); false when some still held the log.
     /// </summary>
+    /// <summary>
+    /// <see cref="CheckpointAsync"/> until one completes: an attempt comes back busy at once when another checkpoint runs
+    /// (the journal writer's automatic one) or a reader still holds an older snapshot. At most <paramref name="attempts"/>,
+    /// <paramref name="pause"/> apart; false if none completed.
+    /// </summary>
+    public static async Task<bool> CheckpointFullyAsync(string path, int attempts = 50, TimeSpan? pause = null, CancellationToken ct = default)
+    {
+        for (var i = 1; ; i++)
+        {
+            if (await CheckpointAsync(path, ct)) return true;
+            if (i >= attempts) return false;
+            await Task.Delay(pause ?? TimeSpan.FromMilliseconds(100), ct);
+        }
+    }
+
     public static async Task<bool> CheckpointAsync(string path, CancellationToken ct = default)
     {
         if (!File.Exists(path)) return true;
