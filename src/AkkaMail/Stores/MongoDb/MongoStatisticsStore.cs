@@ -22,27 +22,20 @@ public sealed class MongoStatisticsStore(IMongoDatabase database) : IStatisticsS
     private readonly IMongoCollection<BsonDocument> _emails = database.GetCollection<BsonDocument>(EmailsCollection);
     private readonly IMongoCollection<BsonDocument> _seen = database.GetCollection<BsonDocument>(SeenCollection);
     private IMongoCollection<BsonDocument> Offsets => database.GetCollection<BsonDocument>(MongoEmailReadStore.OffsetsCollection);
-    private readonly SemaphoreSlim _init = new(1, 1);
-    private volatile bool _initialized;
+    private readonly AsyncOnce _init = new();
 
-    public async Task InitializeAsync(CancellationToken ct = default)
+    public Task InitializeAsync(CancellationToken ct = default) => _init.RunAsync(CreateSchemaAsync, ct);
+
+    private async Task CreateSchemaAsync(CancellationToken ct)
     {
-        if (_initialized) return;
-        await _init.WaitAsync(ct);
-        try
-        {
-            if (_initialized) return;
-            foreach (var c in new[] { _counts, _latency })
-                await c.Indexes.CreateManyAsync(
-                [
-                    new CreateIndexModel<BsonDocument>(new BsonDocument { { "Bucket", 1 }, { "UserId", 1 }, { "Tag", 1 }, { "Start", 1 } },
-                        new CreateIndexOptions { Name = "Bucket_UserId_Tag_Start" }),
-                    new CreateIndexModel<BsonDocument>(new BsonDocument { { "Bucket", 1 }, { "Tag", 1 }, { "Start", 1 } },
-                        new CreateIndexOptions { Name = "Bucket_Tag_Start" }),
-                ], ct);
-            _initialized = true;
-        }
-        finally { _init.Release(); }
+        foreach (var c in new[] { _counts, _latency })
+            await c.Indexes.CreateManyAsync(
+            [
+                new CreateIndexModel<BsonDocument>(new BsonDocument { { "Bucket", 1 }, { "UserId", 1 }, { "Tag", 1 }, { "Start", 1 } },
+                    new CreateIndexOptions { Name = "Bucket_UserId_Tag_Start" }),
+                new CreateIndexModel<BsonDocument>(new BsonDocument { { "Bucket", 1 }, { "Tag", 1 }, { "Start", 1 } },
+                    new CreateIndexOptions { Name = "Bucket_Tag_Start" }),
+            ], ct);
     }
 
     public async Task<long> LoadOffsetAsync(CancellationToken ct = default)

@@ -17,29 +17,22 @@ public sealed class MongoWebhookStore(IMongoDatabase database) : IWebhookEndpoin
     private readonly IMongoCollection<BsonDocument> _endpoints = database.GetCollection<BsonDocument>(EndpointsCollection);
     private readonly IMongoCollection<BsonDocument> _deliveries = database.GetCollection<BsonDocument>(DeliveriesCollection);
     private IMongoCollection<BsonDocument> Offsets => database.GetCollection<BsonDocument>(MongoEmailReadStore.OffsetsCollection);
-    private readonly SemaphoreSlim _init = new(1, 1);
-    private volatile bool _initialized;
+    private readonly AsyncOnce _init = new();
 
-    public async Task InitializeAsync(CancellationToken ct = default)
+    public Task InitializeAsync(CancellationToken ct = default) => _init.RunAsync(CreateSchemaAsync, ct);
+
+    private async Task CreateSchemaAsync(CancellationToken ct)
     {
-        if (_initialized) return;
-        await _init.WaitAsync(ct);
-        try
-        {
-            if (_initialized) return;
-            await _endpoints.Indexes.CreateOneAsync(new CreateIndexModel<BsonDocument>(
-                new BsonDocument { { "UserId", 1 }, { "CreatedAt", 1 }, { "_id", 1 } }, new CreateIndexOptions { Name = "UserId_CreatedAt" }),
-                cancellationToken: ct);
-            await _deliveries.Indexes.CreateManyAsync(
-            [
-                new CreateIndexModel<BsonDocument>(new BsonDocument { { "EndpointId", 1 }, { "Status", 1 }, { "Ordering", 1 }, { "_id", 1 } },
-                    new CreateIndexOptions { Name = "EndpointId_Status_Ordering" }),
-                new CreateIndexModel<BsonDocument>(new BsonDocument { { "EndpointId", 1 }, { "CreatedAt", -1 }, { "_id", -1 } },
-                    new CreateIndexOptions { Name = "EndpointId_CreatedAt" }),
-            ], ct);
-            _initialized = true;
-        }
-        finally { _init.Release(); }
+        await _endpoints.Indexes.CreateOneAsync(new CreateIndexModel<BsonDocument>(
+            new BsonDocument { { "UserId", 1 }, { "CreatedAt", 1 }, { "_id", 1 } }, new CreateIndexOptions { Name = "UserId_CreatedAt" }),
+            cancellationToken: ct);
+        await _deliveries.Indexes.CreateManyAsync(
+        [
+            new CreateIndexModel<BsonDocument>(new BsonDocument { { "EndpointId", 1 }, { "Status", 1 }, { "Ordering", 1 }, { "_id", 1 } },
+                new CreateIndexOptions { Name = "EndpointId_Status_Ordering" }),
+            new CreateIndexModel<BsonDocument>(new BsonDocument { { "EndpointId", 1 }, { "CreatedAt", -1 }, { "_id", -1 } },
+                new CreateIndexOptions { Name = "EndpointId_CreatedAt" }),
+        ], ct);
     }
 
     // ---- endpoints ----

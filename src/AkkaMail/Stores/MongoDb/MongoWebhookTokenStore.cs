@@ -13,24 +13,14 @@ public sealed class MongoWebhookTokenStore(IMongoDatabase database, TimeProvider
 {
     public const string CollectionName = "webhook_tokens";
     private readonly IMongoCollection<BsonDocument> _tokens = database.GetCollection<BsonDocument>(CollectionName);
-    private readonly SemaphoreSlim _init = new(1, 1);
-    private volatile bool _initialized;
+    private readonly AsyncOnce _init = new();
 
-    public async Task InitializeAsync(CancellationToken ct = default)
+    public Task InitializeAsync(CancellationToken ct = default) => _init.RunAsync(CreateSchemaAsync, ct);
+
+    private async Task CreateSchemaAsync(CancellationToken ct)
     {
-        if (_initialized) return;
-        await _init.WaitAsync(ct);
-        try
-        {
-            if (_initialized) return;
-            await _tokens.Indexes.CreateOneAsync(new CreateIndexModel<BsonDocument>(new BsonDocument("ExpiresAt", 1),
-                new CreateIndexOptions { Name = "ExpiresAt_ttl", ExpireAfter = TimeSpan.Zero }), cancellationToken: ct);
-            _initialized = true;
-        }
-        finally
-        {
-            _init.Release();
-        }
+        await _tokens.Indexes.CreateOneAsync(new CreateIndexModel<BsonDocument>(new BsonDocument("ExpiresAt", 1),
+            new CreateIndexOptions { Name = "ExpiresAt_ttl", ExpireAfter = TimeSpan.Zero }), cancellationToken: ct);
     }
 
     public async ValueTask<bool> TryRememberAsync(string token, DateTimeOffset expiresAt, CancellationToken ct)

@@ -12,8 +12,7 @@ namespace AkkaMail.Stores.Postgres;
 /// </summary>
 public sealed class PostgresStatisticsStore(PostgresDatabase db) : IStatisticsStore
 {
-    private readonly SemaphoreSlim _init = new(1, 1);
-    private volatile bool _initialized;
+    private readonly AsyncOnce _init = new();
 
     public static readonly string Script = $"""
         CREATE TABLE IF NOT EXISTS stats_counts (
@@ -32,25 +31,19 @@ public sealed class PostgresStatisticsStore(PostgresDatabase db) : IStatisticsSt
         CREATE TABLE IF NOT EXISTS projection_offsets (name text PRIMARY KEY, ordering bigint NOT NULL, updated_at bigint NOT NULL);
         """;
 
-    public async Task InitializeAsync(CancellationToken ct = default)
+    public Task InitializeAsync(CancellationToken ct = default) => _init.RunAsync(CreateSchemaAsync, ct);
+
+    private async Task CreateSchemaAsync(CancellationToken ct)
     {
-        if (_initialized) return;
-        await _init.WaitAsync(ct);
-        try
-        {
-            if (_initialized) return;
-            await db.EnsureSchemaAsync(ct);
-            await using var c = await db.OpenAsync(ct);
-            await using var tx = await c.BeginTransactionAsync(ct);
-            // The same lock as the stores' schema: one creator at a time across the nodes of a cluster.
-            await using (var lockCommand = new NpgsqlCommand("SELECT pg_advisory_xact_lock(hashtext('akkamail-stores-schema'))", c, tx))
-                await lockCommand.ExecuteNonQueryAsync(ct);
-            await using (var ddl = new NpgsqlCommand(Script, c, tx))
-                await ddl.ExecuteNonQueryAsync(ct);
-            await tx.CommitAsync(ct);
-            _initialized = true;
-        }
-        finally { _init.Release(); }
+        await db.EnsureSchemaAsync(ct);
+        await using var c = await db.OpenAsync(ct);
+        await using var tx = await c.BeginTransactionAsync(ct);
+        // The same lock as the stores' schema: one creator at a time across the nodes of a cluster.
+        await using (var lockCommand = new NpgsqlCommand("SELECT pg_advisory_xact_lock(hashtext('akkamail-stores-schema'))", c, tx))
+            await lockCommand.ExecuteNonQueryAsync(ct);
+        await using (var ddl = new NpgsqlCommand(Script, c, tx))
+            await ddl.ExecuteNonQueryAsync(ct);
+        await tx.CommitAsync(ct);
     }
 
     public async Task<long> LoadOffsetAsync(CancellationToken ct = default)

@@ -13,37 +13,30 @@ namespace AkkaMail.Stores.Sqlite;
 public sealed class SqliteStatisticsStore(SqliteDatabase db) : IStatisticsStore
 {
     private const int InChunk = 500;
-    private readonly SemaphoreSlim _init = new(1, 1);
-    private volatile bool _initialized;
+    private readonly AsyncOnce _init = new();
 
-    public async Task InitializeAsync(CancellationToken ct = default)
+    public Task InitializeAsync(CancellationToken ct = default) => _init.RunAsync(CreateSchemaAsync, ct);
+
+    private async Task CreateSchemaAsync(CancellationToken ct)
     {
-        if (_initialized) return;
-        await _init.WaitAsync(ct);
-        try
-        {
-            if (_initialized) return;
-            SqliteDatabase.EnsureWal(db.Path);
-            await using var c = await db.OpenAsync(ct);
-            var counters = string.Join(", ", StatsCounters.Columns.Select(n => $"{n} INTEGER NOT NULL DEFAULT 0"));
-            await SqliteDatabase.ExecAsync(c, $"""
-                CREATE TABLE IF NOT EXISTS stats_counts (
-                    bucket INTEGER NOT NULL, start INTEGER NOT NULL, user_id TEXT NOT NULL, tag TEXT NOT NULL, {counters},
-                    PRIMARY KEY (bucket, user_id, tag, start)) WITHOUT ROWID;
-                CREATE INDEX IF NOT EXISTS ix_stats_counts_all_users ON stats_counts (bucket, tag, start);
-                CREATE TABLE IF NOT EXISTS stats_latency (
-                    bucket INTEGER NOT NULL, start INTEGER NOT NULL, user_id TEXT NOT NULL, tag TEXT NOT NULL, bin INTEGER NOT NULL,
-                    n INTEGER NOT NULL, PRIMARY KEY (bucket, user_id, tag, start, bin)) WITHOUT ROWID;
-                CREATE INDEX IF NOT EXISTS ix_stats_latency_all_users ON stats_latency (bucket, tag, start);
-                CREATE TABLE IF NOT EXISTS stats_emails (
-                    email_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, tags TEXT NOT NULL, recipients INTEGER NOT NULL,
-                    attempt_started_at INTEGER NULL, sent INTEGER NOT NULL) WITHOUT ROWID;
-                CREATE TABLE IF NOT EXISTS stats_seen (key TEXT PRIMARY KEY) WITHOUT ROWID;
-                CREATE TABLE IF NOT EXISTS projection_offsets (name TEXT PRIMARY KEY, offset INTEGER NOT NULL, updated_at INTEGER NOT NULL);
-                """, ct);
-            _initialized = true;
-        }
-        finally { _init.Release(); }
+        SqliteDatabase.EnsureWal(db.Path);
+        await using var c = await db.OpenAsync(ct);
+        var counters = string.Join(", ", StatsCounters.Columns.Select(n => $"{n} INTEGER NOT NULL DEFAULT 0"));
+        await SqliteDatabase.ExecAsync(c, $"""
+            CREATE TABLE IF NOT EXISTS stats_counts (
+                bucket INTEGER NOT NULL, start INTEGER NOT NULL, user_id TEXT NOT NULL, tag TEXT NOT NULL, {counters},
+                PRIMARY KEY (bucket, user_id, tag, start)) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS ix_stats_counts_all_users ON stats_counts (bucket, tag, start);
+            CREATE TABLE IF NOT EXISTS stats_latency (
+                bucket INTEGER NOT NULL, start INTEGER NOT NULL, user_id TEXT NOT NULL, tag TEXT NOT NULL, bin INTEGER NOT NULL,
+                n INTEGER NOT NULL, PRIMARY KEY (bucket, user_id, tag, start, bin)) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS ix_stats_latency_all_users ON stats_latency (bucket, tag, start);
+            CREATE TABLE IF NOT EXISTS stats_emails (
+                email_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, tags TEXT NOT NULL, recipients INTEGER NOT NULL,
+                attempt_started_at INTEGER NULL, sent INTEGER NOT NULL) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS stats_seen (key TEXT PRIMARY KEY) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS projection_offsets (name TEXT PRIMARY KEY, offset INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+            """, ct);
     }
 
     public async Task<long> LoadOffsetAsync(CancellationToken ct = default)

@@ -11,37 +11,30 @@ namespace AkkaMail.Stores.Sqlite;
 /// </summary>
 public sealed class SqliteWebhookStore(SqliteDatabase db) : IWebhookEndpointStore, IWebhookDeliveryStore
 {
-    private readonly SemaphoreSlim _init = new(1, 1);
-    private volatile bool _initialized;
+    private readonly AsyncOnce _init = new();
 
-    public async Task InitializeAsync(CancellationToken ct = default)
+    public Task InitializeAsync(CancellationToken ct = default) => _init.RunAsync(CreateSchemaAsync, ct);
+
+    private async Task CreateSchemaAsync(CancellationToken ct)
     {
-        if (_initialized) return;
-        await _init.WaitAsync(ct);
-        try
-        {
-            if (_initialized) return;
-            SqliteDatabase.EnsureWal(db.Path);
-            await using var c = await db.OpenAsync(ct);
-            await SqliteDatabase.ExecAsync(c, """
-                CREATE TABLE IF NOT EXISTS webhook_endpoints (
-                    id TEXT PRIMARY KEY, user_id TEXT NOT NULL, url TEXT NOT NULL, event_types TEXT NOT NULL, tags TEXT NOT NULL,
-                    enabled INTEGER NOT NULL, disabled_reason TEXT NULL, secrets TEXT NOT NULL, consecutive_failures INTEGER NOT NULL,
-                    created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, description TEXT NULL);
-                CREATE INDEX IF NOT EXISTS ix_webhook_endpoints_user ON webhook_endpoints(user_id, created_at, id);
-                CREATE TABLE IF NOT EXISTS webhook_deliveries (
-                    id TEXT PRIMARY KEY, endpoint_id TEXT NOT NULL, email_id TEXT NOT NULL, ordering INTEGER NOT NULL,
-                    event_id TEXT NOT NULL, event_type TEXT NOT NULL, payload TEXT NOT NULL, created_at INTEGER NOT NULL,
-                    status INTEGER NOT NULL, attempts INTEGER NOT NULL, next_attempt_at INTEGER NOT NULL,
-                    first_attempt_at INTEGER NULL, last_attempt_at INTEGER NULL, last_status_code INTEGER NULL,
-                    last_response TEXT NULL, last_error TEXT NULL);
-                CREATE INDEX IF NOT EXISTS ix_webhook_deliveries_pending ON webhook_deliveries(endpoint_id, status, email_id, ordering);
-                CREATE INDEX IF NOT EXISTS ix_webhook_deliveries_log ON webhook_deliveries(endpoint_id, created_at DESC, id DESC);
-                CREATE TABLE IF NOT EXISTS projection_offsets (name TEXT PRIMARY KEY, offset INTEGER NOT NULL, updated_at INTEGER NOT NULL);
-                """, ct);
-            _initialized = true;
-        }
-        finally { _init.Release(); }
+        SqliteDatabase.EnsureWal(db.Path);
+        await using var c = await db.OpenAsync(ct);
+        await SqliteDatabase.ExecAsync(c, """
+            CREATE TABLE IF NOT EXISTS webhook_endpoints (
+                id TEXT PRIMARY KEY, user_id TEXT NOT NULL, url TEXT NOT NULL, event_types TEXT NOT NULL, tags TEXT NOT NULL,
+                enabled INTEGER NOT NULL, disabled_reason TEXT NULL, secrets TEXT NOT NULL, consecutive_failures INTEGER NOT NULL,
+                created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, description TEXT NULL);
+            CREATE INDEX IF NOT EXISTS ix_webhook_endpoints_user ON webhook_endpoints(user_id, created_at, id);
+            CREATE TABLE IF NOT EXISTS webhook_deliveries (
+                id TEXT PRIMARY KEY, endpoint_id TEXT NOT NULL, email_id TEXT NOT NULL, ordering INTEGER NOT NULL,
+                event_id TEXT NOT NULL, event_type TEXT NOT NULL, payload TEXT NOT NULL, created_at INTEGER NOT NULL,
+                status INTEGER NOT NULL, attempts INTEGER NOT NULL, next_attempt_at INTEGER NOT NULL,
+                first_attempt_at INTEGER NULL, last_attempt_at INTEGER NULL, last_status_code INTEGER NULL,
+                last_response TEXT NULL, last_error TEXT NULL);
+            CREATE INDEX IF NOT EXISTS ix_webhook_deliveries_pending ON webhook_deliveries(endpoint_id, status, email_id, ordering);
+            CREATE INDEX IF NOT EXISTS ix_webhook_deliveries_log ON webhook_deliveries(endpoint_id, created_at DESC, id DESC);
+            CREATE TABLE IF NOT EXISTS projection_offsets (name TEXT PRIMARY KEY, offset INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+            """, ct);
     }
 
     // ---- endpoints ----

@@ -11,32 +11,22 @@ namespace AkkaMail.Stores.Sqlite;
 public sealed class SqliteWebhookTokenStore(SqliteDatabase db, TimeProvider clock) : IWebhookTokenStore
 {
     public static readonly TimeSpan PruneInterval = TimeSpan.FromMinutes(1);
-    private readonly SemaphoreSlim _init = new(1, 1);
-    private volatile bool _initialized;
+    private readonly AsyncOnce _init = new();
     private long _lastPruneTicks;
 
-    public async Task InitializeAsync(CancellationToken ct = default)
+    public Task InitializeAsync(CancellationToken ct = default) => _init.RunAsync(CreateSchemaAsync, ct);
+
+    private async Task CreateSchemaAsync(CancellationToken ct)
     {
-        if (_initialized) return;
-        await _init.WaitAsync(ct);
-        try
-        {
-            if (_initialized) return;
-            SqliteDatabase.EnsureWal(db.Path);
-            await using var c = await db.OpenAsync(ct);
-            await SqliteDatabase.ExecAsync(c, """
-                CREATE TABLE IF NOT EXISTS webhook_tokens (
-                    token TEXT PRIMARY KEY,
-                    expires_at INTEGER NOT NULL
-                );
-                CREATE INDEX IF NOT EXISTS ix_webhook_tokens_expires_at ON webhook_tokens(expires_at);
-                """, ct);
-            _initialized = true;
-        }
-        finally
-        {
-            _init.Release();
-        }
+        SqliteDatabase.EnsureWal(db.Path);
+        await using var c = await db.OpenAsync(ct);
+        await SqliteDatabase.ExecAsync(c, """
+            CREATE TABLE IF NOT EXISTS webhook_tokens (
+                token TEXT PRIMARY KEY,
+                expires_at INTEGER NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS ix_webhook_tokens_expires_at ON webhook_tokens(expires_at);
+            """, ct);
     }
 
     public async ValueTask<bool> TryRememberAsync(string token, DateTimeOffset expiresAt, CancellationToken ct)
